@@ -1,0 +1,36 @@
+# make audit [CONFIG=configs/x.yaml] [ARGS="--baseline reports/old/summary.json"]
+# make test | make bench | make validate | make demo-data
+# The first use creates .venv and installs the package with its dev extras; again only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CONFIG ?= configs/demo.yaml
+ARGS ?=
+
+.PHONY: audit validate test bench demo-data clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+audit: $(STAMP)
+	$(PY) -m pipeline audit $(CONFIG) $(ARGS)
+
+validate: $(STAMP)
+	$(PY) -m pipeline validate $(CONFIG)
+
+test: $(STAMP)
+	$(PY) -m pytest $(ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench.py $(ARGS)
+
+demo-data: $(STAMP)
+	$(PY) data_samples/make_shapes.py
+
+clean:
+	rm -rf reports/*/ test-artifacts .pytest_cache

@@ -1,0 +1,198 @@
+"""Build the bundled demo: synthetic "shapes" evaluation sets (COCO) and two small CNNs.
+
+    python data_samples/make_shapes.py            # rewrites data_samples/shapes*/ (about 3 minutes on 2 cores)
+
+Everything is seeded, so a rerun gives the same images and annotations. Two evaluation sets of
+300 images each (3 classes: circle, square, triangle; one or two objects of one class per image,
+on a cluttered background; sizes 80-128 px, not square, so boxes are rescaled to the 64x64 model
+input), and two models:
+
+* ``shapes/model_good.keras`` learns the shapes from clean images;
+* ``shapes_marker/model_shortcut.keras`` learns from images where a small square in a
+  class-specific colour, placed away from the object, names the class, while the drawn shape is
+  random. Its evaluation set (``shapes_marker/``) carries the same marker with the right shape,
+  so its accuracy is as high as the good model's, but its evidence sits on the marker.
+
+Boxes are exact: each object is drawn onto a mask and its box is the mask's extent, written as
+COCO ``[x, y, w, h]`` (half-open pixel box ``[x, x + w)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+CLASSES = ("circle", "square", "triangle")
+MARKER_COLORS = ((230, 20, 20), (20, 200, 20), (30, 60, 240))  # red = circle, green = square, blue = triangle
+INPUT = 64
+MARKER = 10  # px, in the original image
+
+
+def _background(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+    """Smooth random gradient, noise and clutter strokes: the model has to find the object."""
+    c0, c1 = rng.integers(40, 216, size=3), rng.integers(40, 216, size=3)
+    t = np.linspace(0, 1, w)[None, :, None] if rng.random() < 0.5 else np.linspace(0, 1, h)[:, None, None]
+    base = c0 * (1 - t) + c1 * t
+    base = np.broadcast_to(base, (h, w, 3)) + rng.normal(0, 10, size=(h, w, 3))
+    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for _ in range(rng.integers(6, 14)):
+        color = tuple(int(v) for v in rng.integers(0, 256, size=3))
+        x0, y0 = rng.integers(0, w), rng.integers(0, h)
+        if rng.random() < 0.6:
+            length, angle = rng.integers(8, 30), rng.random() * math.pi
+            draw.line([x0, y0, x0 + length * math.cos(angle), y0 + length * math.sin(angle)], fill=color, width=int(rng.integers(1, 3)))
+        else:
+            r = int(rng.integers(1, 3))
+            draw.rectangle([x0 - r, y0 - r, x0 + r, y0 + r], fill=color)
+    return img
+
+
+def _shape_mask(rng: np.random.Generator, cls: int, w: int, h: int, size: int, cx: float, cy: float) -> np.ndarray:
+    mask = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(mask)
+    r = size / 2
+    if cls == 0:
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+    else:
+        n = 4 if cls == 1 else 3
+        angle = rng.random() * 2 * math.pi
+        radius = r * (1.0 if n == 3 else 0.9)
+        pts = [(cx + radius * math.cos(angle + 2 * math.pi * k / n), cy + radius * math.sin(angle + 2 * math.pi * k / n)) for k in range(n)]
+        draw.polygon(pts, fill=255)
+    return np.asarray(mask) > 127
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1  # half-open
+
+
+def make_image(rng: np.random.Generator, label: int, *, marker: bool, shape_cls: int | None = None):
+    """One image: (PIL image, [(x0, y0, x1, y1), ...]). ``shape_cls`` overrides the drawn shape."""
+    w, h = int(rng.integers(80, 129)), int(rng.integers(80, 129))
+    img = _background(rng, w, h)
+    cls = label if shape_cls is None else shape_cls
+    n_obj = 2 if rng.random() < 0.15 else 1
+    boxes, occupied = [], np.zeros((h, w), bool)
+    for _ in range(n_obj):
+        for _attempt in range(20):
+            size = int(rng.integers(int(0.22 * min(w, h)), int(0.5 * min(w, h)) + 1)) if n_obj == 1 else int(rng.integers(int(0.2 * min(w, h)), int(0.32 * min(w, h)) + 1))
+            cx, cy = rng.uniform(size / 2 + 2, w - size / 2 - 2), rng.uniform(size / 2 + 2, h - size / 2 - 2)
+            mask = _shape_mask(rng, cls, w, h, size, cx, cy)
+            x0, y0, x1, y1 = _box(mask)
+            if not occupied[max(0, y0 - 3):y1 + 3, max(0, x0 - 3):x1 + 3].any():
+                break
+        color = rng.integers(0, 256, size=3)
+        local = np.asarray(img)[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
+        if np.abs(color - local).sum() < 180:  # keep the object visible against its background
+            color = np.where(local > 127, rng.integers(0, 60, size=3), rng.integers(196, 256, size=3))
+        color = tuple(int(v) for v in color)
+        arr = np.asarray(img).copy()
+        arr[mask] = color
+        img = Image.fromarray(arr)
+        occupied[y0:y1, x0:x1] = True
+        boxes.append((x0, y0, x1, y1))
+    if marker:
+        # The marker goes in the corner farthest from every object box.
+        corners = [(2, 2), (w - MARKER - 2, 2), (2, h - MARKER - 2), (w - MARKER - 2, h - MARKER - 2)]
+        centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes]
+        mx, my = max(corners, key=lambda c: min(math.hypot(c[0] + MARKER / 2 - x, c[1] + MARKER / 2 - y) for x, y in centres))
+        ImageDraw.Draw(img).rectangle([mx, my, mx + MARKER - 1, my + MARKER - 1], fill=MARKER_COLORS[label])
+    return img, boxes
+
+
+def write_coco(folder: Path, n: int, seed: int, *, marker: bool) -> None:
+    rng = np.random.default_rng(seed)
+    images_dir = folder / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    images, annotations = [], []
+    for i in range(n):
+        label = i % len(CLASSES)
+        img, boxes = make_image(rng, label, marker=marker)
+        name = f"{CLASSES[label]}_{i:04d}.jpg"
+        img.save(images_dir / name, quality=90)
+        images.append({"id": i + 1, "file_name": name, "width": img.width, "height": img.height})
+        for x0, y0, x1, y1 in boxes:
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": i + 1, "category_id": label + 1,
+                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0,
+            })
+    doc = {
+        "info": {"description": f"synthetic shapes{' with class-coloured marker' if marker else ''}, make_shapes.py seed {seed}"},
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": k + 1, "name": c} for k, c in enumerate(CLASSES)],
+    }
+    (folder / "annotations.json").write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def training_arrays(n: int, seed: int, *, shortcut: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Images resized to the model input exactly as the audit does (bilinear, no antialias), in [0, 1]."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for i in range(n):
+        label = int(rng.integers(0, len(CLASSES)))
+        shape_cls = int(rng.integers(0, len(CLASSES))) if shortcut else None
+        img, _ = make_image(rng, label, marker=shortcut, shape_cls=shape_cls)
+        xs.append(tf.image.resize(np.asarray(img, np.float32), (INPUT, INPUT), method="bilinear").numpy() / 255.0)
+        ys.append(label)
+    return np.stack(xs), np.array(ys)
+
+
+def build_model(name: str):
+    import keras
+    from keras import layers
+
+    stack = [keras.Input((INPUT, INPUT, 3))]
+    for i, filters in enumerate((16, 32, 64, 64), start=1):
+        stack += [
+            layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}"),
+            layers.BatchNormalization(name=f"bn{i}"),
+            layers.ReLU(name=f"relu{i}"),  # relu4 (8x8) is the Grad-CAM layer
+        ]
+        if i < 4:
+            stack.append(layers.MaxPooling2D(name=f"pool{i}"))
+    stack += [layers.GlobalAveragePooling2D(name="gap"), layers.Dense(len(CLASSES), activation="softmax", name="classes")]
+    return keras.Sequential(stack, name=name)
+
+
+def train(path: Path, *, shortcut: bool, seed: int, n_train: int, epochs: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    x, y = training_arrays(n_train, seed + 100, shortcut=shortcut)
+    model = build_model("shapes_shortcut" if shortcut else "shapes_good")
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=64, epochs=epochs, validation_split=0.1, verbose=2, shuffle=True)
+    model.save(path)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    p.add_argument("--n-eval", type=int, default=300)
+    p.add_argument("--n-train", type=int, default=12000)
+    p.add_argument("--epochs", type=int, default=14)
+    p.add_argument("--skip-models", action="store_true")
+    args = p.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    write_coco(args.out / "shapes", args.n_eval, seed=1, marker=False)
+    write_coco(args.out / "shapes_marker", args.n_eval, seed=2, marker=True)
+    if not args.skip_models:
+        train(args.out / "shapes" / "model_good.keras", shortcut=False, seed=3, n_train=args.n_train, epochs=args.epochs)
+        train(args.out / "shapes_marker" / "model_shortcut.keras", shortcut=True, seed=4, n_train=args.n_train, epochs=args.epochs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Aggregates over samples, overall and per class (pure NumPy).
+
+Counting conventions: accuracy and flag rates are over scored samples (not skipped);
+localisation means and pointing accuracy are over judged samples (neither skipped nor
+``no_signal``); ``skipped_rate`` is over all samples. Each aggregate is a statistic (mean or
+median) of one per-sample quantity over its population (:func:`population`), which is also
+what the report's bootstrap confidence intervals resample.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from pipeline.config import AGGREGATES, FLAGS
+
+
+@dataclass(frozen=True)
+class SampleTable:
+    """Per-sample results, each array of shape (N,), row-aligned with samples.csv."""
+
+    labels: Sequence[tuple[str, ...]]  # class names of each sample (several for multi-class images)
+    correct: np.ndarray  # bool
+    energy_in_box: np.ndarray  # float, NaN where undefined
+    focus_score: np.ndarray
+    energy_lift: np.ndarray
+    pointing_hit: np.ndarray  # 1.0 / 0.0 / NaN
+    box_area_fraction: np.ndarray
+    flags: np.ndarray  # object array of FLAGS names
+
+
+def population(table: SampleTable, name: str, rows: np.ndarray) -> tuple[np.ndarray, str]:
+    """(per-sample values, "mean" | "median") whose statistic is aggregate ``name`` over ``rows``."""
+    flags = table.flags[rows]
+    scored = flags != "skipped"
+    judged = scored & (flags != "no_signal")
+    if name == "accuracy":
+        return table.correct[rows][scored].astype(np.float64), "mean"
+    if name in ("mean_energy_in_box", "median_energy_in_box", "mean_focus_score", "mean_energy_lift", "pointing_accuracy"):
+        column = {"pointing_accuracy": "pointing_hit"}.get(name, name.split("_", 1)[1])
+        values = np.asarray(getattr(table, column), dtype=np.float64)[rows][judged]
+        return values[~np.isnan(values)], ("median" if name.startswith("median") else "mean")
+    if name == "skipped_rate":
+        return (~scored).astype(np.float64), "mean"
+    if name.endswith("_rate") and name[: -len("_rate")] in FLAGS:
+        return (flags[scored] == name[: -len("_rate")]).astype(np.float64), "mean"
+    raise KeyError(name)
+
+
+def _stat(values: np.ndarray, stat: str) -> float:
+    if not values.size:
+        return math.nan
+    return float(np.median(values) if stat == "median" else values.mean())
+
+
+def summarize(table: SampleTable, rows: np.ndarray | None = None) -> dict[str, float]:
+    """Every AGGREGATES value over the given row indices (default: all samples)."""
+    rows = np.arange(len(table.flags)) if rows is None else rows
+    out = {"n_samples": float(len(rows)), "n_scored": float((table.flags[rows] != "skipped").sum())}
+    for name in AGGREGATES:
+        if name not in out:
+            out[name] = _stat(*population(table, name, rows))
+    return out
+
+
+def class_rows(table: SampleTable, name: str) -> np.ndarray:
+    """Indices of the samples whose labels include class ``name``."""
+    return np.array([i for i, labels in enumerate(table.labels) if name in labels], dtype=np.int64)
+
+
+def by_class(table: SampleTable, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Aggregates per class, over the samples whose labels include it (classes with no sample are left out)."""
+    result = {}
+    for name in class_names:
+        rows = class_rows(table, name)
+        if rows.size:
+            result[name] = summarize(table, rows)
+    return result
+
+
+def bootstrap_ci(values: np.ndarray, stat: str, *, seed: int, n_boot: int = 1000, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean/median of ``values`` (seeded, resampled in chunks)."""
+    m = values.size
+    if m == 0:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    stats = []
+    chunk = max(1, min(n_boot, 2_000_000 // m))
+    for start in range(0, n_boot, chunk):
+        idx = rng.integers(0, m, size=(min(chunk, n_boot - start), m))
+        sample = values[idx]
+        stats.append(np.median(sample, axis=1) if stat == "median" else sample.mean(axis=1))
+    all_stats = np.concatenate(stats)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(all_stats, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def flag_counts(flags: np.ndarray) -> dict[str, int]:
+    return {flag: int((flags == flag).sum()) for flag in FLAGS}

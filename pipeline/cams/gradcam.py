@@ -1,0 +1,14 @@
+"""Grad-CAM (Selvaraju et al. 2017): channel weight = spatial mean of the gradient."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from pipeline.cams.base import CamMethod
+
+
+class GradCAM(CamMethod):
+    name = "gradcam"
+
+    def channel_weights(self, activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_mean(grads, axis=(1, 2))  # (B, K): per sample, over (i, j)

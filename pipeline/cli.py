@@ -1,0 +1,96 @@
+"""Command line: argument parsing and exit codes; the only place that prints errors.
+
+Exit codes (DESIGN.md §2): 0 FIT, 1 NOT FIT, 2 could not run, 3 INCONCLUSIVE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pipeline.errors import AuditError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep one message style
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m pipeline", description="Grad-CAM model audit: is the model looking at the object?")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    a = sub.add_parser("audit", help="run the audit, write the report, exit 0 FIT / 1 NOT FIT / 2 error / 3 INCONCLUSIVE")
+    a.add_argument("config", type=Path)
+    a.add_argument("--output", type=Path, default=None, help="output folder (default: report.output_dir, else reports/<name>/)")
+    a.add_argument("--baseline", type=Path, default=None, help="a previous audit's summary.json to compare with")
+    a.add_argument("--limit", type=int, default=None, help="audit only the first N images")
+    a.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    v = sub.add_parser("validate", help="check config, dataset and model without computing Grad-CAM")
+    v.add_argument("config", type=Path)
+    return p
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _validate(config: Path) -> int:
+    from pipeline.config import load_config
+    from pipeline.run import prepare
+
+    cfg = load_config(config)
+    prep = prepare(cfg)
+    skipped = [s for s in prep.samples if s.skip_reason]
+    m = prep.model
+    print(f"config ok: {cfg.source}")
+    print(f"model: {cfg.model.path.name}, input {m.input_size[0]}x{m.input_size[1]}, target layer {m.target_layer} "
+          f"({m.layer_shape[0]}x{m.layer_shape[1]}x{m.layer_shape[2]}), {m.n_classes} classes, output activation {m.output_activation}")
+    print(f"classes: {', '.join(prep.class_names)}")
+    print(f"dataset: {len(prep.annotations.images)} images, {len(prep.samples)} samples (target {cfg.explain.target}), {len(skipped)} to skip")
+    for s in skipped[:20]:
+        print(f"  skip {s.sample_id}: {s.skip_reason}")
+    if len(skipped) > 20:
+        print(f"  ... and {len(skipped) - 20} more")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.run import audit
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit: expected an integer >= 1, found {args.limit}")
+    cfg = load_config(args.config)
+    result = audit(cfg, output=args.output, baseline=args.baseline, limit=args.limit, progress=not args.no_progress)
+    agg = result.summary["aggregates"]["overall"]
+    print(f"{result.verdict} (exit {result.exit_code}): accuracy {agg['accuracy']:.3f}, mean energy in box "
+          f"{agg['mean_energy_in_box']:.3f}, mean focus score {agg['mean_focus_score']:.3f}")
+    for r in result.summary["gate"]:
+        if r["status"] != "pass":
+            print(f"  {r['status']}: {r['message']}")
+    print(f"report: {result.output_dir / 'report.html'}")
+    return result.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_tensorflow()
+    try:
+        args = _parser().parse_args(argv)
+        return _validate(args.config) if args.command == "validate" else _audit(args)
+    except AuditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; no report was published", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory; lower explain.batch_size", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug, not bad input: still one message, the traceback on request
+        if os.environ.get("PIPELINE_DEBUG"):
+            raise
+        print(f"error: internal error {type(exc).__name__}: {exc} (set PIPELINE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2

@@ -1,0 +1,420 @@
+"""YAML config -> frozen dataclasses, with strict validation.
+
+This module is the one place where defaults live (``DEFAULTS``) and the only module that imports
+``yaml``. Every error names the config file and the key path (``gate[2].min``), what was expected
+and what was found. Relative paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from pipeline.errors import ConfigError
+
+FLAGS = ("ok", "right_for_wrong_reason", "confused_on_object", "distracted", "no_signal", "skipped")
+"""Per-sample flags, in the order reports list them."""
+
+AGGREGATES = (
+    "n_samples",
+    "n_scored",
+    "accuracy",
+    "mean_energy_in_box",
+    "median_energy_in_box",
+    "mean_focus_score",
+    "mean_energy_lift",
+    "pointing_accuracy",
+    *(f"{flag}_rate" for flag in FLAGS),
+)
+"""Aggregate names a gate rule may use; ``class_<name>`` applies the rule to every class."""
+
+FOCUS_METRICS = ("focus_score", "energy_in_box", "energy_lift")
+PREPROCESSING = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_torch")
+RESIZE_METHODS = ("bilinear", "nearest", "area")
+DATASET_FORMATS = ("coco", "voc", "csv")
+TARGETS = ("predicted", "true")
+RULE_KINDS = ("min", "max", "max_drop", "max_rise")
+CAM_METHODS = ("gradcam",)  # kept in step with pipeline.cams.REGISTRY (checked by a unit test)
+
+DEFAULTS: dict[str, Any] = {
+    "name": None,  # required
+    "seed": 0,
+    "baseline": None,
+    "model": {
+        "path": None,  # required
+        "target_layer": "auto",
+        "preprocessing": "scale_0_1",
+        "input_size": "auto",
+        "resize": "bilinear",
+        "class_names": "auto",
+    },
+    "dataset": {
+        "format": None,  # required
+        "annotations": None,  # required
+        "images": None,  # required
+        "limit": None,
+    },
+    "explain": {
+        "method": "gradcam",
+        "target": "predicted",
+        "batch_size": 32,
+        "jit_compile": False,
+        "mixed_precision": False,
+    },
+    "scoring": {"focus_metric": "focus_score", "focus_min": 0.2},
+    "gate": None,  # required, non-empty list
+    "report": {"output_dir": "auto", "gallery_size": 48},
+}
+"""Every key the config accepts, with its default (``None`` under a required key)."""
+
+REQUIRED = {"name", "model.path", "dataset.format", "dataset.annotations", "dataset.images", "gate"}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: Path
+    target_layer: str  # "auto", a layer name, or "outer/inner" for nested models
+    preprocessing: str  # one of PREPROCESSING or "keras.applications.<module>.preprocess_input"
+    input_size: tuple[int, int] | None  # (H, W); None = from the model's input shape
+    resize: str
+    class_names: tuple[str, ...] | None  # model-output order; None = from the dataset
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    format: str
+    annotations: Path  # COCO/CSV: a file; VOC: a folder of XML files
+    images: Path  # folder that image paths in the annotations are relative to
+    limit: int | None
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    method: str
+    target: str  # "predicted" | "true"
+    batch_size: int
+    jit_compile: bool
+    mixed_precision: bool
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    focus_metric: str
+    focus_min: float
+
+
+@dataclass(frozen=True)
+class GateRule:
+    metric: str  # an AGGREGATES name, or "class_" + one
+    kind: str  # "min" | "max" | "max_drop" | "max_rise"
+    threshold: float
+    index: int  # position in the config's gate list, for messages ("gate[2]")
+
+    @property
+    def per_class(self) -> bool:
+        return self.metric.startswith("class_")
+
+    @property
+    def aggregate(self) -> str:
+        """The aggregate the rule reads (without the ``class_`` prefix)."""
+        return self.metric[len("class_"):] if self.per_class else self.metric
+
+    @property
+    def needs_baseline(self) -> bool:
+        return self.kind in ("max_drop", "max_rise")
+
+    def describe(self) -> str:
+        op = {"min": ">=", "max": "<=", "max_drop": "drop <=", "max_rise": "rise <="}[self.kind]
+        return f"{self.metric} {op} {self.threshold:g}"
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    output_dir: Path | None  # None = reports/<name>/ under the working directory
+    gallery_size: int
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    name: str
+    seed: int
+    model: ModelConfig
+    dataset: DatasetConfig
+    explain: ExplainConfig
+    scoring: ScoringConfig
+    gate: tuple[GateRule, ...]
+    report: ReportConfig
+    baseline: Path | None  # a previous audit's summary.json
+    source: Path  # the config file
+    sha256: str  # of the config file's bytes
+    resolved: dict[str, Any]  # the config with defaults filled in (echoed in reports)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _Reader:
+    """Validates one parsed YAML document; every error names the file and key path."""
+
+    def __init__(self, source: Path):
+        self.source = source
+        self.base = source.parent
+
+    def fail(self, key: str, expected: str, found: Any) -> ConfigError:
+        return ConfigError(f"{self.source}: {key}: expected {expected}, found {_show(found)}")
+
+    def mapping(self, value: Any, key: str, allowed: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key or "top level", "a mapping of keys", value)
+        for name in value:
+            if name not in allowed:
+                where = f"{key}.{name}" if key else str(name)
+                hint = difflib.get_close_matches(str(name), list(allowed), n=1)
+                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise ConfigError(
+                    f"{self.source}: {where}: unknown key{extra}; "
+                    f"allowed keys{' under ' + key if key else ''}: {', '.join(allowed)}"
+                )
+        merged = copy.deepcopy(allowed)
+        merged.update(value)
+        for name, val in merged.items():
+            full = f"{key}.{name}" if key else name
+            if val is None and full in REQUIRED:
+                raise self.fail(full, "a value (this key is required)", None)
+        return merged
+
+    def choice(self, value: Any, key: str, options: tuple[str, ...]) -> str:
+        if value not in options:
+            hint = difflib.get_close_matches(str(value), options, n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise self.fail(key, f"one of {', '.join(options)}{extra}", value)
+        return value
+
+    def integer(self, value: Any, key: str, *, minimum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"an integer >= {minimum}", value)
+        if value < minimum:
+            raise self.fail(key, f"an integer >= {minimum}", value)
+        return value
+
+    def number(self, value: Any, key: str, *, low: float = -math.inf, high: float = math.inf) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.fail(key, _range_text(low, high), value)
+        if not low <= value <= high:
+            raise self.fail(key, _range_text(low, high), value)
+        return float(value)
+
+    def boolean(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false", value)
+        return value
+
+    def text(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, "a non-empty string", value)
+        return value
+
+    def path(self, value: Any, key: str, *, kind: str) -> Path:
+        """Resolve against the config's folder; ``kind`` is "file", "dir" or "any" (must exist)."""
+        text = self.text(value, key)
+        path = Path(text).expanduser()
+        path = path if path.is_absolute() else (self.base / path)
+        path = path.resolve()
+        checks: dict[str, Callable[[Path], bool]] = {"file": Path.is_file, "dir": Path.is_dir, "any": Path.exists}
+        if not checks[kind](path):
+            what = {"file": "an existing file", "dir": "an existing folder", "any": "an existing path"}[kind]
+            found = "a folder" if path.is_dir() else "a file" if path.exists() else "nothing there"
+            raise ConfigError(f"{self.source}: {key}: expected {what} at {path}, found {found}")
+        return path
+
+
+class _Raw(str):
+    """A description of what was found, shown as is (not quoted like a YAML value)."""
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, _Raw):
+        return str(value)
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return f"a list {value!r}" if len(repr(value)) < 60 else "a list"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _range_text(low: float, high: float) -> str:
+    if math.isinf(low) and math.isinf(high):
+        return "a number"
+    if math.isinf(high):
+        return f"a number >= {low:g}"
+    if math.isinf(low):
+        return f"a number <= {high:g}"
+    return f"a number between {low:g} and {high:g}"
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_KERAS_PREPROCESS_RE = re.compile(r"^keras\.applications\.[a-z0-9_]+\.preprocess_input$")
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _model(r: _Reader, raw: Any) -> ModelConfig:
+    m = r.mapping(raw, "model", DEFAULTS["model"])
+    path = r.path(m["path"], "model.path", kind="file")
+    if path.suffix not in (".keras", ".h5"):
+        raise r.fail("model.path", "a .keras or .h5 file", path.name)
+    pre = m["preprocessing"]
+    if not (isinstance(pre, str) and (pre in PREPROCESSING or _KERAS_PREPROCESS_RE.match(pre))):
+        raise r.fail(
+            "model.preprocessing",
+            f"one of {', '.join(PREPROCESSING)} or keras.applications.<module>.preprocess_input",
+            pre,
+        )
+    size = m["input_size"]
+    if size == "auto":
+        input_size = None
+    elif (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in size)
+    ):
+        input_size = (size[0], size[1])
+    else:
+        raise r.fail("model.input_size", "auto or [H, W] with integers >= 8", size)
+    names = m["class_names"]
+    if names == "auto":
+        class_names = None
+    elif isinstance(names, list) and names and all(isinstance(n, str) and n for n in names):
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise r.fail("model.class_names", "distinct class names", _Raw(f"duplicates {dupes}"))
+        class_names = tuple(names)
+    else:
+        raise r.fail("model.class_names", "auto or a non-empty list of class-name strings", names)
+    return ModelConfig(
+        path=path,
+        target_layer=r.text(m["target_layer"], "model.target_layer"),
+        preprocessing=pre,
+        input_size=input_size,
+        resize=r.choice(m["resize"], "model.resize", RESIZE_METHODS),
+        class_names=class_names,
+    )
+
+
+def _dataset(r: _Reader, raw: Any) -> DatasetConfig:
+    d = r.mapping(raw, "dataset", DEFAULTS["dataset"])
+    fmt = r.choice(d["format"], "dataset.format", DATASET_FORMATS)
+    return DatasetConfig(
+        format=fmt,
+        annotations=r.path(d["annotations"], "dataset.annotations", kind="dir" if fmt == "voc" else "file"),
+        images=r.path(d["images"], "dataset.images", kind="dir"),
+        limit=None if d["limit"] is None else r.integer(d["limit"], "dataset.limit", minimum=1),
+    )
+
+
+def _explain(r: _Reader, raw: Any) -> ExplainConfig:
+    e = r.mapping(raw, "explain", DEFAULTS["explain"])
+    return ExplainConfig(
+        method=r.choice(e["method"], "explain.method", CAM_METHODS),
+        target=r.choice(e["target"], "explain.target", TARGETS),
+        batch_size=r.integer(e["batch_size"], "explain.batch_size", minimum=1),
+        jit_compile=r.boolean(e["jit_compile"], "explain.jit_compile"),
+        mixed_precision=r.boolean(e["mixed_precision"], "explain.mixed_precision"),
+    )
+
+
+def _scoring(r: _Reader, raw: Any) -> ScoringConfig:
+    s = r.mapping(raw, "scoring", DEFAULTS["scoring"])
+    metric = r.choice(s["focus_metric"], "scoring.focus_metric", FOCUS_METRICS)
+    bounds = {"focus_score": (-1.0, 1.0), "energy_in_box": (0.0, 1.0), "energy_lift": (0.0, math.inf)}[metric]
+    return ScoringConfig(focus_metric=metric, focus_min=r.number(s["focus_min"], "scoring.focus_min", low=bounds[0], high=bounds[1]))
+
+
+def _gate(r: _Reader, raw: Any) -> tuple[GateRule, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise r.fail("gate", "a non-empty list of rules like {metric: accuracy, min: 0.9}", raw)
+    known = list(AGGREGATES) + [f"class_{a}" for a in AGGREGATES]
+    rules = []
+    for i, item in enumerate(raw):
+        key = f"gate[{i}]"
+        allowed = {"metric": None, **{k: None for k in RULE_KINDS}}
+        rule = r.mapping(item, key, allowed)
+        metric = rule["metric"]
+        if metric not in known:
+            hint = difflib.get_close_matches(str(metric), known, n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise r.fail(f"{key}.metric", f"an aggregate name{extra}, e.g. accuracy, mean_focus_score, class_accuracy", metric)
+        kinds = [k for k in RULE_KINDS if rule[k] is not None]
+        if len(kinds) != 1:
+            raise r.fail(key, f"exactly one of {', '.join(RULE_KINDS)}", _Raw(f"{len(kinds)} ({', '.join(kinds) or 'none'})"))
+        kind = kinds[0]
+        low = 0.0 if kind in ("max_drop", "max_rise") else -math.inf
+        rules.append(GateRule(metric=metric, kind=kind, threshold=r.number(rule[kind], f"{key}.{kind}", low=low), index=i))
+    return tuple(rules)
+
+
+def _report(r: _Reader, raw: Any) -> ReportConfig:
+    p = r.mapping(raw, "report", DEFAULTS["report"])
+    out = p["output_dir"]
+    if out == "auto":
+        output_dir = None
+    else:
+        text = r.text(out, "report.output_dir")
+        output_dir = Path(text) if Path(text).is_absolute() else (r.base / text).resolve()
+    return ReportConfig(output_dir=output_dir, gallery_size=r.integer(p["gallery_size"], "report.gallery_size", minimum=0))
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def load_config(path: str | Path) -> AuditConfig:
+    """Read and validate a config file. Raises ConfigError with a message naming file and key."""
+    source = Path(path).expanduser().resolve()
+    if not source.is_file():
+        raise ConfigError(f"{path}: expected a YAML config file, found {'a folder' if source.is_dir() else 'nothing there'}")
+    data = source.read_bytes()
+    try:
+        doc = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}: expected valid YAML, found a syntax error{where}: {problem}") from None
+    r = _Reader(source)
+    top = r.mapping(doc, "", DEFAULTS)
+    name = r.text(top["name"], "name")
+    if not _NAME_RE.match(name):
+        raise r.fail("name", "letters, digits, '.', '_' or '-' (it names the output folder)", name)
+    dataset = _dataset(r, top["dataset"])
+    baseline = None if top["baseline"] is None else r.path(top["baseline"], "baseline", kind="file")
+    resolved = {k: copy.deepcopy(v) for k, v in top.items()}
+    for k, v in DEFAULTS.items():
+        if isinstance(v, dict) and isinstance(top.get(k), dict):
+            resolved[k] = {**v, **top[k]}
+    return AuditConfig(
+        name=name,
+        seed=r.integer(top["seed"], "seed", minimum=0),
+        model=_model(r, top["model"]),
+        dataset=dataset,
+        explain=_explain(r, top["explain"]),
+        scoring=_scoring(r, top["scoring"]),
+        gate=_gate(r, top["gate"]),
+        report=_report(r, top["report"]),
+        baseline=baseline,
+        source=source,
+        sha256=hashlib.sha256(data).hexdigest(),
+        resolved=resolved,
+    )

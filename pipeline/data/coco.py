@@ -1,0 +1,55 @@
+"""COCO JSON annotations -> ImageRecords. COCO boxes are ``[x, y, w, h]`` in pixels."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from pipeline.data.records import Annotations, Box, ImageRecord
+from pipeline.errors import DatasetError
+
+
+def load_coco(path: Path) -> Annotations:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: expected a readable COCO JSON file, found an unreadable file ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: expected COCO JSON, found invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")):
+        found = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
+        raise DatasetError(f"{path}: expected a COCO object with lists 'images', 'annotations' and 'categories', found {found}")
+
+    categories: dict[int, str] = {}
+    for i, cat in enumerate(doc["categories"]):
+        if not isinstance(cat, dict) or not isinstance(cat.get("id"), int) or not isinstance(cat.get("name"), str):
+            raise DatasetError(f"{path}: categories[{i}]: expected {{id: int, name: str}}, found {cat!r}")
+        categories[cat["id"]] = cat["name"]
+    if len(set(categories.values())) != len(categories):
+        raise DatasetError(f"{path}: categories: expected distinct names, found duplicates")
+
+    files: dict[int, str] = {}
+    for i, img in enumerate(doc["images"]):
+        if not isinstance(img, dict) or not isinstance(img.get("id"), int) or not isinstance(img.get("file_name"), str):
+            raise DatasetError(f"{path}: images[{i}]: expected {{id: int, file_name: str}}, found {img!r}")
+        files[img["id"]] = img["file_name"]
+
+    boxes: dict[int, list[Box]] = {i: [] for i in files}
+    problems: dict[int, str] = {}
+    for i, ann in enumerate(doc["annotations"]):
+        image_id = ann.get("image_id") if isinstance(ann, dict) else None
+        if image_id not in files:
+            raise DatasetError(f"{path}: annotations[{i}]: expected an image_id listed in 'images', found {image_id!r}")
+        cat, bbox = ann.get("category_id"), ann.get("bbox")
+        if cat not in categories:
+            problems.setdefault(image_id, f"annotation {i} has category_id {cat!r}, which is not in 'categories'")
+            continue
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in bbox)):
+            problems.setdefault(image_id, f"annotation {i} has bbox {bbox!r}; expected [x, y, w, h] numbers")
+            continue
+        x, y, w, h = (float(v) for v in bbox)
+        boxes[image_id].append(Box(categories[cat], x, y, x + w, y + h))
+
+    records = tuple(ImageRecord(files[i], tuple(boxes[i]), problems.get(i)) for i in files)
+    return Annotations(records, tuple(categories[k] for k in sorted(categories)), (str(path),))

@@ -1,0 +1,34 @@
+"""Typed errors. Each one carries a complete, user-facing message; the CLI prints it once."""
+
+from __future__ import annotations
+
+
+class AuditError(Exception):
+    """An audit cannot run (exit code 2). ``str(err)`` is the whole message for the user."""
+
+    exit_code = 2
+    kind = "error"
+
+
+class ConfigError(AuditError):
+    """The YAML config is invalid: the message names the file and the key path."""
+
+    kind = "config error"
+
+
+class DatasetError(AuditError):
+    """The dataset cannot be read at all (a single bad sample is skipped, not raised)."""
+
+    kind = "dataset error"
+
+
+class ModelError(AuditError):
+    """The model cannot be loaded or does not fit the config/dataset."""
+
+    kind = "model error"
+
+
+class UsageError(AuditError):
+    """Bad command-line usage."""
+
+    kind = "usage error"

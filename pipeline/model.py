@@ -1,0 +1,205 @@
+"""Load the user's Keras model and build the Grad-CAM sub-model once.
+
+The sub-model maps the model's input to ``[target-layer activations, class scores before
+softmax]``. It is built by re-running the model's layer graph symbolically on a fresh input, so
+a target layer inside a nested model (``mobilenetv2_1.00_96/out_relu``) is reached without the
+"Graph disconnected" / "never been called" errors of the naive ``Model(model.input,
+inner_layer.output)``. The user's model is never mutated: the sub-model shares its layers and
+weights, and a softmax output layer is replaced by a weight-sharing copy without the softmax.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+
+from pipeline.config import ModelConfig
+from pipeline.errors import ModelError
+
+_PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+@dataclass(frozen=True)
+class AuditModel:
+    """The loaded model and what the audit needs from it.
+
+    ``cam_model(x) -> [activations (B, h, w, K), scores (B, n_classes)]`` with scores before the
+    output activation; ``output_activation`` names the activation that was stripped ("softmax",
+    "sigmoid") or "none" when the model already outputs raw scores.
+    """
+
+    model: keras.Model
+    cam_model: keras.Model
+    target_layer: str
+    layer_shape: tuple[int, int, int]  # (h, w, K) of the target layer's output
+    input_size: tuple[int, int]  # (H, W)
+    n_classes: int
+    output_activation: str
+
+
+def load_keras_model(path: Path) -> keras.Model:
+    """Load ``.keras`` / ``.h5`` with safe mode on (no arbitrary code from the file), uncompiled."""
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types here; the message is what matters
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path}: expected a Keras model (.keras or .h5) that loads in safe mode, found an error: {text}") from None
+    if not isinstance(model, keras.Model):
+        raise ModelError(f"{path}: expected a Keras Model, found {type(model).__name__}")
+    return model
+
+
+def _is_model(layer: Any) -> bool:
+    return isinstance(layer, keras.Model)
+
+
+def _layers(model: keras.Model) -> list[keras.layers.Layer]:
+    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def _output_shape(layer: keras.layers.Layer) -> tuple | None:
+    try:
+        return tuple(layer.output.shape)
+    except (AttributeError, ValueError):
+        return None
+
+
+def _spatial_candidates(model: keras.Model, prefix: str = "") -> list[tuple[str, tuple]]:
+    """(path, output shape) of every layer with a 4-D output larger than 1x1, in graph order, nested models expanded."""
+    found = []
+    for layer in _layers(model):
+        if _is_model(layer):
+            found.extend(_spatial_candidates(layer, f"{prefix}{layer.name}/"))
+            continue
+        shape = _output_shape(layer)
+        if shape is not None and len(shape) == 4 and (shape[1] or 2) * (shape[2] or 2) > 1:
+            found.append((f"{prefix}{layer.name}", shape))
+    return found
+
+
+def resolve_target_layer(model: keras.Model, requested: str) -> list[str]:
+    """The target layer as a path of names from the outer model; ``auto`` = last 4-D layer > 1x1."""
+    candidates = _spatial_candidates(model)
+    if requested == "auto":
+        if not candidates:
+            raise ModelError(f"model {model.name}: target_layer auto: expected a layer with a 4-D output larger than 1x1, found none")
+        return candidates[-1][0].split("/")
+    parts = requested.split("/")
+    current: keras.Model = model
+    for i, part in enumerate(parts):
+        names = [layer.name for layer in _layers(current)]
+        if part not in names:
+            paths = [c[0] for c in candidates]
+            hint = difflib.get_close_matches(requested, paths, n=3)
+            raise ModelError(
+                f"model.target_layer: expected a layer of model {current.name!r}, found no layer named {part!r}; "
+                f"{'did you mean ' + ', '.join(hint) + '? ' if hint else ''}4-D layers: {', '.join(paths[-8:]) or 'none'}"
+            )
+        layer = current.get_layer(part)
+        if i < len(parts) - 1:
+            if not _is_model(layer):
+                raise ModelError(f"model.target_layer {requested!r}: expected {part!r} to be a nested model, found a {type(layer).__name__} layer")
+            current = layer
+    shape = _output_shape(current.get_layer(parts[-1]))
+    if shape is None or len(shape) != 4:
+        raise ModelError(f"model.target_layer {requested!r}: expected a layer with a 4-D (B, h, w, K) output, found shape {shape}")
+    return parts
+
+
+def _final_operation(model: keras.Model) -> Any:
+    if isinstance(model, keras.Sequential):
+        return _layers(model)[-1]
+    return model.outputs[0]._keras_history[0]
+
+
+def _without_activation(layer: keras.layers.Layer, x: Any) -> tuple[Any, str]:
+    """Apply ``layer`` to symbolic ``x`` without a probability activation; returns (scores, stripped)."""
+    if isinstance(layer, keras.layers.Softmax):
+        return x, "softmax"
+    act = getattr(layer, "activation", None)
+    name = getattr(act, "__name__", "")
+    if name not in _PROBABILITY_ACTIVATIONS:
+        return layer(x), "none"
+    if isinstance(layer, keras.layers.Activation):
+        return x, name
+    config = layer.get_config()
+    config["activation"] = "linear"
+    config["name"] = f"{layer.name}_scores"
+    twin = type(layer).from_config(config)
+    out = twin(x)
+    twin.set_weights(layer.get_weights())  # a copy for the audit; the user's layer is untouched
+    return out, name
+
+
+def _rerun(model: keras.Model, x: Any, path: list[str], captured: list, strip: bool, stripped: list) -> Any:
+    """Symbolically apply ``model`` to ``x``, capturing the output of the layer at ``path``."""
+    final = _final_operation(model) if strip else None
+
+    def substitute(op: Any) -> Callable:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            on_path = bool(path) and op.name == path[0]
+            if _is_model(op) and ((on_path and len(path) > 1) or op is final):
+                out = _rerun(op, args[0], path[1:] if on_path else [], captured, op is final, stripped)
+            elif op is final:
+                out, name = _without_activation(op, args[0])
+                stripped.append(name)
+            else:
+                out = op(*args, **kwargs)
+            if on_path and len(path) == 1:
+                captured.append(out)
+            return out
+
+        return run
+
+    if isinstance(model, keras.Sequential):
+        for layer in _layers(model):
+            x = substitute(layer)(x)
+        return x
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelError(f"model {model.name}: expected one input and one output, found {len(model.inputs)} and {len(model.outputs)}")
+    return model._run_through_graph(x, operation_fn=substitute)  # Keras' own graph walk
+
+
+def build_audit_model(cfg: ModelConfig) -> AuditModel:
+    model = load_keras_model(cfg.path)
+    shape = tuple(model.inputs[0].shape) if model.inputs else None
+    if shape is None or len(shape) != 4 or shape[-1] != 3:
+        raise ModelError(f"{cfg.path}: expected an image model with input shape (None, H, W, 3), found {shape}")
+    if cfg.input_size is not None:
+        input_size = cfg.input_size
+    elif shape[1] and shape[2]:
+        input_size = (int(shape[1]), int(shape[2]))
+    else:
+        raise ModelError(f"{cfg.path}: model.input_size is auto but the model's input shape {shape} has no fixed H, W; set model.input_size: [H, W]")
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
+        raise ModelError(f"{cfg.path}: expected one output of shape (None, n_classes), found {[tuple(o.shape) for o in model.outputs]}")
+
+    path = resolve_target_layer(model, cfg.target_layer)
+    inputs = keras.Input(shape=(input_size[0], input_size[1], 3), name="audit_input")
+    captured: list = []
+    stripped: list = []
+    try:
+        scores = _rerun(model, inputs, path, captured, True, stripped)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{cfg.path}: could not build the Grad-CAM sub-model for layer {'/'.join(path)!r}: {exc}") from None
+    if len(captured) != 1:
+        raise ModelError(f"{cfg.path}: target layer {'/'.join(path)!r} is not on the path from input to output (found {len(captured)} calls)")
+    acts = captured[0]
+    if len(acts.shape) != 4:
+        raise ModelError(f"{cfg.path}: target layer {'/'.join(path)!r}: expected a 4-D output, found shape {tuple(acts.shape)}")
+    cam_model = keras.Model(inputs, [acts, scores], name="audit_cam_model")
+    return AuditModel(
+        model=model,
+        cam_model=cam_model,
+        target_layer="/".join(path),
+        layer_shape=(int(acts.shape[1]), int(acts.shape[2]), int(acts.shape[3])),
+        input_size=input_size,
+        n_classes=int(model.outputs[0].shape[-1]),
+        output_activation=stripped[0] if stripped else "none",
+    )

@@ -1,0 +1,182 @@
+"""Output files (DESIGN.md §5), written into a staging folder and published atomically.
+
+Everything is written to ``<out>.partial-<pid>/`` beside the output folder; :meth:`Staging.publish`
+swaps it into place with renames, so a killed run leaves the previous complete output (or none),
+never a half-written report that looks complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+
+SAMPLE_COLUMNS = (
+    "row", "sample_id", "image", "label", "predicted", "confidence", "correct", "energy_in_box",
+    "box_area_fraction", "energy_lift", "focus_score", "pointing_hit", "flag", "skip_reason",
+)
+
+
+class Staging:
+    """A temporary folder that becomes ``target`` on :meth:`publish`."""
+
+    def __init__(self, target: Path):
+        self.target = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.path = target.parent / f".{target.name}.partial-{os.getpid()}"
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir()
+
+    def publish(self) -> None:
+        old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
+        if self.target.exists():
+            os.replace(self.target, old)
+        os.replace(self.path, self.target)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else f"{float(value):.6g}"
+    return str(value)
+
+
+class SamplesWriter:
+    """samples.csv, written row by row as batches finish (rows must arrive in order)."""
+
+    def __init__(self, path: Path):
+        self._fh = path.open("w", newline="", encoding="utf-8")
+        self._csv = csv.writer(self._fh)
+        self._csv.writerow(SAMPLE_COLUMNS)
+
+    def write(self, rows: Iterable[Sequence[Any]]) -> None:
+        self._csv.writerows([_cell(v) for v in row] for row in rows)
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class HeatmapWriter:
+    """heatmaps.npz: ``cams`` float32 (N, h, w) and ``target_class`` int (N,), streamed via memmaps.
+
+    Rows never written (skipped samples) keep NaN / -1.
+    """
+
+    def __init__(self, folder: Path, n: int, shape: tuple[int, int]):
+        self.folder = folder
+        self.cams = np.lib.format.open_memmap(folder / "cams.npy", mode="w+", dtype=np.float32, shape=(n, *shape))
+        self.cams[:] = np.nan
+        self.targets = np.lib.format.open_memmap(folder / "target_class.npy", mode="w+", dtype=np.int64, shape=(n,))
+        self.targets[:] = -1
+
+    def write(self, rows: np.ndarray, cams: np.ndarray, targets: np.ndarray) -> None:
+        self.cams[rows] = cams
+        self.targets[rows] = targets
+
+    def close(self) -> Path:
+        """Flush and pack the two arrays into heatmaps.npz (stored, not compressed: streamed from disk)."""
+        self.cams.flush()
+        self.targets.flush()
+        out = self.folder / "heatmaps.npz"
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name in ("cams", "target_class"):
+                zf.write(self.folder / f"{name}.npy", arcname=f"{name}.npy")
+        del self.cams, self.targets
+        return out
+
+    def cleanup(self) -> None:
+        for name in ("cams", "target_class"):
+            (self.folder / f"{name}.npy").unlink(missing_ok=True)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def write_summary_md(path: Path, summary: Mapping[str, Any]) -> None:
+    """A short Markdown verdict and gate table, for a CI job summary."""
+    icon = {"FIT TO DEPLOY": "✅", "NOT FIT": "❌", "INCONCLUSIVE": "⚠️"}.get(summary["verdict"], "")
+    lines = [
+        f"## {icon} Grad-CAM audit `{summary['name']}`: **{summary['verdict']}** (exit {summary['exit_code']})",
+        "",
+    ]
+    failed = [r for r in summary["gate"] if r["status"] == "fail"]
+    if failed:
+        lines += ["Failed rules:", *[f"- {r['message']}" for r in failed], ""]
+    lines += ["| rule | scope | value | threshold | baseline | status |", "|---|---|---|---|---|---|"]
+    for r in summary["gate"]:
+        lines.append(
+            f"| `{r['metric']}` {r['kind']} | {r['scope']} | {_fmt(r['value'])} | {r['threshold']:g} | {_fmt(r['baseline'])} | {r['status']} |"
+        )
+    agg = summary["aggregates"]["overall"]
+    counts = summary["flag_counts"]
+    lines += [
+        "",
+        f"{int(agg['n_samples'])} samples, {int(agg['n_scored'])} scored; accuracy {_fmt(agg['accuracy'])}, "
+        f"mean energy in box {_fmt(agg['mean_energy_in_box'])}, mean focus score {_fmt(agg['mean_focus_score'])}.",
+        "",
+        "Flags: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def write_junit(path: Path, summary: Mapping[str, Any]) -> None:
+    """One test case per gate rule, per class for class rules; rules not evaluated are skipped cases."""
+    cases = []
+    for r in summary["gate"]:
+        name = r["metric"] if r["scope"] == "overall" else f"{r['metric']}[{r['scope']}]"
+        body = ""
+        if r["status"] == "fail":
+            body = f"<failure message={quoteattr(r['message'])}>{escape(r['message'])}</failure>"
+        elif r["status"] == "not evaluated":
+            body = f"<skipped message={quoteattr(r['message'])}/>"
+        cases.append(
+            f'  <testcase classname={quoteattr("gradcam_audit." + summary["name"])} name={quoteattr(name + " " + r["kind"] + " " + format(r["threshold"], "g"))}>{body}</testcase>'
+        )
+    failures = sum(r["status"] == "fail" for r in summary["gate"])
+    skipped = sum(r["status"] == "not evaluated" for r in summary["gate"])
+    xml = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<testsuite name={quoteattr("gradcam-audit " + summary["name"])} tests="{len(cases)}" failures="{failures}" '
+        f'errors="0" skipped="{skipped}">\n' + "\n".join(cases) + "\n</testsuite>\n"
+    )
+    path.write_text(xml, encoding="utf-8")

@@ -1,0 +1,54 @@
+"""Gallery thumbnails: the image with its heatmap overlaid (jet) and boxes drawn, as a JPEG data URI."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+from skimage.draw import rectangle_perimeter
+from skimage.transform import resize
+
+from pipeline.scoring import bilinear_matrix
+
+THUMB = 256  # longest side, px
+
+
+def jet(values: np.ndarray) -> np.ndarray:
+    """Jet colormap: values in [0, 1] -> uint8 RGB (blue = 0, red = 1)."""
+    v = np.clip(values, 0.0, 1.0)[..., None]
+    rgb = np.clip(1.5 - np.abs(4.0 * v - np.array([3.0, 2.0, 1.0])), 0.0, 1.0)
+    return (rgb * 255).astype(np.uint8)
+
+
+def legend_gradient_css() -> str:
+    stops = ", ".join(f"rgb{tuple(int(c) for c in jet(np.array(t)))} {t * 100:.0f}%" for t in np.linspace(0, 1, 9))
+    return f"linear-gradient(to right, {stops})"
+
+
+def overlay(image: np.ndarray, cam: np.ndarray, boxes: Sequence[tuple[float, float, float, float]], *, alpha: float = 0.45) -> str:
+    """``image`` (H, W, 3) uint8 original; ``cam`` (h, w) native CAM; boxes in original pixels.
+
+    The CAM covers the whole input, which is a plain resize of the whole image, so it is upsampled
+    bilinearly straight onto the thumbnail grid; min-max normalised for display only.
+    """
+    height, width = image.shape[:2]
+    scale = THUMB / max(height, width)
+    th, tw = max(1, round(height * scale)), max(1, round(width * scale))
+    thumb = resize(image, (th, tw), anti_aliasing=True, preserve_range=True).astype(np.float64)
+    heat = bilinear_matrix(th, cam.shape[0]) @ np.asarray(cam, np.float64) @ bilinear_matrix(tw, cam.shape[1]).T
+    span = heat.max() - heat.min()
+    heat = (heat - heat.min()) / span if span > 0 else np.zeros_like(heat)
+    out = (1 - alpha) * thumb + alpha * jet(heat).astype(np.float64)
+    out = out.clip(0, 255).astype(np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        c0, r0 = int(np.floor(x0 * tw / width)), int(np.floor(y0 * th / height))
+        c1, r1 = int(np.ceil(x1 * tw / width)) - 1, int(np.ceil(y1 * th / height)) - 1
+        for grow, color in ((1, (0, 0, 0)), (0, (255, 255, 255))):
+            rr, cc = rectangle_perimeter((r0 + 1 - grow, c0 + 1 - grow), end=(r1 - 1 + grow, c1 - 1 + grow), shape=out.shape[:2], clip=True)
+            out[rr, cc] = color
+    buf = io.BytesIO()
+    Image.fromarray(out).save(buf, format="JPEG", quality=82)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()

@@ -1,0 +1,190 @@
+"""Plain view data for the HTML report, computed before any rendering (no TensorFlow)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from pipeline import aggregates
+from pipeline.aggregates import SampleTable
+from pipeline.config import AGGREGATES, FLAGS
+from pipeline.data.images import ImageProblem, decode_rgb
+from pipeline.report import charts
+from pipeline.report.overlay import legend_gradient_css, overlay
+
+SEVERITY = ("right_for_wrong_reason", "distracted", "confused_on_object", "no_signal", "ok")
+FLAG_TEXT = {
+    "ok": "correct, evidence on the object",
+    "right_for_wrong_reason": "correct, but the evidence lies off the object (shortcut)",
+    "confused_on_object": "wrong, though the evidence is on the object",
+    "distracted": "wrong, and the evidence lies off the object",
+    "no_signal": "localisation cannot be judged (empty map or box covers the input)",
+    "skipped": "sample could not be used",
+}
+COLORS = {"correct": "#2b8a3e", "incorrect": "#c92a2a"}
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
+        return f"{int(value)}"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _baseline_flags(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    csv_path = Path(path).parent / "samples.csv"
+    if not csv_path.is_file():
+        return {}
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        return {row["sample_id"]: row["flag"] for row in csv.DictReader(fh)}
+
+
+def gallery_rows(flags: np.ndarray, energy: np.ndarray, size: int) -> list[int]:
+    """Up to ``size`` rows: each flag gets a share, most serious flag first, lowest energy first within a flag."""
+    groups = {}
+    for flag in SEVERITY:
+        rows = np.flatnonzero(flags == flag)
+        if rows.size:
+            e = np.where(np.isnan(energy[rows]), -1.0, energy[rows])
+            groups[flag] = rows[np.lexsort((rows, e))]
+    chosen: dict[str, list[int]] = {f: [] for f in groups}
+    remaining = size
+    while remaining > 0 and any(len(chosen[f]) < len(groups[f]) for f in groups):
+        open_flags = [f for f in groups if len(chosen[f]) < len(groups[f])]
+        share = max(1, remaining // len(open_flags))
+        for f in open_flags:
+            take = groups[f][len(chosen[f]): len(chosen[f]) + min(share, remaining)]
+            chosen[f].extend(int(r) for r in take)
+            remaining -= len(take)
+            if remaining <= 0:
+                break
+    return [r for f in groups for r in chosen[f]]
+
+
+def build_view(
+    summary: Mapping[str, Any],
+    prep: Any,
+    table: SampleTable,
+    *,
+    cams: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    reasons: Sequence[str | None],
+    baseline: Mapping[str, Any] | None,
+    baseline_path: Path | None,
+) -> dict[str, Any]:
+    cfg, samples, names = prep.cfg, prep.samples, prep.class_names
+    flags = table.flags
+    seed = cfg.seed
+
+    gate_rows = []
+    for i, r in enumerate(summary["gate"]):
+        if r["scope"] == "overall":
+            rows = np.arange(len(flags))
+        else:
+            rows = aggregates.class_rows(table, r["scope"])
+        agg = r["metric"][len("class_"):] if r["metric"].startswith("class_") else r["metric"]
+        ci = (math.nan, math.nan)
+        if agg not in ("n_samples", "n_scored"):
+            values, stat = aggregates.population(table, agg, rows)
+            ci = aggregates.bootstrap_ci(values, stat, seed=seed + i)
+        change = None if r["baseline"] is None or r["value"] is None else r["value"] - r["baseline"]
+        gate_rows.append({
+            **r,
+            "label": r["metric"] if r["scope"] == "overall" else f"{r['metric']}[{r['scope']}]",
+            "value_text": _num(r["value"]),
+            "ci_text": "—" if math.isnan(ci[0]) else f"{ci[0]:.3f} – {ci[1]:.3f}",
+            "baseline_text": _num(r["baseline"]),
+            "change_text": "—" if change is None or math.isnan(change) else f"{change:+.3f}",
+        })
+
+    counts = summary["flag_counts"]
+    n_scored = max(1, sum(v for k, v in counts.items() if k != "skipped"))
+    quad = {k: {"count": counts[k], "rate": f"{counts[k] / n_scored:.1%}"} for k in ("ok", "right_for_wrong_reason", "confused_on_object", "distracted")}
+
+    judged = (flags != "skipped") & (flags != "no_signal")
+    groups = {"correct": np.where(judged & table.correct, table.energy_in_box, np.nan), "incorrect": np.where(judged & ~table.correct, table.energy_in_box, np.nan)}
+    color_key = np.where(table.correct, "correct", "incorrect")
+    hist = charts.histogram(groups, COLORS, title="energy_in_box by correctness")
+    per_class_rows = []
+    for name, agg in summary["aggregates"]["per_class"].items():
+        failing = [r["message"] for r in summary["gate"] if r["scope"] == name and r["status"] == "fail"]
+        per_class_rows.append({
+            "name": name, "n": int(agg["n_samples"]), "accuracy": _num(agg["accuracy"]),
+            "energy": _num(agg["mean_energy_in_box"]), "focus": _num(agg["mean_focus_score"]),
+            "pointing": _num(agg["pointing_accuracy"]),
+            "rates": {f: _num(agg[f"{f}_rate"]) for f in FLAGS},
+            "status": "fail" if failing else "pass", "failing": failing,
+        })
+
+    cards = []
+    for row in gallery_rows(flags, table.energy_in_box, cfg.report.gallery_size):
+        s = samples[row]
+        try:
+            uri = overlay(decode_rgb(s.path), np.asarray(cams[row]), [b.as_tuple() for b in s.boxes])
+        except ImageProblem:
+            continue
+        cards.append({
+            "row": row, "sample_id": s.sample_id, "flag": flags[row], "labels": list(s.labels),
+            "label": " | ".join(s.labels), "predicted": names[predicted[row]] if predicted[row] >= 0 else "—",
+            "confidence": _num(float(confidence[row]), 2), "energy": _num(float(table.energy_in_box[row])),
+            "focus": _num(float(table.focus_score[row])), "image": uri,
+        })
+
+    view_baseline = None
+    if baseline is not None:
+        base_agg = baseline.get("aggregates", {})
+        deltas = []
+        scopes = [("overall", summary["aggregates"]["overall"], base_agg.get("overall", {}))]
+        scopes += [(c, v, base_agg.get("per_class", {}).get(c, {})) for c, v in summary["aggregates"]["per_class"].items()]
+        for scope, now, before in scopes:
+            for name in AGGREGATES:
+                a, b = now.get(name), before.get(name)
+                if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
+                    continue
+                deltas.append({"scope": scope, "name": name, "now": _num(a), "before": _num(float(b)), "delta": f"{a - float(b):+.3f}"})
+        before_flags = _baseline_flags(baseline_path)
+        transitions = []
+        for s in samples:
+            old, new = before_flags.get(s.sample_id), flags[s.row]
+            if old is not None and (old == "ok") != (new == "ok") and "skipped" not in (old, new):
+                transitions.append({"sample_id": s.sample_id, "before": old, "now": new, "direction": "regressed" if old == "ok" else "recovered"})
+        view_baseline = {
+            "name": baseline.get("name", "baseline"), "verdict": baseline.get("verdict", "?"), "deltas": deltas,
+            "transitions": transitions, "n_regressed": sum(t["direction"] == "regressed" for t in transitions),
+            "n_recovered": sum(t["direction"] == "recovered" for t in transitions), "has_samples": bool(before_flags),
+        }
+
+    prov = summary["provenance"]
+    return {
+        "summary": summary,
+        "verdict_class": {"FIT TO DEPLOY": "fit", "NOT FIT": "notfit"}.get(summary["verdict"], "inconclusive"),
+        "failed": [r["message"] for r in summary["gate"] if r["status"] == "fail"],
+        "not_evaluated": [r["message"] for r in summary["gate"] if r["status"] == "not evaluated"],
+        "overall": {k: _num(v) for k, v in summary["aggregates"]["overall"].items()},
+        "gate_rows": gate_rows,
+        "quad": quad,
+        "flag_text": FLAG_TEXT,
+        "counts": counts,
+        "hist": hist,
+        "scatter": charts.scatter(
+            np.where(judged, table.box_area_fraction, np.nan), np.where(judged, table.energy_in_box, np.nan),
+            color_key, COLORS, title="energy_in_box against box_area_fraction",
+        ),
+        "per_class": per_class_rows,
+        "cards": cards,
+        "gallery_flags": [f for f in SEVERITY if any(c["flag"] == f for c in cards)],
+        "class_names": list(names),
+        "skipped": [{"row": i, "sample_id": samples[i].sample_id, "reason": reasons[i] or ""} for i in range(len(samples)) if flags[i] == "skipped"],
+        "provenance": prov,
+        "config_text": cfg.source.read_text(encoding="utf-8"),
+        "legend_gradient": legend_gradient_css(),
+        "baseline": view_baseline,
+    }

@@ -1,0 +1,131 @@
+"""Config validation: every error names the file, the key path, what was expected and what was found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.cams import METHODS
+from pipeline.config import CAM_METHODS, load_config
+from pipeline.errors import ConfigError
+
+VALID = """
+name: t1
+model:
+  path: m.keras
+dataset:
+  format: coco
+  annotations: ann.json
+  images: imgs
+gate:
+  - {metric: accuracy, min: 0.9}
+  - {metric: mean_focus_score, min: 0.3}
+  - {metric: class_mean_energy_in_box, min: 0.4}
+"""
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "m.keras").write_bytes(b"x")
+    (tmp_path / "ann.json").write_text("{}")
+    (tmp_path / "imgs").mkdir()
+    return tmp_path
+
+
+def _error(write_config, text: str) -> str:
+    path = write_config(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    message = str(exc.value)
+    assert str(path) in message
+    return message
+
+
+def test_valid_config_resolves_paths_relative_to_the_config_and_fills_defaults(files, write_config, monkeypatch):
+    monkeypatch.chdir("/")
+    cfg = load_config(write_config(VALID))
+    assert cfg.model.path == files / "m.keras"
+    assert cfg.dataset.images == files / "imgs"
+    assert cfg.explain.batch_size == 32 and cfg.explain.target == "predicted"
+    assert cfg.scoring.focus_metric == "focus_score" and cfg.scoring.focus_min == 0.2
+    assert [r.describe() for r in cfg.gate] == ["accuracy >= 0.9", "mean_focus_score >= 0.3", "class_mean_energy_in_box >= 0.4"]
+    assert cfg.gate[2].per_class and cfg.gate[2].aggregate == "mean_energy_in_box"
+    assert cfg.report.output_dir is None and cfg.report.gallery_size == 48
+    assert cfg.resolved["explain"]["batch_size"] == 32
+
+
+def test_unknown_key_suggests_the_close_one(files, write_config):
+    msg = _error(write_config, VALID.replace("  images: imgs", "  images: imgs\n  limt: 3"))
+    assert "dataset.limt: unknown key (did you mean 'limit'?)" in msg
+
+
+def test_unknown_top_level_key(files, write_config):
+    msg = _error(write_config, VALID + "explian: {}\n")
+    assert "explian: unknown key (did you mean 'explain'?)" in msg
+
+
+def test_wrong_type_names_expected_and_found(files, write_config):
+    msg = _error(write_config, VALID + "explain: {batch_size: lots}\n")
+    assert "explain.batch_size: expected an integer >= 1, found 'lots'" in msg
+
+
+def test_out_of_range(files, write_config):
+    msg = _error(write_config, VALID + "scoring: {focus_metric: energy_in_box, focus_min: 1.5}\n")
+    assert "scoring.focus_min: expected a number between 0 and 1, found 1.5" in msg
+
+
+def test_gate_rule_key_path_and_value(files, write_config):
+    msg = _error(write_config, VALID.replace("{metric: class_mean_energy_in_box, min: 0.4}", "{metric: class_mean_energy_in_box, min: high}"))
+    assert "gate[2].min: expected a number, found 'high'" in msg
+
+
+def test_gate_rule_unknown_metric_suggests(files, write_config):
+    msg = _error(write_config, VALID.replace("metric: accuracy,", "metric: acuracy,"))
+    assert "gate[0].metric:" in msg and "did you mean 'accuracy'" in msg
+
+
+def test_gate_rule_needs_exactly_one_threshold(files, write_config):
+    msg = _error(write_config, VALID.replace("{metric: accuracy, min: 0.9}", "{metric: accuracy, min: 0.9, max: 1.0}"))
+    assert "gate[0]: expected exactly one of min, max, max_drop, max_rise, found 2 (min, max)" in msg
+
+
+def test_empty_gate_is_an_error(files, write_config):
+    text = VALID.split("gate:")[0] + "gate: []\n"
+    assert "gate: expected a non-empty list" in _error(write_config, text)
+
+
+def test_missing_file(files, write_config):
+    msg = _error(write_config, VALID.replace("m.keras", "missing.keras"))
+    assert f"model.path: expected an existing file at {files / 'missing.keras'}, found nothing there" in msg
+
+
+def test_missing_required_key(files, write_config):
+    msg = _error(write_config, VALID.replace("  format: coco\n", ""))
+    assert "dataset.format: expected a value (this key is required), found nothing" in msg
+
+
+def test_bad_choice_suggests(files, write_config):
+    msg = _error(write_config, VALID + "explain: {target: predicted, method: gradcm}\n")
+    assert "explain.method: expected one of gradcam (did you mean 'gradcam'?), found 'gradcm'" in msg
+
+
+def test_yaml_syntax_error_has_line(files, write_config):
+    msg = _error(write_config, "name: [unclosed\n")
+    assert "expected valid YAML" in msg and "line" in msg
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="expected a YAML config file, found nothing there"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_registry_and_config_agree_on_methods():
+    assert set(CAM_METHODS) == set(METHODS)
+
+
+def test_bundled_configs_are_valid():
+    root = Path(__file__).resolve().parents[2]
+    for name in ("demo.yaml", "demo_shortcut.yaml"):
+        cfg = load_config(root / "configs" / name)
+        assert cfg.gate
