@@ -43,7 +43,7 @@ def _open(path: Path) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageProblem(f"not a readable image (unknown or corrupt format): {path}") from None
     except (OSError, Image.DecompressionBombError) as exc:
-        raise ImageProblem(f"cannot open image {path}: {exc}") from None
+        raise ImageProblem(f"image is corrupt or truncated: {path} ({exc})") from None
 
 
 def image_size(path: Path) -> tuple[int, int]:

@@ -8,7 +8,6 @@ from typing import Sequence
 
 import numpy as np
 from PIL import Image
-from skimage.draw import rectangle_perimeter
 from skimage.transform import resize
 
 from pipeline.scoring import bilinear_matrix
@@ -28,6 +27,20 @@ def legend_gradient_css() -> str:
     return f"linear-gradient(to right, {stops})"
 
 
+def _frame(img: np.ndarray, r0: int, c0: int, r1: int, c1: int, color: tuple[int, int, int]) -> None:
+    """Draw the 1-px outline of the half-open pixel box [r0, r1) x [c0, c1), clipped to the image."""
+    h, w = img.shape[:2]
+    top, bottom, left, right = max(r0, 0), min(r1, h), max(c0, 0), min(c1, w)
+    if top >= bottom or left >= right:
+        return
+    for r in (r0, r1 - 1):
+        if 0 <= r < h:
+            img[r, left:right] = color
+    for c in (c0, c1 - 1):
+        if 0 <= c < w:
+            img[top:bottom, c] = color
+
+
 def overlay(image: np.ndarray, cam: np.ndarray, boxes: Sequence[tuple[float, float, float, float]], *, alpha: float = 0.45) -> str:
     """``image`` (H, W, 3) uint8 original; ``cam`` (h, w) native CAM; boxes in original pixels.
 
@@ -45,10 +58,9 @@ def overlay(image: np.ndarray, cam: np.ndarray, boxes: Sequence[tuple[float, flo
     out = out.clip(0, 255).astype(np.uint8)
     for x0, y0, x1, y1 in boxes:
         c0, r0 = int(np.floor(x0 * tw / width)), int(np.floor(y0 * th / height))
-        c1, r1 = int(np.ceil(x1 * tw / width)) - 1, int(np.ceil(y1 * th / height)) - 1
-        for grow, color in ((1, (0, 0, 0)), (0, (255, 255, 255))):
-            rr, cc = rectangle_perimeter((r0 + 1 - grow, c0 + 1 - grow), end=(r1 - 1 + grow, c1 - 1 + grow), shape=out.shape[:2], clip=True)
-            out[rr, cc] = color
+        c1, r1 = int(np.ceil(x1 * tw / width)), int(np.ceil(y1 * th / height))
+        _frame(out, r0 - 1, c0 - 1, r1 + 1, c1 + 1, (0, 0, 0))  # dark outline keeps white visible on light images
+        _frame(out, r0, c0, r1, c1, (255, 255, 255))
     buf = io.BytesIO()
     Image.fromarray(out).save(buf, format="JPEG", quality=82)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()

@@ -1,0 +1,138 @@
+"""The report in real headless Chromium (Debian's package, driven by Playwright), plus static checks.
+
+Screenshots at 1280 px and 390 px go to test-artifacts/ for the test log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, require
+from pipeline.cli import main
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+XSS = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    out = {}
+    for name in ("demo", "demo_shortcut"):
+        folder = tmp_path_factory.mktemp(name)
+        main(["audit", str(ROOT / "configs" / f"{name}.yaml"), "--output", str(folder), "--no-progress"])
+        out[name] = folder
+    return out
+
+
+@pytest.fixture(scope="module")
+def xss_report(tmp_path_factory):
+    """A dataset whose class and file names carry markup; it must render as text."""
+    tmp = tmp_path_factory.mktemp("xss")
+    imgs = tmp / "imgs"
+    imgs.mkdir()
+    src = sorted((ROOT / "data_samples" / "shapes" / "images").iterdir())[:6]
+    lines = ["image,label,x0,y0,x1,y1"]
+    for i, p in enumerate(src):
+        name = f"<b>{i}</b>.jpg" if i == 0 else p.name
+        shutil.copy(p, imgs / name)
+        lines.append(f'"{name}",{XSS if i % 2 == 0 else "square"},10,10,40,40')
+    (tmp / "boxes.csv").write_text("\n".join(lines) + "\n")
+    (tmp / "x.yaml").write_text(
+        f"""name: xss
+model: {{path: {ROOT}/data_samples/shapes/model_good.keras, class_names: ["{XSS}", square, triangle]}}
+dataset: {{format: csv, annotations: boxes.csv, images: imgs}}
+gate:
+  - {{metric: class_accuracy, min: 0.0}}
+"""
+    )
+    main(["audit", str(tmp / "x.yaml"), "--output", str(tmp / "out"), "--no-progress"])
+    return tmp / "out" / "report.html"
+
+
+def test_markup_in_dataset_strings_is_escaped(xss_report):
+    html = xss_report.read_text()
+    assert XSS not in html and "<b>0</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.mark.parametrize("name", ["demo", "demo_shortcut"])
+def test_report_is_self_contained_and_small(reports, name):
+    html = (reports[name] / "report.html").read_text()
+    assert not re.search(r"https?://", html), "the report must not reference any web resource"
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", html), "only data: URIs and in-page links"
+    size = (reports[name] / "report.html").stat().st_size
+    assert size <= 5 * 1024 * 1024, size
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(CHROMIUM.exists(), f"{CHROMIUM} is absent: apt-get install chromium chromium-driver")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def _open(browser, path: Path, width: int):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+    page.goto(path.as_uri())
+    return page, errors
+
+
+@pytest.mark.parametrize("name", ["demo", "demo_shortcut"])
+@pytest.mark.parametrize("width", [1280, 390])
+def test_report_opens_clean_with_verdict_and_gate_visible(browser, reports, name, width):
+    summary = json.loads((reports[name] / "summary.json").read_text())
+    page, errors = _open(browser, reports[name] / "report.html", width)
+    verdict = page.locator("#verdict .big")
+    assert verdict.is_visible() and verdict.inner_text() == summary["verdict"]
+    assert page.locator("#gate table").is_visible()
+    assert page.locator("#gate tbody tr").count() == len(summary["gate"])
+    # the verdict banner sits in the first screen
+    assert page.locator("#verdict").bounding_box()["y"] < 400
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"report-{name}-{width}.png"), full_page=False)
+    page.screenshot(path=str(ARTIFACTS / f"report-{name}-{width}-full.png"), full_page=True)
+    if width == 390:  # nothing wider than the phone screen except inside scroll boxes
+        assert page.evaluate("document.documentElement.scrollWidth") <= 392
+    assert errors == []
+    page.close()
+
+
+def test_filters_change_which_cards_are_shown(browser, reports):
+    page, errors = _open(browser, reports["demo_shortcut"] / "report.html", 1280)
+    cards = page.locator(".card")
+    total = cards.count()
+    assert total > 0
+    page.select_option("#flag-filter", "right_for_wrong_reason")
+    shown = [c for c in cards.all() if c.is_visible()]
+    assert 0 < len(shown) < total
+    assert all(c.get_attribute("data-flag") == "right_for_wrong_reason" for c in shown)
+    assert page.locator("#card-count").inner_text() == f"{len(shown)} of {total} cards"
+    page.select_option("#class-filter", "circle")
+    shown_circle = [c for c in cards.all() if c.is_visible()]
+    assert len(shown_circle) < len(shown)
+    assert all("circle" in json.loads(c.get_attribute("data-classes")) for c in shown_circle)
+    page.select_option("#flag-filter", "")
+    page.select_option("#class-filter", "")
+    assert sum(c.is_visible() for c in cards.all()) == total
+    assert errors == []
+    page.close()
+
+
+def test_escaped_report_runs_no_script_in_browser(browser, xss_report):
+    page, errors = _open(browser, xss_report, 1280)
+    assert page.locator("#classes").inner_text().count(XSS) >= 1  # shown as text
+    assert errors == []
+    page.close()
