@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -33,8 +34,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _quiet_native_stderr() -> Path | None:
+    """Send what C++ libraries write to fd 2 (TensorFlow's start-up and runtime logs, which ignore
+    TF_CPP_MIN_LOG_LEVEL before absl is initialised) to a log file; Python's sys.stderr (our
+    messages, the progress bar) keeps the real stderr. PIPELINE_NATIVE_STDERR=1 turns this off."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ.get("PIPELINE_NATIVE_STDERR") or os.environ.get("PIPELINE_DEBUG"):
+        return None
+    try:
+        sys.stderr.flush()
+        real = os.dup(2)
+        fd, name = tempfile.mkstemp(prefix="gradcam-audit-native-", suffix=".log")
+        os.dup2(fd, 2)
+        os.close(fd)
+        sys.stderr = os.fdopen(real, "w", buffering=1, encoding="utf-8", errors="replace")
+        return Path(name)
+    except OSError:
+        return None
 
 
 def _validate(config: Path) -> int:
@@ -76,7 +92,17 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _quiet_tensorflow()
+    native_log = _quiet_native_stderr() if argv is None else None  # only when run as a program
+    code = _main(argv, native_log)
+    if native_log is not None and not _KEEP_LOG:
+        native_log.unlink(missing_ok=True)
+    return code
+
+
+_KEEP_LOG: list = []  # set by an internal error, whose message points at the native log
+
+
+def _main(argv: Sequence[str] | None, native_log: Path | None) -> int:
     try:
         args = _parser().parse_args(argv)
         return _validate(args.config) if args.command == "validate" else _audit(args)
@@ -92,5 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, not bad input: still one message, the traceback on request
         if os.environ.get("PIPELINE_DEBUG"):
             raise
-        print(f"error: internal error {type(exc).__name__}: {exc} (set PIPELINE_DEBUG=1 for the traceback)", file=sys.stderr)
+        where = f"; native library log: {native_log}" if native_log else ""
+        _KEEP_LOG.append(True)
+        print(f"error: internal error {type(exc).__name__}: {exc} (set PIPELINE_DEBUG=1 for the traceback{where})", file=sys.stderr)
         return 2

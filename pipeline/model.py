@@ -165,6 +165,7 @@ def _rerun(model: keras.Model, x: Any, path: list[str], captured: list, strip: b
 
 
 def build_audit_model(cfg: ModelConfig) -> AuditModel:
+    """Load the model and build the Grad-CAM sub-model."""
     model = load_keras_model(cfg.path)
     shape = tuple(model.inputs[0].shape) if model.inputs else None
     if shape is None or len(shape) != 4 or shape[-1] != 3:

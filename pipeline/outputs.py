@@ -46,26 +46,19 @@ class Staging:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (float, np.floating)):
-        return "" if math.isnan(value) else f"{float(value):.6g}"
-    return str(value)
-
-
 class SamplesWriter:
-    """samples.csv, written row by row as batches finish (rows must arrive in order)."""
+    """samples.csv, appended a batch of rows at a time (rows must arrive in order)."""
 
     def __init__(self, path: Path):
         self._fh = path.open("w", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._fh)
-        self._csv.writerow(SAMPLE_COLUMNS)
+        csv.writer(self._fh).writerow(SAMPLE_COLUMNS)
 
-    def write(self, rows: Iterable[Sequence[Any]]) -> None:
-        self._csv.writerows([_cell(v) for v in row] for row in rows)
+    def write_columns(self, columns: Mapping[str, np.ndarray]) -> None:
+        """Append rows given as equal-length column arrays (floats: 6 significant digits, NaN empty)."""
+        import pandas as pd
+
+        frame = pd.DataFrame({name: columns[name] for name in SAMPLE_COLUMNS})
+        frame.to_csv(self._fh, header=False, index=False, float_format="%.6g", na_rep="", lineterminator="\n")
         self._fh.flush()
 
     def close(self) -> None:

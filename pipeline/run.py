@@ -47,6 +47,7 @@ class AuditResult:
     exit_code: int
     output_dir: Path
     summary: dict
+    timings: dict  # seconds: explain loop, report rendering
 
 
 def sha256_file(path: Path) -> str:
@@ -160,11 +161,18 @@ def audit(
     confidence = np.full(n, np.nan)
     correct = np.zeros(n, bool)
     metrics = {k: np.full(n, np.nan) for k in ("energy_in_box", "box_area_fraction", "energy_lift", "focus_score", "pointing_hit")}
-    judged = np.zeros(n, bool)
     flags = np.full(n, "skipped", dtype=object)
-    reasons: list[str | None] = [s.skip_reason for s in samples]
+    reasons = np.array([s.skip_reason or "" for s in samples], dtype=object)
     label_sets = [s.labels for s in samples]
-    label_index = [{names.index(lab) for lab in s.labels if lab in names} for s in samples]
+    has_label = np.zeros((n, model.n_classes), bool)  # has_label[i, c]: class c is among sample i's labels
+    for s in samples:
+        has_label[s.row, [names.index(lab) for lab in s.labels if lab in names]] = True
+    static = {
+        "sample_id": np.array([s.sample_id for s in samples], dtype=object),
+        "image": np.array([s.image for s in samples], dtype=object),
+        "label": np.array(["|".join(s.labels) for s in samples], dtype=object),
+    }
+    name_array = np.array(names, dtype=object)
 
     out_dir = _output_dir(cfg, output)
     staging = Staging(out_dir)
@@ -174,21 +182,24 @@ def audit(
         written = 0
 
         def emit(upto: int) -> None:
-            """Write samples.csv rows [written, upto) in order."""
+            """Append samples.csv rows [written, upto): every row before the batch's last is final."""
             nonlocal written
-            rows = []
-            for i in range(written, upto):
-                s = samples[i]
-                rows.append((
-                    i, s.sample_id, s.image, "|".join(s.labels),
-                    names[predicted[i]] if predicted[i] >= 0 else "", confidence[i],
-                    bool(correct[i]) if flags[i] != "skipped" else None,
-                    metrics["energy_in_box"][i], metrics["box_area_fraction"][i], metrics["energy_lift"][i],
-                    metrics["focus_score"][i],
-                    None if math.isnan(metrics["pointing_hit"][i]) else bool(metrics["pointing_hit"][i]),
-                    flags[i], reasons[i] or "",
-                ))
-            csv_out.write(rows)
+            if upto <= written:
+                return
+            sl = slice(written, upto)
+            scored = flags[sl] != "skipped"
+            hit = metrics["pointing_hit"][sl]
+            csv_out.write_columns({
+                "row": np.arange(written, upto),
+                **{k: v[sl] for k, v in static.items()},
+                "predicted": np.where(predicted[sl] >= 0, name_array[np.maximum(predicted[sl], 0)], ""),
+                "confidence": confidence[sl],
+                "correct": np.where(scored, np.where(correct[sl], "true", "false"), ""),
+                **{k: metrics[k][sl] for k in ("energy_in_box", "box_area_fraction", "energy_lift", "focus_score")},
+                "pointing_hit": np.where(np.isnan(hit), "", np.where(hit > 0, "true", "false")),
+                "flag": flags[sl],
+                "skip_reason": reasons[sl],
+            })
             written = upto
 
         usable = [s for s in samples if s.skip_reason is None]
@@ -200,45 +211,48 @@ def audit(
         targets_all = np.array([s.target for s in samples], np.int32)
         bar = tqdm(total=len(usable), desc=f"audit {cfg.name}", unit="img", disable=not progress, file=sys.stderr)
         t_loop = time.perf_counter()
+        t_first = None
         for rows_t, images, errors in batches:
             rows = rows_t.numpy()
             real = rows >= 0
             scores_t, chosen_t, cams_t = step(images, tf.constant(np.where(real, targets_all[np.maximum(rows, 0)], -1), tf.int32))
             rows, cams = rows[real], cams_t.numpy()[real]
             logits, chosen = scores_t.numpy()[real].astype(np.float64), chosen_t.numpy()[real]
-            errs = [e.decode() for e in errors.numpy()[real]]
-            failed = np.array([bool(e) for e in errs])
+            errs = errors.numpy()[real]
+            failed = errs != b""
             if model.output_activation == "sigmoid":
                 probs = 1.0 / (1.0 + np.exp(-logits))
             else:
                 z = np.exp(logits - logits.max(axis=1, keepdims=True))
                 probs = z / z.sum(axis=1, keepdims=True)
             pred = logits.argmax(axis=1)
-            predicted[rows] = pred
-            confidence[rows] = probs[np.arange(len(rows)), pred]
-            correct[rows] = [p in label_index[r] for p, r in zip(pred, rows)]
+            predicted[rows] = np.where(failed, -1, pred)
+            confidence[rows] = np.where(failed, np.nan, probs[np.arange(len(rows)), pred])
+            correct[rows] = has_label[rows, pred] & ~failed
             # Score against the explained class's boxes when present, else against every box.
             valid = boxes.valid[rows]
             match = valid & (boxes.classes[rows] == chosen[:, None])
             use = np.where(match.any(axis=1, keepdims=True), match, valid)
             sc = score(cams, boxes.pixels[rows], use, size)
             for key in metrics:
-                metrics[key][rows] = getattr(sc, key)
-            judged[rows] = sc.judged
-            focus_value = getattr(sc, cfg.scoring.focus_metric)
-            flags[rows] = assign_flags(correct=correct[rows], focus_value=focus_value, judged=sc.judged, skipped=failed, focus_min=cfg.scoring.focus_min)
-            for r, e in zip(rows[failed], np.array(errs, dtype=object)[failed]):
-                reasons[r] = e
-                predicted[r], confidence[r], correct[r] = -1, np.nan, False
-                for key in metrics:
-                    metrics[key][r] = np.nan
-            ok_rows = rows[~failed]
-            heat.write(ok_rows, cams[~failed], chosen[~failed])
+                metrics[key][rows] = np.where(failed, np.nan, getattr(sc, key))
+            flags[rows] = assign_flags(
+                correct=correct[rows], focus_value=getattr(sc, cfg.scoring.focus_metric), judged=sc.judged,
+                skipped=failed, focus_min=cfg.scoring.focus_min,
+            )
+            if failed.any():
+                reasons[rows[failed]] = [e.decode() for e in errs[failed]]
+            heat.write(rows[~failed], cams[~failed], chosen[~failed])
             emit(int(rows.max()) + 1)
             bar.update(len(rows))
+            if t_first is None:
+                t_first = time.perf_counter()
         bar.close()
         emit(n)
-        loop_seconds = time.perf_counter() - t_loop
+        t_end = time.perf_counter()
+        loop_seconds = t_end - t_loop
+        first_batch = min(cfg.explain.batch_size, len(usable))
+        steady = (len(usable) - first_batch) / (t_end - t_first) if t_first is not None and t_end > t_first and len(usable) > first_batch else None
         csv_out.close()
         heat.close()
 
@@ -278,6 +292,7 @@ def audit(
                 "method": cfg.explain.method,
                 "target": cfg.explain.target,
                 "batch_size": cfg.explain.batch_size,
+                "jit_compile": cfg.explain.jit_compile,
                 "focus_metric": cfg.scoring.focus_metric,
                 "focus_min": cfg.scoring.focus_min,
                 "seed": cfg.seed,
@@ -288,19 +303,23 @@ def audit(
                 "seconds": round(time.perf_counter() - t0, 3),
                 "explain_seconds": round(loop_seconds, 3),
                 "samples_per_second": round(len(usable) / loop_seconds, 2) if loop_seconds > 0 else None,
+                "first_batch_seconds": round(t_first - t_loop, 3) if t_first is not None else None,
+                "steady_samples_per_second": round(steady, 2) if steady else None,
             },
         }
         write_json(staging.path / "summary.json", summary)
         write_summary_md(staging.path / "summary.md", summary)
         write_junit(staging.path / "junit.xml", summary)
+        t_report = time.perf_counter()
         render_report(
             staging.path / "report.html", summary, prep, table,
             cams=np.load(staging.path / "cams.npy", mmap_mode="r"), predicted=predicted, confidence=confidence,
             reasons=reasons, baseline=base, baseline_path=baseline_path,
         )
+        timings = {"explain_seconds": loop_seconds, "report_seconds": time.perf_counter() - t_report}
         heat.cleanup()
         staging.publish()
     except BaseException:
         staging.discard()
         raise
-    return AuditResult(verdict, gate.EXIT_CODES[verdict], out_dir, summary)
+    return AuditResult(verdict, gate.EXIT_CODES[verdict], out_dir, summary, timings)

@@ -31,3 +31,16 @@ def write_config(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def demo_runs(tmp_path_factory):
+    """Both bundled demo audits, run once per test session: {config stem: (exit code, output folder)}."""
+    from pipeline.cli import main
+
+    out = {}
+    for name in ("demo", "demo_shortcut"):
+        folder = tmp_path_factory.mktemp(name)
+        code = main(["audit", str(ROOT / "configs" / f"{name}.yaml"), "--output", str(folder), "--no-progress"])
+        out[name] = (code, folder)
+    return out

@@ -39,12 +39,11 @@ def make_step(cam_model: tf.keras.Model, method: CamMethod, *, n_classes: int, j
         with tf.GradientTape() as tape:
             tape.watch(images)  # so the path to the target layer is recorded even for frozen layers
             acts, scores = cam_model(images, training=False)
-            acts = tf.cast(acts, tf.float32)
-            scores = tf.cast(scores, tf.float32)
+            scores = tf.cast(scores, tf.float32)  # a no-op for float32 models
             predicted = tf.argmax(scores, axis=-1, output_type=tf.int32)
             chosen = tf.where(targets >= 0, targets, predicted)
             picked = tf.reduce_sum(scores * tf.one_hot(chosen, n_classes, dtype=scores.dtype))
         grads = tape.gradient(picked, acts)
-        return scores, chosen, method(acts, grads)
+        return scores, chosen, method(tf.cast(acts, tf.float32), tf.cast(grads, tf.float32))
 
     return step

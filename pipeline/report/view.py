@@ -31,8 +31,6 @@ COLORS = {"correct": "#2b8a3e", "incorrect": "#c92a2a"}
 def _num(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
-        return f"{int(value)}"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
@@ -167,8 +165,8 @@ def build_view(
         "summary": summary,
         "verdict_class": {"FIT TO DEPLOY": "fit", "NOT FIT": "notfit"}.get(summary["verdict"], "inconclusive"),
         "failed": [r["message"] for r in summary["gate"] if r["status"] == "fail"],
-        "not_evaluated": [r["message"] for r in summary["gate"] if r["status"] == "not evaluated"],
-        "overall": {k: _num(v) for k, v in summary["aggregates"]["overall"].items()},
+        "not_evaluated": [f"{r['metric']} {r['kind']} {r['threshold']:g}" for r in summary["gate"] if r["status"] == "not evaluated"],
+        "overall": {k: (f"{int(v)}" if k.startswith("n_") else _num(v)) for k, v in summary["aggregates"]["overall"].items()},
         "gate_rows": gate_rows,
         "quad": quad,
         "flag_text": FLAG_TEXT,

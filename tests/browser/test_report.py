@@ -21,13 +21,8 @@ XSS = "<script>alert(1)</script>"
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory):
-    out = {}
-    for name in ("demo", "demo_shortcut"):
-        folder = tmp_path_factory.mktemp(name)
-        main(["audit", str(ROOT / "configs" / f"{name}.yaml"), "--output", str(folder), "--no-progress"])
-        out[name] = folder
-    return out
+def reports(demo_runs):
+    return {name: folder for name, (_, folder) in demo_runs.items()}
 
 
 @pytest.fixture(scope="module")

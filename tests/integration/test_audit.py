@@ -26,16 +26,6 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-@pytest.fixture(scope="module")
-def demo_runs(tmp_path_factory):
-    out = {}
-    for name in ("demo", "demo_shortcut"):
-        folder = tmp_path_factory.mktemp(name)
-        code = main(["audit", str(ROOT / "configs" / f"{name}.yaml"), "--output", str(folder), "--no-progress"])
-        out[name] = (code, folder)
-    return out
-
-
 def test_demo_good_model_is_fit(demo_runs):
     code, folder = demo_runs["demo"]
     summary = json.loads((folder / "summary.json").read_text())
@@ -67,7 +57,7 @@ def test_outputs_present_and_consistent(demo_runs, name):
     assert len(rows) == summary["aggregates"]["overall"]["n_samples"] == 300
     with np.load(folder / "heatmaps.npz") as npz:
         cams, targets = npz["cams"], npz["target_class"]
-    assert cams.shape == (300, 8, 8) and cams.dtype == np.float32 and targets.shape == (300,)
+    assert cams.shape == (300, 16, 16) and cams.dtype == np.float32 and targets.shape == (300,)
     assert np.nanmin(cams) >= 0
     # samples.csv flags agree with the summary's counts, and the CAM's class is the prediction
     assert {f: sum(r["flag"] == f for r in rows) for f in summary["flag_counts"]} == summary["flag_counts"]
@@ -80,7 +70,7 @@ def test_outputs_present_and_consistent(demo_runs, name):
     assert junit.count("<failure") == sum(r["status"] == "fail" for r in summary["gate"])
     assert summary["verdict"] in (folder / "summary.md").read_text()
     prov = summary["provenance"]
-    assert prov["target_layer"] == "relu4" and prov["target_layer_shape"] == [8, 8, 64] and len(prov["model_sha256"]) == 64
+    assert prov["target_layer"] == "relu4" and prov["target_layer_shape"] == [16, 16, 64] and len(prov["model_sha256"]) == 64
 
 
 def test_scores_in_csv_match_heatmaps_recomputed_independently(demo_runs):
@@ -216,7 +206,7 @@ def test_usage_error_exits_2(tmp_path):
 def test_validate_reports_the_plan_without_running(tmp_path):
     result = _run_cli("validate", str(ROOT / "configs" / "demo.yaml"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "target layer relu4 (8x8x64)" in result.stdout and "300 samples" in result.stdout
+    assert "target layer relu4 (16x16x64)" in result.stdout and "300 samples" in result.stdout
 
 
 @pytest.fixture(scope="module")

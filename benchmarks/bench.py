@@ -1,0 +1,232 @@
+"""make bench: audit throughput against a bare forward pass and a per-image reference, memory, report cost.
+
+    python benchmarks/bench.py [--n 320] [--models demo,resnet50,mobilenetv2] [--quick]
+
+For each model, on the same synthetic JPEGs (generated into a temp folder) and in one process:
+
+(a) bare compiled forward pass: the same tf.data input pipeline (decode, resize, preprocess,
+    prefetch) feeding ``model(x, training=False)`` in a ``tf.function``: what plain evaluation costs;
+(b) the full audit hot path: ``pipeline.run.audit`` (load, Grad-CAM, score, stream samples.csv and
+    heatmaps), steady state after the first batch (which includes tracing);
+(c) a per-image reference loop equivalent to the Keras Grad-CAM example (PIL decode, one eager
+    gradient-model call per image, host-side upsampling and scoring).
+
+Then peak memory (max RSS of a child process) of the audit at N = 500 and N = 2,000 on the demo
+CNN, and the report's render time and size for a 10,000-sample audit. Prints a table; the figures
+with machine and date go in benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def make_dataset(folder: Path, n: int, size: tuple[int, int], n_classes: int, seed: int = 0) -> Path:
+    """n JPEGs (random background, one filled ellipse) + COCO annotations; returns the annotations path."""
+    rng = np.random.default_rng(seed)
+    images_dir = folder / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    images, anns = [], []
+    for i in range(n):
+        w, h = int(size[1] * rng.uniform(1.0, 1.5)), int(size[0] * rng.uniform(1.0, 1.5))
+        arr = rng.integers(0, 256, size=(h // 8, w // 8, 3), dtype=np.uint8)
+        img = Image.fromarray(arr).resize((w, h), Image.BILINEAR)
+        x0, y0 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
+        x1, y1 = x0 + int(rng.integers(w // 8, w // 2)), y0 + int(rng.integers(h // 8, h // 2))
+        ImageDraw.Draw(img).ellipse([x0, y0, x1 - 1, y1 - 1], fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        name = f"img_{i:06d}.jpg"
+        img.save(images_dir / name, quality=90)
+        images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
+        anns.append({"id": i + 1, "image_id": i + 1, "category_id": 1 + i % min(n_classes, 3), "bbox": [x0, y0, x1 - x0, y1 - y0]})
+    cats = [{"id": k + 1, "name": f"class_{k:04d}"} for k in range(n_classes)]
+    path = folder / "annotations.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    return path
+
+
+def write_config(folder: Path, name: str, model: Path, ann: Path, preprocessing: str, batch_size: int, gallery: int = 48) -> Path:
+    cfg = folder / f"{name}.yaml"
+    cfg.write_text(
+        f"""name: {name}
+model: {{path: {model}, preprocessing: {preprocessing}}}
+dataset: {{format: coco, annotations: {ann}, images: {ann.parent / 'images'}}}
+explain: {{batch_size: {batch_size}}}
+gate:
+  - {{metric: accuracy, min: 0.0}}
+report: {{output_dir: {folder / ('out_' + name)}, gallery_size: {gallery}}}
+"""
+    )
+    return cfg
+
+
+def build_model(kind: str, folder: Path) -> tuple[Path, str, int]:
+    """(saved model path, preprocessing, n_classes)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    if kind == "demo":
+        return ROOT / "data_samples" / "shapes" / "model_good.keras", "scale_0_1", 3
+    if kind == "resnet50":
+        model = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3))
+        pre = "imagenet_caffe"
+    elif kind == "mobilenetv2":
+        model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
+        pre = "scale_-1_1"
+    else:
+        raise SystemExit(f"unknown model {kind}")
+    path = folder / f"{kind}.keras"
+    model.save(path)
+    return path, pre, int(model.outputs[0].shape[-1])
+
+
+def forward_rate(cfg_path: Path) -> float:
+    """(a): the audit's own input pipeline feeding a compiled forward pass; steady-state images/s."""
+    import tensorflow as tf
+
+    from pipeline.config import load_config
+    from pipeline.data.batches import make_batches
+    from pipeline.run import prepare
+
+    cfg = load_config(cfg_path)
+    prep = prepare(cfg)
+    usable = [s for s in prep.samples if s.skip_reason is None]
+    model = prep.model.model
+    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    batches = make_batches([s.row for s in usable], [str(s.path) for s in usable], input_size=prep.model.input_size,
+                           resize=cfg.model.resize, preprocessing=cfg.model.preprocessing, batch_size=cfg.explain.batch_size)
+    t_first, count = None, 0
+    for rows, images, _ in batches:
+        forward(images).numpy()
+        if t_first is None:
+            t_first = time.perf_counter()
+        else:
+            count += int((rows.numpy() >= 0).sum())
+    return count / (time.perf_counter() - t_first)
+
+
+def audit_rate(cfg_path: Path) -> tuple[float, dict]:
+    """(b): the full audit; steady-state images/s after the first batch, plus its timings."""
+    from pipeline.config import load_config
+    from pipeline.run import audit
+
+    result = audit(load_config(cfg_path), progress=False)
+    return float(result.summary["provenance"]["steady_samples_per_second"]), result.timings
+
+
+def reference_rate(cfg_path: Path, n: int) -> float:
+    """(c): the Keras example's algorithm, one image per eager call, host-side upsample + score."""
+    import tensorflow as tf
+
+    from pipeline.config import load_config
+    from pipeline.data.batches import preprocessing_fn
+    from pipeline.data.images import decode_rgb
+    from pipeline.run import prepare
+
+    cfg = load_config(cfg_path)
+    prep = prepare(cfg)
+    am = prep.model
+    prep_fn = preprocessing_fn(cfg.model.preprocessing)
+    # The example builds one grad model from the (softmax-free) layer graph and calls it per image.
+    grad_model = am.cam_model
+    samples = [s for s in prep.samples if s.skip_reason is None][:n]
+    start = None
+    for i, s in enumerate(samples):
+        img = tf.image.resize(decode_rgb(s.path).astype(np.float32), am.input_size, method="bilinear")
+        x = prep_fn(img)[None]
+        with tf.GradientTape() as tape:
+            conv, preds = grad_model(x)
+            idx = tf.argmax(preds[0])
+            channel = preds[:, idx]
+        grads = tape.gradient(channel, conv)
+        pooled = tf.reduce_mean(grads, axis=(0, 1, 2))
+        heat = tf.maximum(conv[0] @ pooled[..., None], 0)[..., 0]
+        up = tf.image.resize(heat[..., None], am.input_size, method="bilinear").numpy()[..., 0]
+        box = prep.boxes.pixels[s.row, 0]
+        _ = up[box[1]:box[3], box[0]:box[2]].sum() / max(up.sum(), 1e-12)
+        if i == 0:
+            start = time.perf_counter()  # the first call pays for tracing; time the rest
+    return (len(samples) - 1) / (time.perf_counter() - start)
+
+
+def peak_rss_mb(cfg_path: Path) -> float:
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "audit", str(cfg_path), "--no-progress"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"audit of {cfg_path} failed")
+    return usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=320, help="images per throughput run (default 320)")
+    p.add_argument("--models", default="demo,resnet50,mobilenetv2")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--reference-n", type=int, default=48, help="images for the per-image reference loop")
+    p.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    args = p.parse_args()
+    if args.quick:
+        args.n, args.reference_n = 96, 8
+    import tensorflow as tf
+
+    print(f"# make bench: {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, TensorFlow {tf.__version__}, {time.strftime('%Y-%m-%d %H:%M')}")
+    with tempfile.TemporaryDirectory(prefix="gradcam-bench-") as tmp:
+        tmp = Path(tmp)
+        rows = []
+        for kind in args.models.split(","):
+            folder = tmp / kind
+            folder.mkdir()
+            model, pre, n_classes = build_model(kind, folder)
+            size = (64, 64) if kind == "demo" else (224, 224)
+            ann = make_dataset(folder / "data", args.n, size, n_classes)
+            cfg = write_config(folder, kind, model, ann, pre, args.batch_size)
+            a = forward_rate(cfg)
+            b, timings = audit_rate(cfg)
+            c = reference_rate(cfg, args.reference_n)
+            rows.append((kind, a, b, c))
+            print(f"{kind:12s} (a) forward {a:8.1f} img/s  (b) audit {b:8.1f} img/s  (c) per-image reference {c:7.1f} img/s  "
+                  f"(b)/(a) = {b / a:.2f}  (b)/(c) = {c and b / c:.1f}", flush=True)
+
+        mem_n = (200, 800) if args.quick else (500, 2000)
+        mem = {}
+        for n in mem_n:
+            folder = tmp / f"mem{n}"
+            folder.mkdir()
+            ann = make_dataset(folder / "data", n, (64, 64), 3, seed=n)
+            cfg = write_config(folder, f"mem{n}", ROOT / "data_samples" / "shapes" / "model_good.keras", ann, "scale_0_1", args.batch_size)
+            mem[n] = peak_rss_mb(cfg)
+        print(f"peak memory (demo CNN): N={mem_n[0]}: {mem[mem_n[0]]:.0f} MB, N={mem_n[1]}: {mem[mem_n[1]]:.0f} MB, "
+              f"ratio {mem[mem_n[1]] / mem[mem_n[0]]:.3f}", flush=True)
+
+        n_report = 1000 if args.quick else 10_000
+        folder = tmp / "report"
+        folder.mkdir()
+        ann = make_dataset(folder / "data", n_report, (64, 64), 3, seed=7)
+        cfg = write_config(folder, "report", ROOT / "data_samples" / "shapes" / "model_good.keras", ann, "scale_0_1", 64)
+        from pipeline.config import load_config
+        from pipeline.run import audit
+
+        result = audit(load_config(cfg), progress=False)
+        size_mb = (result.output_dir / "report.html").stat().st_size / 1e6
+        print(f"report for {n_report} samples: rendered in {result.timings['report_seconds']:.2f} s, report.html {size_mb:.2f} MB "
+              f"(audit explain loop {result.timings['explain_seconds']:.1f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

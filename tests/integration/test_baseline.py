@@ -1,0 +1,61 @@
+"""Periodic review: an audit compared with a baseline audit."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import ROOT
+from pipeline.cli import main
+
+
+@pytest.fixture(scope="module")
+def good_baseline(demo_runs):
+    code, folder = demo_runs["demo"]
+    assert code == 0
+    return folder / "summary.json"
+
+
+def test_audit_against_itself_has_zero_deltas(tmp_path, good_baseline):
+    code = main(["audit", str(ROOT / "configs" / "demo.yaml"), "--output", str(tmp_path), "--baseline", str(good_baseline), "--no-progress"])
+    assert code == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (drop,) = [r for r in summary["gate"] if r["kind"] == "max_drop"]
+    assert drop["status"] == "pass" and drop["baseline"] == pytest.approx(drop["value"], abs=1e-12)
+    assert "dropped by 0.000" in drop["message"]
+    html = (tmp_path / "report.html").read_text()
+    deltas = re.findall(r'<td class="num">([+-]\d\.\d{3})</td></tr>', html)
+    assert deltas and set(deltas) <= {"+0.000", "-0.000"}
+    assert "0 samples went from ok to a flag; 0 came back to ok." in html
+
+
+def test_shortcut_against_good_baseline_lists_regressions_and_fails_max_drop(tmp_path, good_baseline):
+    code = main(["audit", str(ROOT / "configs" / "demo_shortcut.yaml"), "--output", str(tmp_path), "--baseline", str(good_baseline), "--no-progress"])
+    assert code == 1
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    base = json.loads(good_baseline.read_text())
+    (drop,) = [r for r in summary["gate"] if r["kind"] == "max_drop"]
+    expected_drop = base["aggregates"]["overall"]["mean_focus_score"] - summary["aggregates"]["overall"]["mean_focus_score"]
+    assert drop["status"] == "fail" and f"dropped by {expected_drop:.3f}" in drop["message"]
+    html = (tmp_path / "report.html").read_text()
+    # the same file names exist in both evaluation sets: every baseline "ok" sample is now flagged
+    n_ok_before = base["flag_counts"]["ok"]
+    assert f"{n_ok_before} samples went from ok to a flag" in html
+    assert html.count(">regressed</td>") == min(n_ok_before, 500)
+    junit = (tmp_path / "junit.xml").read_text()
+    assert 'name="mean_focus_score max_drop 0.05"><failure' in junit
+
+
+def test_baseline_key_in_config_and_unreadable_baseline(tmp_path, good_baseline, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text((ROOT / "configs" / "demo.yaml").read_text().replace("../", f"{ROOT}/") + f"baseline: {good_baseline}\n")
+    assert main(["audit", str(cfg), "--output", str(tmp_path / "o"), "--no-progress", "--limit", "30"]) in (0, 1)
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert [r["status"] for r in summary["gate"] if r["kind"] == "max_drop"] != ["not evaluated"]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert main(["audit", str(ROOT / "configs" / "demo.yaml"), "--baseline", str(bad), "--output", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: expected a summary.json from a previous audit" in err and "Traceback" not in err

@@ -1,0 +1,71 @@
+"""CI outputs and the report's gallery selection, on hand-made summaries."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from pipeline.outputs import Staging, write_junit, write_summary_md
+from pipeline.report.overlay import jet
+from pipeline.report.view import gallery_rows
+
+SUMMARY = {
+    "name": "t",
+    "verdict": "NOT FIT",
+    "exit_code": 1,
+    "gate": [
+        {"metric": "accuracy", "kind": "min", "threshold": 0.9, "scope": "overall", "value": 0.95, "baseline": None, "status": "pass", "message": "accuracy 0.950 >= 0.9"},
+        {"metric": "class_mean_energy_in_box", "kind": "min", "threshold": 0.4, "scope": "a<b>", "value": 0.3, "baseline": None, "status": "fail", "message": "class_mean_energy_in_box[a<b>] 0.300 < 0.4"},
+        {"metric": "mean_focus_score", "kind": "max_drop", "threshold": 0.05, "scope": "overall", "value": 0.3, "baseline": None, "status": "not evaluated", "message": "mean_focus_score: not evaluated (no baseline)"},
+    ],
+    "aggregates": {"overall": {"n_samples": 10.0, "n_scored": 9.0, "accuracy": 0.95, "mean_energy_in_box": 0.5, "mean_focus_score": 0.3}},
+    "flag_counts": {"ok": 5, "right_for_wrong_reason": 4, "skipped": 1},
+}
+
+
+def test_junit_one_case_per_rule_and_class_with_failures_and_skips(tmp_path):
+    write_junit(tmp_path / "junit.xml", SUMMARY)
+    suite = ET.parse(tmp_path / "junit.xml").getroot()
+    assert suite.get("tests") == "3" and suite.get("failures") == "1" and suite.get("skipped") == "1"
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["accuracy min 0.9", "class_mean_energy_in_box[a<b>] min 0.4", "mean_focus_score max_drop 0.05"]
+    assert cases[1].find("failure").get("message") == "class_mean_energy_in_box[a<b>] 0.300 < 0.4"
+    assert cases[2].find("skipped") is not None and cases[0].find("failure") is None
+
+
+def test_summary_md_lists_failed_rules_and_table(tmp_path):
+    write_summary_md(tmp_path / "s.md", SUMMARY)
+    text = (tmp_path / "s.md").read_text()
+    assert "**NOT FIT** (exit 1)" in text
+    assert "- class_mean_energy_in_box[a<b>] 0.300 < 0.4" in text
+    assert text.count("\n| `") == 3
+
+
+def test_staging_publishes_atomically_and_discard_keeps_the_old_output(tmp_path):
+    target = tmp_path / "out"
+    first = Staging(target)
+    (first.path / "report.html").write_text("one")
+    assert not target.exists()  # nothing visible until published
+    first.publish()
+    assert (target / "report.html").read_text() == "one"
+    second = Staging(target)
+    (second.path / "report.html").write_text("half-written")
+    second.discard()  # a failed or interrupted run
+    assert (target / "report.html").read_text() == "one"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_gallery_order_most_serious_flag_first_lowest_energy_first_with_shares():
+    flags = np.array(["ok", "distracted", "right_for_wrong_reason", "ok", "right_for_wrong_reason", "skipped", "distracted", "right_for_wrong_reason"], dtype=object)
+    energy = np.array([0.9, 0.3, 0.2, 0.5, 0.1, np.nan, 0.05, 0.4])
+    # 5 cards over 3 flags: share 1 each first round (5 // 3), then the remainder by severity.
+    assert gallery_rows(flags, energy, 5) == [4, 2, 6, 1, 3]
+    assert gallery_rows(flags, energy, 100) == [4, 2, 7, 6, 1, 3, 0]
+    assert gallery_rows(flags, energy, 0) == []
+
+
+def test_jet_endpoints():
+    assert tuple(jet(np.array(0.0))) == (0, 0, 127)
+    assert tuple(jet(np.array(1.0))) == (127, 0, 0)
+    assert tuple(jet(np.array(0.5))) == (127, 255, 127)
