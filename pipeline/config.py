@@ -249,7 +249,9 @@ def _show(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return f"a list {value!r}" if len(repr(value)) < 60 else "a list"
-    return f"{value!r} ({type(value).__name__})"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    return repr(value)
 
 
 def _range_text(low: float, high: float) -> str:
@@ -327,7 +329,8 @@ def _explain(r: _Reader, raw: Any) -> ExplainConfig:
     e = r.mapping(raw, "explain", DEFAULTS["explain"])
     return ExplainConfig(
         method=r.choice(e["method"], "explain.method", CAM_METHODS),
-        target=r.choice(e["target"], "explain.target", TARGETS),
+        # YAML reads an unquoted `target: true` as a boolean; the design spells the option `true`.
+        target=r.choice("true" if e["target"] is True else e["target"], "explain.target", TARGETS),
         batch_size=r.integer(e["batch_size"], "explain.batch_size", minimum=1),
         jit_compile=r.boolean(e["jit_compile"], "explain.jit_compile"),
     )
