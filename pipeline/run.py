@@ -138,6 +138,7 @@ def audit(
     progress: bool = True,
 ) -> AuditResult:
     """Run the whole audit and publish the outputs. Raises AuditError when it cannot run."""
+    import keras
     import tensorflow as tf
     from tqdm import tqdm
 
@@ -151,7 +152,7 @@ def audit(
     t0 = time.perf_counter()
     baseline_path = baseline or cfg.baseline
     base = _load_baseline(baseline_path) if baseline_path else None
-    tf.keras.utils.set_random_seed(cfg.seed)
+    keras.utils.set_random_seed(cfg.seed)
     prep = prepare(cfg, limit=limit)
     model, samples, boxes, names = prep.model, prep.samples, prep.boxes, prep.class_names
     n = len(samples)
@@ -175,7 +176,10 @@ def audit(
     name_array = np.array(names, dtype=object)
 
     out_dir = _output_dir(cfg, output)
-    staging = Staging(out_dir)
+    try:
+        staging = Staging(out_dir)
+    except OSError as exc:
+        raise AuditError(f"{out_dir}: expected a folder the audit can write its outputs to, found an error: {exc.strerror or exc}") from None
     try:
         csv_out = SamplesWriter(staging.path / "samples.csv")
         heat = HeatmapWriter(staging.path, n, model.layer_shape[:2])

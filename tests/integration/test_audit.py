@@ -251,3 +251,11 @@ gate:
         rows = _rows(tmp_path / "out" / "samples.csv")
         # 68 samples = 55 single-class images + 13 from the 5 mixed images (one per class present)
         assert sum("|" in r["label"] for r in rows) == 13
+
+
+def test_unwritable_output_folder_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    code = main(["audit", str(ROOT / "configs" / "demo.yaml"), "--output", str(blocker / "out"), "--no-progress", "--limit", "3"])
+    assert code == 2
+    assert f"{blocker / 'out'}: expected a folder the audit can write its outputs to" in capsys.readouterr().err
