@@ -9,7 +9,8 @@ For each model, on the same synthetic JPEGs (generated into a temp folder) and i
 (b) the full audit hot path: ``pipeline.run.audit`` (load, Grad-CAM, score, stream samples.csv and
     heatmaps), steady state after the first batch (which includes tracing);
 (c) a per-image reference loop equivalent to the Keras Grad-CAM example (PIL decode, one eager
-    gradient-model call per image, host-side upsampling and scoring).
+    gradient-model call per image, host-side upsampling and scoring);
+and (b) again with ``explain.jit_compile: true`` (XLA).
 
 Then peak memory (max RSS of a child process) of the audit at N = 500 and N = 2,000 on the demo
 CNN, and the report's render time and size for a 10,000-sample audit. Prints a table; the figures
@@ -60,13 +61,13 @@ def make_dataset(folder: Path, n: int, size: tuple[int, int], n_classes: int, se
     return path
 
 
-def write_config(folder: Path, name: str, model: Path, ann: Path, preprocessing: str, batch_size: int, gallery: int = 48) -> Path:
+def write_config(folder: Path, name: str, model: Path, ann: Path, preprocessing: str, batch_size: int, gallery: int = 48, jit: bool = False) -> Path:
     cfg = folder / f"{name}.yaml"
     cfg.write_text(
         f"""name: {name}
 model: {{path: {model}, preprocessing: {preprocessing}}}
 dataset: {{format: coco, annotations: {ann}, images: {ann.parent / 'images'}}}
-explain: {{batch_size: {batch_size}}}
+explain: {{batch_size: {batch_size}, jit_compile: {str(jit).lower()}}}
 gate:
   - {{metric: accuracy, min: 0.0}}
 report: {{output_dir: {folder / ('out_' + name)}, gallery_size: {gallery}}}
@@ -164,13 +165,24 @@ def reference_rate(cfg_path: Path, n: int) -> float:
     return (len(samples) - 1) / (time.perf_counter() - start)
 
 
+_CHILD = """
+import sys
+from pipeline.cli import main
+code = main(["audit", sys.argv[1], "--no-progress"])
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0].split()[1]
+print(f"VmHWM {hwm} exit {code}")
+"""
+
+
 def peak_rss_mb(cfg_path: Path) -> float:
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "audit", str(cfg_path), "--no-progress"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise SystemExit(f"audit of {cfg_path} failed")
-    return usage.ru_maxrss / 1024
+    """Peak resident memory of a fresh audit process (its own VmHWM: ru_maxrss of a child would
+    include the pages it shares with this big parent at fork time)."""
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(cfg_path)], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("VmHWM")]
+    if not line or line[0].split()[-1] not in ("0", "1"):
+        raise SystemExit(f"audit of {cfg_path} failed: {out.stderr[-2000:]}")
+    return int(line[0].split()[1]) / 1024
 
 
 def main() -> None:
@@ -198,12 +210,13 @@ def main() -> None:
             cfg = write_config(folder, kind, model, ann, pre, args.batch_size)
             a = forward_rate(cfg)
             b, timings = audit_rate(cfg)
+            xla, _ = audit_rate(write_config(folder, f"{kind}_xla", model, ann, pre, args.batch_size, jit=True))
             c = reference_rate(cfg, args.reference_n)
             rows.append((kind, a, b, c))
             print(f"{kind:12s} (a) forward {a:8.1f} img/s  (b) audit {b:8.1f} img/s  (c) per-image reference {c:7.1f} img/s  "
-                  f"(b)/(a) = {b / a:.2f}  (b)/(c) = {c and b / c:.1f}", flush=True)
+                  f"(b)/(a) = {b / a:.2f}  (b)/(c) = {b / c:.1f}  | audit with XLA {xla:8.1f} img/s ({xla / b:.2f}x)", flush=True)
 
-        mem_n = (200, 800) if args.quick else (500, 2000)
+        mem_n = (200, 800) if args.quick else (500, 2000, 8000)
         mem = {}
         for n in mem_n:
             folder = tmp / f"mem{n}"
@@ -211,8 +224,9 @@ def main() -> None:
             ann = make_dataset(folder / "data", n, (64, 64), 3, seed=n)
             cfg = write_config(folder, f"mem{n}", ROOT / "data_samples" / "shapes" / "model_good.keras", ann, "scale_0_1", args.batch_size)
             mem[n] = peak_rss_mb(cfg)
-        print(f"peak memory (demo CNN): N={mem_n[0]}: {mem[mem_n[0]]:.0f} MB, N={mem_n[1]}: {mem[mem_n[1]]:.0f} MB, "
-              f"ratio {mem[mem_n[1]] / mem[mem_n[0]]:.3f}", flush=True)
+        print("peak memory (demo CNN, VmHWM of the audit process): "
+              + ", ".join(f"N={n}: {mem[n]:.0f} MB" for n in mem_n)
+              + f"; N={mem_n[1]} / N={mem_n[0]} = {mem[mem_n[1]] / mem[mem_n[0]]:.3f}", flush=True)
 
         n_report = 1000 if args.quick else 10_000
         folder = tmp / "report"

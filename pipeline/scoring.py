@@ -133,12 +133,14 @@ def score(cams: np.ndarray, boxes: np.ndarray, valid: np.ndarray, size: tuple[in
 
     in_r, wr, len_r = cells(boxes[..., 1], boxes[..., 3], big_h, h)
     in_c, wc, len_c = cells(boxes[..., 0], boxes[..., 2], big_w, w)
-    union = np.einsum("bik,bjk->bij", in_r.astype(np.float64), in_c.astype(np.float64)) > 0  # (B, S, S)
+    # (B, S, S): cell (i, j) is in the union when some box holds both row segment i and column segment j
+    union = (in_r.astype(np.float64) @ in_c.astype(np.float64).transpose(0, 2, 1)) > 0
+    unionf = union.astype(np.float64)
 
-    rows = np.einsum("bih,bhw->biw", wr, cams)
-    energy_in = np.einsum("biw,bij,bjw->b", rows, union.astype(np.float64), wc)
-    total = np.einsum("h,bhw,w->b", bilinear_matrix(big_h, h).sum(0), cams, bilinear_matrix(big_w, w).sum(0))
-    area = np.einsum("bij,bi,bj->b", union.astype(np.float64), len_r, len_c)
+    # Batched matmuls rather than multi-operand einsums, which NumPy evaluates without BLAS.
+    energy_in = ((wr @ cams) * (unionf @ wc)).sum(axis=(1, 2))  # sum_ij union_ij * wr_i^T cam wc_j
+    total = (cams @ bilinear_matrix(big_w, w).sum(0)) @ bilinear_matrix(big_h, h).sum(0)
+    area = ((unionf * len_r[:, :, None]) * len_c[:, None, :]).sum(axis=(1, 2))
     fraction = area / float(big_h * big_w)
 
     signal = total > 0
@@ -149,7 +151,7 @@ def score(cams: np.ndarray, boxes: np.ndarray, valid: np.ndarray, size: tuple[in
 
     # Pointing game: argmax over the candidate rows x columns equals the full map's first argmax.
     cr, cc = _candidates(big_h, h), _candidates(big_w, w)
-    sub = np.einsum("rh,bhw,cw->brc", bilinear_matrix(big_h, h)[cr], cams, bilinear_matrix(big_w, w)[cc])
+    sub = bilinear_matrix(big_h, h)[cr] @ cams @ bilinear_matrix(big_w, w)[cc].T  # (B, |cr|, |cc|)
     flat = sub.reshape(n, -1).argmax(axis=1)
     r, c = cr[flat // len(cc)], cc[flat % len(cc)]
     hit = (
