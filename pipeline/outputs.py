@@ -14,7 +14,7 @@ import os
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
