@@ -96,6 +96,12 @@ def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
         target=cfg.explain.target,
         input_size=model.input_size,
     )
+    if all(s.skip_reason for s in samples):
+        reasons = "; ".join(f"{s.sample_id}: {s.skip_reason}" for s in samples[:3])
+        raise DatasetError(
+            f"{cfg.source}: dataset: expected at least one usable sample, found none of {len(samples)} "
+            f"(check dataset.images and dataset.annotations); first reasons: {reasons}"
+        )
     return Prepared(cfg, annotations, model, tuple(class_names), samples, box_arrays(samples, class_names, model.input_size))
 
 

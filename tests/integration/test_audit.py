@@ -259,3 +259,29 @@ def test_unwritable_output_folder_exits_2(tmp_path, capsys):
     code = main(["audit", str(ROOT / "configs" / "demo.yaml"), "--output", str(blocker / "out"), "--no-progress", "--limit", "3"])
     assert code == 2
     assert f"{blocker / 'out'}: expected a folder the audit can write its outputs to" in capsys.readouterr().err
+
+
+def test_dataset_with_no_usable_sample_exits_2(tmp_path, capsys):
+    (tmp_path / "empty_images").mkdir()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text((ROOT / "configs" / "demo.yaml").read_text().replace("../", f"{ROOT}/")
+                   .replace(f"images: {ROOT}/data_samples/shapes/images", f"images: {tmp_path / 'empty_images'}"))
+    assert main(["audit", str(cfg), "--output", str(tmp_path / "out"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "dataset: expected at least one usable sample, found none of 300" in err and "image file not found" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_class_count_that_differs_from_the_model_exits_2(tmp_path, capsys):
+    src = sorted((ROOT / "data_samples" / "shapes" / "images").iterdir())[:2]
+    (tmp_path / "imgs").mkdir()
+    for p in src:
+        shutil.copy(p, tmp_path / "imgs" / p.name)
+    (tmp_path / "b.csv").write_text(f"image,label,x0,y0,x1,y1\n{src[0].name},circle,1,1,9,9\n{src[1].name},square,1,1,9,9\n")
+    (tmp_path / "c.yaml").write_text(
+        f"name: n\nmodel: {{path: {ROOT}/data_samples/shapes/model_good.keras}}\n"
+        "dataset: {format: csv, annotations: b.csv, images: imgs}\ngate: [{metric: accuracy, min: 0}]\n"
+    )
+    assert main(["validate", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "model.class_names: expected 3 class names (the model's outputs), found 2 from the CSV labels (sorted): circle, square" in err
