@@ -125,8 +125,11 @@ def build_view(
     cards = []
     for row in gallery_rows(flags, table.energy_in_box, cfg.report.gallery_size):
         s = samples[row]
+        # draw the boxes the sample was scored against: the explained class's, else every box
+        explained = names[s.target if s.target >= 0 else predicted[row]]
+        scored_boxes = [b for b in s.boxes if b.label == explained] or list(s.boxes)
         try:
-            uri = overlay(decode_rgb(s.path), np.asarray(cams[row]), [b.as_tuple() for b in s.boxes])
+            uri = overlay(decode_rgb(s.path), np.asarray(cams[row]), [b.as_tuple() for b in scored_boxes])
         except ImageProblem:
             continue
         cards.append({
