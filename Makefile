@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= configs/demo.yaml
 ARGS ?=
 
-.PHONY: audit validate test bench demo-data clean
+.PHONY: install audit validate test bench demo-data clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+install: $(STAMP)
+
+# make's own exit status is 2 for any failed recipe; for the audit's exact exit code (0/1/2/3)
+# run .venv/bin/python -m pipeline audit CONFIG, as a CI step should.
 audit: $(STAMP)
 	$(PY) -m pipeline audit $(CONFIG) $(ARGS)
 
