@@ -144,3 +144,31 @@ def test_nested_transfer_learning_model(nested, layer):
         ref = _nested_reference(am.model, base_name, inner, images[i])
         scale = max(float(np.abs(ref).max()), 1e-12)
         np.testing.assert_allclose(cams.numpy()[i] / scale, ref / scale, atol=1e-4)
+
+
+def test_h5_model_gives_the_same_cams(saved_mock, tmp_path):
+    h5 = tmp_path / "mock.h5"
+    keras.models.load_model(saved_mock).save(h5)
+    images = tf.constant(np.random.default_rng(4).random((3, 16, 16, 3)).astype(np.float32))
+    cams = []
+    for path in (saved_mock, h5):
+        am = build_audit_model(_cfg(path))
+        cams.append(make_step(am.cam_model, get_method("gradcam"), n_classes=3)(images, tf.fill([3], -1))[2].numpy())
+    np.testing.assert_allclose(cams[0], cams[1], atol=1e-6)
+
+
+def test_unsafe_lambda_layer_is_refused_with_a_message(tmp_path):
+    from pipeline.errors import ModelError
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Conv2D(2, 3), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    with pytest.raises(ModelError, match=r"lambda.keras: expected a Keras model \(.keras or .h5\) that loads in safe mode"):
+        build_audit_model(_cfg(path))
+
+
+def test_unknown_target_layer_lists_candidates(saved_mock):
+    from pipeline.errors import ModelError
+
+    with pytest.raises(ModelError, match=r"found no layer named 'targt'; did you mean target\b.*4-D layers: .*target_relu"):
+        build_audit_model(_cfg(saved_mock, "targt"))
