@@ -418,3 +418,8 @@ def load_config(path: str | Path) -> AuditConfig:
         sha256=hashlib.sha256(data).hexdigest(),
         resolved=resolved,
     )
+
+
+def resolved_yaml(cfg: AuditConfig) -> str:
+    """The config with every default filled in, as YAML (echoed in the report)."""
+    return yaml.safe_dump(cfg.resolved, sort_keys=False, default_flow_style=False, width=100)

@@ -70,8 +70,10 @@ def dataset_fingerprint(annotations: Annotations, samples: Sequence[Sample]) -> 
 
 
 def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
+    from pipeline.data.batches import preprocessing_fn
     from pipeline.model import build_audit_model
 
+    preprocessing_fn(cfg.model.preprocessing)  # a keras.applications module that does not exist fails here
     annotations = load_annotations(cfg.dataset)
     if limit is not None:
         annotations = Annotations(annotations.images[:limit], annotations.class_names, annotations.files)

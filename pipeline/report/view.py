@@ -11,7 +11,7 @@ import numpy as np
 
 from pipeline import aggregates
 from pipeline.aggregates import SampleTable
-from pipeline.config import AGGREGATES, FLAGS
+from pipeline.config import AGGREGATES, FLAGS, resolved_yaml
 from pipeline.data.images import ImageProblem, decode_rgb
 from pipeline.report import charts
 from pipeline.report.overlay import legend_gradient_css, overlay
@@ -186,6 +186,7 @@ def build_view(
         "skipped": [{"row": i, "sample_id": samples[i].sample_id, "reason": reasons[i] or ""} for i in range(len(samples)) if flags[i] == "skipped"],
         "provenance": prov,
         "config_text": cfg.source.read_text(encoding="utf-8"),
+        "config_resolved": resolved_yaml(cfg),
         "legend_gradient": legend_gradient_css(),
         "baseline": view_baseline,
     }

@@ -285,3 +285,11 @@ def test_class_count_that_differs_from_the_model_exits_2(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "c.yaml")]) == 2
     err = capsys.readouterr().err
     assert "model.class_names: expected 3 class names (the model's outputs), found 2 from the CSV labels (sorted): circle, square" in err
+
+
+def test_unknown_keras_applications_preprocessing_fails_validate(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text((ROOT / "configs" / "demo.yaml").read_text().replace("../", f"{ROOT}/")
+                   .replace("preprocessing: scale_0_1", "preprocessing: keras.applications.no_such_net.preprocess_input"))
+    assert main(["validate", str(cfg)]) == 2
+    assert "model.preprocessing: expected an importable keras.applications module with preprocess_input, found 'keras.applications.no_such_net.preprocess_input'" in capsys.readouterr().err

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cams import METHODS
-from pipeline.config import CAM_METHODS, load_config
+from pipeline.config import CAM_METHODS, load_config, resolved_yaml
 from pipeline.errors import ConfigError
 
 VALID = """
@@ -53,6 +53,7 @@ def test_valid_config_resolves_paths_relative_to_the_config_and_fills_defaults(f
     assert cfg.gate[2].per_class and cfg.gate[2].aggregate == "mean_energy_in_box"
     assert cfg.report.output_dir is None and cfg.report.gallery_size == 48
     assert cfg.resolved["explain"]["batch_size"] == 32
+    assert "  batch_size: 32\n" in resolved_yaml(cfg) and "  focus_min: 0.2\n" in resolved_yaml(cfg)
 
 
 def test_unknown_key_suggests_the_close_one(files, write_config):
