@@ -118,10 +118,11 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any, digits: int = 3) -> str:
+    """A number for people: fixed decimals, "—" for missing or NaN (report, summary.md)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def write_summary_md(path: Path, summary: Mapping[str, Any]) -> None:
@@ -137,14 +138,14 @@ def write_summary_md(path: Path, summary: Mapping[str, Any]) -> None:
     lines += ["| rule | scope | value | threshold | baseline | status |", "|---|---|---|---|---|---|"]
     for r in summary["gate"]:
         lines.append(
-            f"| `{r['metric']}` {r['kind']} | {r['scope']} | {_fmt(r['value'])} | {r['threshold']:g} | {_fmt(r['baseline'])} | {r['status']} |"
+            f"| `{r['metric']}` {r['kind']} | {r['scope']} | {format_value(r['value'])} | {r['threshold']:g} | {format_value(r['baseline'])} | {r['status']} |"
         )
     agg = summary["aggregates"]["overall"]
     counts = summary["flag_counts"]
     lines += [
         "",
-        f"{int(agg['n_samples'])} samples, {int(agg['n_scored'])} scored; accuracy {_fmt(agg['accuracy'])}, "
-        f"mean energy in box {_fmt(agg['mean_energy_in_box'])}, mean focus score {_fmt(agg['mean_focus_score'])}.",
+        f"{int(agg['n_samples'])} samples, {int(agg['n_scored'])} scored; accuracy {format_value(agg['accuracy'])}, "
+        f"mean energy in box {format_value(agg['mean_energy_in_box'])}, mean focus score {format_value(agg['mean_focus_score'])}.",
         "",
         "Flags: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
         "",

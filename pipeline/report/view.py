@@ -13,6 +13,7 @@ from pipeline import aggregates
 from pipeline.aggregates import SampleTable
 from pipeline.config import AGGREGATES, FLAGS, resolved_yaml
 from pipeline.data.images import ImageProblem, decode_rgb
+from pipeline.outputs import format_value
 from pipeline.report import charts
 from pipeline.report.overlay import legend_gradient_css, overlay
 
@@ -26,12 +27,6 @@ FLAG_TEXT = {
     "skipped": "sample could not be used",
 }
 COLORS = {"correct": "#2b8a3e", "incorrect": "#c92a2a"}
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def _baseline_flags(path: Path | None) -> dict[str, str]:
@@ -97,9 +92,9 @@ def build_view(
         gate_rows.append({
             **r,
             "label": r["metric"] if r["scope"] == "overall" else f"{r['metric']}[{r['scope']}]",
-            "value_text": _num(r["value"]),
+            "value_text": format_value(r["value"]),
             "ci_text": "—" if math.isnan(ci[0]) else f"{ci[0]:.3f} – {ci[1]:.3f}",
-            "baseline_text": _num(r["baseline"]),
+            "baseline_text": format_value(r["baseline"]),
             "change_text": "—" if change is None or math.isnan(change) else f"{change:+.3f}",
         })
 
@@ -115,10 +110,10 @@ def build_view(
     for name, agg in summary["aggregates"]["per_class"].items():
         failing = [r["message"] for r in summary["gate"] if r["scope"] == name and r["status"] == "fail"]
         per_class_rows.append({
-            "name": name, "n": int(agg["n_samples"]), "accuracy": _num(agg["accuracy"]),
-            "energy": _num(agg["mean_energy_in_box"]), "focus": _num(agg["mean_focus_score"]),
-            "pointing": _num(agg["pointing_accuracy"]),
-            "rates": {f: _num(agg[f"{f}_rate"]) for f in FLAGS},
+            "name": name, "n": int(agg["n_samples"]), "accuracy": format_value(agg["accuracy"]),
+            "energy": format_value(agg["mean_energy_in_box"]), "focus": format_value(agg["mean_focus_score"]),
+            "pointing": format_value(agg["pointing_accuracy"]),
+            "rates": {f: format_value(agg[f"{f}_rate"]) for f in FLAGS},
             "status": "fail" if failing else "pass", "failing": failing,
         })
 
@@ -135,8 +130,8 @@ def build_view(
         cards.append({
             "row": row, "sample_id": s.sample_id, "flag": flags[row], "labels": list(s.labels),
             "label": " | ".join(s.labels), "predicted": names[predicted[row]] if predicted[row] >= 0 else "—",
-            "confidence": _num(float(confidence[row]), 2), "energy": _num(float(table.energy_in_box[row])),
-            "focus": _num(float(table.focus_score[row])), "image": uri,
+            "confidence": format_value(float(confidence[row]), 2), "energy": format_value(float(table.energy_in_box[row])),
+            "focus": format_value(float(table.focus_score[row])), "image": uri,
         })
 
     view_baseline = None
@@ -150,7 +145,7 @@ def build_view(
                 a, b = now.get(name), before.get(name)
                 if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
                     continue
-                deltas.append({"scope": scope, "name": name, "now": _num(a), "before": _num(float(b)), "delta": f"{a - float(b):+.3f}"})
+                deltas.append({"scope": scope, "name": name, "now": format_value(a), "before": format_value(float(b)), "delta": f"{a - float(b):+.3f}"})
         before_flags = _baseline_flags(baseline_path)
         transitions = []
         for s in samples:
@@ -169,7 +164,7 @@ def build_view(
         "verdict_class": {"FIT TO DEPLOY": "fit", "NOT FIT": "notfit"}.get(summary["verdict"], "inconclusive"),
         "failed": [r["message"] for r in summary["gate"] if r["status"] == "fail"],
         "not_evaluated": [f"{r['metric']} {r['kind']} {r['threshold']:g}" for r in summary["gate"] if r["status"] == "not evaluated"],
-        "overall": {k: (f"{int(v)}" if k.startswith("n_") else _num(v)) for k, v in summary["aggregates"]["overall"].items()},
+        "overall": {k: (f"{int(v)}" if k.startswith("n_") else format_value(v)) for k, v in summary["aggregates"]["overall"].items()},
         "gate_rows": gate_rows,
         "quad": quad,
         "flag_text": FLAG_TEXT,
