@@ -24,7 +24,12 @@ class RuleResult:
 
     @property
     def label(self) -> str:
-        return self.rule.metric if self.scope == "overall" else f"{self.rule.metric}[{self.scope}]"
+        return rule_label(self.rule.metric, self.scope)
+
+
+def rule_label(metric: str, scope: str) -> str:
+    """How a rule result is named everywhere: ``accuracy`` or ``class_accuracy[cat]``."""
+    return metric if scope == "overall" else f"{metric}[{scope}]"
 
 
 def _check(rule: GateRule, label: str, value: float, base: float | None) -> tuple[str, str]:
@@ -65,8 +70,7 @@ def evaluate(
                 source = baseline.get("overall", {}) if scope == "overall" else baseline.get("per_class", {}).get(scope, {})
                 raw = source.get(rule.aggregate)
                 base = math.nan if raw is None else float(raw)
-            label = rule.metric if scope == "overall" else f"{rule.metric}[{scope}]"
-            status, message = _check(rule, label, value, base)
+            status, message = _check(rule, rule_label(rule.metric, scope), value, base)
             results.append(RuleResult(rule, scope, value, base, status, message))
     return results
 

@@ -157,7 +157,7 @@ def write_junit(path: Path, summary: Mapping[str, Any]) -> None:
     """One test case per gate rule, per class for class rules; rules not evaluated are skipped cases."""
     cases = []
     for r in summary["gate"]:
-        name = r["metric"] if r["scope"] == "overall" else f"{r['metric']}[{r['scope']}]"
+        name = r["label"]
         body = ""
         if r["status"] == "fail":
             body = f"<failure message={quoteattr(r['message'])}>{escape(r['message'])}</failure>"

@@ -278,7 +278,7 @@ def audit(
             "verdict": verdict,
             "exit_code": gate.EXIT_CODES[verdict],
             "gate": [
-                {"metric": r.rule.metric, "kind": r.rule.kind, "threshold": r.rule.threshold, "scope": r.scope,
+                {"metric": r.rule.metric, "label": r.label, "aggregate": r.rule.aggregate, "kind": r.rule.kind, "threshold": r.rule.threshold, "scope": r.scope,
                  "value": r.value, "baseline": r.baseline, "status": r.status, "message": r.message}
                 for r in results
             ],
@@ -325,7 +325,7 @@ def audit(
         render_report(
             staging.path / "report.html", summary, prep, table,
             cams=np.load(staging.path / "cams.npy", mmap_mode="r"), predicted=predicted, confidence=confidence,
-            reasons=reasons, baseline=base, baseline_path=baseline_path,
+            baseline=base, baseline_path=baseline_path,
         )
         timings = {"explain_seconds": loop_seconds, "report_seconds": time.perf_counter() - t_report}
         heat.cleanup()

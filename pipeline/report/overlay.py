@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 from skimage.transform import resize
 
-from pipeline.scoring import bilinear_matrix
+from pipeline.scoring import upsample
 
 THUMB = 256  # longest side, px
 
@@ -51,7 +51,7 @@ def overlay(image: np.ndarray, cam: np.ndarray, boxes: Sequence[tuple[float, flo
     scale = THUMB / max(height, width)
     th, tw = max(1, round(height * scale)), max(1, round(width * scale))
     thumb = resize(image, (th, tw), anti_aliasing=True, preserve_range=True).astype(np.float64)
-    heat = bilinear_matrix(th, cam.shape[0]) @ np.asarray(cam, np.float64) @ bilinear_matrix(tw, cam.shape[1]).T
+    heat = upsample(np.asarray(cam, np.float64)[None], (th, tw))[0]
     span = heat.max() - heat.min()
     heat = (heat - heat.min()) / span if span > 0 else np.zeros_like(heat)
     out = (1 - alpha) * thumb + alpha * jet(heat).astype(np.float64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -69,7 +69,6 @@ def build_view(
     cams: np.ndarray,
     predicted: np.ndarray,
     confidence: np.ndarray,
-    reasons: Sequence[str | None],
     baseline: Mapping[str, Any] | None,
     baseline_path: Path | None,
 ) -> dict[str, Any]:
@@ -83,15 +82,13 @@ def build_view(
             rows = np.arange(len(flags))
         else:
             rows = aggregates.class_rows(table, r["scope"])
-        agg = r["metric"][len("class_"):] if r["metric"].startswith("class_") else r["metric"]
         ci = (math.nan, math.nan)
-        if agg not in ("n_samples", "n_scored"):
-            values, stat = aggregates.population(table, agg, rows)
+        if r["aggregate"] not in ("n_samples", "n_scored"):
+            values, stat = aggregates.population(table, r["aggregate"], rows)
             ci = aggregates.bootstrap_ci(values, stat, seed=seed + i)
         change = None if r["baseline"] is None or r["value"] is None else r["value"] - r["baseline"]
         gate_rows.append({
             **r,
-            "label": r["metric"] if r["scope"] == "overall" else f"{r['metric']}[{r['scope']}]",
             "value_text": format_value(r["value"]),
             "ci_text": "—" if math.isnan(ci[0]) else f"{ci[0]:.3f} – {ci[1]:.3f}",
             "baseline_text": format_value(r["baseline"]),
@@ -178,7 +175,7 @@ def build_view(
         "cards": cards,
         "gallery_flags": [f for f in SEVERITY if any(c["flag"] == f for c in cards)],
         "class_names": list(names),
-        "skipped": [{"row": i, "sample_id": samples[i].sample_id, "reason": reasons[i] or ""} for i in range(len(samples)) if flags[i] == "skipped"],
+        "skipped": summary["skipped"],
         "provenance": prov,
         "config_text": cfg.source.read_text(encoding="utf-8"),
         "config_resolved": resolved_yaml(cfg),

@@ -15,9 +15,9 @@ SUMMARY = {
     "verdict": "NOT FIT",
     "exit_code": 1,
     "gate": [
-        {"metric": "accuracy", "kind": "min", "threshold": 0.9, "scope": "overall", "value": 0.95, "baseline": None, "status": "pass", "message": "accuracy 0.950 >= 0.9"},
-        {"metric": "class_mean_energy_in_box", "kind": "min", "threshold": 0.4, "scope": "a<b>", "value": 0.3, "baseline": None, "status": "fail", "message": "class_mean_energy_in_box[a<b>] 0.300 < 0.4"},
-        {"metric": "mean_focus_score", "kind": "max_drop", "threshold": 0.05, "scope": "overall", "value": 0.3, "baseline": None, "status": "not evaluated", "message": "mean_focus_score: not evaluated (no baseline)"},
+        {"metric": "accuracy", "label": "accuracy", "kind": "min", "threshold": 0.9, "scope": "overall", "value": 0.95, "baseline": None, "status": "pass", "message": "accuracy 0.950 >= 0.9"},
+        {"metric": "class_mean_energy_in_box", "label": "class_mean_energy_in_box[a<b>]", "kind": "min", "threshold": 0.4, "scope": "a<b>", "value": 0.3, "baseline": None, "status": "fail", "message": "class_mean_energy_in_box[a<b>] 0.300 < 0.4"},
+        {"metric": "mean_focus_score", "label": "mean_focus_score", "kind": "max_drop", "threshold": 0.05, "scope": "overall", "value": 0.3, "baseline": None, "status": "not evaluated", "message": "mean_focus_score: not evaluated (no baseline)"},
     ],
     "aggregates": {"overall": {"n_samples": 10.0, "n_scored": 9.0, "accuracy": 0.95, "mean_energy_in_box": 0.5, "mean_focus_score": 0.3}},
     "flag_counts": {"ok": 5, "right_for_wrong_reason": 4, "skipped": 1},
