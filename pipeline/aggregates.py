@@ -2,7 +2,10 @@
 
 Counting conventions: accuracy and flag rates are over scored samples (not skipped);
 localisation means and pointing accuracy are over judged samples (neither skipped nor
-``no_signal``); ``skipped_rate`` is over all samples. Each aggregate is a statistic (mean or
+``no_signal``); ``skipped_rate`` is over all samples. Evidence aggregates (DESIGN §6) are over
+the samples that got interventions: ``mean_object_dependence`` and
+``still_right_without_object_rate`` over correct scored samples, ``object_only_accuracy`` over
+scored samples, ``explanation_agreement`` over correct judged samples. Each aggregate is a statistic (mean or
 median) of one per-sample quantity over its population (:func:`population`), which is also
 what the report's bootstrap confidence intervals resample.
 """
@@ -16,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from pipeline.config import AGGREGATES, FLAGS
+from pipeline.evidence import agreement_values
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,14 @@ class SampleTable:
     pointing_hit: np.ndarray  # 1.0 / 0.0 / NaN
     box_area_fraction: np.ndarray
     flags: np.ndarray  # object array of FLAGS names
+    object_dependence: np.ndarray | None = None  # float, NaN where no intervention ran
+    still_right_without_object: np.ndarray | None = None  # tri-state float 1 / 0 / NaN
+    only_correct: np.ndarray | None = None  # tri-state: object-only image classified as one of the labels
+    dependence_min: float = 0.5
+
+    def evidence_column(self, name: str) -> np.ndarray:
+        column = getattr(self, name)
+        return np.full(len(self.flags), np.nan) if column is None else np.asarray(column, np.float64)
 
 
 def population(table: SampleTable, name: str, rows: np.ndarray) -> tuple[np.ndarray, str]:
@@ -43,6 +55,15 @@ def population(table: SampleTable, name: str, rows: np.ndarray) -> tuple[np.ndar
         column = {"pointing_accuracy": "pointing_hit"}.get(name, name.split("_", 1)[1])
         values = np.asarray(getattr(table, column), dtype=np.float64)[rows][judged]
         return values[~np.isnan(values)], ("median" if name.startswith("median") else "mean")
+    if name == "explanation_agreement":
+        return agreement_values(flags, table.evidence_column("object_dependence")[rows], table.dependence_min), "mean"
+    if name in ("mean_object_dependence", "still_right_without_object_rate", "object_only_accuracy"):
+        column = {"mean_object_dependence": "object_dependence", "still_right_without_object_rate": "still_right_without_object",
+                  "object_only_accuracy": "only_correct"}[name]
+        values = table.evidence_column(column)[rows]
+        among = scored & table.correct[rows] if name != "object_only_accuracy" else scored
+        values = values[among]
+        return values[~np.isnan(values)], "mean"
     if name == "skipped_rate":
         return (~scored).astype(np.float64), "mean"
     if name.endswith("_rate") and name[: -len("_rate")] in FLAGS:

@@ -85,8 +85,13 @@ def _audit(args: argparse.Namespace) -> int:
     print(f"{result.verdict} (exit {result.exit_code}): accuracy {agg['accuracy']:.3f}, mean energy in box "
           f"{agg['mean_energy_in_box']:.3f}, mean focus score {agg['mean_focus_score']:.3f}")
     for r in result.summary["gate"]:
-        if r["status"] != "pass":
-            print(f"  {r['status']}: {r['message']}")
+        if r["status"] == "fail":
+            print(f"  fail: {r['message']}")
+        elif r["status"] != "pass":
+            print(f"  {r['message']}")  # the message already says "not evaluated (why)"
+    for c in result.summary["trust"]["checks"]:
+        if c["status"] == "fail":
+            print(f"  trust check failed: {c['message']}")
     print(f"report: {result.output_dir / 'report.html'}")
     return result.exit_code
 

@@ -33,6 +33,7 @@ AGGREGATES = (
     "mean_energy_lift",
     "pointing_accuracy",
     *(f"{flag}_rate" for flag in FLAGS),
+    *("mean_object_dependence", "still_right_without_object_rate", "object_only_accuracy", "explanation_agreement"),
 )
 """Aggregate names a gate rule may use; ``class_<name>`` applies the rule to every class."""
 
@@ -42,7 +43,12 @@ RESIZE_METHODS = ("bilinear", "nearest", "area")
 DATASET_FORMATS = ("coco", "voc", "csv")
 TARGETS = ("predicted", "true")
 RULE_KINDS = ("min", "max", "max_drop", "max_rise")
-CAM_METHODS = ("gradcam",)  # kept in step with pipeline.cams.REGISTRY (checked by a unit test)
+CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "layercam")  # kept in step with pipeline.cams.METHODS (unit test)
+EVIDENCE_AGGREGATES = AGGREGATES[-4:]
+"""Aggregates that need ``evidence.interventions`` (DESIGN §6)."""
+FILLS = ("mean", "gray")
+MIN_AGREEMENT_AUTO = 0.5
+"""``trust.min_agreement: auto``: calibrated on the demos (README "Does the model need the object?")."""
 
 DEFAULTS: dict[str, Any] = {
     "name": None,  # required
@@ -67,6 +73,20 @@ DEFAULTS: dict[str, Any] = {
         "target": "predicted",
         "batch_size": 32,
         "jit_compile": False,  # XLA; scores stay within 1e-5 of the default (benchmarks/RESULTS.md)
+        "compare_method": None,  # a second CAM method from the same forward/backward pass
+    },
+    "evidence": {
+        "interventions": True,  # object-removed / object-only forward passes (DESIGN §6)
+        "fill": "mean",  # mean (of the kept pixels) | gray (127.5)
+        "dependence_min": 0.5,  # object_dependence >= this: the prediction depends on the object
+        "max_samples": None,  # interventions on a seeded subset of this many samples
+    },
+    "trust": {
+        "min_agreement": "auto",  # explanation_agreement below this -> INCONCLUSIVE; auto = MIN_AGREEMENT_AUTO
+        "randomisation": True,  # cascading model-randomisation check
+        "randomisation_samples": 64,
+        "randomisation_draws": 5,  # independent seeded re-initialisations; the statistic pools them
+        "max_randomised_similarity": 0.5,  # median rank correlation at or above this -> INCONCLUSIVE
     },
     "scoring": {"focus_metric": "focus_score", "focus_min": 0.2},
     "gate": None,  # required, non-empty list
@@ -101,6 +121,24 @@ class ExplainConfig:
     target: str  # "predicted" | "true"
     batch_size: int
     jit_compile: bool
+    compare_method: str | None = None
+
+
+@dataclass(frozen=True)
+class EvidenceConfig:
+    interventions: bool
+    fill: str  # "mean" | "gray"
+    dependence_min: float
+    max_samples: int | None
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    min_agreement: float  # "auto" resolved to MIN_AGREEMENT_AUTO
+    randomisation: bool
+    randomisation_samples: int
+    randomisation_draws: int
+    max_randomised_similarity: float
 
 
 @dataclass(frozen=True)
@@ -148,6 +186,8 @@ class AuditConfig:
     dataset: DatasetConfig
     explain: ExplainConfig
     scoring: ScoringConfig
+    evidence: EvidenceConfig
+    trust: TrustConfig
     gate: tuple[GateRule, ...]
     report: ReportConfig
     baseline: Path | None  # a previous audit's summary.json
@@ -333,6 +373,29 @@ def _explain(r: _Reader, raw: Any) -> ExplainConfig:
         target=r.choice("true" if e["target"] is True else e["target"], "explain.target", TARGETS),
         batch_size=r.integer(e["batch_size"], "explain.batch_size", minimum=1),
         jit_compile=r.boolean(e["jit_compile"], "explain.jit_compile"),
+        compare_method=None if e["compare_method"] is None else r.choice(e["compare_method"], "explain.compare_method", CAM_METHODS),
+    )
+
+
+def _evidence(r: _Reader, raw: Any) -> EvidenceConfig:
+    e = r.mapping(raw, "evidence", DEFAULTS["evidence"])
+    return EvidenceConfig(
+        interventions=r.boolean(e["interventions"], "evidence.interventions"),
+        fill=r.choice(e["fill"], "evidence.fill", FILLS),
+        dependence_min=r.number(e["dependence_min"], "evidence.dependence_min", low=-1.0, high=1.0),
+        max_samples=None if e["max_samples"] is None else r.integer(e["max_samples"], "evidence.max_samples", minimum=1),
+    )
+
+
+def _trust(r: _Reader, raw: Any) -> TrustConfig:
+    t = r.mapping(raw, "trust", DEFAULTS["trust"])
+    agreement = t["min_agreement"]
+    return TrustConfig(
+        min_agreement=MIN_AGREEMENT_AUTO if agreement == "auto" else r.number(agreement, "trust.min_agreement", low=0.0, high=1.0),
+        randomisation=r.boolean(t["randomisation"], "trust.randomisation"),
+        randomisation_samples=r.integer(t["randomisation_samples"], "trust.randomisation_samples", minimum=2),
+        randomisation_draws=r.integer(t["randomisation_draws"], "trust.randomisation_draws", minimum=1),
+        max_randomised_similarity=r.number(t["max_randomised_similarity"], "trust.max_randomised_similarity", low=-1.0, high=1.0),
     )
 
 
@@ -404,6 +467,12 @@ def load_config(path: str | Path) -> AuditConfig:
     for k, v in DEFAULTS.items():
         if isinstance(v, dict) and isinstance(top.get(k), dict):
             resolved[k] = {**v, **top[k]}
+    evidence = _evidence(r, top["evidence"])
+    rules = _gate(r, top["gate"])
+    if not evidence.interventions:
+        for rule in rules:
+            if rule.aggregate in EVIDENCE_AGGREGATES:
+                raise r.fail(f"gate[{rule.index}].metric", "an aggregate this run computes (evidence.interventions is false)", rule.metric)
     return AuditConfig(
         name=name,
         seed=r.integer(top["seed"], "seed", minimum=0),
@@ -411,7 +480,9 @@ def load_config(path: str | Path) -> AuditConfig:
         dataset=dataset,
         explain=_explain(r, top["explain"]),
         scoring=_scoring(r, top["scoring"]),
-        gate=_gate(r, top["gate"]),
+        evidence=evidence,
+        trust=_trust(r, top["trust"]),
+        gate=rules,
         report=_report(r, top["report"]),
         baseline=baseline,
         source=source,

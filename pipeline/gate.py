@@ -75,6 +75,12 @@ def evaluate(
     return results
 
 
-def verdict(results: Sequence[RuleResult]) -> str:
-    """FIT when no rule failed (rules not evaluated neither pass nor fail), else NOT FIT."""
-    return NOT_FIT if any(r.status == FAIL for r in results) else FIT
+def verdict(results: Sequence[RuleResult], trust_statuses: Sequence[str] = ()) -> str:
+    """NOT FIT when a rule failed; else INCONCLUSIVE when a trust check failed; else FIT.
+
+    Rules and checks not evaluated neither pass nor fail. A gate never turns FIT on evidence it
+    could not trust, and a failing rule is never hidden behind INCONCLUSIVE.
+    """
+    if any(r.status == FAIL for r in results):
+        return NOT_FIT
+    return INCONCLUSIVE if any(s == FAIL for s in trust_statuses) else FIT

@@ -180,6 +180,20 @@ def build_audit_model(cfg: ModelConfig) -> AuditModel:
         raise ModelError(f"{cfg.path}: expected one output of shape (None, n_classes), found {[tuple(o.shape) for o in model.outputs]}")
 
     path = resolve_target_layer(model, cfg.target_layer)
+    cam_model, layer_shape, stripped = build_cam_model(model, path, input_size, source=cfg.path)
+    return AuditModel(
+        model=model,
+        cam_model=cam_model,
+        target_layer="/".join(path),
+        layer_shape=layer_shape,
+        input_size=input_size,
+        n_classes=int(model.outputs[0].shape[-1]),
+        output_activation=stripped,
+    )
+
+
+def build_cam_model(model: keras.Model, path: list[str], input_size: tuple[int, int], *, source: Path) -> tuple[keras.Model, tuple[int, int, int], str]:
+    """(cam_model, target layer (h, w, K), stripped activation) for ``model`` and the layer at ``path``."""
     inputs = keras.Input(shape=(input_size[0], input_size[1], 3), name="audit_input")
     captured: list = []
     stripped: list = []
@@ -188,19 +202,44 @@ def build_audit_model(cfg: ModelConfig) -> AuditModel:
     except ModelError:
         raise
     except Exception as exc:
-        raise ModelError(f"{cfg.path}: could not build the Grad-CAM sub-model for layer {'/'.join(path)!r}: {exc}") from None
+        raise ModelError(f"{source}: could not build the Grad-CAM sub-model for layer {'/'.join(path)!r}: {exc}") from None
     if len(captured) != 1:
-        raise ModelError(f"{cfg.path}: target layer {'/'.join(path)!r} is not on the path from input to output (found {len(captured)} calls)")
+        raise ModelError(f"{source}: target layer {'/'.join(path)!r} is not on the path from input to output (found {len(captured)} calls)")
     acts = captured[0]
     if len(acts.shape) != 4:
-        raise ModelError(f"{cfg.path}: target layer {'/'.join(path)!r}: expected a 4-D output, found shape {tuple(acts.shape)}")
+        raise ModelError(f"{source}: target layer {'/'.join(path)!r}: expected a 4-D output, found shape {tuple(acts.shape)}")
     cam_model = keras.Model(inputs, [acts, scores], name="audit_cam_model")
-    return AuditModel(
-        model=model,
-        cam_model=cam_model,
-        target_layer="/".join(path),
-        layer_shape=(int(acts.shape[1]), int(acts.shape[2]), int(acts.shape[3])),
-        input_size=input_size,
-        n_classes=int(model.outputs[0].shape[-1]),
-        output_activation=stripped[0] if stripped else "none",
-    )
+    return cam_model, (int(acts.shape[1]), int(acts.shape[2]), int(acts.shape[3])), stripped[0] if stripped else "none"
+
+
+def flat_layers(model: keras.Model, prefix: str = "") -> list[tuple[str, keras.layers.Layer]]:
+    """(path, layer) of every leaf layer in graph order, nested models expanded (``outer/inner``)."""
+    out = []
+    for layer in _layers(model):
+        if _is_model(layer):
+            out.extend(flat_layers(layer, f"{prefix}{layer.name}/"))
+        else:
+            out.append((f"{prefix}{layer.name}", layer))
+    return out
+
+
+def randomisable_layers(model: keras.Model, target_layer: str) -> list[keras.layers.Layer]:
+    """Layers with weights from the output down to and including the target layer (graph order, nested expanded)."""
+    layers = flat_layers(model)
+    names = [name for name, _ in layers]
+    if target_layer not in names:
+        raise ModelError(f"model {model.name}: randomisation check: target layer {target_layer!r} not found")
+    return [layer for _, layer in layers[names.index(target_layer):] if layer.weights]
+
+
+def reinitialise(layers: list[keras.layers.Layer], *, seed: int) -> None:
+    """Give each layer fresh weights from its own initialisers (seeded), in place.
+
+    Built variables keep no initialiser in Keras 3, so each layer's twin is built from its config
+    and build config (what loading a .keras file does) and its new weights are copied over.
+    """
+    keras.utils.set_random_seed(seed)
+    for layer in layers:
+        twin = type(layer).from_config(layer.get_config())
+        twin.build_from_config(layer.get_build_config())
+        layer.set_weights(twin.get_weights())

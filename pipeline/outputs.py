@@ -19,10 +19,10 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-SAMPLE_COLUMNS = (
-    "row", "sample_id", "image", "label", "predicted", "confidence", "correct", "energy_in_box",
-    "box_area_fraction", "energy_lift", "focus_score", "pointing_hit", "flag", "skip_reason",
-)
+from pipeline.columns import Column, active
+
+SAMPLE_COLUMNS = tuple(c.name for c in active(()))
+"""samples.csv's columns in every run; evidence and compare columns follow when those are on."""
 
 
 class Staging:
@@ -49,15 +49,16 @@ class Staging:
 class SamplesWriter:
     """samples.csv, appended a batch of rows at a time (rows must arrive in order)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, columns: tuple[Column, ...]):
+        self.names = tuple(c.name for c in columns)
         self._fh = path.open("w", newline="", encoding="utf-8")
-        csv.writer(self._fh).writerow(SAMPLE_COLUMNS)
+        csv.writer(self._fh).writerow(self.names)
 
     def write_columns(self, columns: Mapping[str, np.ndarray]) -> None:
         """Append rows given as equal-length column arrays (floats: 6 significant digits, NaN empty)."""
         import pandas as pd
 
-        frame = pd.DataFrame({name: columns[name] for name in SAMPLE_COLUMNS})
+        frame = pd.DataFrame({name: columns[name] for name in self.names})
         frame.to_csv(self._fh, header=False, index=False, float_format="%.6g", na_rep="", lineterminator="\n")
         self._fh.flush()
 
@@ -135,6 +136,10 @@ def write_summary_md(path: Path, summary: Mapping[str, Any]) -> None:
     failed = [r for r in summary["gate"] if r["status"] == "fail"]
     if failed:
         lines += ["Failed rules:", *[f"- {r['message']}" for r in failed], ""]
+    checks = summary.get("trust", {}).get("checks", [])
+    if checks:
+        lines += ["Trust checks (a failed check makes an otherwise passing audit INCONCLUSIVE):",
+                  *[f"- {c['status']}: {c['message']}" for c in checks], ""]
     lines += ["| rule | scope | value | threshold | baseline | status |", "|---|---|---|---|---|---|"]
     for r in summary["gate"]:
         lines.append(
@@ -153,21 +158,23 @@ def write_summary_md(path: Path, summary: Mapping[str, Any]) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+def _junit_case(classname: str, name: str, status: str, message: str) -> str:
+    body = ""
+    if status == "fail":
+        body = f"<failure message={quoteattr(message)}>{escape(message)}</failure>"
+    elif status == "not evaluated":
+        body = f"<skipped message={quoteattr(message)}/>"
+    return f"  <testcase classname={quoteattr(classname)} name={quoteattr(name)}>{body}</testcase>"
+
+
 def write_junit(path: Path, summary: Mapping[str, Any]) -> None:
-    """One test case per gate rule, per class for class rules; rules not evaluated are skipped cases."""
-    cases = []
-    for r in summary["gate"]:
-        name = r["label"]
-        body = ""
-        if r["status"] == "fail":
-            body = f"<failure message={quoteattr(r['message'])}>{escape(r['message'])}</failure>"
-        elif r["status"] == "not evaluated":
-            body = f"<skipped message={quoteattr(r['message'])}/>"
-        cases.append(
-            f'  <testcase classname={quoteattr("gradcam_audit." + summary["name"])} name={quoteattr(name + " " + r["kind"] + " " + format(r["threshold"], "g"))}>{body}</testcase>'
-        )
-    failures = sum(r["status"] == "fail" for r in summary["gate"])
-    skipped = sum(r["status"] == "not evaluated" for r in summary["gate"])
+    """One test case per gate rule (per class for class rules) and per trust check; not evaluated = skipped."""
+    cls = "gradcam_audit." + summary["name"]
+    entries = [(cls, f"{r['label']} {r['kind']} {r['threshold']:g}", r["status"], r["message"]) for r in summary["gate"]]
+    entries += [(cls + ".trust", f"trust {c['name']}", c["status"], c["message"]) for c in summary.get("trust", {}).get("checks", [])]
+    cases = [_junit_case(*e) for e in entries]
+    failures = sum(e[2] == "fail" for e in entries)
+    skipped = sum(e[2] == "not evaluated" for e in entries)
     xml = (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<testsuite name={quoteattr("gradcam-audit " + summary["name"])} tests="{len(cases)}" failures="{failures}" '

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-METHODS = {"gradcam": "pipeline.cams.gradcam:GradCAM"}
+METHODS = {
+    "gradcam": "pipeline.cams.gradcam:GradCAM",
+    "gradcam++": "pipeline.cams.gradcampp:GradCAMPlusPlus",
+    "hirescam": "pipeline.cams.hirescam:HiResCAM",
+    "layercam": "pipeline.cams.layercam:LayerCAM",
+}
 
 
 def get_method(name: str):

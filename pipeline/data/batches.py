@@ -1,7 +1,11 @@
 """tf.data input pipeline: parallel decode + resize + preprocessing, fixed-size padded batches.
 
-Each element is ``(rows (B,) int32, images (B, H, W, 3) float32, errors (B,) string)``; padding
-rows are -1, and a row whose image failed to decode carries its reason in ``errors``.
+Each element is ``(rows (B,) int32, images (B, H, W, 3) float32, raw (B, H, W, 3) float32,
+errors (B,) string)``: ``images`` preprocessed for the model, ``raw`` the same pixels before
+preprocessing (RGB in [0, 255], what the interventions edit); padding rows are -1, and a row
+whose image failed to decode carries its reason in ``errors``. The original images are
+preprocessed here rather than in the compiled step because Grappler rewrites the step's
+arithmetic (``x / 255`` becomes ``x * (1 / 255)``), which would move the CAMs by an ulp.
 """
 
 from __future__ import annotations
@@ -63,13 +67,14 @@ def make_batches(
         error.set_shape([])
         # Plain resize, no crop, no antialias: what Keras' image_dataset_from_directory does.
         image = tf.image.resize(tf.cast(image, tf.float32), input_size, method=resize)
-        return row, prep(image), error
+        return row, prep(image), image, error
 
-    def pad(row, image, error):
+    def pad(row, image, raw, error):
         extra = batch_size - tf.shape(row)[0]
         return (
             tf.pad(row, [[0, extra]], constant_values=-1),
             tf.pad(image, [[0, extra], [0, 0], [0, 0], [0, 0]]),
+            tf.pad(raw, [[0, extra], [0, 0], [0, 0], [0, 0]]),
             tf.pad(error, [[0, extra]]),
         )
 

@@ -33,32 +33,42 @@ def histogram(groups: dict[str, np.ndarray], colors: dict[str, str], *, bins: in
     return _svg(parts, title)
 
 
-def scatter(x: np.ndarray, y: np.ndarray, color: np.ndarray, colors: dict[str, str], *, title: str, max_points: int = 2000) -> str:
-    """Scatter of energy_in_box (y) against box_area_fraction (x), both in [0, 1], with y = x (a uniform map)."""
+Guide = tuple[tuple[float, float, float, float], str, str]
+"""A dashed reference line: ((x0, y0, x1, y1) in data units, tooltip, label drawn at its end)."""
+
+
+def scatter(
+    x: np.ndarray, y: np.ndarray, color: np.ndarray, colors: dict[str, str], *, title: str,
+    xlabel: str = "box_area_fraction", ylabel: str = "energy_in_box",
+    xlim: tuple[float, float] = (0.0, 1.0), ylim: tuple[float, float] = (0.0, 1.0),
+    guides: tuple[Guide, ...] = (((0.0, 0.0, 1.0, 1.0), "chance: a uniform map puts energy = box area in the box", "chance (uniform map)"),),
+    max_points: int = 2000,
+) -> str:
+    """Scatter of y against x within the given limits (values clamped to them), with dashed guides."""
     keep = ~(np.isnan(x) | np.isnan(y))
     idx = np.flatnonzero(keep)
     if idx.size > max_points:  # a fixed, even thinning keeps the file small and the picture stable
         idx = idx[np.linspace(0, idx.size - 1, max_points).astype(int)]
-    sx = lambda v: _PAD + (_W - 2 * _PAD) * float(v)  # noqa: E731
-    sy = lambda v: _H - _PAD - (_H - 2 * _PAD) * float(v)  # noqa: E731
-    parts = [_frame(title, "box_area_fraction", "energy_in_box", None)]
-    parts.append(
-        f'<line x1="{sx(0)}" y1="{sy(0)}" x2="{sx(1)}" y2="{sy(1)}" stroke="#888" stroke-dasharray="4 3">'
-        "<title>chance: a uniform map puts energy = box area in the box</title></line>"
-    )
-    parts.append(f'<text x="{sx(0.62):.0f}" y="{sy(0.56):.0f}" class="note">chance (uniform map)</text>')
+    sx = lambda v: _PAD + (_W - 2 * _PAD) * (min(max(float(v), xlim[0]), xlim[1]) - xlim[0]) / (xlim[1] - xlim[0])  # noqa: E731
+    sy = lambda v: _H - _PAD - (_H - 2 * _PAD) * (min(max(float(v), ylim[0]), ylim[1]) - ylim[0]) / (ylim[1] - ylim[0])  # noqa: E731
+    parts = [_frame(title, xlabel, ylabel, None, xlim, ylim)]
+    for (x0, y0, x1, y1), tip, label in guides:
+        parts.append(f'<line x1="{sx(x0):.1f}" y1="{sy(y0):.1f}" x2="{sx(x1):.1f}" y2="{sy(y1):.1f}" stroke="#888" stroke-dasharray="4 3">'
+                     f"<title>{escape(tip)}</title></line>")
+        parts.append(f'<text x="{sx(x1) - 4:.0f}" y="{sy(y1) + 12:.0f}" text-anchor="end" class="note">{escape(label)}</text>')
     for i in idx:
-        parts.append(f'<circle cx="{sx(x[i]):.1f}" cy="{sy(min(max(y[i], 0), 1)):.1f}" r="2.5" fill="{colors[color[i]]}" fill-opacity="0.7"/>')
+        parts.append(f'<circle cx="{sx(x[i]):.1f}" cy="{sy(y[i]):.1f}" r="2.5" fill="{colors[color[i]]}" fill-opacity="0.7"/>')
     parts.append(_legend(colors))
     return _svg(parts, title)
 
 
-def _frame(title: str, xlabel: str, ylabel: str, ymax: int | None) -> str:
+def _frame(title: str, xlabel: str, ylabel: str, ymax: int | None,
+           xlim: tuple[float, float] = (0.0, 1.0), ylim: tuple[float, float] = (0.0, 1.0)) -> str:
     ticks = []
     for t in (0, 0.25, 0.5, 0.75, 1.0):
         x = _PAD + (_W - 2 * _PAD) * t
-        ticks.append(f'<text x="{x:.0f}" y="{_H - _PAD + 14}" text-anchor="middle" class="tick">{t:g}</text>')
-        label = f"{t:g}" if ymax is None else f"{round(ymax * t)}"
+        ticks.append(f'<text x="{x:.0f}" y="{_H - _PAD + 14}" text-anchor="middle" class="tick">{xlim[0] + t * (xlim[1] - xlim[0]):g}</text>')
+        label = f"{ylim[0] + t * (ylim[1] - ylim[0]):g}" if ymax is None else f"{round(ymax * t)}"
         y = _H - _PAD - (_H - 2 * _PAD) * t
         ticks.append(f'<text x="{_PAD - 4}" y="{y + 4:.0f}" text-anchor="end" class="tick">{label}</text>')
     return (

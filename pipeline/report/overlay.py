@@ -64,3 +64,23 @@ def overlay(image: np.ndarray, cam: np.ndarray, boxes: Sequence[tuple[float, flo
     buf = io.BytesIO()
     Image.fromarray(out).save(buf, format="JPEG", quality=82)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _jpeg_uri(pixels: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buf, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def intervention_thumbnails(image: np.ndarray, input_size: tuple[int, int], region: np.ndarray, fill: str, *, side: int = 112) -> tuple[str, str]:
+    """(object removed, object only) as the model saw them: the image resized to the input size
+    (bilinear, as the audit does), the region filled (``pipeline.evidence.intervene``), then
+    enlarged with nearest-neighbour so the model's pixels stay visible. ``region`` (H, W) bool."""
+    from pipeline.evidence import intervene
+
+    height, width = input_size
+    resized = np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR), np.float64)
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return tuple(_jpeg_uri(np.asarray(Image.fromarray(np.clip(x, 0, 255).astype(np.uint8)).resize(size, Image.NEAREST)))
+                 for x in intervene(resized, region, fill))  # type: ignore[return-value]

@@ -14,8 +14,9 @@ from pipeline.aggregates import SampleTable
 from pipeline.config import AGGREGATES, FLAGS, resolved_yaml
 from pipeline.data.images import ImageProblem, decode_rgb
 from pipeline.outputs import format_value
+from pipeline import evidence
 from pipeline.report import charts
-from pipeline.report.overlay import legend_gradient_css, overlay
+from pipeline.report.overlay import intervention_thumbnails, legend_gradient_css, overlay
 
 SEVERITY = ("right_for_wrong_reason", "distracted", "confused_on_object", "no_signal", "ok")
 FLAG_TEXT = {
@@ -27,6 +28,13 @@ FLAG_TEXT = {
     "skipped": "sample could not be used",
 }
 COLORS = {"correct": "#2b8a3e", "incorrect": "#c92a2a"}
+NEXT_STEPS = {
+    "explanation_agreement": "the heatmap and the model's behaviour disagree: try a finer target layer (an earlier, "
+                             "higher-resolution feature map), another CAM method (explain.method / compare_method), "
+                             "and check that the boxes really enclose the objects",
+    "randomisation": "the maps barely change when the weights they should depend on are destroyed, so they show the "
+                     "image, not the model: try a finer target layer or another CAM method before trusting the audit",
+}
 
 
 def _baseline_flags(path: Path | None) -> dict[str, str]:
@@ -66,13 +74,13 @@ def build_view(
     prep: Any,
     table: SampleTable,
     *,
+    values: Mapping[str, np.ndarray],
     cams: np.ndarray,
-    predicted: np.ndarray,
-    confidence: np.ndarray,
     baseline: Mapping[str, Any] | None,
     baseline_path: Path | None,
 ) -> dict[str, Any]:
     cfg, samples, names = prep.cfg, prep.samples, prep.class_names
+    predicted, confidence = values["predicted"], values["confidence"]
     flags = table.flags
     seed = cfg.seed
 
@@ -84,8 +92,8 @@ def build_view(
             rows = aggregates.class_rows(table, r["scope"])
         ci = (math.nan, math.nan)
         if r["aggregate"] not in ("n_samples", "n_scored"):
-            values, stat = aggregates.population(table, r["aggregate"], rows)
-            ci = aggregates.bootstrap_ci(values, stat, seed=seed + i)
+            population, stat = aggregates.population(table, r["aggregate"], rows)
+            ci = aggregates.bootstrap_ci(population, stat, seed=seed + i)
         change = None if r["baseline"] is None or r["value"] is None else r["value"] - r["baseline"]
         gate_rows.append({
             **r,
@@ -114,22 +122,38 @@ def build_view(
             "status": "fail" if failing else "pass", "failing": failing,
         })
 
-    cards = []
-    for row in gallery_rows(flags, table.energy_in_box, cfg.report.gallery_size):
+    def card(row: int) -> dict[str, Any] | None:
         s = samples[row]
         # draw the boxes the sample was scored against: the explained class's, else every box
-        explained = names[s.target if s.target >= 0 else predicted[row]]
-        scored_boxes = [b for b in s.boxes if b.label == explained] or list(s.boxes)
+        explained = s.target if s.target >= 0 else int(predicted[row])
+        scored_boxes = [b for b in s.boxes if b.label == names[explained]] or list(s.boxes)
         try:
-            uri = overlay(decode_rgb(s.path), np.asarray(cams[row]), [b.as_tuple() for b in scored_boxes])
+            image = decode_rgb(s.path)
         except ImageProblem:
-            continue
-        cards.append({
+            return None
+        out = {
             "row": row, "sample_id": s.sample_id, "flag": flags[row], "labels": list(s.labels),
             "label": " | ".join(s.labels), "predicted": names[predicted[row]] if predicted[row] >= 0 else "—",
             "confidence": format_value(float(confidence[row]), 2), "energy": format_value(float(table.energy_in_box[row])),
-            "focus": format_value(float(table.focus_score[row])), "image": uri,
-        })
+            "focus": format_value(float(table.focus_score[row])),
+            "image": overlay(image, np.asarray(cams[row]), [b.as_tuple() for b in scored_boxes]),
+            "evidence": None, "method_flag": values["method_flag"][row] if "method_flag" in values else None,
+        }
+        if "object_dependence" in values and not np.isnan(values["object_dependence"][row]):
+            b = prep.boxes
+            match = b.valid[row] & (b.classes[row] == explained)
+            region = evidence.region_from_boxes(b.pixels[row][match if match.any() else b.valid[row]], prep.model.input_size)
+            removed_uri, only_uri = intervention_thumbnails(image, prep.model.input_size, region, cfg.evidence.fill)
+            out["evidence"] = {
+                "class": names[explained], "removed": removed_uri, "only": only_uri,
+                "removed_confidence": format_value(float(values["removed_confidence"][row]), 2),
+                "only_confidence": format_value(float(values["only_confidence"][row]), 2),
+                "dependence": format_value(float(values["object_dependence"][row]), 2),
+                "still_right": values["still_right_without_object"][row] == 1.0,
+            }
+        return out
+
+    cards = [c for c in (card(r) for r in gallery_rows(flags, table.energy_in_box, cfg.report.gallery_size)) if c is not None]
 
     view_baseline = None
     if baseline is not None:
@@ -157,6 +181,8 @@ def build_view(
 
     prov = summary["provenance"]
     return {
+        "evidence": _evidence_view(summary, cfg, table, values, card),
+        "methods": _methods_view(summary, cfg, samples, flags, values),
         "summary": summary,
         "verdict_class": {"FIT TO DEPLOY": "fit", "NOT FIT": "notfit"}.get(summary["verdict"], "inconclusive"),
         "failed": [r["message"] for r in summary["gate"] if r["status"] == "fail"],
@@ -181,4 +207,50 @@ def build_view(
         "config_resolved": resolved_yaml(cfg),
         "legend_gradient": legend_gradient_css(),
         "baseline": view_baseline,
+    }
+
+
+def _evidence_view(summary: Mapping[str, Any], cfg: Any, table: SampleTable, values: Mapping[str, np.ndarray], card: Any) -> dict[str, Any]:
+    """"Does the model need the object?": the 2x2, its disagreeing examples, the scatter, the trust checks."""
+    trust = summary["trust"]
+    checks = [{**c, "value_text": format_value(c["value"]), "next": NEXT_STEPS.get(c["name"], "")} for c in trust["checks"]]
+    out: dict[str, Any] = {"enabled": "object_dependence" in values, "checks": checks,
+                           "failed": [c for c in checks if c["status"] == "fail"], "fill": cfg.evidence.fill,
+                           "dependence_min": cfg.evidence.dependence_min}
+    if not out["enabled"]:
+        return out
+    dep = values["object_dependence"]
+    cells = evidence.agreement_cells(table.flags, dep, cfg.evidence.dependence_min)
+    examples = 6
+    out["cells"] = {k: int(v.size) for k, v in cells.items()}
+    out["n_defined"] = int(sum(v.size for v in cells.values()))
+    out["examples"] = {k: [c for c in (card(int(r)) for r in cells[k][np.argsort(-np.nan_to_num(table.focus_score[cells[k]]))][:examples]) if c]
+                       for k in ("on_not_needed", "off_needed")}
+    agg = summary["aggregates"]["overall"]
+    out["aggregates"] = {k: format_value(agg.get(k)) for k in ("mean_object_dependence", "still_right_without_object_rate", "object_only_accuracy", "explanation_agreement")}
+    judged = np.isin(table.flags, ("ok", "right_for_wrong_reason", "confused_on_object", "distracted"))
+    out["scatter"] = charts.scatter(
+        np.where(judged, table.focus_score, np.nan), np.where(judged, dep, np.nan), np.where(table.correct, "correct", "incorrect"), COLORS,
+        title="object_dependence against focus_score", xlabel="focus_score", ylabel="object_dependence",
+        xlim=(-1.0, 1.0), ylim=(-1.0, 1.0),
+        guides=(((cfg.scoring.focus_min, -1.0, cfg.scoring.focus_min, 1.0), "on-target threshold (scoring.focus_min)", "focus_min"),
+                ((-1.0, cfg.evidence.dependence_min, 1.0, cfg.evidence.dependence_min), "evidence.dependence_min", "dependence_min")),
+    ) if cfg.scoring.focus_metric == "focus_score" else None
+    return out
+
+
+def _methods_view(summary: Mapping[str, Any], cfg: Any, samples: Any, flags: np.ndarray, values: Mapping[str, np.ndarray]) -> dict[str, Any] | None:
+    """Where the compare method's flag differs from the main method's, with the maps' rank correlation."""
+    if "method_flag" not in values:
+        return None
+    other = values["method_flag"]
+    scored = flags != "skipped"
+    differ = np.flatnonzero(scored & (other != flags))
+    corr = values["method_rank_correlation"][scored]
+    corr = corr[~np.isnan(corr)]
+    return {
+        "main": cfg.explain.method, "other": cfg.explain.compare_method, "n_scored": int(scored.sum()), "n_differ": int(differ.size),
+        "median_correlation": format_value(float(np.median(corr)) if corr.size else None),
+        "rows": [{"row": int(r), "sample_id": samples[r].sample_id, "main": flags[r], "other": other[r],
+                  "correlation": format_value(float(values["method_rank_correlation"][r]))} for r in differ[:200]],
     }

@@ -52,7 +52,9 @@ def test_outputs_present_and_consistent(demo_runs, name):
     assert sorted(p.name for p in folder.iterdir()) == sorted(OUTPUTS)
     summary = json.loads((folder / "summary.json").read_text())
     rows = _rows(folder / "samples.csv")
-    assert tuple(rows[0].keys()) == SAMPLE_COLUMNS
+    # DESIGN §5: the base columns, then the evidence columns (interventions are on by default)
+    assert tuple(rows[0].keys()) == SAMPLE_COLUMNS + (
+        "removed_confidence", "only_confidence", "object_dependence", "still_right_without_object", "right_from_object_alone")
     assert [int(r["row"]) for r in rows] == list(range(len(rows)))
     assert len(rows) == summary["aggregates"]["overall"]["n_samples"] == 300
     with np.load(folder / "heatmaps.npz") as npz:
@@ -66,8 +68,9 @@ def test_outputs_present_and_consistent(demo_runs, name):
     html = (folder / "report.html").read_text()
     assert f'<div class="big">{summary["verdict"]}</div>' in html
     junit = (folder / "junit.xml").read_text()
-    assert junit.count("<testcase") == len(summary["gate"]) == 4 + 3  # 4 overall rules + 1 class rule x 3 classes
-    assert junit.count("<failure") == sum(r["status"] == "fail" for r in summary["gate"])
+    # 4 overall rules + 1 class rule x 3 classes, + one case per trust check
+    assert len(summary["gate"]) == 4 + 3 and junit.count("<testcase") == 7 + 2
+    assert junit.count("<failure") == sum(r["status"] == "fail" for r in summary["gate"]) + sum(c["status"] == "fail" for c in summary["trust"]["checks"])
     assert summary["verdict"] in (folder / "summary.md").read_text()
     prov = summary["provenance"]
     assert prov["target_layer"] == "relu4" and prov["target_layer_shape"] == [16, 16, 64] and len(prov["model_sha256"]) == 64
@@ -104,7 +107,7 @@ def test_batch_size_one_and_seven_give_identical_rows(tmp_path):
     for bs in (1, 7):
         path = tmp_path / f"bs{bs}.yaml"
         path.write_text(cfg.replace("batch_size: 32", f"batch_size: {bs}"))
-        assert main(["audit", str(path), "--output", str(tmp_path / f"out{bs}"), "--limit", "15", "--no-progress"]) in (0, 1)
+        assert main(["audit", str(path), "--output", str(tmp_path / f"out{bs}"), "--limit", "15", "--no-progress"]) in (0, 1, 3)
         results[bs] = (_rows(tmp_path / f"out{bs}" / "samples.csv"), np.load(tmp_path / f"out{bs}" / "heatmaps.npz")["cams"])
     (rows1, cams1), (rows7, cams7) = results[1], results[7]
     assert [r["flag"] for r in rows1] == [r["flag"] for r in rows7] and [r["predicted"] for r in rows1] == [r["predicted"] for r in rows7]

@@ -17,9 +17,22 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from pipeline.cams import get_method  # noqa: E402
-from pipeline.cams.base import make_step  # noqa: E402
+from pipeline.cams.step import make_step  # noqa: E402
 from pipeline.config import ModelConfig  # noqa: E402
 from pipeline.model import build_audit_model  # noqa: E402
+
+
+def gradcam_step(cam_model, n_classes: int = 3, method: str = "gradcam"):
+    """The pipeline's compiled step without interventions, as ``f(images, targets) -> (scores, chosen, cams)``."""
+    step = make_step(cam_model, get_method(method), n_classes=n_classes, input_size=(1, 1))
+
+    def run(images, targets):
+        b = int(images.shape[0])
+        out = step(tf.constant(images, tf.float32), tf.constant(images, tf.float32), tf.constant(targets, tf.int32),
+                   np.zeros((b, 1, 4), np.int32), np.zeros((b, 1), np.int32), np.zeros((b, 1), bool))
+        return out["scores"], out["chosen"], out["cams"]
+
+    return run
 
 
 def mock_conv_model(n_classes: int = 3) -> keras.Model:
@@ -72,7 +85,7 @@ def test_batched_step_matches_per_image_reference(saved_mock):
     am = build_audit_model(_cfg(saved_mock))
     assert am.target_layer == "target_relu" and am.layer_shape == (8, 8, 6) and am.output_activation == "softmax"
     images = np.random.default_rng(0).random((7, 16, 16, 3)).astype(np.float32)
-    step = make_step(am.cam_model, get_method("gradcam"), n_classes=3)
+    step = gradcam_step(am.cam_model)
     targets = np.array([-1, -1, 2, -1, 0, 1, -1], np.int32)
     scores, chosen, cams = (t.numpy() for t in step(tf.constant(images), tf.constant(targets)))
     for i in range(7):
@@ -87,7 +100,7 @@ def test_batched_step_matches_per_image_reference(saved_mock):
 def test_batch_size_does_not_change_per_sample_results(saved_mock):
     am = build_audit_model(_cfg(saved_mock))
     images = tf.constant(np.random.default_rng(1).random((7, 16, 16, 3)).astype(np.float32))
-    step = make_step(am.cam_model, get_method("gradcam"), n_classes=3)
+    step = gradcam_step(am.cam_model)
     _, chosen7, cams7 = step(images, tf.fill([7], -1))
     singles = [step(images[i:i + 1], tf.fill([1], -1)) for i in range(7)]
     np.testing.assert_array_equal(chosen7.numpy(), [s[1].numpy()[0] for s in singles])
@@ -99,7 +112,7 @@ def test_user_model_is_not_mutated(saved_mock):
     x = np.random.default_rng(2).random((3, 16, 16, 3)).astype(np.float32)
     before = model.predict(x, verbose=0)
     am = build_audit_model(_cfg(saved_mock))
-    make_step(am.cam_model, get_method("gradcam"), n_classes=3)(tf.constant(x), tf.fill([3], -1))
+    gradcam_step(am.cam_model)(tf.constant(x), tf.fill([3], -1))
     np.testing.assert_array_equal(am.model.predict(x, verbose=0), before)
     assert am.model.layers[-1].activation.__name__ == "softmax"
 
@@ -138,7 +151,7 @@ def test_nested_transfer_learning_model(nested, layer):
     inner = "out_relu" if layer == "auto" else layer
     assert am.target_layer == f"{base_name}/{inner}"
     images = (np.random.default_rng(3).random((2, 96, 96, 3)) * 255).astype(np.float32)
-    step = make_step(am.cam_model, get_method("gradcam"), n_classes=3)
+    step = gradcam_step(am.cam_model)
     _, _, cams = step(tf.constant(images), tf.fill([2], -1))
     for i in range(2):
         ref = _nested_reference(am.model, base_name, inner, images[i])
@@ -153,7 +166,7 @@ def test_h5_model_gives_the_same_cams(saved_mock, tmp_path):
     cams = []
     for path in (saved_mock, h5):
         am = build_audit_model(_cfg(path))
-        cams.append(make_step(am.cam_model, get_method("gradcam"), n_classes=3)(images, tf.fill([3], -1))[2].numpy())
+        cams.append(gradcam_step(am.cam_model)(images, tf.fill([3], -1))[2].numpy())
     np.testing.assert_allclose(cams[0], cams[1], atol=1e-6)
 
 

@@ -108,7 +108,7 @@ def test_missing_required_key(files, write_config):
 
 def test_bad_choice_suggests(files, write_config):
     msg = _error(write_config, VALID + "explain: {target: predicted, method: gradcm}\n")
-    assert "explain.method: expected one of gradcam (did you mean 'gradcam'?), found 'gradcm'" in msg
+    assert "explain.method: expected one of gradcam, gradcam++, hirescam, layercam (did you mean 'gradcam'?), found 'gradcm'" in msg
 
 
 def test_yaml_syntax_error_has_line(files, write_config):

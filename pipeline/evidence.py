@@ -1,0 +1,141 @@
+"""Evidence beyond the heatmap: interventions and trust checks (DESIGN §6). Pure NumPy.
+
+The compiled step (``pipeline.cams.step``) applies the interventions in TensorFlow; the NumPy
+functions here are the same rule for the report's thumbnails and for tests. Images are
+(H, W, 3) float in 0-255 at the model's input size, before preprocessing; a region is an
+(H, W) bool mask of the pixel centres inside the sample's boxes (or mask).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+GRAY = 127.5
+PASS, FAIL, NOT_EVALUATED = "pass", "fail", "not evaluated"  # the same words as gate's
+
+
+def region_from_boxes(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool union of int pixel intervals ``(c0, r0, c1, r1)`` (half-open), as scoring counts them."""
+    mask = np.zeros(size, bool)
+    for c0, r0, c1, r1 in np.asarray(boxes, np.int64).reshape(-1, 4):
+        mask[max(r0, 0):max(r1, 0), max(c0, 0):max(c1, 0)] = True
+    return mask
+
+
+def fill_colour(image: np.ndarray, keep: np.ndarray, fill: str) -> np.ndarray:
+    """(3,) fill: mean colour of the kept pixels (``mean``; gray when none is kept) or 127.5 (``gray``)."""
+    if fill == "gray" or not keep.any():
+        return np.full(3, GRAY)
+    return image[keep].mean(axis=0)
+
+
+def intervene(image: np.ndarray, region: np.ndarray, fill: str) -> tuple[np.ndarray, np.ndarray]:
+    """(object removed, object only) images, float64."""
+    image = np.asarray(image, np.float64)
+    removed = np.where(region[..., None], fill_colour(image, ~region, fill), image)
+    only = np.where(region[..., None], image, fill_colour(image, region, fill))
+    return removed, only
+
+
+def object_dependence(p_original: np.ndarray, p_removed: np.ndarray) -> np.ndarray:
+    """(p_c(original) - p_c(removed)) / p_c(original), clipped to [-1, 1]; NaN where p_c(original) is 0 or NaN."""
+    p = np.asarray(p_original, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(p > 0, np.clip((p - np.asarray(p_removed, np.float64)) / p, -1.0, 1.0), np.nan)
+
+
+def agreement_cells(flags: np.ndarray, dependence: np.ndarray, dependence_min: float) -> dict[str, np.ndarray]:
+    """The explanation-vs-behaviour 2x2 over correct, judged samples with a dependence value.
+
+    Grad-CAM "on target" is flag ``ok`` (``right_for_wrong_reason`` is off target); behaviour
+    "depends" is ``object_dependence >= dependence_min``. Returns row-index arrays per cell:
+    ``on_needed``, ``on_not_needed`` (the heatmap misleads), ``off_needed``, ``off_not_needed``.
+    """
+    flags = np.asarray(flags, dtype=object)
+    dep = np.asarray(dependence, np.float64)
+    defined = np.isin(flags, ("ok", "right_for_wrong_reason")) & ~np.isnan(dep)
+    on = flags == "ok"
+    with np.errstate(invalid="ignore"):
+        needed = dep >= dependence_min
+    return {
+        "on_needed": np.flatnonzero(defined & on & needed),
+        "on_not_needed": np.flatnonzero(defined & on & ~needed),
+        "off_needed": np.flatnonzero(defined & ~on & needed),
+        "off_not_needed": np.flatnonzero(defined & ~on & ~needed),
+    }
+
+
+def agreement_values(flags: np.ndarray, dependence: np.ndarray, dependence_min: float) -> np.ndarray:
+    """1.0 / 0.0 per defined sample (explanation and behaviour agree), in row order; what the mean is taken of."""
+    cells = agreement_cells(flags, dependence, dependence_min)
+    agree = np.concatenate([cells["on_needed"], cells["off_not_needed"]])
+    rows = np.sort(np.concatenate([agree, cells["on_not_needed"], cells["off_needed"]]))
+    return np.isin(rows, agree).astype(np.float64)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks along the last axis (ties share their mean rank)."""
+    from scipy.stats import rankdata
+
+    return rankdata(x, axis=-1, method="average")
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each pair of maps, (B, h, w) x2 -> (B,); NaN when either map is constant."""
+    a = np.asarray(a, np.float64).reshape(len(a), -1)
+    b = np.asarray(b, np.float64).reshape(len(b), -1)
+    ra, rb = _ranks(a), _ranks(b)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    denom = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
+    constant = (np.ptp(a, axis=1) == 0) | (np.ptp(b, axis=1) == 0) | np.isnan(a).any(axis=1) | np.isnan(b).any(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(constant, np.nan, (ra * rb).sum(axis=1) / np.where(denom > 0, denom, 1.0))
+
+
+def seeded_subset(rows: Sequence[int], size: int | None, seed: int) -> np.ndarray:
+    """Sorted seeded choice of ``size`` of ``rows`` (all of them when size is None or larger)."""
+    rows = np.asarray(rows, np.int64)
+    if size is None or size >= rows.size:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, size=size, replace=False))
+
+
+@dataclass(frozen=True)
+class TrustCheck:
+    """One trust check's outcome: ``status`` PASS, FAIL or NOT_EVALUATED, ``message`` in plain words."""
+
+    name: str
+    value: float
+    threshold: float
+    status: str
+    message: str
+    n: int  # samples the statistic is over
+
+
+def agreement_check(value: float, n: int, min_agreement: float, *, enabled: bool) -> TrustCheck:
+    name = "explanation_agreement"
+    if not enabled:
+        return TrustCheck(name, math.nan, min_agreement, NOT_EVALUATED, f"{name}: not evaluated (evidence.interventions is off)", 0)
+    if n == 0 or math.isnan(value):
+        return TrustCheck(name, math.nan, min_agreement, NOT_EVALUATED, f"{name}: not evaluated (no correct, judged sample with interventions)", 0)
+    ok = value >= min_agreement
+    text = (f"{name} {value:.3f} {'>=' if ok else '<'} {min_agreement:g}: on {n} correct samples, Grad-CAM's "
+            f"on/off-target call and the model's dependence on the object agree in {value:.0%}")
+    return TrustCheck(name, value, min_agreement, PASS if ok else FAIL, text, n)
+
+
+def randomisation_check(value: float, n: int, max_similarity: float, *, enabled: bool) -> TrustCheck:
+    name = "randomisation"
+    if not enabled:
+        return TrustCheck(name, math.nan, max_similarity, NOT_EVALUATED, f"{name}: not evaluated (trust.randomisation is off)", 0)
+    if n == 0 or math.isnan(value):
+        return TrustCheck(name, math.nan, max_similarity, NOT_EVALUATED, f"{name}: not evaluated (every map was constant)", n)
+    ok = value < max_similarity
+    text = (f"{name}: median rank correlation {value:.3f} {'<' if ok else '>='} {max_similarity:g} between the maps of the "
+            f"model and of a copy with the layers from the output down to the target layer re-initialised ({n} samples)")
+    return TrustCheck(name, value, max_similarity, PASS if ok else FAIL, text, n)

@@ -1,0 +1,127 @@
+"""summary.json's content, built from plain results (no TensorFlow, no I/O but file hashing)."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from pipeline import aggregates, gate
+from pipeline.config import AuditConfig
+from pipeline.data.records import Annotations
+from pipeline.data.samples import Sample
+from pipeline.evidence import TrustCheck
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def dataset_fingerprint(annotations: Annotations, samples: Sequence[Sample]) -> str:
+    """sha256 over the annotation files' bytes and each image's relative path and size in bytes."""
+    h = hashlib.sha256()
+    for name in annotations.files:
+        h.update(Path(name).name.encode() + b"\0")
+        h.update(Path(name).read_bytes())
+    for s in samples:
+        size = s.path.stat().st_size if s.path is not None and s.path.exists() else -1
+        h.update(f"{s.image}\0{size}\n".encode())
+    return h.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("tensorflow", "keras", "numpy", "pandas", "scikit-image", "scipy", "jinja2", "pyyaml", "pillow"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def gate_entries(results: Sequence[gate.RuleResult]) -> list[dict[str, Any]]:
+    return [
+        {"metric": r.rule.metric, "label": r.label, "aggregate": r.rule.aggregate, "kind": r.rule.kind, "threshold": r.rule.threshold,
+         "scope": r.scope, "value": r.value, "baseline": r.baseline, "status": r.status, "message": r.message}
+        for r in results
+    ]
+
+
+def trust_section(checks: Sequence[TrustCheck], cfg: AuditConfig) -> dict[str, Any]:
+    failed = [c.name for c in checks if c.status == gate.FAIL]
+    return {
+        "status": gate.FAIL if failed else gate.PASS,
+        "failed": failed,
+        "checks": [{"name": c.name, "value": c.value, "threshold": c.threshold, "status": c.status, "message": c.message, "n": c.n}
+                   for c in checks],
+        "min_agreement": cfg.trust.min_agreement,
+        "dependence_min": cfg.evidence.dependence_min,
+    }
+
+
+def build_summary(
+    cfg: AuditConfig,
+    *,
+    verdict: str,
+    results: Sequence[gate.RuleResult],
+    trust: Mapping[str, Any],
+    table: aggregates.SampleTable,
+    class_names: Sequence[str],
+    samples: Sequence[Sample],
+    reasons: np.ndarray,
+    provenance: Mapping[str, Any],
+) -> dict[str, Any]:
+    overall = aggregates.summarize(table)
+    return {
+        "name": cfg.name,
+        "verdict": verdict,
+        "exit_code": gate.EXIT_CODES[verdict],
+        "gate": gate_entries(results),
+        "trust": dict(trust),
+        "aggregates": {"overall": overall, "per_class": aggregates.by_class(table, class_names)},
+        "flag_counts": aggregates.flag_counts(table.flags),
+        "class_names": list(class_names),
+        "skipped": [{"row": i, "sample_id": samples[i].sample_id, "reason": reasons[i]} for i in range(len(samples)) if table.flags[i] == "skipped"],
+        "provenance": dict(provenance),
+    }
+
+
+def provenance(cfg: AuditConfig, prep: Any, *, baseline_path: Path | None, timing: Mapping[str, Any]) -> dict[str, Any]:
+    model = prep.model
+    return {
+        "config": str(cfg.source),
+        "config_sha256": cfg.sha256,
+        "config_resolved": cfg.resolved,
+        "model": str(cfg.model.path),
+        "model_sha256": sha256_file(cfg.model.path),
+        "dataset_annotations": str(cfg.dataset.annotations),
+        "dataset_images": str(cfg.dataset.images),
+        "dataset_fingerprint": dataset_fingerprint(prep.annotations, prep.samples),
+        "dataset_format": cfg.dataset.format,
+        "target_layer": model.target_layer,
+        "target_layer_shape": list(model.layer_shape),
+        "input_size": list(model.input_size),
+        "output_activation_stripped": model.output_activation,
+        "method": cfg.explain.method,
+        "compare_method": cfg.explain.compare_method,
+        "interventions": cfg.evidence.interventions,
+        "fill": cfg.evidence.fill,
+        "target": cfg.explain.target,
+        "batch_size": cfg.explain.batch_size,
+        "jit_compile": cfg.explain.jit_compile,
+        "focus_metric": cfg.scoring.focus_metric,
+        "focus_min": cfg.scoring.focus_min,
+        "seed": cfg.seed,
+        "baseline": str(baseline_path) if baseline_path else None,
+        "versions": versions(),
+        **timing,
+    }

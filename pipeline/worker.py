@@ -1,0 +1,165 @@
+"""The per-batch work every engine calls: Grad-CAM (+ interventions, + compare method) -> scores -> rows.
+
+:class:`AuditWorker` is built once per process (or Ray actor): it compiles the step and holds the
+per-sample constants (:class:`WorkPlan`). ``worker(rows, images, errors)`` returns a
+:class:`BatchResult` of column arrays for the batch's real rows; it does no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping
+
+import numpy as np
+
+from pipeline import evidence
+from pipeline.columns import computed
+from pipeline.config import AuditConfig
+from pipeline.data.samples import BoxArrays
+from pipeline.flags import assign_flags
+from pipeline.scoring import score
+
+if TYPE_CHECKING:
+    from pipeline.model import AuditModel
+
+
+@dataclass(frozen=True)
+class WorkPlan:
+    """Per-sample constants, N rows, identical in every worker.
+
+    ``targets`` (N,) int32 class to explain (-1 = predicted); ``has_label`` (N, C) bool, class c is
+    among sample i's labels; ``boxes`` the padded boxes at input resolution; ``intervene`` (N,) bool,
+    rows that get interventions (all usable rows unless ``evidence.max_samples``).
+    """
+
+    targets: np.ndarray
+    has_label: np.ndarray
+    boxes: BoxArrays
+    intervene: np.ndarray
+    groups: tuple[str, ...]  # column groups of this run: "evidence", "compare"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One batch's results for its real rows (b of them), in the batch's row order.
+
+    ``values`` maps every computed column (:func:`pipeline.columns.computed`) to a (b,) array;
+    ``cams`` (b, h, w) float32 native CAMs (NaN for rows whose image failed to decode);
+    ``target_class`` (b,) explained class, -1 for failed rows.
+    """
+
+    rows: np.ndarray
+    values: Mapping[str, np.ndarray]
+    cams: np.ndarray
+    target_class: np.ndarray
+
+
+def probabilities(logits: np.ndarray, activation: str) -> np.ndarray:
+    """(B, C) class scores before the output activation -> probabilities (sigmoid, else softmax)."""
+    logits = np.asarray(logits, np.float64)
+    if activation == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-logits))
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _tri(values: np.ndarray, defined: np.ndarray) -> np.ndarray:
+    """bool -> tri-state float (1.0 / 0.0, NaN where not defined)."""
+    return np.where(defined, np.asarray(values, np.float64), np.nan)
+
+
+class AuditWorker:
+    """Compiled step + per-sample constants; ``__call__`` turns one batch into a BatchResult."""
+
+    def __init__(self, cfg: AuditConfig, model: "AuditModel", plan: WorkPlan):
+        from pipeline.cams import get_method
+        from pipeline.cams.step import make_step
+        from pipeline.data.batches import preprocessing_fn
+
+        self.cfg, self.model, self.plan = cfg, model, plan
+        common = dict(
+            n_classes=model.n_classes, preprocess=preprocessing_fn(cfg.model.preprocessing), input_size=model.input_size,
+            compare=get_method(cfg.explain.compare_method) if cfg.explain.compare_method else None, jit_compile=cfg.explain.jit_compile,
+        )
+        method = get_method(cfg.explain.method)
+        self.step = make_step(model.cam_model, method, fill=None, **common)
+        self.intervention_step = make_step(model.cam_model, method, fill=cfg.evidence.fill, **common) if "evidence" in plan.groups else None
+
+    def __call__(self, rows, images, raw, errors) -> BatchResult:
+        """``rows`` (B,) int (-1 = padding); ``images`` (B, H, W, 3) float32 preprocessed, ``raw`` the same
+        before preprocessing (0-255), both at the input size; ``errors`` (B,) bytes, empty when decoded."""
+        import tensorflow as tf
+
+        rows = np.asarray(rows)
+        real = rows >= 0
+        safe = np.maximum(rows, 0)
+        p = self.plan
+        targets = np.where(real, p.targets[safe], -1).astype(np.int32)
+        valid = p.boxes.valid[safe] & real[:, None]
+        step = self.intervention_step if self.intervention_step is not None and p.intervene[rows[real]].any() else self.step
+        out = step(
+            tf.convert_to_tensor(images, tf.float32), tf.convert_to_tensor(raw, tf.float32), tf.constant(targets), tf.constant(p.boxes.pixels[safe], tf.int32),
+            tf.constant(p.boxes.classes[safe], tf.int32), tf.constant(valid),
+        )
+        out = {k: v.numpy()[real] for k, v in out.items()}
+        errs = np.asarray(errors.numpy() if hasattr(errors, "numpy") else errors, dtype=object)[real]
+        return self._rows(rows[real], out, errs)
+
+    def _rows(self, rows: np.ndarray, out: Mapping[str, np.ndarray], errs: np.ndarray) -> BatchResult:
+        cfg, p = self.cfg, self.plan
+        failed = np.array([bool(e) for e in errs], bool)
+        ok = ~failed
+        act = self.model.output_activation
+        probs = probabilities(out["scores"], act)
+        chosen = out["chosen"].astype(np.int64)
+        pred = probs.argmax(axis=1)
+        idx = np.arange(len(rows))
+        correct = p.has_label[rows, pred] & ok
+        # Score against the explained class's boxes when present, else against every box.
+        valid = p.boxes.valid[rows]
+        match = valid & (p.boxes.classes[rows] == chosen[:, None])
+        use = np.where(match.any(axis=1, keepdims=True), match, valid)
+        sc = score(out["cams"], p.boxes.pixels[rows], use, self.model.input_size)
+        flag = assign_flags(correct=correct, focus_value=getattr(sc, cfg.scoring.focus_metric), judged=sc.judged,
+                            skipped=failed, focus_min=cfg.scoring.focus_min)
+        values: dict[str, np.ndarray] = {
+            "predicted": np.where(ok, pred, -1),
+            "confidence": np.where(ok, probs[idx, pred], np.nan),
+            "explained_confidence": np.where(ok, probs[idx, chosen], np.nan),
+            "correct": _tri(correct, ok),
+            **{k: np.where(ok, getattr(sc, k), np.nan) for k in ("energy_in_box", "box_area_fraction", "energy_lift", "focus_score", "pointing_hit")},
+            "flag": flag,
+            "skip_reason": np.array([e.decode() if isinstance(e, bytes) else str(e) for e in errs], dtype=object),
+        }
+        if "evidence" in p.groups:
+            values.update(self._evidence(rows, out, probs, chosen, correct, ok))
+        if "compare" in p.groups:
+            sc2 = score(out["compare_cams"], p.boxes.pixels[rows], use, self.model.input_size)
+            values["method_flag"] = np.where(ok, assign_flags(
+                correct=correct, focus_value=getattr(sc2, cfg.scoring.focus_metric), judged=sc2.judged,
+                skipped=failed, focus_min=cfg.scoring.focus_min), "")
+            values["method_rank_correlation"] = np.where(ok, evidence.rank_correlation(out["cams"], out["compare_cams"]), np.nan)
+        assert set(values) == {c.name for c in computed(p.groups)}, "worker and columns.py disagree"
+        cams = np.where(ok[:, None, None], out["cams"], np.nan).astype(np.float32)
+        return BatchResult(rows=rows, values=values, cams=cams, target_class=np.where(ok, chosen, -1))
+
+    def _evidence(self, rows, out, probs, chosen, correct, ok) -> dict[str, np.ndarray]:
+        p = self.plan
+        n = len(rows)
+        done = ok & p.intervene[rows] & ("removed_scores" in out)
+        if "removed_scores" not in out:
+            return {k: np.full(n, np.nan) for k in ("removed_confidence", "only_confidence", "object_dependence",
+                                                    "still_right_without_object", "right_from_object_alone", "only_correct")}
+        idx = np.arange(n)
+        removed = probabilities(out["removed_scores"], self.model.output_activation)
+        only = probabilities(out["only_scores"], self.model.output_activation)
+        removed_right = p.has_label[rows, removed.argmax(axis=1)]
+        only_right = p.has_label[rows, only.argmax(axis=1)]
+        return {
+            "removed_confidence": np.where(done, removed[idx, chosen], np.nan),
+            "only_confidence": np.where(done, only[idx, chosen], np.nan),
+            "object_dependence": np.where(done, evidence.object_dependence(probs[idx, chosen], removed[idx, chosen]), np.nan),
+            "still_right_without_object": _tri(correct & removed_right, done),
+            "right_from_object_alone": _tri(correct & only_right, done),
+            "only_correct": _tri(only_right, done),
+        }
