@@ -199,6 +199,20 @@ class AuditConfig:
 # --------------------------------------------------------------------------- helpers
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[arg-type]
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (the first is at line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 class _Reader:
     """Validates one parsed YAML document; every error names the file and key path."""
 
@@ -450,7 +464,7 @@ def load_config(path: str | Path) -> AuditConfig:
         raise ConfigError(f"{path}: expected a YAML config file, found {'a folder' if source.is_dir() else 'nothing there'}")
     data = source.read_bytes()
     try:
-        doc = yaml.safe_load(data)
+        doc = yaml.load(data, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -41,9 +41,14 @@ def test_demo_shortcut_model_is_accurate_but_not_fit(demo_runs):
     acc, good_acc = summary["aggregates"]["overall"]["accuracy"], good["aggregates"]["overall"]["accuracy"]
     assert acc >= 0.9 and abs(acc - good_acc) < 0.08  # accuracy alone cannot tell the two apart
     failed = {r["metric"] for r in summary["gate"] if r["status"] == "fail"}
-    assert {"mean_focus_score", "right_for_wrong_reason_rate"} <= failed
+    assert {"mean_focus_score", "right_for_wrong_reason_rate", "still_right_without_object_rate"} <= failed
     assert summary["flag_counts"]["right_for_wrong_reason"] > summary["flag_counts"]["ok"]
     assert "accuracy" not in failed
+    # the interventions tell the same story in behaviour: the shortcut model does not need the shape
+    evidence, good_evidence = summary["aggregates"]["overall"], good["aggregates"]["overall"]
+    assert evidence["still_right_without_object_rate"] > 0.95 and good_evidence["still_right_without_object_rate"] < 0.6
+    assert abs(evidence["mean_object_dependence"]) < 0.05 and good_evidence["mean_object_dependence"] > 0.4
+    assert [c["status"] for c in summary["trust"]["checks"]] == [c["status"] for c in good["trust"]["checks"]] == ["pass", "pass"]
 
 
 @pytest.mark.parametrize("name", ["demo", "demo_shortcut"])
@@ -68,8 +73,8 @@ def test_outputs_present_and_consistent(demo_runs, name):
     html = (folder / "report.html").read_text()
     assert f'<div class="big">{summary["verdict"]}</div>' in html
     junit = (folder / "junit.xml").read_text()
-    # 4 overall rules + 1 class rule x 3 classes, + one case per trust check
-    assert len(summary["gate"]) == 4 + 3 and junit.count("<testcase") == 7 + 2
+    # 5 overall rules + 1 class rule x 3 classes, + one case per trust check
+    assert len(summary["gate"]) == 5 + 3 and junit.count("<testcase") == 8 + 2
     assert junit.count("<failure") == sum(r["status"] == "fail" for r in summary["gate"]) + sum(c["status"] == "fail" for c in summary["trust"]["checks"])
     assert summary["verdict"] in (folder / "summary.md").read_text()
     prov = summary["provenance"]

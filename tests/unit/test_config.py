@@ -130,3 +130,8 @@ def test_bundled_configs_are_valid():
     for name in ("demo.yaml", "demo_shortcut.yaml"):
         cfg = load_config(root / "configs" / name)
         assert cfg.gate
+
+
+def test_a_key_given_twice_is_an_error_naming_the_line(write_config):
+    msg = _error(write_config, VALID + "seed: 1\nseed: 2\n")
+    assert "key 'seed' appears twice in one mapping" in msg and "line" in msg
