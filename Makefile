@@ -1,6 +1,6 @@
 # make audit [CONFIG=configs/x.yaml] [ARGS="--baseline reports/old/summary.json"]
-# make test | make bench | make validate | make demo-data
-# The first use creates .venv and installs the package with its dev extras; again only when pyproject.toml changes.
+# make history [RUNS="reports/*/summary.json"] | make test | make bench | make validate | make demo-data
+# The first use creates .venv and installs the package with its dev and ray extras; again only when pyproject.toml changes.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,12 +9,14 @@ STAMP := $(VENV)/.installed
 CONFIG ?= configs/demo.yaml
 ARGS ?=
 
-.PHONY: install audit validate test bench demo-data clean
+RUNS ?= reports/*/summary.json
+
+.PHONY: install audit validate history test bench demo-data clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,6 +28,9 @@ audit: $(STAMP)
 
 validate: $(STAMP)
 	$(PY) -m pipeline validate $(CONFIG)
+
+history: $(STAMP)
+	$(PY) -m pipeline history $(RUNS) $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)

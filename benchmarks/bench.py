@@ -7,7 +7,9 @@ For each model, on the same synthetic JPEGs (generated into a temp folder) and i
 (a) bare compiled forward pass: the same tf.data input pipeline (decode, resize, preprocess,
     prefetch) feeding ``model(x, training=False)`` in a ``tf.function``: what plain evaluation costs;
 (b) the full audit hot path: ``pipeline.run.audit`` (load, Grad-CAM, score, stream samples.csv and
-    heatmaps), steady state after the first batch (which includes tracing);
+    heatmaps), steady state after the first batch (which includes tracing), interventions off;
+(b+iv) the same with interventions on (two more forward passes per sample: target >= 0.9 x (a) / 3);
+(b+cmp) the same with ``explain.compare_method: layercam`` (target: costs <= 5% of (b));
 (c) a per-image reference loop equivalent to the Keras Grad-CAM example (PIL decode, one eager
     gradient-model call per image, host-side upsampling and scoring);
 and (b) again with ``explain.jit_compile: true`` (XLA).
@@ -61,13 +63,18 @@ def make_dataset(folder: Path, n: int, size: tuple[int, int], n_classes: int, se
     return path
 
 
-def write_config(folder: Path, name: str, model: Path, ann: Path, preprocessing: str, batch_size: int, gallery: int = 48, jit: bool = False) -> Path:
+def write_config(folder: Path, name: str, model: Path, ann: Path, preprocessing: str, batch_size: int, gallery: int = 48,
+                 jit: bool = False, interventions: bool = False, compare: str | None = None) -> Path:
+    """(b) runs with interventions off and no compare method (the bare Grad-CAM audit); the trust
+    checks' randomisation is off everywhere: it is a fixed cost after the loop, not a rate."""
     cfg = folder / f"{name}.yaml"
     cfg.write_text(
         f"""name: {name}
 model: {{path: {model}, preprocessing: {preprocessing}}}
 dataset: {{format: coco, annotations: {ann}, images: {ann.parent / 'images'}}}
-explain: {{batch_size: {batch_size}, jit_compile: {str(jit).lower()}}}
+explain: {{batch_size: {batch_size}, jit_compile: {str(jit).lower()}, compare_method: {compare or 'null'}}}
+evidence: {{interventions: {str(interventions).lower()}}}
+trust: {{randomisation: false}}
 gate:
   - {{metric: accuracy, min: 0.0}}
 report: {{output_dir: {folder / ('out_' + name)}, gallery_size: {gallery}}}
@@ -112,7 +119,7 @@ def forward_rate(cfg_path: Path) -> float:
     batches = make_batches([s.row for s in usable], [str(s.path) for s in usable], input_size=prep.model.input_size,
                            resize=cfg.model.resize, preprocessing=cfg.model.preprocessing, batch_size=cfg.explain.batch_size)
     t_first, count = None, 0
-    for rows, images, _ in batches:
+    for rows, images, _raw, _ in batches:
         forward(images).numpy()
         if t_first is None:
             t_first = time.perf_counter()
@@ -217,12 +224,18 @@ def main() -> None:
             a2 = forward_rate(cfg)
             b2, _ = audit_rate(cfg)
             a, b = max(a1, a2), max(b1, b2)
+            iv_cfg = write_config(folder, f"{kind}_iv", model, ann, pre, args.batch_size, interventions=True)
+            cmp_cfg = write_config(folder, f"{kind}_cmp", model, ann, pre, args.batch_size, compare="layercam")
+            iv = max(audit_rate(iv_cfg)[0], audit_rate(iv_cfg)[0])
+            cmp = max(audit_rate(cmp_cfg)[0], audit_rate(cmp_cfg)[0])
             xla, _ = audit_rate(write_config(folder, f"{kind}_xla", model, ann, pre, args.batch_size, jit=True))
             c = reference_rate(cfg, args.reference_n)
             rows.append((kind, a, b, c))
             print(f"{kind:12s} (a) forward {a:8.1f} img/s  (b) audit {b:8.1f} img/s  (c) per-image reference {c:7.1f} img/s  "
                   f"(b)/(a) = {b / a:.2f}  (b)/(c) = {b / c:.1f}  | audit with XLA {xla:8.1f} img/s ({xla / b:.2f}x)"
                   f"  [runs: a {a1:.1f}, {a2:.1f}; b {b1:.1f}, {b2:.1f}]", flush=True)
+            print(f"{'':12s} (b+iv) interventions on {iv:8.1f} img/s = {iv / (a / 3):.2f} x (a)/3   "
+                  f"(b+cmp) compare_method layercam {cmp:8.1f} img/s = {cmp / b:.3f} x (b)", flush=True)
 
         mem_n = (200, 800) if args.quick else (500, 2000, 8000)
         mem = {}

@@ -29,9 +29,23 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--baseline", type=Path, default=None, help="a previous audit's summary.json to compare with")
     a.add_argument("--limit", type=int, default=None, help="audit only the first N images")
     a.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    a.add_argument("--resume", action="store_true", help="continue an interrupted run from its last completed batch")
+    a.add_argument("--engine", choices=("local", "ray"), default=None, help="override engine.kind")
     v = sub.add_parser("validate", help="check config, dataset and model without computing Grad-CAM")
     v.add_argument("config", type=Path)
+    h = sub.add_parser("history", help="trend over audits: history.html and history.csv from their summary.json files")
+    h.add_argument("summaries", type=Path, nargs="+", metavar="SUMMARY.json")
+    h.add_argument("--output", type=Path, default=None, help="output folder (default: reports/history/)")
     return p
+
+
+def _history(args: argparse.Namespace) -> int:
+    from pipeline.history import write_history
+
+    out = args.output if args.output is not None else Path.cwd() / "reports" / "history"
+    html, csv_path, n = write_history(args.summaries, out)
+    print(f"history of {n} audit{'' if n == 1 else 's'}: {html} and {csv_path}")
+    return 0
 
 
 def _quiet_native_stderr() -> Path | None:
@@ -80,7 +94,16 @@ def _audit(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit: expected an integer >= 1, found {args.limit}")
     cfg = load_config(args.config)
-    result = audit(cfg, output=args.output, baseline=args.baseline, limit=args.limit, progress=not args.no_progress)
+    if args.engine is not None and args.engine != cfg.engine.kind:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, kind=args.engine))
+    result = audit(cfg, output=args.output, baseline=args.baseline, limit=args.limit, progress=not args.no_progress, resume=args.resume)
+    compared = result.summary.get("baseline")
+    if compared and not compared["dataset_matches"]:
+        from pipeline.baseline import DIFFERENT_DATA
+
+        print(f"warning: {DIFFERENT_DATA} ({compared['path']})", file=sys.stderr)
     agg = result.summary["aggregates"]["overall"]
     print(f"{result.verdict} (exit {result.exit_code}): accuracy {agg['accuracy']:.3f}, mean energy in box "
           f"{agg['mean_energy_in_box']:.3f}, mean focus score {agg['mean_focus_score']:.3f}")
@@ -110,7 +133,8 @@ _KEEP_LOG: list = []  # set by an internal error, whose message points at the na
 def _main(argv: Sequence[str] | None, native_log: Path | None) -> int:
     try:
         args = _parser().parse_args(argv)
-        return _validate(args.config) if args.command == "validate" else _audit(args)
+        commands = {"validate": lambda: _validate(args.config), "audit": lambda: _audit(args), "history": lambda: _history(args)}
+        return commands[args.command]()
     except AuditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

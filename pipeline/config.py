@@ -53,7 +53,7 @@ MIN_AGREEMENT_AUTO = 0.5
 DEFAULTS: dict[str, Any] = {
     "name": None,  # required
     "seed": 0,
-    "baseline": None,
+    "baseline": None,  # a previous audit's summary.json, or {path: ..., require_same_dataset: false}
     "model": {
         "path": None,  # required
         "target_layer": "auto",
@@ -89,6 +89,13 @@ DEFAULTS: dict[str, Any] = {
         "max_randomised_similarity": 0.5,  # median rank correlation at or above this -> INCONCLUSIVE
     },
     "scoring": {"focus_metric": "focus_score", "focus_min": 0.2},
+    "engine": {
+        "kind": "local",  # local (one process, tf.data) | ray (Ray Data actor pool; pip install '.[ray]')
+        "address": None,  # ray: null = start a local cluster; "auto" = join RAY_ADDRESS / a running one; "host:port"
+        "workers": 1,  # ray: actors
+        "cpus_per_worker": 1,  # ray: CPUs per actor (fractions allowed); TensorFlow's thread pools follow it
+        "gpus_per_worker": 0,
+    },
     "gate": None,  # required, non-empty list
     "report": {"output_dir": "auto", "gallery_size": 48},
 }
@@ -179,6 +186,19 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class EngineConfig:
+    kind: str  # "local" | "ray"
+    address: str | None  # ray: None starts a local cluster; "auto"; "host:port"
+    workers: int
+    cpus_per_worker: float
+    gpus_per_worker: float
+
+
+ENGINES = ("local", "ray")
+_ADDRESS_RE = re.compile(r"^(auto|(ray://)?[A-Za-z0-9_.-]+:\d{1,5})$")
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     name: str
     seed: int
@@ -188,15 +208,43 @@ class AuditConfig:
     scoring: ScoringConfig
     evidence: EvidenceConfig
     trust: TrustConfig
+    engine: EngineConfig
     gate: tuple[GateRule, ...]
     report: ReportConfig
     baseline: Path | None  # a previous audit's summary.json
+    baseline_require_same_dataset: bool  # a baseline on another evaluation set is exit 2 instead of a warning
     source: Path  # the config file
     sha256: str  # of the config file's bytes
     resolved: dict[str, Any]  # the config with defaults filled in (echoed in reports)
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_NODES = 10_000
+"""A config larger than this, counted with every alias expanded, is refused before it is built."""
+
+
+def _expanded_nodes(root: yaml.Node | None) -> int:
+    """How many nodes the document has once every alias is expanded, computed without expanding
+    (each distinct node's expanded size is memoised; aliases share node objects)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        sizes[key] = 1  # a recursive alias counts once; SafeLoader builds it as a cycle, not a blow-up
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        sizes[key] = min(total, MAX_CONFIG_NODES + 1)
+        return sizes[key]
+
+    return 0 if root is None else size(root)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -288,6 +336,17 @@ class _Reader:
         return path
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """A bounded rendering: reprlib caps the work (never renders the whole value, then cuts)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlist = r.maxdict = 4
+    r.maxstring = r.maxother = limit
+    r.maxlevel = 2
+    return r.repr(value)
+
+
 class _Raw(str):
     """A description of what was found, shown as is (not quoted like a YAML value)."""
 
@@ -298,14 +357,14 @@ def _show(value: Any) -> str:
     if value is None:
         return "nothing"
     if isinstance(value, str):
-        return repr(value)
+        return repr(value) if len(value) <= 200 else _short(value, 200)
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
-        return f"a list {value!r}" if len(repr(value)) < 60 else "a list"
+        return f"a list {_short(value)}"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
-    return repr(value)
+    return _short(value)
 
 
 def _range_text(low: float, high: float) -> str:
@@ -443,6 +502,31 @@ def _gate(r: _Reader, raw: Any) -> tuple[GateRule, ...]:
     return tuple(rules)
 
 
+def _engine(r: _Reader, raw: Any) -> EngineConfig:
+    e = r.mapping(raw, "engine", DEFAULTS["engine"])
+    address = e["address"]
+    if address is not None and not (isinstance(address, str) and _ADDRESS_RE.match(address)):
+        raise r.fail("engine.address", "null (start a local cluster), auto, or host:port", address)
+    return EngineConfig(
+        kind=r.choice(e["kind"], "engine.kind", ENGINES),
+        address=address,
+        workers=r.integer(e["workers"], "engine.workers", minimum=1),
+        cpus_per_worker=r.number(e["cpus_per_worker"], "engine.cpus_per_worker", low=0.01, high=1024),
+        gpus_per_worker=r.number(e["gpus_per_worker"], "engine.gpus_per_worker", low=0, high=64),
+    )
+
+
+def _baseline(r: _Reader, raw: Any) -> tuple[Path | None, bool]:
+    """``baseline: PATH`` or ``baseline: {path: PATH, require_same_dataset: BOOL}``."""
+    if raw is None:
+        return None, False
+    if isinstance(raw, dict):
+        b = r.mapping(raw, "baseline", {"path": None, "require_same_dataset": False})
+        path = None if b["path"] is None else r.path(b["path"], "baseline.path", kind="file")
+        return path, r.boolean(b["require_same_dataset"], "baseline.require_same_dataset")
+    return r.path(raw, "baseline", kind="file"), False
+
+
 def _report(r: _Reader, raw: Any) -> ReportConfig:
     p = r.mapping(raw, "report", DEFAULTS["report"])
     out = p["output_dir"]
@@ -462,9 +546,21 @@ def load_config(path: str | Path) -> AuditConfig:
     source = Path(path).expanduser().resolve()
     if not source.is_file():
         raise ConfigError(f"{path}: expected a YAML config file, found {'a folder' if source.is_dir() else 'nothing there'}")
+    if source.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: expected a config of at most {MAX_CONFIG_BYTES // 1024} KB, found {source.stat().st_size // 1024} KB")
     data = source.read_bytes()
     try:
-        doc = yaml.load(data, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+        loader = _StrictLoader(data)
+        try:
+            root = loader.get_single_node()
+            nodes = _expanded_nodes(root)
+            if nodes > MAX_CONFIG_NODES:
+                raise ConfigError(
+                    f"{source}: expected a config of at most {MAX_CONFIG_NODES:,} YAML values with its aliases expanded, found more "
+                    "(anchors and aliases that multiply, such as an alias bomb); reuse a block with one alias per use instead")
+            doc = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -476,7 +572,7 @@ def load_config(path: str | Path) -> AuditConfig:
     if not _NAME_RE.match(name):
         raise r.fail("name", "letters, digits, '.', '_' or '-' (it names the output folder)", name)
     dataset = _dataset(r, top["dataset"])
-    baseline = None if top["baseline"] is None else r.path(top["baseline"], "baseline", kind="file")
+    baseline, require_same = _baseline(r, top["baseline"])
     resolved = {k: copy.deepcopy(v) for k, v in top.items()}
     for k, v in DEFAULTS.items():
         if isinstance(v, dict) and isinstance(top.get(k), dict):
@@ -496,9 +592,11 @@ def load_config(path: str | Path) -> AuditConfig:
         scoring=_scoring(r, top["scoring"]),
         evidence=evidence,
         trust=_trust(r, top["trust"]),
+        engine=_engine(r, top["engine"]),
         gate=rules,
         report=_report(r, top["report"]),
         baseline=baseline,
+        baseline_require_same_dataset=require_same,
         source=source,
         sha256=hashlib.sha256(data).hexdigest(),
         resolved=resolved,

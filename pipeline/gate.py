@@ -55,10 +55,13 @@ def evaluate(
     overall: Mapping[str, float],
     per_class: Mapping[str, Mapping[str, float]],
     baseline: Mapping | None = None,
+    baseline_note: str | None = None,
 ) -> list[RuleResult]:
     """One result per rule, or per (rule, class) for ``class_*`` rules.
 
-    ``baseline`` is a previous summary's ``aggregates`` mapping ({"overall": {...}, "per_class": {...}}).
+    ``baseline`` is a previous summary's ``aggregates`` mapping ({"overall": {...}, "per_class": {...}});
+    ``baseline_note`` (e.g. "baseline ran on a different evaluation set ...") is appended to every
+    change rule's message.
     """
     results = []
     for rule in rules:
@@ -71,6 +74,8 @@ def evaluate(
                 raw = source.get(rule.aggregate)
                 base = math.nan if raw is None else float(raw)
             status, message = _check(rule, rule_label(rule.metric, scope), value, base)
+            if rule.needs_baseline and baseline is not None and baseline_note:
+                message = f"{message} ({baseline_note})"
             results.append(RuleResult(rule, scope, value, base, status, message))
     return results
 

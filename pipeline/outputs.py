@@ -1,8 +1,9 @@
 """Output files (DESIGN.md §5), written into a staging folder and published atomically.
 
-Everything is written to ``<out>.partial-<pid>/`` beside the output folder; :meth:`Staging.publish`
-swaps it into place with renames, so a killed run leaves the previous complete output (or none),
-never a half-written report that looks complete.
+Everything is written to ``.<out>.partial/`` beside the output folder (one run at a time holds
+the folder's lock, so the name is stable and a killed run's staging can be resumed);
+:meth:`Staging.publish` swaps it into place with renames, so a killed run leaves the previous
+complete output (or none), never a half-written report that looks complete.
 """
 
 from __future__ import annotations
@@ -28,12 +29,20 @@ SAMPLE_COLUMNS = tuple(c.name for c in active(()))
 class Staging:
     """A temporary folder that becomes ``target`` on :meth:`publish`."""
 
-    def __init__(self, target: Path):
+    def __init__(self, target: Path, *, resume: bool = False):
+        """``resume``: keep an interrupted run's checkpoints (everything else is rewritten)."""
         self.target = target
         target.parent.mkdir(parents=True, exist_ok=True)
-        self.path = target.parent / f".{target.name}.partial-{os.getpid()}"
-        shutil.rmtree(self.path, ignore_errors=True)
-        self.path.mkdir()
+        self.path = target.parent / f".{target.name}.partial"
+        self.found_stale = self.path.exists()
+        self.resumed = resume and (self.path / "checkpoint").is_dir()
+        if self.resumed:
+            for child in self.path.iterdir():
+                if child.name != "checkpoint":
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path.mkdir()
 
     def publish(self) -> None:
         old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"

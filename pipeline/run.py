@@ -9,12 +9,13 @@ lazily, by the stages that need it.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -24,7 +25,9 @@ from pipeline.data import load_annotations
 from pipeline.data.records import Annotations
 from pipeline.data.samples import BoxArrays, Sample, box_arrays, build_samples
 from pipeline.errors import AuditError, DatasetError, ModelError
-from pipeline.summary import build_summary, provenance, trust_section
+from pipeline.baseline import comparability, note
+from pipeline.checkpoint import CheckpointStore
+from pipeline.summary import build_summary, fingerprints, provenance, trust_section
 from pipeline.worker import BatchResult, WorkPlan
 
 if TYPE_CHECKING:
@@ -125,20 +128,33 @@ def work_plan(cfg: AuditConfig, prep: Prepared) -> WorkPlan:
     return WorkPlan(np.array([s.target for s in samples], np.int32), has_label, prep.boxes, intervene, tuple(groups))
 
 
-def _run_engine(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, collector: "Collector", progress: bool) -> dict[str, Any]:
-    """Drive the engine to the end, feeding the collector; returns the loop's timings."""
-    from tqdm import tqdm
+def _results(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, todo: list[Sample]) -> Iterator[BatchResult]:
+    """The configured engine's results for the ``todo`` samples."""
+    if cfg.engine.kind == "ray":
+        from pipeline.engines.ray_engine import run_ray
 
+        return run_ray(cfg, plan, prep.samples, todo)
     from pipeline.engines.local import run_local
     from pipeline.worker import AuditWorker
 
+    return run_local(AuditWorker(cfg, prep.model, plan), todo, resize=cfg.model.resize, batch_size=cfg.explain.batch_size)
+
+
+def _run_engine(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, collector: "Collector", progress: bool,
+                on_result: Callable[[BatchResult], None] = lambda r: None) -> dict[str, Any]:
+    """Drive the engine over the samples the collector still lacks; returns the loop's timings.
+
+    ``on_result`` sees every result before the collector does (the checkpoint is written first,
+    so a kill between the two loses nothing)."""
+    from tqdm import tqdm
+
     usable = [s for s in prep.samples if s.skip_reason is None]
-    worker = AuditWorker(cfg, prep.model, plan)
-    results: Iterator[BatchResult] = run_local(worker, usable, resize=cfg.model.resize, batch_size=cfg.explain.batch_size)
-    bar = tqdm(total=len(usable), desc=f"audit {cfg.name}", unit="img", disable=not progress, file=sys.stderr)
+    todo = [s for s in usable if not collector.done[s.row]]
+    bar = tqdm(total=len(usable), initial=len(usable) - len(todo), desc=f"audit {cfg.name}", unit="img", disable=not progress, file=sys.stderr)
     t_loop = time.perf_counter()
     t_first = None
-    for result in results:
+    for result in (_results(cfg, prep, plan, todo) if todo else ()):
+        on_result(result)
         collector.add(result)
         bar.update(len(result.rows))
         if t_first is None:
@@ -147,11 +163,13 @@ def _run_engine(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, collector: "Co
     collector.finish()
     t_end = time.perf_counter()
     loop = t_end - t_loop
-    first_batch = min(cfg.explain.batch_size, len(usable))
-    steady = (len(usable) - first_batch) / (t_end - t_first) if t_first is not None and t_end > t_first and len(usable) > first_batch else None
+    first_batch = min(cfg.explain.batch_size, len(todo))
+    steady = (len(todo) - first_batch) / (t_end - t_first) if t_first is not None and t_end > t_first and len(todo) > first_batch else None
     return {
+        "engine": cfg.engine.kind,
+        "resumed_samples": len(usable) - len(todo),
         "explain_seconds": round(loop, 3),
-        "samples_per_second": round(len(usable) / loop, 2) if loop > 0 else None,
+        "samples_per_second": round(len(todo) / loop, 2) if loop > 0 and todo else None,
         "first_batch_seconds": round(t_first - t_loop, 3) if t_first is not None else None,
         "steady_samples_per_second": round(steady, 2) if steady else None,
     }
@@ -184,13 +202,40 @@ def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable
     return [agree, rand]
 
 
-def _open_staging(out_dir: Path):
+_FULL = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large"}
+
+
+def _notice(message: str) -> None:
+    """A warning the user should see (not an error: the audit goes on)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def write_failure(exc: OSError, out_dir: Path, kept: bool = False) -> AuditError | None:
+    """A full disk, quota or file-size limit, said in the user's terms; None for other errors."""
+    if exc.errno not in _FULL:
+        return None
+    staging = "the completed batches were kept for --resume" if kept else "the staging folder was removed"
+    return AuditError(f"{out_dir}: {_FULL[exc.errno]} writing the audit's outputs ({exc.strerror}); "
+                      f"nothing was published and {staging}: free space or choose another --output")
+
+
+def _discard_or_keep(staging: Any, store: CheckpointStore) -> bool:
+    """After a failure: keep a staging folder that holds completed batches (for --resume), else remove it."""
+    if store.batches_done():
+        _notice(f"kept {staging.path} with {store.batches_done()} completed batches: rerun with --resume to continue")
+        return True
+    staging.discard()
+    return False
+
+
+def _open_staging(out_dir: Path, resume: bool):
     from pipeline.outputs import Staging
 
     try:
-        return Staging(out_dir)
+        return Staging(out_dir, resume=resume)
     except OSError as exc:
-        raise AuditError(f"{out_dir}: expected a folder the audit can write its outputs to, found an error: {exc.strerror or exc}") from None
+        raise write_failure(exc, out_dir) or AuditError(
+            f"{out_dir}: expected a folder the audit can write its outputs to, found an error: {exc.strerror or exc}") from None
 
 
 def audit(
@@ -200,8 +245,11 @@ def audit(
     baseline: Path | None = None,
     limit: int | None = None,
     progress: bool = True,
+    resume: bool = False,
 ) -> AuditResult:
-    """Run the whole audit and publish the outputs. Raises AuditError when it cannot run."""
+    """Run the whole audit and publish the outputs. Raises AuditError when it cannot run.
+
+    ``resume`` continues an interrupted run from the checkpoints in its staging folder."""
     import keras
 
     from pipeline.collector import Collector
@@ -215,47 +263,84 @@ def audit(
     base = _load_baseline(baseline_path) if baseline_path else None
     keras.utils.set_random_seed(cfg.seed)
     prep = prepare(cfg, limit=limit)
+    prints = fingerprints(cfg, prep)
+    compared = comparability(base, path=baseline_path, **prints) if base is not None and baseline_path else None
+    if compared and not compared["dataset_matches"] and cfg.baseline_require_same_dataset:
+        theirs = str((base.get("provenance") or {}).get("dataset_fingerprint") or "none recorded")[:12]
+        raise AuditError(
+            f"{baseline_path}: baseline.require_same_dataset: expected a baseline audited on the same evaluation set "
+            f"(dataset fingerprint {prints['dataset_fingerprint'][:12]}), found one on {theirs}")
     plan = work_plan(cfg, prep)
     out_dir = _output_dir(cfg, output)
-    staging = _open_staging(out_dir)
-    try:
-        csv_out = SamplesWriter(staging.path / "samples.csv", active(plan.groups))
-        heat = HeatmapWriter(staging.path, len(prep.samples), prep.model.layer_shape[:2])
-        collector = Collector(prep.samples, prep.class_names, plan.groups, csv_out, heat)
-        timing = _run_engine(cfg, prep, plan, collector, progress)
-        csv_out.close()
-        heat.close()
-        cams = np.load(staging.path / "cams.npy", mmap_mode="r")
-        target_class = np.load(staging.path / "target_class.npy")
+    from pipeline.lock import OutputLock
 
-        table = sample_table(cfg, prep, collector.values)
-        t_trust = time.perf_counter()
-        checks = trust_checks(cfg, prep, table, cams, target_class)
-        timing["trust_seconds"] = round(time.perf_counter() - t_trust, 3)
-        overall, per_class = aggregates.summarize(table), aggregates.by_class(table, prep.class_names)
-        results = gate.evaluate(cfg.gate, overall, per_class, base["aggregates"] if base else None)
-        verdict = gate.verdict(results, [c.status for c in checks])
-        ended = dt.datetime.now(dt.timezone.utc)
-        timing = {"started": started.isoformat(timespec="seconds"), "ended": ended.isoformat(timespec="seconds"),
-                  "seconds": round(time.perf_counter() - t0, 3), **timing}
-        summary = build_summary(
-            cfg, verdict=verdict, results=results, trust=trust_section(checks, cfg), table=table, class_names=prep.class_names,
-            samples=prep.samples, reasons=collector.values["skip_reason"],
-            provenance=provenance(cfg, prep, baseline_path=baseline_path, timing=timing),
-        )
-        write_json(staging.path / "summary.json", summary)
-        write_summary_md(staging.path / "summary.md", summary)
-        write_junit(staging.path / "junit.xml", summary)
-        t_report = time.perf_counter()
-        render_report(
-            staging.path / "report.html", summary, prep, table, values=collector.values,
-            cams=cams, baseline=base, baseline_path=baseline_path,
-        )
-        timings = {"explain_seconds": timing["explain_seconds"], "report_seconds": time.perf_counter() - t_report}
-        del cams
-        heat.cleanup()
-        staging.publish()
-    except BaseException:
-        staging.discard()
-        raise
+    with OutputLock(out_dir) as lock:
+        if lock.took_over:
+            _notice(f"{out_dir}: took over the lock left by a run that is gone (pid {lock.took_over.get('pid', '?')} on "
+                    f"{lock.took_over.get('host', '?')}, started {lock.took_over.get('started', '?')})")
+        staging = _open_staging(out_dir, resume)
+        store = CheckpointStore(staging.path)
+        manifest = {**prints, "limit": limit, "n_samples": len(prep.samples)}
+        if staging.resumed:
+            store.check(manifest, staging.path)
+        elif resume:
+            _notice(f"--resume: no interrupted run in {staging.path}; starting from the beginning")
+        elif staging.found_stale:
+            _notice(f"replaced the staging folder of an interrupted run ({staging.path}); --resume would have continued it")
+        try:
+            if not staging.resumed:
+                store.start(manifest)
+            csv_out = SamplesWriter(staging.path / "samples.csv", active(plan.groups))
+            heat = HeatmapWriter(staging.path, len(prep.samples), prep.model.layer_shape[:2])
+            collector = Collector(prep.samples, prep.class_names, plan.groups, csv_out, heat)
+            for done in store.load() if staging.resumed else ():
+                collector.add(done)
+
+            def checkpoint(result: BatchResult) -> None:
+                store.save(result)
+                lock.heartbeat()
+
+            timing = _run_engine(cfg, prep, plan, collector, progress, on_result=checkpoint)
+            csv_out.close()
+            heat.close()
+            cams = np.load(staging.path / "cams.npy", mmap_mode="r")
+            target_class = np.load(staging.path / "target_class.npy")
+
+            table = sample_table(cfg, prep, collector.values)
+            t_trust = time.perf_counter()
+            checks = trust_checks(cfg, prep, table, cams, target_class)
+            timing["trust_seconds"] = round(time.perf_counter() - t_trust, 3)
+            overall, per_class = aggregates.summarize(table), aggregates.by_class(table, prep.class_names)
+            results = gate.evaluate(cfg.gate, overall, per_class, base["aggregates"] if base else None, baseline_note=note(compared))
+            verdict = gate.verdict(results, [c.status for c in checks])
+            ended = dt.datetime.now(dt.timezone.utc)
+            timing = {"started": started.isoformat(timespec="seconds"), "ended": ended.isoformat(timespec="seconds"),
+                      "seconds": round(time.perf_counter() - t0, 3), **timing}
+            summary = build_summary(
+                cfg, verdict=verdict, results=results, trust=trust_section(checks, cfg), table=table, class_names=prep.class_names,
+                samples=prep.samples, reasons=collector.values["skip_reason"],
+                provenance=provenance(cfg, prep, fingerprints=prints, baseline_path=baseline_path, timing=timing), baseline=compared,
+            )
+            write_json(staging.path / "summary.json", summary)
+            write_summary_md(staging.path / "summary.md", summary)
+            write_junit(staging.path / "junit.xml", summary)
+            t_report = time.perf_counter()
+            render_report(
+                staging.path / "report.html", summary, prep, table, values=collector.values,
+                cams=cams, baseline=base, baseline_path=baseline_path,
+            )
+            timings = {"explain_seconds": timing["explain_seconds"], "report_seconds": time.perf_counter() - t_report}
+            del cams
+            heat.cleanup()
+            store.remove()
+            staging.publish()
+        except OSError as exc:
+            kept = _discard_or_keep(staging, store)
+            failure = write_failure(exc, out_dir, kept)
+            if failure is None:
+                raise
+            raise failure from None
+        except BaseException:
+            _discard_or_keep(staging, store)
+            raise
     return AuditResult(verdict, gate.EXIT_CODES[verdict], out_dir, summary, timings)

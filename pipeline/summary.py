@@ -48,6 +48,12 @@ def versions() -> dict[str, str]:
     return out
 
 
+def fingerprints(cfg: AuditConfig, prep: Any) -> dict[str, str]:
+    """What identifies the run's inputs: the config's, model file's and dataset's sha256."""
+    return {"config_sha256": cfg.sha256, "model_sha256": sha256_file(cfg.model.path),
+            "dataset_fingerprint": dataset_fingerprint(prep.annotations, prep.samples)}
+
+
 def gate_entries(results: Sequence[gate.RuleResult]) -> list[dict[str, Any]]:
     return [
         {"metric": r.rule.metric, "label": r.label, "aggregate": r.rule.aggregate, "kind": r.rule.kind, "threshold": r.rule.threshold,
@@ -79,9 +85,11 @@ def build_summary(
     samples: Sequence[Sample],
     reasons: np.ndarray,
     provenance: Mapping[str, Any],
+    baseline: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     overall = aggregates.summarize(table)
     return {
+        "baseline": dict(baseline) if baseline else None,
         "name": cfg.name,
         "verdict": verdict,
         "exit_code": gate.EXIT_CODES[verdict],
@@ -95,17 +103,19 @@ def build_summary(
     }
 
 
-def provenance(cfg: AuditConfig, prep: Any, *, baseline_path: Path | None, timing: Mapping[str, Any]) -> dict[str, Any]:
+def provenance(cfg: AuditConfig, prep: Any, *, fingerprints: Mapping[str, str], baseline_path: Path | None,
+               timing: Mapping[str, Any]) -> dict[str, Any]:
+    """``fingerprints``: the run's ``model_sha256`` and ``dataset_fingerprint`` (see :func:`fingerprints`)."""
     model = prep.model
     return {
         "config": str(cfg.source),
         "config_sha256": cfg.sha256,
         "config_resolved": cfg.resolved,
         "model": str(cfg.model.path),
-        "model_sha256": sha256_file(cfg.model.path),
+        "model_sha256": fingerprints["model_sha256"],
         "dataset_annotations": str(cfg.dataset.annotations),
         "dataset_images": str(cfg.dataset.images),
-        "dataset_fingerprint": dataset_fingerprint(prep.annotations, prep.samples),
+        "dataset_fingerprint": fingerprints["dataset_fingerprint"],
         "dataset_format": cfg.dataset.format,
         "target_layer": model.target_layer,
         "target_layer_shape": list(model.layer_shape),

@@ -15,6 +15,7 @@ from pipeline.config import AGGREGATES, FLAGS, resolved_yaml
 from pipeline.data.images import ImageProblem, decode_rgb
 from pipeline.outputs import format_value
 from pipeline import evidence
+from pipeline.baseline import note
 from pipeline.report import charts
 from pipeline.report.overlay import intervention_thumbnails, legend_gradient_css, overlay
 
@@ -168,6 +169,9 @@ def build_view(
                     continue
                 deltas.append({"scope": scope, "name": name, "now": format_value(a), "before": format_value(float(b)), "delta": f"{a - float(b):+.3f}"})
         before_flags = _baseline_flags(baseline_path)
+        ids = {s.sample_id for s in samples}
+        unmatched_now = sum(s.sample_id not in before_flags for s in samples) if before_flags else 0
+        unmatched_before = sum(i not in ids for i in before_flags)
         transitions = []
         for s in samples:
             old, new = before_flags.get(s.sample_id), flags[s.row]
@@ -177,6 +181,8 @@ def build_view(
             "name": baseline.get("name", "baseline"), "verdict": baseline.get("verdict", "?"), "deltas": deltas,
             "transitions": transitions, "n_regressed": sum(t["direction"] == "regressed" for t in transitions),
             "n_recovered": sum(t["direction"] == "recovered" for t in transitions), "has_samples": bool(before_flags),
+            "unmatched_now": unmatched_now, "unmatched_before": unmatched_before,
+            "note": note(summary.get("baseline")), "comparability": summary.get("baseline"),
         }
 
     prov = summary["provenance"]

@@ -59,3 +59,41 @@ def test_baseline_key_in_config_and_unreadable_baseline(tmp_path, good_baseline,
     assert main(["audit", str(ROOT / "configs" / "demo.yaml"), "--baseline", str(bad), "--output", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: expected a summary.json from a previous audit" in err and "Traceback" not in err
+
+
+def test_baseline_on_another_dataset_is_called_out(tmp_path, demo_runs, capsys):
+    """The shortcut demo's summary as baseline for the shapes demo: different evaluation sets."""
+    other = demo_runs["demo_shortcut"][1] / "summary.json"
+    code = main(["audit", str(ROOT / "configs" / "demo.yaml"), "--output", str(tmp_path / "o"), "--baseline", str(other), "--no-progress"])
+    assert code == 0  # focus rose against the shortcut baseline: the drop rule passes, on different data
+    err = capsys.readouterr().err
+    assert "warning: baseline ran on a different evaluation set: changes compare different data" in err
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["baseline"] == {"path": str(other), "dataset_matches": False, "model_changed": True, "config_changed": True}
+    (drop,) = [r for r in summary["gate"] if r["kind"] == "max_drop"]
+    assert drop["message"].endswith("(baseline ran on a different evaluation set: changes compare different data)")
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert 'id="baseline-note"' in html and html.count("baseline ran on a different evaluation set") >= 2
+
+
+def test_require_same_dataset_makes_a_foreign_baseline_exit_2(tmp_path, demo_runs, capsys):
+    other = demo_runs["demo_shortcut"][1] / "summary.json"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text((ROOT / "configs" / "demo.yaml").read_text().replace("../", f"{ROOT}/")
+                   + f"baseline: {{path: {other}, require_same_dataset: true}}\n")
+    assert main(["audit", str(cfg), "--output", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "baseline.require_same_dataset: expected a baseline audited on the same evaluation set" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_matching_dataset_says_nothing_and_prints_not_evaluated_once(tmp_path, good_baseline, capsys):
+    code = main(["audit", str(ROOT / "configs" / "demo.yaml"), "--output", str(tmp_path / "o"), "--baseline", str(good_baseline), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0 and "different evaluation set" not in captured.err + captured.out
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["baseline"]["dataset_matches"] is True and summary["baseline"]["model_changed"] is False
+    # without a baseline, the console says "not evaluated" once per rule, not twice
+    main(["audit", str(ROOT / "configs" / "demo.yaml"), "--output", str(tmp_path / "p"), "--no-progress", "--limit", "20"])
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "no baseline" in ln]
+    assert line == ["  mean_focus_score: not evaluated (no baseline)"]

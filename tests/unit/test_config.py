@@ -135,3 +135,32 @@ def test_bundled_configs_are_valid():
 def test_a_key_given_twice_is_an_error_naming_the_line(write_config):
     msg = _error(write_config, VALID + "seed: 1\nseed: 2\n")
     assert "key 'seed' appears twice in one mapping" in msg and "line" in msg
+
+
+def _alias_bomb(levels: int, fan: int = 10) -> str:
+    lines = ["a0: &a0 [x]"]
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * fan) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_quickly_with_a_reason(write_config):
+    import time
+
+    # eight levels of ten aliases: 10^8 values once expanded; the name key points at the bomb
+    text = _alias_bomb(8).replace("a0: &a0", "x0: &a0") + VALID.replace("name: t1", "name: *a8")
+    start = time.perf_counter()
+    msg = _error(write_config, text)
+    assert time.perf_counter() - start < 1.0
+    assert "expected a config of at most 10,000 YAML values with its aliases expanded" in msg
+
+
+def test_anchors_for_reuse_still_work(files, write_config):
+    text = VALID.replace("gate:\n", "gate: &shared\n") + "report: {gallery_size: 4}\n"
+    assert load_config(write_config(text)).gate[0].metric == "accuracy"
+
+
+def test_a_found_value_is_truncated_before_it_is_rendered(write_config):
+    huge = "[" + ", ".join(str(i) for i in range(5000)) + "]"
+    msg = _error(write_config, VALID.replace("name: t1", f"name: {huge}"))
+    assert "name: expected a non-empty string, found a list [0, 1, 2, 3, ...]" in msg and len(msg) < 400

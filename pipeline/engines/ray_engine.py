@@ -1,0 +1,138 @@
+"""The Ray engine: Ray Data ``map_batches`` over the sample table with a pool of actors (DESIGN §7).
+
+Each actor builds the audit model once and runs the same :class:`~pipeline.worker.AuditWorker`
+as the local engine, on images decoded by the same tf.data code, so both engines write the same
+files. Results stream back to the driver (``iter_batches``) in whatever order they finish; the
+driver's collector restores row order. Ray is an optional extra: ``pip install '.[ray]'``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import numpy as np
+
+from pipeline.errors import AuditError
+from pipeline.worker import BatchResult, WorkPlan
+
+if TYPE_CHECKING:
+    from pipeline.config import AuditConfig
+    from pipeline.data.samples import Sample
+
+INSTALL = "pip install '.[ray]'  (or: .venv/bin/pip install 'ray[data]==2.60.0')"
+CONNECT_TIMEOUT = 30.0  # seconds: an unreachable head is exit 2 within this, never a hang
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise AuditError(f"engine.kind: ray: expected the optional Ray extra to be installed, found no module 'ray'; install it with {INSTALL}") from None
+    return ray
+
+
+class RayAuditActor:
+    """One per actor: builds the model and the compiled step once, then maps batches of rows."""
+
+    def __init__(self, cfg: "AuditConfig", plan: WorkPlan, paths: Sequence[str], threads: int, gpus: float):
+        # TensorFlow ignores Ray's CPU count and grabs every GPU's memory unless told otherwise.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
+        for gpu in tf.config.list_physical_devices("GPU") if gpus else []:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        import keras
+
+        from pipeline.model import build_audit_model
+        from pipeline.worker import AuditWorker
+
+        keras.utils.set_random_seed(cfg.seed)
+        self.cfg, self.paths = cfg, paths
+        self.worker = AuditWorker(cfg, build_audit_model(cfg.model), plan)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from pipeline.data.batches import make_batches
+
+        rows = np.asarray(batch["row"], np.int64)
+        cfg = self.cfg
+        data = make_batches(rows, [self.paths[r] for r in rows], input_size=self.worker.model.input_size,
+                            resize=cfg.model.resize, preprocessing=cfg.model.preprocessing, batch_size=cfg.explain.batch_size)
+        out: dict[str, list[np.ndarray]] = {}
+        for r, images, raw, errors in data:
+            result = self.worker(r.numpy(), images, raw, errors)
+            for key, value in _flatten(result).items():
+                out.setdefault(key, []).append(value)
+        return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _flatten(result: BatchResult) -> dict[str, np.ndarray]:
+    """A BatchResult as Ray Data columns (text as str arrays: Arrow has no object dtype)."""
+    cols = {"row": result.rows, "cams": result.cams, "target_class": result.target_class}
+    cols.update({f"v_{k}": (v.astype(str) if v.dtype == object else v) for k, v in result.values.items()})
+    return cols
+
+
+def _unflatten(batch: dict[str, np.ndarray]) -> BatchResult:
+    values = {k[2:]: (np.asarray(v).astype(object) if np.asarray(v).dtype.kind in "UO" else np.asarray(v)) for k, v in batch.items() if k.startswith("v_")}
+    return BatchResult(rows=np.asarray(batch["row"]), values=values, cams=np.stack(list(batch["cams"])) if batch["cams"].dtype == object
+                       else np.asarray(batch["cams"]), target_class=np.asarray(batch["target_class"]))
+
+
+def _reachable(address: str) -> None:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT):
+            return
+    except (OSError, ValueError) as exc:
+        raise AuditError(f"engine.address: expected a reachable Ray head at {address!r}, found {exc}") from None
+
+
+def connect(ray: Any, address: str | None, cpus_per_worker: float) -> bool:
+    """Join or start a cluster; returns True when this call started it (and must shut it down)."""
+    if ray.is_initialized():
+        return False
+    if address is None:
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        return True
+    if address != "auto":
+        _reachable(address.removeprefix("ray://"))
+    try:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise AuditError(f"engine.address: expected a running Ray cluster at {address!r}, found {type(exc).__name__}: {exc}") from None
+    return False
+
+
+def run_ray(cfg: "AuditConfig", plan: WorkPlan, samples: Sequence["Sample"], todo: Sequence["Sample"]) -> Iterator[BatchResult]:
+    """Yield BatchResults for the ``todo`` samples, computed on a Ray actor pool."""
+    ray = import_ray()
+    engine = cfg.engine
+    started = connect(ray, engine.address, engine.cpus_per_worker)
+    try:
+        paths = [str(s.path) if s.path is not None else "" for s in samples]
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.verbose_stats_logs = False
+        ds = ray.data.from_items([{"row": s.row} for s in todo], override_num_blocks=max(1, min(len(todo), engine.workers * 4)))
+        mapped = ds.map_batches(
+            RayAuditActor,
+            fn_constructor_args=(cfg, plan, paths, max(1, int(engine.cpus_per_worker)), engine.gpus_per_worker),
+            batch_size=cfg.explain.batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=engine.workers),
+            num_cpus=engine.cpus_per_worker,
+            num_gpus=engine.gpus_per_worker or None,
+            max_restarts=-1,  # a dead actor is replaced ...
+            max_task_retries=-1,  # ... and its batch retried
+        )
+        for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
+            if len(batch["row"]):
+                yield _unflatten(batch)
+    finally:
+        if started:
+            ray.shutdown()
