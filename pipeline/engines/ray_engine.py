@@ -4,10 +4,15 @@ Each actor builds the audit model once and runs the same :class:`~pipeline.worke
 as the local engine, on images decoded by the same tf.data code, so both engines write the same
 files. Results stream back to the driver (``iter_batches``) in whatever order they finish; the
 driver's collector restores row order. Ray is an optional extra: ``pip install '.[ray]'``.
+
+Faults: Ray Data gives actor-pool operators ``max_restarts=-1`` and ``max_task_retries=-1`` by
+default, so an actor whose process dies is restarted and its batch retried (tested by killing one).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import socket
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
@@ -96,13 +101,15 @@ def connect(ray: Any, address: str | None, cpus_per_worker: float) -> bool:
     """Join or start a cluster; returns True when this call started it (and must shut it down)."""
     if ray.is_initialized():
         return False
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.WARNING if name == "ray" else logging.ERROR)  # the audit has its own progress bar
     if address is None:
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         return True
     if address != "auto":
         _reachable(address.removeprefix("ray://"))
     try:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise AuditError(f"engine.address: expected a running Ray cluster at {address!r}, found {type(exc).__name__}: {exc}") from None
     return False
@@ -118,7 +125,8 @@ def run_ray(cfg: "AuditConfig", plan: WorkPlan, samples: Sequence["Sample"], tod
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.verbose_stats_logs = False
-        ds = ray.data.from_items([{"row": s.row} for s in todo], override_num_blocks=max(1, min(len(todo), engine.workers * 4)))
+        # one block per batch: results stream back batch by batch (the driver's memory stays flat)
+        ds = ray.data.from_items([{"row": s.row} for s in todo], override_num_blocks=max(1, math.ceil(len(todo) / cfg.explain.batch_size)))
         mapped = ds.map_batches(
             RayAuditActor,
             fn_constructor_args=(cfg, plan, paths, max(1, int(engine.cpus_per_worker)), engine.gpus_per_worker),
@@ -127,8 +135,6 @@ def run_ray(cfg: "AuditConfig", plan: WorkPlan, samples: Sequence["Sample"], tod
             compute=ray.data.ActorPoolStrategy(size=engine.workers),
             num_cpus=engine.cpus_per_worker,
             num_gpus=engine.gpus_per_worker or None,
-            max_restarts=-1,  # a dead actor is replaced ...
-            max_task_retries=-1,  # ... and its batch retried
         )
         for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
             if len(batch["row"]):

@@ -108,7 +108,7 @@ def test_report_opens_clean_with_verdict_and_gate_visible(browser, reports, name
 
 def test_filters_change_which_cards_are_shown(browser, reports):
     page, errors = _open(browser, reports["demo"] / "report.html", 1280)  # the good model's gallery mixes flags
-    cards = page.locator(".card")
+    cards = page.locator("#gallery .card")
     total = cards.count()
     assert total > 0
     page.select_option("#flag-filter", "right_for_wrong_reason")
@@ -130,5 +130,28 @@ def test_filters_change_which_cards_are_shown(browser, reports):
 def test_escaped_report_runs_no_script_in_browser(browser, xss_report):
     page, errors = _open(browser, xss_report, 1280)
     assert page.locator("#classes").inner_text().count(XSS) >= 1  # shown as text
+    assert errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("name", ["demo", "demo_shortcut"])
+def test_need_the_object_section_shows_the_evidence(browser, reports, name):
+    summary = json.loads((reports[name] / "summary.json").read_text())
+    page, errors = _open(browser, reports[name] / "report.html", 1280)
+    section = page.locator("#need-object")
+    assert section.is_visible() and "Does the model need the object?" in section.inner_text()
+    counts = [int(t) for t in page.locator("#agreement-quad b").all_inner_texts()]
+    correct_judged = summary["flag_counts"]["ok"] + summary["flag_counts"]["right_for_wrong_reason"]
+    assert len(counts) == 4 and sum(counts) == correct_judged
+    assert page.locator("#need-object svg.chart circle").count() > 0  # the focus vs dependence scatter
+    assert page.locator("#trust-checks li").count() == 2
+    # every gallery card shows its object-removed and object-only images, decoded
+    thumbs = page.locator("#gallery .card .iv img")
+    assert thumbs.count() == 2 * page.locator("#gallery .card").count()
+    assert all(w > 0 for w in page.eval_on_selector_all("#gallery .card .iv img", "els => els.map(e => e.naturalWidth)"))
+    if name == "demo_shortcut":  # the reviewer sees the model still right with the shape gone
+        assert page.locator("#gallery .card .still").count() == page.locator("#gallery .card").count()
+    ARTIFACTS.mkdir(exist_ok=True)
+    section.screenshot(path=str(ARTIFACTS / f"need-object-{name}.png"))
     assert errors == []
     page.close()
