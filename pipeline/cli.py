@@ -80,6 +80,8 @@ def _validate(config: Path) -> int:
           f"({m.layer_shape[0]}x{m.layer_shape[1]}x{m.layer_shape[2]}), {m.n_classes} classes, output activation {m.output_activation}")
     print(f"classes: {', '.join(prep.class_names)}")
     print(f"dataset: {len(prep.annotations.images)} images, {len(prep.samples)} samples (target {cfg.explain.target}), {len(skipped)} to skip")
+    for problem in prep.annotations.problems[:20]:
+        print(f"  dataset problem (no usable sample lost): {problem}")
     for s in skipped[:20]:
         print(f"  skip {s.sample_id}: {s.skip_reason}")
     if len(skipped) > 20:
@@ -104,6 +106,10 @@ def _audit(args: argparse.Namespace) -> int:
         from pipeline.baseline import DIFFERENT_DATA
 
         print(f"warning: {DIFFERENT_DATA} ({compared['path']})", file=sys.stderr)
+    problems = result.summary.get("dataset_problems", [])
+    if problems:
+        print(f"warning: {len(problems)} dataset problem(s) touched no usable sample; listed in the report and summary.json "
+              f"(first: {problems[0]})", file=sys.stderr)
     agg = result.summary["aggregates"]["overall"]
     print(f"{result.verdict} (exit {result.exit_code}): accuracy {agg['accuracy']:.3f}, mean energy in box "
           f"{agg['mean_energy_in_box']:.3f}, mean focus score {agg['mean_focus_score']:.3f}")

@@ -63,7 +63,7 @@ def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
     preprocessing_fn(cfg.model.preprocessing)  # a keras.applications module that does not exist fails here
     annotations = load_annotations(cfg.dataset)
     if limit is not None:
-        annotations = Annotations(annotations.images[:limit], annotations.class_names, annotations.files)
+        annotations = Annotations(annotations.images[:limit], annotations.class_names, annotations.files, annotations.problems)
     if not annotations.images:
         raise DatasetError(f"{cfg.dataset.annotations}: expected at least one image in the annotations, found none")
     model = build_audit_model(cfg.model)
@@ -320,6 +320,7 @@ def audit(
                 cfg, verdict=verdict, results=results, trust=trust_section(checks, cfg), table=table, class_names=prep.class_names,
                 samples=prep.samples, reasons=collector.values["skip_reason"],
                 provenance=provenance(cfg, prep, fingerprints=prints, baseline_path=baseline_path, timing=timing), baseline=compared,
+                dataset_problems=prep.annotations.problems,
             )
             write_json(staging.path / "summary.json", summary)
             write_summary_md(staging.path / "summary.md", summary)

@@ -86,6 +86,7 @@ def build_summary(
     reasons: np.ndarray,
     provenance: Mapping[str, Any],
     baseline: Mapping[str, Any] | None = None,
+    dataset_problems: Sequence[str] = (),
 ) -> dict[str, Any]:
     overall = aggregates.summarize(table)
     return {
@@ -99,6 +100,7 @@ def build_summary(
         "flag_counts": aggregates.flag_counts(table.flags),
         "class_names": list(class_names),
         "skipped": [{"row": i, "sample_id": samples[i].sample_id, "reason": reasons[i]} for i in range(len(samples)) if table.flags[i] == "skipped"],
+        "dataset_problems": list(dataset_problems),
         "provenance": dict(provenance),
     }
 

@@ -15,5 +15,5 @@ def load_annotations(cfg: DatasetConfig) -> Annotations:
     loader = {"coco": load_coco, "voc": load_voc, "csv": load_csv}[cfg.format]
     annotations = loader(cfg.annotations)
     if cfg.limit is not None:
-        annotations = Annotations(annotations.images[: cfg.limit], annotations.class_names, annotations.files)
+        annotations = Annotations(annotations.images[: cfg.limit], annotations.class_names, annotations.files, annotations.problems)
     return annotations

@@ -30,17 +30,25 @@ def load_coco(path: Path) -> Annotations:
         raise DatasetError(f"{path}: categories: expected distinct names, found duplicates")
 
     files: dict[int, str] = {}
+    first: dict[int, int] = {}
+    dataset_problems: list[str] = []
     for i, img in enumerate(doc["images"]):
         if not isinstance(img, dict) or not isinstance(img.get("id"), int) or not isinstance(img.get("file_name"), str):
             raise DatasetError(f"{path}: images[{i}]: expected {{id: int, file_name: str}}, found {img!r}")
+        if img["id"] in files:
+            dataset_problems.append(f"images[{i}]: id {img['id']} was already used by images[{first[img['id']]}] "
+                                    f"({files[img['id']]!r}); this entry ({img['file_name']!r}) is ignored")
+            continue
         files[img["id"]] = img["file_name"]
+        first[img["id"]] = i
 
     boxes: dict[int, list[Box]] = {i: [] for i in files}
     problems: dict[int, str] = {}
     for i, ann in enumerate(doc["annotations"]):
         image_id = ann.get("image_id") if isinstance(ann, dict) else None
         if image_id not in files:
-            raise DatasetError(f"{path}: annotations[{i}]: expected an image_id listed in 'images', found {image_id!r}")
+            dataset_problems.append(f"annotations[{i}]: image_id {image_id!r} is not listed in 'images'; the annotation is ignored")
+            continue
         cat, bbox = ann.get("category_id"), ann.get("bbox")
         if cat not in categories:
             problems.setdefault(image_id, f"annotation {i} has category_id {cat!r}, which is not in 'categories'")
@@ -52,4 +60,4 @@ def load_coco(path: Path) -> Annotations:
         boxes[image_id].append(Box(categories[cat], x, y, x + w, y + h))
 
     records = tuple(ImageRecord(files[i], tuple(boxes[i]), problems.get(i)) for i in files)
-    return Annotations(records, tuple(categories[k] for k in sorted(categories)), (str(path),))
+    return Annotations(records, tuple(categories[k] for k in sorted(categories)), (str(path),), tuple(dataset_problems))

@@ -46,3 +46,4 @@ class Annotations:
     images: tuple[ImageRecord, ...]
     class_names: tuple[str, ...]
     files: tuple[str, ...]  # the annotation files read, for the dataset fingerprint
+    problems: tuple[str, ...] = ()  # dataset problems that touch no usable sample (listed, not fatal)

@@ -181,3 +181,16 @@ def test_without_resume_a_stale_staging_folder_is_replaced_and_said(tmp_path, ca
     assert main(["audit", str(_demo_config(tmp_path)), "--output", str(tmp_path / "out"), "--no-progress", "--limit", "8"]) in (0, 1, 3)
     assert "replaced the staging folder of an interrupted run" in capsys.readouterr().err
     assert not stale.exists()
+
+
+def test_an_unreachable_ray_address_is_exit_2_quickly_naming_it(tmp_path, capsys):
+    pytest.importorskip("ray", reason="the Ray extra is not installed (pip install '.[ray]')")
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cfg = _demo_config(tmp_path, "engine: {kind: ray, address: '127.0.0.1:9'}\n")  # the discard port: nothing listens
+    start = time.time()
+    assert main(["audit", str(cfg), "--output", str(tmp_path / "o"), "--no-progress", "--limit", "4"]) == 2
+    assert time.time() - start < 60
+    assert "engine.address: expected a reachable Ray head at '127.0.0.1:9'" in capsys.readouterr().err

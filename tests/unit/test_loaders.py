@@ -88,3 +88,24 @@ def test_csv_missing_columns(tmp_path):
     path.write_text("img,label\n")
     with pytest.raises(DatasetError, match="expected a header with columns image,label,x0,y0,x1,y1, found img,label"):
         load_csv(path)
+
+
+def test_coco_problems_that_touch_no_usable_sample_are_listed_not_fatal(tmp_path):
+    import json
+
+    from pipeline.data.coco import load_coco
+
+    doc = {
+        "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}, {"id": 1, "file_name": "dup.jpg"}],
+        "categories": [{"id": 1, "name": "cat"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5]},
+                        {"id": 2, "image_id": 99, "category_id": 1, "bbox": [0, 0, 5, 5]}],
+    }
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    ann = load_coco(tmp_path / "c.json")
+    assert [r.image for r in ann.images] == ["a.jpg", "b.jpg"] and len(ann.images[0].boxes) == 1
+    assert ann.images[1].boxes == ()  # an image without annotations: a sample skipped later, with its reason
+    assert ann.problems == (
+        "images[2]: id 1 was already used by images[0] ('a.jpg'); this entry ('dup.jpg') is ignored",
+        "annotations[1]: image_id 99 is not listed in 'images'; the annotation is ignored",
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -17,7 +18,9 @@ from pipeline.data.samples import box_arrays, build_samples
 from pipeline.errors import ConfigError
 from pipeline.scoring import bilinear_matrix, pixel_boxes, score
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# 60 examples per property in `make test`; PROPERTY_EXAMPLES=2000 for a deep run
+SETTINGS = settings(max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "60")), deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 # --------------------------------------------------------------------------- configs
 
@@ -88,13 +91,46 @@ def images_dir(tmp_path_factory):
     return folder
 
 
+def _write(fmt: str, folder, boxes) -> tuple[object, object]:
+    """The same random boxes as a COCO file, a VOC folder or a CSV file; returns (loader, path)."""
+    import json
+
+    from pipeline.data.coco import load_coco
+    from pipeline.data.voc import load_voc
+
+    if fmt == "csv":
+        lines = ["image,label,x0,y0,x1,y1"] + [f"i{i}.png,{lab},{x0},{y0},{x1},{y1}" for i, lab, x0, y0, x1, y1 in boxes]
+        (folder / "b.csv").write_text("\n".join(lines) + "\n")
+        return load_csv, folder / "b.csv"
+    if fmt == "coco":
+        cats = {"a": 1, "b": 2, "zz": 7}  # zz: a category the model does not know
+        doc = {"images": [{"id": i, "file_name": f"i{i}.png", "width": 1, "height": 1} for i in range(4)],
+               "categories": [{"id": v, "name": k} for k, v in cats.items()],
+               "annotations": [{"id": k, "image_id": i, "category_id": cats[lab], "bbox": [x0, y0, x1 - x0, y1 - y0]}
+                               for k, (i, lab, x0, y0, x1, y1) in enumerate(boxes)]}
+        (folder / "c.json").write_text(json.dumps(doc))  # NaN and inf become the JSON extensions NaN / Infinity
+        return load_coco, folder / "c.json"
+    voc = folder / "voc"
+    voc.mkdir()
+    for i in range(4):
+        objects = "".join(f"<object><name>{lab}</name><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>"
+                          for j, lab, x0, y0, x1, y1 in boxes if j == i)
+        (voc / f"i{i}.xml").write_text(f"<annotation><filename>i{i}.png</filename><size><width>0</width><height>0</height></size>{objects}</annotation>")
+    return load_voc, voc
+
+
 @SETTINGS
-@given(boxes=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["a", "b", "zz"]), coords, coords, coords, coords), min_size=1, max_size=8))
-def test_random_csv_boxes_are_scored_or_skipped_with_a_reason(images_dir, tmp_path_factory, boxes):
-    folder = tmp_path_factory.mktemp("csv")
-    lines = ["image,label,x0,y0,x1,y1"] + [f"i{i}.png,{lab},{x0},{y0},{x1},{y1}" for i, lab, x0, y0, x1, y1 in boxes]
-    (folder / "b.csv").write_text("\n".join(lines) + "\n")
-    ann = load_csv(folder / "b.csv")
+@given(fmt=st.sampled_from(["csv", "coco", "voc"]),
+       boxes=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["a", "b", "zz"]), coords, coords, coords, coords), min_size=1, max_size=8))
+def test_random_boxes_in_every_format_are_scored_or_skipped_with_a_reason(images_dir, tmp_path_factory, fmt, boxes):
+    from pipeline.errors import DatasetError
+
+    loader, path = _write(fmt, tmp_path_factory.mktemp(fmt), boxes)
+    try:
+        ann = loader(path)
+    except DatasetError as exc:  # a file-level problem is one clear message, never a crash
+        assert str(path) in str(exc) or path.name in str(exc)
+        return
     samples = build_samples(ann.images, images_dir=images_dir, class_names=["a", "b"], target="predicted", input_size=(16, 16))
     arrays = box_arrays(samples, ["a", "b"], (16, 16))
     for s in samples:
