@@ -242,6 +242,8 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of every variant (best of each counts)")
     p.add_argument("--no-ray", action="store_true", help="skip the Ray engine runs")
+    p.add_argument("--variants", default="a,b,iv,cmp,ray", help="which of a,b,iv,cmp,ray to run (a and b are always run)")
+    p.add_argument("--skip-extras", action="store_true", help="skip XLA, the per-image reference, memory and report runs")
     args = p.parse_args()
     if args.quick:
         args.n, args.reference_n = 96, 8
@@ -268,8 +270,9 @@ def main() -> None:
                 "iv": lambda: audit_rate(write_config(folder, f"{kind}_iv", model, ann, pre, args.batch_size, interventions=True))[0],
                 "cmp": lambda: audit_rate(write_config(folder, f"{kind}_cmp", model, ann, pre, args.batch_size, compare="layercam"))[0],
             }
-            if not args.no_ray:
+            if not args.no_ray and "ray" in args.variants:
                 variants["ray"] = lambda: audit_rate(write_config(folder, f"{kind}_ray", model, ann, pre, args.batch_size, engine="ray"))[0]
+            variants = {k: v for k, v in variants.items() if k in ("a", "b") or k in args.variants.split(",")}
             forward_rate(cfg)
             runs = {k: [] for k in variants}
             for _ in range(args.rounds):
@@ -277,17 +280,23 @@ def main() -> None:
                     runs[key].append(fn())
             best = {k: max(v) for k, v in runs.items()}
             a, b = best["a"], best["b"]
-            xla, _ = audit_rate(write_config(folder, f"{kind}_xla", model, ann, pre, args.batch_size, jit=True))
-            c = reference_rate(cfg, args.reference_n)
-            rows.append((kind, a, b, c))
-            print(f"{kind:12s} (a) forward {a:8.1f} img/s  (b) audit {b:8.1f} img/s  (c) per-image reference {c:7.1f} img/s  "
-                  f"(b)/(a) = {b / a:.2f}  (b)/(c) = {b / c:.1f}  | audit with XLA {xla:8.1f} img/s ({xla / b:.2f}x)", flush=True)
-            print(f"{'':12s} (b+iv) interventions on {best['iv']:8.1f} img/s = {best['iv'] / (a / 3):.2f} x (a)/3   "
-                  f"(b+cmp) compare_method layercam {best['cmp']:8.1f} img/s: costs {1 - best['cmp'] / b:+.1%} of (b)", flush=True)
+            print(f"{kind:12s} (a) forward {a:8.1f} img/s  (b) audit {b:8.1f} img/s  (b)/(a) = {b / a:.2f}", flush=True)
+            if not args.skip_extras:
+                xla, _ = audit_rate(write_config(folder, f"{kind}_xla", model, ann, pre, args.batch_size, jit=True))
+                c = reference_rate(cfg, args.reference_n)
+                rows.append((kind, a, b, c))
+                print(f"{'':12s} (c) per-image reference {c:7.1f} img/s  (b)/(c) = {b / c:.1f}  | audit with XLA {xla:8.1f} img/s ({xla / b:.2f}x)",
+                      flush=True)
+            if "iv" in best:
+                print(f"{'':12s} (b+iv) interventions on {best['iv']:8.1f} img/s = {best['iv'] / (a / 3):.2f} x (a)/3", flush=True)
+            if "cmp" in best:
+                print(f"{'':12s} (b+cmp) compare_method layercam {best['cmp']:8.1f} img/s: costs {1 - best['cmp'] / b:+.1%} of (b)", flush=True)
             if "ray" in best:
                 print(f"{'':12s} ray engine, 1 worker {best['ray']:8.1f} img/s: overhead (b)/ray = {b / best['ray']:.2f}", flush=True)
             print(f"{'':12s} runs: " + "; ".join(f"{k} " + ", ".join(f"{v:.1f}" for v in r) for k, r in runs.items()), flush=True)
 
+        if args.skip_extras:
+            return
         for shape in ((16, 16), (7, 7)):
             rate = driver_rate(20_000, shape)
             print(f"driver alone (collector: reorder, samples.csv rows, heatmap memmap; {shape[0]}x{shape[1]} CAMs, evidence columns): "

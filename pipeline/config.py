@@ -276,7 +276,7 @@ class _Reader:
             raise self.fail(key or "top level", "a mapping of keys", value)
         for name in value:
             if name not in allowed:
-                where = f"{key}.{name}" if key else str(name)
+                where = f"{key}.{_key_text(name)}" if key else _key_text(name)
                 hint = difflib.get_close_matches(str(name), list(allowed), n=1)
                 extra = f" (did you mean '{hint[0]}'?)" if hint else ""
                 raise ConfigError(
@@ -334,6 +334,13 @@ class _Reader:
             found = "a folder" if path.is_dir() else "a file" if path.exists() else "nothing there"
             raise ConfigError(f"{self.source}: {key}: expected {what} at {path}, found {found}")
         return path
+
+
+def _key_text(name: Any) -> str:
+    """A mapping key as it appears in a message: as written when it is plain printable text,
+    otherwise quoted and escaped (a key with a newline must not break the one-line message)."""
+    text = str(name)
+    return text if isinstance(name, str) and text.isprintable() and 0 < len(text) <= 60 else _short(name)
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -128,8 +128,15 @@ def work_plan(cfg: AuditConfig, prep: Prepared) -> WorkPlan:
     return WorkPlan(np.array([s.target for s in samples], np.int32), has_label, prep.boxes, intervene, tuple(groups))
 
 
-def _results(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, todo: list[Sample]) -> Iterator[BatchResult]:
-    """The configured engine's results for the ``todo`` samples."""
+def chunks(samples: list[Sample], batch_size: int) -> list[list[Sample]]:
+    """The run's batches: consecutive groups of ``batch_size`` usable samples. Every engine and
+    every resumed run computes exactly these groups, so a sample is always batched with the same
+    neighbours (oneDNN's rounding can depend on them) and results are identical across engines."""
+    return [samples[i:i + batch_size] for i in range(0, len(samples), batch_size)]
+
+
+def _results(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, todo: list[list[Sample]]) -> Iterator[BatchResult]:
+    """The configured engine's results for the ``todo`` batches."""
     if cfg.engine.kind == "ray":
         from pipeline.engines.ray_engine import run_ray
 
@@ -137,7 +144,9 @@ def _results(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, todo: list[Sample
     from pipeline.engines.local import run_local
     from pipeline.worker import AuditWorker
 
-    return run_local(AuditWorker(cfg, prep.model, plan), todo, resize=cfg.model.resize, batch_size=cfg.explain.batch_size)
+    # every batch but the run's last is full, so tf.data's batching of the concatenation gives the same groups
+    return run_local(AuditWorker(cfg, prep.model, plan), [s for c in todo for s in c], resize=cfg.model.resize,
+                     batch_size=cfg.explain.batch_size)
 
 
 def _run_engine(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, collector: "Collector", progress: bool,
@@ -149,11 +158,12 @@ def _run_engine(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, collector: "Co
     from tqdm import tqdm
 
     usable = [s for s in prep.samples if s.skip_reason is None]
-    todo = [s for s in usable if not collector.done[s.row]]
+    todo_batches = [c for c in chunks(usable, cfg.explain.batch_size) if not collector.done[c[0].row]]
+    todo = [s for c in todo_batches for s in c]
     bar = tqdm(total=len(usable), initial=len(usable) - len(todo), desc=f"audit {cfg.name}", unit="img", disable=not progress, file=sys.stderr)
     t_loop = time.perf_counter()
     t_first = None
-    for result in (_results(cfg, prep, plan, todo) if todo else ()):
+    for result in (_results(cfg, prep, plan, todo_batches) if todo_batches else ()):
         on_result(result)
         collector.add(result)
         bar.update(len(result.rows))

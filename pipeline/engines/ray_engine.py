@@ -12,7 +12,6 @@ default, so an actor whose process dies is restarted and its batch retried (test
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
@@ -42,7 +41,7 @@ def import_ray() -> Any:
 class RayAuditActor:
     """One per actor: builds the model and the compiled step once, then maps batches of rows."""
 
-    def __init__(self, cfg: "AuditConfig", plan: WorkPlan, paths: Sequence[str], threads: int, gpus: float):
+    def __init__(self, cfg: "AuditConfig", plan: WorkPlan, paths: Sequence[str], batches: Sequence[np.ndarray], threads: int, gpus: float):
         # TensorFlow ignores Ray's CPU count and grabs every GPU's memory unless told otherwise.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         import tensorflow as tf
@@ -57,19 +56,19 @@ class RayAuditActor:
         from pipeline.worker import AuditWorker
 
         keras.utils.set_random_seed(cfg.seed)
-        self.cfg, self.paths = cfg, paths
+        from pipeline.data.batches import StreamingDecoder
+
+        self.cfg, self.paths, self.batches = cfg, paths, batches
         self.worker = AuditWorker(cfg, build_audit_model(cfg.model), plan)
+        self.decoder = StreamingDecoder(input_size=self.worker.model.input_size, resize=cfg.model.resize,
+                                        preprocessing=cfg.model.preprocessing, batch_size=cfg.explain.batch_size)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from pipeline.data.batches import make_batches
-
-        rows = np.asarray(batch["row"], np.int64)
-        cfg = self.cfg
-        data = make_batches(rows, [self.paths[r] for r in rows], input_size=self.worker.model.input_size,
-                            resize=cfg.model.resize, preprocessing=cfg.model.preprocessing, batch_size=cfg.explain.batch_size)
+        """``batch["batch"]``: indices into the run's batches (one per call: ``batch_size=1``)."""
         out: dict[str, list[np.ndarray]] = {}
-        for r, images, raw, errors in data:
-            result = self.worker(r.numpy(), images, raw, errors)
+        for index in np.asarray(batch["batch"]):
+            rows = self.batches[int(index)]
+            result = self.worker(*self.decoder.decode(rows, [self.paths[r] for r in rows]))
             for key, value in _flatten(result).items():
                 out.setdefault(key, []).append(value)
         return {k: np.concatenate(v) for k, v in out.items()}
@@ -104,7 +103,8 @@ def connect(ray: Any, address: str | None, cpus_per_worker: float) -> bool:
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.WARNING if name == "ray" else logging.ERROR)  # the audit has its own progress bar
     if address is None:
-        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        # "local": a new cluster for this run, even where RAY_ADDRESS points at another one
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         return True
     if address != "auto":
         _reachable(address.removeprefix("ray://"))
@@ -115,8 +115,8 @@ def connect(ray: Any, address: str | None, cpus_per_worker: float) -> bool:
     return False
 
 
-def run_ray(cfg: "AuditConfig", plan: WorkPlan, samples: Sequence["Sample"], todo: Sequence["Sample"]) -> Iterator[BatchResult]:
-    """Yield BatchResults for the ``todo`` samples, computed on a Ray actor pool."""
+def run_ray(cfg: "AuditConfig", plan: WorkPlan, samples: Sequence["Sample"], todo: Sequence[Sequence["Sample"]]) -> Iterator[BatchResult]:
+    """Yield BatchResults for the ``todo`` batches (the run's fixed groups of samples), computed on a Ray actor pool."""
     ray = import_ray()
     engine = cfg.engine
     started = connect(ray, engine.address, engine.cpus_per_worker)
@@ -125,12 +125,14 @@ def run_ray(cfg: "AuditConfig", plan: WorkPlan, samples: Sequence["Sample"], tod
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.verbose_stats_logs = False
-        # one block per batch: results stream back batch by batch (the driver's memory stays flat)
-        ds = ray.data.from_items([{"row": s.row} for s in todo], override_num_blocks=max(1, math.ceil(len(todo) / cfg.explain.batch_size)))
+        # one item and one block per batch of the run: each actor call computes exactly the batch the
+        # local engine would (same neighbours, same numbers), and results stream back batch by batch
+        batches = [np.array([s.row for s in chunk], np.int64) for chunk in todo]
+        ds = ray.data.from_items([{"batch": i} for i in range(len(batches))], override_num_blocks=len(batches))
         mapped = ds.map_batches(
             RayAuditActor,
-            fn_constructor_args=(cfg, plan, paths, max(1, int(engine.cpus_per_worker)), engine.gpus_per_worker),
-            batch_size=cfg.explain.batch_size,
+            fn_constructor_args=(cfg, plan, paths, batches, max(1, int(engine.cpus_per_worker)), engine.gpus_per_worker),
+            batch_size=1,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=engine.workers),
             num_cpus=engine.cpus_per_worker,

@@ -164,3 +164,8 @@ def test_a_found_value_is_truncated_before_it_is_rendered(write_config):
     huge = "[" + ", ".join(str(i) for i in range(5000)) + "]"
     msg = _error(write_config, VALID.replace("name: t1", f"name: {huge}"))
     assert "name: expected a non-empty string, found a list [0, 1, 2, 3, ...]" in msg and len(msg) < 400
+
+
+def test_a_key_with_a_newline_is_escaped_in_a_one_line_message(files, write_config):
+    msg = _error(write_config, VALID + 'scoring: {"bad\\nkey": 1}\n')
+    assert "\n" not in msg and "scoring.'bad\\nkey': unknown key" in msg
