@@ -75,7 +75,7 @@ dataset: {{format: coco, annotations: {ann}, images: {ann.parent / 'images'}}}
 explain: {{batch_size: {batch_size}, jit_compile: {str(jit).lower()}, compare_method: {compare or 'null'}}}
 evidence: {{interventions: {str(interventions).lower()}}}
 trust: {{randomisation: false}}
-engine: {{kind: {engine}, workers: 1, cpus_per_worker: 1}}
+engine: {{kind: {engine}, workers: 1, cpus_per_worker: 2}}
 gate:
   - {{metric: accuracy, min: 0.0}}
 report: {{output_dir: {folder / ('out_' + name)}, gallery_size: {gallery}}}
