@@ -137,5 +137,5 @@ def randomisation_check(value: float, n: int, max_similarity: float, *, enabled:
         return TrustCheck(name, math.nan, max_similarity, NOT_EVALUATED, f"{name}: not evaluated (every map was constant)", n)
     ok = value < max_similarity
     text = (f"{name}: median rank correlation {value:.3f} {'<' if ok else '>='} {max_similarity:g} between the maps of the "
-            f"model and of a copy with the layers from the output down to the target layer re-initialised ({n} samples)")
+            f"model and of a copy with the layers from the output down to the target layer re-initialised ({n} maps: sample x draw pairs, constant maps left out)")
     return TrustCheck(name, value, max_similarity, PASS if ok else FAIL, text, n)
