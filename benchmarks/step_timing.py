@@ -1,4 +1,8 @@
-"""Time the compiled step alone on ResNet50 (weights=None), batch 32: forward 32 / 64, Grad-CAM step, step + interventions."""
+"""Time the compiled step alone on ResNet50 (weights=None), batch 32: forward 32 / 64, Grad-CAM step,
+step + interventions, step + compare_method, and compare_method's host-side work.
+
+    .venv/bin/python benchmarks/step_timing.py
+"""
 import os, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, tensorflow as tf, keras
@@ -24,3 +28,17 @@ print(f"forward 32: {t(lambda: fwd(args[0]).numpy()):.2f} s")
 print(f"forward 64: {t(lambda: fwd(tf.concat([args[0], args[0]], 0)).numpy()):.2f} s")
 print(f"step plain: {t(lambda: plain(*args)['cams'].numpy()):.2f} s")
 print(f"step +iv:   {t(lambda: iv(*args)['cams'].numpy()):.2f} s")
+
+# compare_method: the same step with a second CAM method, and the host-side extra work per batch
+both = make_step(cam, get_method("gradcam"), n_classes=1000, input_size=(224, 224), compare=get_method("layercam"))
+print(f"step + compare_method layercam: {t(lambda: both(*args)['cams'].numpy()):.2f} s")
+from pipeline.evidence import rank_correlation
+from pipeline.scoring import score
+maps = both(*args)
+cams2 = maps["compare_cams"].numpy()
+boxes = np.tile([[[10, 10, 100, 100]]], (32, 1, 1))
+s = time.perf_counter()
+for _ in range(20):
+    score(cams2, boxes, np.ones((32, 1), bool), (224, 224))
+    rank_correlation(maps["cams"].numpy(), cams2)
+print(f"host side of compare_method (score + rank correlation), per batch: {1000 * (time.perf_counter() - s) / 20:.1f} ms")
