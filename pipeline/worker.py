@@ -139,17 +139,15 @@ class AuditWorker:
                 correct=correct, focus_value=getattr(sc2, cfg.scoring.focus_metric), judged=sc2.judged,
                 skipped=failed, focus_min=cfg.scoring.focus_min), "")
             values["method_rank_correlation"] = np.where(ok, evidence.rank_correlation(out["cams"], out["compare_cams"]), np.nan)
-        assert set(values) == {c.name for c in computed(p.groups)}, "worker and columns.py disagree"
         cams = np.where(ok[:, None, None], out["cams"], np.nan).astype(np.float32)
         return BatchResult(rows=rows, values=values, cams=cams, target_class=np.where(ok, chosen, -1))
 
     def _evidence(self, rows, out, probs, chosen, correct, ok) -> dict[str, np.ndarray]:
         p = self.plan
         n = len(rows)
-        done = ok & p.intervene[rows] & ("removed_scores" in out)
-        if "removed_scores" not in out:
-            return {k: np.full(n, np.nan) for k in ("removed_confidence", "only_confidence", "object_dependence",
-                                                    "still_right_without_object", "right_from_object_alone", "only_correct")}
+        if "removed_scores" not in out:  # a batch without any row of the evidence.max_samples subset
+            return {c.name: np.full(n, np.nan) for c in computed(("evidence",)) if c.group == "evidence"}
+        done = ok & p.intervene[rows]
         idx = np.arange(n)
         removed = probabilities(out["removed_scores"], self.model.output_activation)
         only = probabilities(out["only_scores"], self.model.output_activation)
