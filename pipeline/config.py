@@ -325,7 +325,10 @@ class _Reader:
     def path(self, value: Any, key: str, *, kind: str) -> Path:
         """Resolve against the config's folder; ``kind`` is "file", "dir" or "any" (must exist)."""
         text = self.text(value, key)
-        path = Path(text).expanduser()
+        try:
+            path = Path(text).expanduser()
+        except RuntimeError:  # "~name" for a user this machine does not have
+            raise self.fail(key, "a path (a leading ~ must name an existing user's home)", text) from None
         path = path if path.is_absolute() else (self.base / path)
         path = path.resolve()
         checks: dict[str, Callable[[Path], bool]] = {"file": Path.is_file, "dir": Path.is_dir, "any": Path.exists}
@@ -550,7 +553,10 @@ def _report(r: _Reader, raw: Any) -> ReportConfig:
 
 def load_config(path: str | Path) -> AuditConfig:
     """Read and validate a config file. Raises ConfigError with a message naming file and key."""
-    source = Path(path).expanduser().resolve()
+    try:
+        source = Path(path).expanduser().resolve()
+    except RuntimeError:  # "~name" for a user this machine does not have
+        raise ConfigError(f"{path}: expected a YAML config file, found a ~ path naming no user of this machine") from None
     if not source.is_file():
         raise ConfigError(f"{path}: expected a YAML config file, found {'a folder' if source.is_dir() else 'nothing there'}")
     if source.stat().st_size > MAX_CONFIG_BYTES:

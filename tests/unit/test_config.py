@@ -169,3 +169,12 @@ def test_a_found_value_is_truncated_before_it_is_rendered(write_config):
 def test_a_key_with_a_newline_is_escaped_in_a_one_line_message(files, write_config):
     msg = _error(write_config, VALID + 'scoring: {"bad\\nkey": 1}\n')
     assert "\n" not in msg and "scoring.'bad\\nkey': unknown key" in msg
+
+
+def test_a_tilde_path_for_an_unknown_user_is_a_config_error(files, write_config):
+    # found by the property test: Path.expanduser raises RuntimeError for "~name" with no such user
+    msg = _error(write_config, VALID + "baseline: ~no_such_user_here/summary.json\n")
+    assert "baseline: expected a path (a leading ~ must name an existing user's home), found '~no_such_user_here/summary.json'" in msg
+
+    with pytest.raises(ConfigError, match="expected a YAML config file, found a ~ path naming no user of this machine"):
+        load_config("~no_such_user_here/audit.yaml")

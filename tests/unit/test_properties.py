@@ -18,8 +18,10 @@ from pipeline.data.samples import box_arrays, build_samples
 from pipeline.errors import ConfigError
 from pipeline.scoring import bilinear_matrix, pixel_boxes, score
 
-# 60 examples per property in `make test`; PROPERTY_EXAMPLES=2000 for a deep run
-SETTINGS = settings(max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "60")), deadline=None,
+# `make test`: the same 60 examples per property on every run (derandomized: CI is reproducible).
+# PROPERTY_EXAMPLES=2000 explores new random examples (found the newline-key and "~user" bugs).
+_DEEP = os.environ.get("PROPERTY_EXAMPLES")
+SETTINGS = settings(max_examples=int(_DEEP or 60), derandomize=not _DEEP, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 # --------------------------------------------------------------------------- configs
