@@ -14,8 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
+from pipeline.gate import FAIL, NOT_EVALUATED, PASS
+
 GRAY = 127.5
-PASS, FAIL, NOT_EVALUATED = "pass", "fail", "not evaluated"  # the same words as gate's
 
 
 def region_from_boxes(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:

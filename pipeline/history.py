@@ -168,8 +168,7 @@ def chart(s: Series, audits: Sequence[Audit], marks: Sequence[dict[str, bool]]) 
     return f'<svg viewBox="0 0 {_W} {_H}" class="chart" role="img" aria-label="{escape(s.label)} over time">' + "".join(parts) + "</svg>"
 
 
-def view(audits: Sequence[Audit], out_dir: Path) -> dict[str, Any]:
-    all_series = series(audits)
+def view(audits: Sequence[Audit], all_series: Sequence[Series], out_dir: Path) -> dict[str, Any]:
     marks = changes(audits)
     entries = []
     for i, a in enumerate(audits):
@@ -199,8 +198,9 @@ def write_history(paths: Sequence[Path], out_dir: Path) -> tuple[Path, Path, int
     except OSError as exc:
         raise AuditError(f"{out_dir}: expected a folder history can write to, found an error: {exc.strerror or exc}") from None
     env = jinja2.Environment(loader=jinja2.PackageLoader("pipeline.report", "templates"), autoescape=True, undefined=jinja2.StrictUndefined)
-    html = env.get_template("history.html.j2").render(**view(audits, out_dir.resolve()))
-    header, rows = csv_rows(audits, series(audits))
+    all_series = series(audits)
+    html = env.get_template("history.html.j2").render(**view(audits, all_series, out_dir.resolve()))
+    header, rows = csv_rows(audits, all_series)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)

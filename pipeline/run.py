@@ -186,14 +186,14 @@ def _run_engine(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, collector: "Co
 
 
 def sample_table(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray]) -> aggregates.SampleTable:
-    groups = "removed_confidence" in values
+    has_evidence = "removed_confidence" in values
     return aggregates.SampleTable(
         labels=[s.labels for s in prep.samples], correct=values["correct"] == 1.0,
         energy_in_box=values["energy_in_box"], focus_score=values["focus_score"], energy_lift=values["energy_lift"],
         pointing_hit=values["pointing_hit"], box_area_fraction=values["box_area_fraction"], flags=values["flag"],
-        object_dependence=values["object_dependence"] if groups else None,
-        still_right_without_object=values["still_right_without_object"] if groups else None,
-        only_correct=values["only_correct"] if groups else None,
+        object_dependence=values["object_dependence"] if has_evidence else None,
+        still_right_without_object=values["still_right_without_object"] if has_evidence else None,
+        only_correct=values["only_correct"] if has_evidence else None,
         dependence_min=cfg.evidence.dependence_min,
     )
 
