@@ -177,6 +177,7 @@ def driver_rate(n: int, shape: tuple[int, int], batch: int = 32) -> float:
     """The driver's own cost per sample, measured alone: BatchResults (synthetic, arriving out of
     order in pairs) through the collector into samples.csv and the heatmap memmap."""
     from pipeline.collector import Collector
+    from pipeline.labels import label_space
     from pipeline.columns import active, computed
     from pipeline.data.samples import Sample
     from pipeline.outputs import HeatmapWriter, SamplesWriter
@@ -192,7 +193,7 @@ def driver_rate(n: int, shape: tuple[int, int], batch: int = 32) -> float:
         for c in computed(groups):
             if c.kind == "text":
                 values[c.name] = np.array(["ok"] * len(rows), dtype=object) if c.name == "flag" else np.full(len(rows), "", dtype=object)
-            elif c.kind == "class":
+            elif c.kind in ("class", "label"):
                 values[c.name] = rng.integers(0, 3, len(rows))
             else:
                 values[c.name] = rng.random(len(rows))
@@ -202,7 +203,7 @@ def driver_rate(n: int, shape: tuple[int, int], batch: int = 32) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         csv_out = SamplesWriter(Path(tmp) / "samples.csv", active(groups))
         heat = HeatmapWriter(Path(tmp), n, shape)
-        collector = Collector(samples, ("a", "b", "c"), groups, csv_out, heat)
+        collector = Collector(samples, label_space(("a", "b", "c"), ()), groups, csv_out, heat)
         start = time.perf_counter()
         for r in results:
             collector.add(r)

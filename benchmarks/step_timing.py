@@ -15,7 +15,7 @@ path = [l.name for l in m.layers if len(l.output.shape) == 4][-1:]
 cam, shape, _ = build_cam_model(m, path, (224, 224), source="x")
 pre = lambda x: x[..., ::-1] - tf.constant((103.939, 116.779, 123.68))
 x = tf.random.uniform((32, 224, 224, 3), 0, 255)
-args = (pre(x), x, tf.fill([32], -1), tf.constant(np.tile([[10, 10, 100, 100]], (32, 1, 1)), tf.int32), tf.zeros((32, 1), tf.int32), tf.ones((32, 1), bool))
+args = (pre(x), x, tf.ones((32, 1000), bool), tf.constant(np.tile([[10, 10, 100, 100]], (32, 1, 1)), tf.int32), tf.zeros((32, 1), tf.int32), tf.ones((32, 1), bool))
 fwd = tf.function(lambda a: m(a, training=False))
 plain = make_step(cam, get_method("gradcam"), n_classes=1000, input_size=(224, 224))
 iv = make_step(cam, get_method("gradcam"), n_classes=1000, input_size=(224, 224), preprocess=pre, fill="mean")

@@ -14,6 +14,7 @@ import numpy as np
 from pipeline.columns import active, computed, empty, encode
 from pipeline.data.samples import Sample
 from pipeline.errors import AuditError
+from pipeline.labels import LabelSpace
 from pipeline.outputs import HeatmapWriter, SamplesWriter
 from pipeline.worker import BatchResult
 
@@ -21,10 +22,10 @@ from pipeline.worker import BatchResult
 class Collector:
     """Keeps every computed column (N rows) and streams samples.csv / heatmaps in row order."""
 
-    def __init__(self, samples: Sequence[Sample], class_names: Sequence[str], groups: Sequence[str],
+    def __init__(self, samples: Sequence[Sample], space: LabelSpace, groups: Sequence[str],
                  csv_out: SamplesWriter, heat: HeatmapWriter):
         n = len(samples)
-        self.n, self.class_names, self.csv_out, self.heat = n, tuple(class_names), csv_out, heat
+        self.n, self.space, self.csv_out, self.heat = n, space, csv_out, heat
         self.csv_columns = active(groups)
         self.values = {c.name: empty(c, n) for c in computed(groups)}
         self.values["flag"][:] = "skipped"
@@ -55,7 +56,7 @@ class Collector:
             return
         sl = slice(self.written, upto)
         columns = {**{k: v[sl] for k, v in self.static.items()}, **{k: v[sl] for k, v in self.values.items()}}
-        self.csv_out.write_columns(encode(self.csv_columns, columns, self.class_names))
+        self.csv_out.write_columns(encode(self.csv_columns, columns, self.space.class_names, self.space.labels))
         self.written = upto
 
     def finish(self) -> None:

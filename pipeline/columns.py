@@ -5,12 +5,14 @@ are all derived from :data:`COLUMNS`, so a new column is one edit here. Kinds:
 
 * ``int``   — integer (``row``);
 * ``text``  — a string (object array);
-* ``class`` — a class index into the run's class names, -1 = none (written as the name, or empty);
+* ``class`` — a model class index, -1 = none (written as the class name, or empty);
+* ``label`` — a dataset-label index, -1 = none (written as the label, or empty);
 * ``float`` — float64, NaN written empty, 6 significant digits;
 * ``bool``  — a tri-state float64: 1.0 true, 0.0 false, NaN undefined (written true/false/empty).
 
 ``group`` says when a column is present: ``base`` always, ``evidence`` with interventions on,
-``compare`` with ``explain.compare_method``.
+``compare`` with ``explain.compare_method``, ``mapped`` when model classes are not simply the
+dataset's labels (a label map, ImageNet classes, a multi-label model).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ import numpy as np
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # int | text | class | float | bool
-    group: str  # base | evidence | compare
+    kind: str  # int | text | class | label | float | bool
+    group: str  # base | evidence | compare | mapped
     source: str = "computed"  # "static": from the sample table; "computed": from a batch result
 
 
@@ -34,7 +36,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("sample_id", "text", "base", "static"),
     Column("image", "text", "base", "static"),
     Column("label", "text", "base", "static"),
-    Column("predicted", "class", "base"),
+    Column("predicted", "label", "base"),
+    Column("predicted_model_class", "class", "mapped"),
     Column("confidence", "float", "base"),
     Column("correct", "bool", "base"),
     Column("energy_in_box", "float", "base"),
@@ -76,19 +79,26 @@ def empty(column: Column, n: int) -> np.ndarray:
     """The array a column starts as before any result arrives (skipped / not computed)."""
     if column.kind in ("float", "bool"):
         return np.full(n, np.nan)
-    if column.kind in ("int", "class"):
+    if column.kind in ("int", "class", "label"):
         return np.full(n, -1, np.int64)
     return np.full(n, "", dtype=object)
 
 
-def encode(columns: Sequence[Column], values: Mapping[str, np.ndarray], class_names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Column arrays -> what samples.csv shows (class names, true/false/empty); floats stay floats."""
-    names = np.array(list(class_names) + [""], dtype=object)
+def encode(columns: Sequence[Column], values: Mapping[str, np.ndarray], class_names: Sequence[str],
+           labels: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Column arrays -> what samples.csv shows (class names, labels, true/false/empty); floats stay floats.
+
+    ``labels`` default to the class names (a run whose labels are its classes)."""
+    lookup = {
+        "class": np.array(list(class_names) + [""], dtype=object),
+        "label": np.array(list(class_names if labels is None else labels) + [""], dtype=object),
+    }
     out = {}
     for c in columns:
         v = values[c.name]
-        if c.kind == "class":
-            out[c.name] = names[np.where(v >= 0, v, len(class_names))]
+        if c.kind in lookup:
+            names = lookup[c.kind]
+            out[c.name] = names[np.where(v >= 0, v, len(names) - 1)]
         elif c.kind == "bool":
             out[c.name] = np.where(np.isnan(v), "", np.where(v > 0, "true", "false"))
         else:

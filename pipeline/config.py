@@ -42,6 +42,7 @@ PREPROCESSING = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_
 RESIZE_METHODS = ("bilinear", "nearest", "area")
 DATASET_FORMATS = ("coco", "voc", "csv")
 TARGETS = ("predicted", "true")
+REGIONS = ("box", "mask")
 RULE_KINDS = ("min", "max", "max_drop", "max_rise")
 CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "layercam")  # kept in step with pipeline.cams.METHODS (unit test)
 EVIDENCE_AGGREGATES = AGGREGATES[-4:]
@@ -60,13 +61,19 @@ DEFAULTS: dict[str, Any] = {
         "preprocessing": "scale_0_1",
         "input_size": "auto",
         "resize": "bilinear",
-        "class_names": "auto",
+        "class_names": "auto",  # auto | imagenet | a list in model-output order
+        "multi_label": "auto",  # auto = true when the output activation is sigmoid
+        "threshold": 0.5,  # multi-label: a class is predicted when its probability >= threshold
+        "token_grid": "auto",  # token (B, T, C) target layers: [h, w]; auto = the input's patch grid (DESIGN §4)
+        "special_tokens": "auto",  # leading tokens dropped before the reshape (class token, registers)
     },
     "dataset": {
         "format": None,  # required
         "annotations": None,  # required
         "images": None,  # required
         "limit": None,
+        "label_map": None,  # {dataset label: [model class names, WordNet ids or "i-j" index ranges]}
+        "region": "box",  # box | mask (COCO segmentation polygons / RLE)
     },
     "explain": {
         "method": "gradcam",
@@ -111,7 +118,11 @@ class ModelConfig:
     preprocessing: str  # one of PREPROCESSING or "keras.applications.<module>.preprocess_input"
     input_size: tuple[int, int] | None  # (H, W); None = from the model's input shape
     resize: str
-    class_names: tuple[str, ...] | None  # model-output order; None = from the dataset
+    class_names: tuple[str, ...] | str | None  # model-output order; "imagenet"; None = from the dataset
+    multi_label: bool | None = None  # None = auto (sigmoid output)
+    threshold: float = 0.5
+    token_grid: tuple[int, int] | None = None  # None = auto
+    special_tokens: int | None = None  # None = auto
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,8 @@ class DatasetConfig:
     annotations: Path  # COCO/CSV: a file; VOC: a folder of XML files
     images: Path  # folder that image paths in the annotations are relative to
     limit: int | None
+    label_map: tuple[tuple[str, tuple[str | int, ...]], ...] | None = None  # (label, entries) in config order
+    region: str = "box"  # "box" | "mask"
 
 
 @dataclass(frozen=True)
@@ -420,13 +433,20 @@ def _model(r: _Reader, raw: Any) -> ModelConfig:
     names = m["class_names"]
     if names == "auto":
         class_names = None
+    elif names == "imagenet":
+        class_names = "imagenet"
     elif isinstance(names, list) and names and all(isinstance(n, str) and n for n in names):
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
             raise r.fail("model.class_names", "distinct class names", _Raw(f"duplicates {dupes}"))
         class_names = tuple(names)
     else:
-        raise r.fail("model.class_names", "auto or a non-empty list of class-name strings", names)
+        raise r.fail("model.class_names", "auto, imagenet or a non-empty list of class-name strings", names)
+    multi = m["multi_label"]
+    grid = m["token_grid"]
+    if not (grid == "auto" or (isinstance(grid, list) and len(grid) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in grid))):
+        raise r.fail("model.token_grid", "auto or [h, w] with integers >= 1", grid)
+    special = m["special_tokens"]
     return ModelConfig(
         path=path,
         target_layer=r.text(m["target_layer"], "model.target_layer"),
@@ -434,17 +454,47 @@ def _model(r: _Reader, raw: Any) -> ModelConfig:
         input_size=input_size,
         resize=r.choice(m["resize"], "model.resize", RESIZE_METHODS),
         class_names=class_names,
+        multi_label=None if multi == "auto" else r.boolean(multi, "model.multi_label"),
+        threshold=r.number(m["threshold"], "model.threshold", low=0.0, high=1.0),
+        token_grid=None if grid == "auto" else (grid[0], grid[1]),
+        special_tokens=None if special == "auto" else r.integer(special, "model.special_tokens", minimum=0),
     )
+
+
+def _label_map(r: _Reader, raw: Any) -> tuple[tuple[str, tuple[str | int, ...]], ...] | None:
+    """``{label: [entries]}`` -> ordered pairs; entries are checked against the model at prepare time."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not raw:
+        raise r.fail("dataset.label_map", "a mapping {dataset label: [model classes]}", raw)
+    pairs = []
+    for label, entries in raw.items():
+        key = f"dataset.label_map.{_key_text(label)}"
+        if not isinstance(label, str) or not label:
+            raise r.fail(key, "a dataset label (a non-empty string) as the key", label)
+        if isinstance(entries, (str, int)) and not isinstance(entries, bool):
+            entries = [entries]
+        if not isinstance(entries, list) or not entries:
+            raise r.fail(key, "a non-empty list of model class names, WordNet ids or \"i-j\" index ranges", entries)
+        for k, e in enumerate(entries):
+            if isinstance(e, bool) or not isinstance(e, (str, int)) or (isinstance(e, str) and not e.strip()):
+                raise r.fail(f"{key}[{k}]", "a model class name, a WordNet id, an index or an \"i-j\" index range", e)
+        pairs.append((label, tuple(entries)))
+    return tuple(pairs)
 
 
 def _dataset(r: _Reader, raw: Any) -> DatasetConfig:
     d = r.mapping(raw, "dataset", DEFAULTS["dataset"])
     fmt = r.choice(d["format"], "dataset.format", DATASET_FORMATS)
+    if d["region"] == "mask" and fmt != "coco":
+        raise r.fail("dataset.region", "box for a VOC or CSV dataset (mask needs COCO segmentation)", "mask")
     return DatasetConfig(
         format=fmt,
         annotations=r.path(d["annotations"], "dataset.annotations", kind="dir" if fmt == "voc" else "file"),
         images=r.path(d["images"], "dataset.images", kind="dir"),
         limit=None if d["limit"] is None else r.integer(d["limit"], "dataset.limit", minimum=1),
+        label_map=_label_map(r, d["label_map"]),
+        region=r.choice(d["region"], "dataset.region", REGIONS),
     )
 
 

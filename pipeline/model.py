@@ -11,6 +11,7 @@ weights, and a softmax output layer is replaced by a weight-sharing copy without
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -39,6 +40,7 @@ class AuditModel:
     input_size: tuple[int, int]  # (H, W)
     n_classes: int
     output_activation: str
+    tokens: tuple[int, int, int] | None = None  # (special, h, w) for a (B, T, K) token target layer (DESIGN §4)
 
 
 def load_keras_model(path: Path) -> keras.Model:
@@ -105,9 +107,54 @@ def resolve_target_layer(model: keras.Model, requested: str) -> list[str]:
                 raise ModelError(f"model.target_layer {requested!r}: expected {part!r} to be a nested model, found a {type(layer).__name__} layer")
             current = layer
     shape = _output_shape(current.get_layer(parts[-1]))
-    if shape is None or len(shape) != 4:
-        raise ModelError(f"model.target_layer {requested!r}: expected a layer with a 4-D (B, h, w, K) output, found shape {shape}")
+    if shape is None or len(shape) not in (3, 4):
+        raise ModelError(f"model.target_layer {requested!r}: expected a layer with a 4-D (B, h, w, K) or token (B, T, K) output, found shape {shape}")
     return parts
+
+
+def _token_candidates(model: keras.Model, prefix: str = "") -> list[tuple[str, tuple]]:
+    """(path, output shape) of every layer with a (B, T, K) output, in graph order, nested models expanded."""
+    found = []
+    for layer in _layers(model):
+        if _is_model(layer):
+            found.extend(_token_candidates(layer, f"{prefix}{layer.name}/"))
+            continue
+        shape = _output_shape(layer)
+        if shape is not None and len(shape) == 3 and shape[1]:
+            found.append((f"{prefix}{layer.name}", shape))
+    return found
+
+
+def token_grid(n_tokens: int, input_size: tuple[int, int], *, grid: tuple[int, int] | None = None,
+               special: int | None = None) -> tuple[int, int, int] | None:
+    """(special, h, w) turning T tokens into the patch grid, or None when nothing fits (DESIGN §4).
+
+    Auto ``special``: the smallest s in 0..8 for which T - s factors as the input's patch grid
+    (h / w = H / W; square inputs: a perfect square). Auto ``grid``: that factorisation."""
+    big_h, big_w = input_size
+    for s in ([special] if special is not None else range(0, 9)):
+        rest = n_tokens - s
+        if rest <= 0:
+            continue
+        if grid is not None:
+            if grid[0] * grid[1] == rest:
+                return (s, grid[0], grid[1])
+            continue
+        h = round(math.sqrt(rest * big_h / big_w))
+        if h > 0 and rest % h == 0 and h * big_w == (rest // h) * big_h:
+            return (s, h, rest // h)
+    return None
+
+
+def _tokens_of(cfg: ModelConfig, path: list[str], shape: tuple, input_size: tuple[int, int]) -> tuple[int, int, int]:
+    layout = token_grid(int(shape[1]), input_size, grid=cfg.token_grid, special=cfg.special_tokens)
+    if layout is None:
+        raise ModelError(
+            f"model.token_grid: the target layer {'/'.join(path)!r} has {shape[1]} tokens; expected special_tokens + h * w of them "
+            f"with [h, w] the {input_size[0]}x{input_size[1]} input's patch grid, found no such split "
+            f"(special_tokens {cfg.special_tokens if cfg.special_tokens is not None else 'auto (0-8)'}, "
+            f"token_grid {list(cfg.token_grid) if cfg.token_grid else 'auto'}); set model.token_grid and model.special_tokens")
+    return layout
 
 
 def _final_operation(model: keras.Model) -> Any:
@@ -179,8 +226,16 @@ def build_audit_model(cfg: ModelConfig) -> AuditModel:
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
         raise ModelError(f"{cfg.path}: expected one output of shape (None, n_classes), found {[tuple(o.shape) for o in model.outputs]}")
 
-    path = resolve_target_layer(model, cfg.target_layer)
-    cam_model, layer_shape, stripped = build_cam_model(model, path, input_size, source=cfg.path)
+    if cfg.target_layer == "auto" and not _spatial_candidates(model):
+        path, tokens = _auto_token_layer(cfg, model, input_size)
+        cam_model, layer_shape, stripped = build_cam_model(model, path, input_size, source=cfg.path, tokens=tokens)
+    else:
+        path = resolve_target_layer(model, cfg.target_layer)
+        tokens = None
+        shape = _output_shape(_layer_at(model, path))
+        if shape is not None and len(shape) == 3:
+            tokens = _tokens_of(cfg, path, shape, input_size)
+        cam_model, layer_shape, stripped = build_cam_model(model, path, input_size, source=cfg.path, tokens=tokens)
     return AuditModel(
         model=model,
         cam_model=cam_model,
@@ -189,11 +244,49 @@ def build_audit_model(cfg: ModelConfig) -> AuditModel:
         input_size=input_size,
         n_classes=int(model.outputs[0].shape[-1]),
         output_activation=stripped,
+        tokens=tokens,
     )
 
 
-def build_cam_model(model: keras.Model, path: list[str], input_size: tuple[int, int], *, source: Path) -> tuple[keras.Model, tuple[int, int, int], str]:
-    """(cam_model, target layer (h, w, K), stripped activation) for ``model`` and the layer at ``path``."""
+def _layer_at(model: keras.Model, path: list[str]) -> keras.layers.Layer:
+    layer: Any = model
+    for part in path:
+        layer = layer.get_layer(part)
+    return layer
+
+
+def _auto_token_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int]) -> tuple[list[str], tuple[int, int, int]]:
+    """``target_layer: auto`` without a 4-D layer: the last token layer whose patch tokens still reach the class score.
+
+    A class-token ViT's head reads only the class token, so after the last attention the patch
+    tokens get no gradient; a probe image (seeded noise) finds the last layer where they do."""
+    import numpy as np
+    import tensorflow as tf
+
+    candidates = [(p, s) for p, s in _token_candidates(model)
+                  if token_grid(int(s[1]), input_size, grid=cfg.token_grid, special=cfg.special_tokens) is not None]
+    probe = tf.constant(np.random.default_rng(0).uniform(0, 1, (1, *input_size, 3)).astype(np.float32))
+    for path_text, shape in reversed(candidates):
+        path = path_text.split("/")
+        tokens = _tokens_of(cfg, path, shape, input_size)
+        cam_model, _, _ = build_cam_model(model, path, input_size, source=cfg.path, tokens=tokens)
+        with tf.GradientTape() as tape:
+            acts, scores = cam_model(probe, training=False)
+            top = tf.reduce_max(scores)
+        grads = tape.gradient(top, acts)
+        if grads is not None and float(tf.reduce_max(tf.abs(grads[:, tokens[0]:, :]))) > 0:
+            return path, tokens
+    raise ModelError(f"model {model.name}: target_layer auto: expected a layer with a 4-D output larger than 1x1, or a token (B, T, K) "
+                     f"layer whose patch tokens reach the class score, found none ({len(candidates)} token layers tried); "
+                     "set model.target_layer")
+
+
+def build_cam_model(model: keras.Model, path: list[str], input_size: tuple[int, int], *, source: Path,
+                    tokens: tuple[int, int, int] | None = None) -> tuple[keras.Model, tuple[int, int, int], str]:
+    """(cam_model, target layer (h, w, K), stripped activation) for ``model`` and the layer at ``path``.
+
+    A token layer's activations stay (B, T, K) in the sub-model (the gradient is taken there);
+    ``tokens`` (special, h, w) gives the grid the step reshapes them to."""
     inputs = keras.Input(shape=(input_size[0], input_size[1], 3), name="audit_input")
     captured: list = []
     stripped: list = []
@@ -206,10 +299,12 @@ def build_cam_model(model: keras.Model, path: list[str], input_size: tuple[int, 
     if len(captured) != 1:
         raise ModelError(f"{source}: target layer {'/'.join(path)!r} is not on the path from input to output (found {len(captured)} calls)")
     acts = captured[0]
-    if len(acts.shape) != 4:
-        raise ModelError(f"{source}: target layer {'/'.join(path)!r}: expected a 4-D output, found shape {tuple(acts.shape)}")
+    if len(acts.shape) != (4 if tokens is None else 3):
+        raise ModelError(f"{source}: target layer {'/'.join(path)!r}: expected a {'4-D' if tokens is None else 'token (B, T, K)'} "
+                         f"output, found shape {tuple(acts.shape)}")
     cam_model = keras.Model(inputs, [acts, scores], name="audit_cam_model")
-    return cam_model, (int(acts.shape[1]), int(acts.shape[2]), int(acts.shape[3])), stripped[0] if stripped else "none"
+    grid = (int(acts.shape[1]), int(acts.shape[2])) if tokens is None else tokens[1:]
+    return cam_model, (grid[0], grid[1], int(acts.shape[-1])), stripped[0] if stripped else "none"
 
 
 def flat_layers(model: keras.Model, prefix: str = "") -> list[tuple[str, keras.layers.Layer]]:

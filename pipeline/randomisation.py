@@ -21,6 +21,7 @@ import numpy as np
 from pipeline.config import AuditConfig
 from pipeline.data.samples import Sample
 from pipeline.evidence import rank_correlation, seeded_subset
+from pipeline.labels import allowed_classes
 from pipeline.model import AuditModel
 
 
@@ -41,12 +42,12 @@ def randomisation_statistic(
     if rows.size == 0:
         return float("nan"), 0, rows
     copy = load_keras_model(cfg.model.path)
-    cam_model, _, _ = build_cam_model(copy, model.target_layer.split("/"), model.input_size, source=cfg.model.path)
+    cam_model, _, _ = build_cam_model(copy, model.target_layer.split("/"), model.input_size, source=cfg.model.path, tokens=model.tokens)
     # The sub-model's output layer may be a twin without the softmax (a copy of the weights): re-initialise it too.
     own = {id(layer) for _, layer in flat_layers(copy)}
     twins = [layer for _, layer in flat_layers(cam_model) if id(layer) not in own and layer.weights]
     layers = randomisable_layers(copy, model.target_layer) + twins
-    step = make_step(cam_model, get_method(cfg.explain.method), n_classes=model.n_classes, input_size=model.input_size)
+    step = make_step(cam_model, get_method(cfg.explain.method), n_classes=model.n_classes, input_size=model.input_size, tokens=model.tokens)
     batch = cfg.explain.batch_size
     no_boxes = (np.zeros((batch, 1, 4), np.int32), np.zeros((batch, 1), np.int32), np.zeros((batch, 1), bool))
     batches = list(make_batches(rows, [str(samples[r].path) for r in rows], input_size=model.input_size, resize=cfg.model.resize,
@@ -59,8 +60,8 @@ def randomisation_statistic(
         randomised = np.full(original.shape, np.nan, np.float32)
         for batch_rows, images, _raw, errors in batches:
             r = batch_rows.numpy()
-            targets = np.where(r >= 0, np.asarray(target_class)[np.maximum(r, 0)], -1).astype(np.int32)
-            maps = step(images, images, targets, *no_boxes)["cams"].numpy()
+            targets = np.where(r >= 0, np.asarray(target_class)[np.maximum(r, 0)], -1)
+            maps = step(images, images, allowed_classes(targets, model.n_classes), *no_boxes)["cams"].numpy()
             for i, row in enumerate(r):
                 if row >= 0 and not errors.numpy()[i]:
                     randomised[position[int(row)]] = maps[i]

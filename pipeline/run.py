@@ -13,7 +13,7 @@ import errno
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -23,7 +23,8 @@ from pipeline import aggregates, evidence, gate
 from pipeline.config import AuditConfig
 from pipeline.data import load_annotations
 from pipeline.data.records import Annotations
-from pipeline.data.samples import BoxArrays, Sample, box_arrays, build_samples
+from pipeline.data.samples import BoxArrays, Sample, box_arrays, build_samples, expand_predicted, target_sets
+from pipeline.labels import IMAGENET, LabelSpace, imagenet_classes, label_space
 from pipeline.errors import AuditError, DatasetError, ModelError
 from pipeline.baseline import comparability, note
 from pipeline.checkpoint import CheckpointStore
@@ -45,6 +46,14 @@ class Prepared:
     class_names: tuple[str, ...]
     samples: list[Sample]
     boxes: BoxArrays
+    space: LabelSpace
+    multi_label: bool
+    pending_predictions: bool = False  # multi-label, target predicted: samples are per image until the prediction pass
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The dataset labels per-class aggregates are reported for (those that own a model class)."""
+        return tuple(lab for lab in self.space.labels if self.space.known(lab))
 
 
 @dataclass(frozen=True)
@@ -67,23 +76,18 @@ def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
     if not annotations.images:
         raise DatasetError(f"{cfg.dataset.annotations}: expected at least one image in the annotations, found none")
     model = build_audit_model(cfg.model)
-    if cfg.model.class_names is not None:
-        class_names, source = cfg.model.class_names, "model.class_names"
-    else:
-        class_names = annotations.class_names
-        source = {"coco": "the COCO categories (by id)", "voc": "the VOC labels (sorted)", "csv": "the CSV labels (sorted)"}[cfg.dataset.format]
-    if len(class_names) != model.n_classes:
-        raise ModelError(
-            f"{cfg.source}: model.class_names: expected {model.n_classes} class names (the model's outputs), "
-            f"found {len(class_names)} from {source}: {', '.join(class_names)}"
-            + ("; list them in model-output order under model.class_names" if cfg.model.class_names is None else "")
-        )
+    space = _label_space(cfg, annotations, model)
+    multi_label = cfg.model.multi_label if cfg.model.multi_label is not None else model.output_activation == "sigmoid"
+    if cfg.dataset.region == "mask" and not any(b.segmentation is not None for r in annotations.images for b in r.boxes):
+        raise DatasetError(f"{cfg.dataset.annotations}: dataset.region is mask: expected COCO annotations with 'segmentation' "
+                           "(polygons or RLE), found none in any annotation; use region: box or add the masks")
     samples = build_samples(
         annotations.images,
         images_dir=cfg.dataset.images,
-        class_names=class_names,
+        space=space,
         target=cfg.explain.target,
         input_size=model.input_size,
+        region=cfg.dataset.region,
     )
     if all(s.skip_reason for s in samples):
         reasons = "; ".join(f"{s.sample_id}: {s.skip_reason}" for s in samples[:3])
@@ -91,7 +95,53 @@ def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
             f"{cfg.source}: dataset: expected at least one usable sample, found none of {len(samples)} "
             f"(check dataset.images and dataset.annotations); first reasons: {reasons}"
         )
-    return Prepared(cfg, annotations, model, tuple(class_names), samples, box_arrays(samples, class_names, model.input_size))
+    pending = multi_label and cfg.explain.target == "predicted"
+    return Prepared(cfg, annotations, model, space.class_names, samples, box_arrays(samples, space, model.input_size), space,
+                    multi_label, pending)
+
+
+def _label_space(cfg: AuditConfig, annotations: Annotations, model: "AuditModel") -> LabelSpace:
+    """Class names (config, ImageNet or the dataset's labels) and the dataset labels' classes (DESIGN §4)."""
+    names, aliases = cfg.model.class_names, None
+    if names == IMAGENET:
+        names, aliases = imagenet_classes()
+        source = "model.class_names: imagenet (the 1,000 ILSVRC-2012 classes)"
+    elif names is not None:
+        source = "model.class_names"
+    else:
+        names = annotations.class_names
+        source = {"coco": "the COCO categories (by id)", "voc": "the VOC labels (sorted)", "csv": "the CSV labels (sorted)"}[cfg.dataset.format]
+    if len(names) != model.n_classes:
+        shown = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+        raise ModelError(
+            f"{cfg.source}: model.class_names: expected {model.n_classes} class names (the model's outputs), "
+            f"found {len(names)} from {source}: {shown}"
+            + ("; list them in model-output order under model.class_names" if cfg.model.class_names is None else "")
+        )
+    return label_space(names, annotations.class_names, label_map=cfg.dataset.label_map, aliases=aliases, source=source,
+                       prefix=f"{cfg.source}: ")
+
+
+def predict_samples(cfg: AuditConfig, prep: Prepared) -> Prepared:
+    """Multi-label, target "predicted": run the model once over the usable images and expand each
+    image into one sample per predicted class (DESIGN §4). Other runs are returned unchanged."""
+    if not prep.pending_predictions:
+        return prep
+    import tensorflow as tf
+
+    from pipeline.data.batches import make_batches
+    from pipeline.worker import probabilities
+
+    usable = [s for s in prep.samples if s.skip_reason is None]
+    probs = np.zeros((len(prep.samples), prep.model.n_classes))
+    forward = tf.function(lambda x: prep.model.cam_model(x, training=False)[1], reduce_retracing=True)
+    for rows, images, _raw, errors in make_batches([s.row for s in usable], [str(s.path) for s in usable], input_size=prep.model.input_size,
+                                                    resize=cfg.model.resize, preprocessing=cfg.model.preprocessing, batch_size=cfg.explain.batch_size):
+        r = rows.numpy()
+        p = probabilities(forward(images).numpy(), prep.model.output_activation)
+        probs[r[r >= 0]] = p[r >= 0]
+    samples = expand_predicted(prep.samples, probs, cfg.model.threshold, prep.space)
+    return replace(prep, samples=samples, boxes=box_arrays(samples, prep.space, prep.model.input_size), pending_predictions=False)
 
 
 def _output_dir(cfg: AuditConfig, override: Path | None) -> Path:
@@ -113,10 +163,10 @@ def _load_baseline(path: Path) -> dict:
 
 def work_plan(cfg: AuditConfig, prep: Prepared) -> WorkPlan:
     """The per-sample constants every worker gets (DESIGN §7: identical in every process)."""
-    samples, names = prep.samples, prep.class_names
-    has_label = np.zeros((len(samples), len(names)), bool)  # has_label[i, c]: class c is among sample i's labels
+    samples, space = prep.samples, prep.space
+    has_label = np.zeros((len(samples), len(space.class_names)), bool)  # has_label[i, c]: class c's label is among sample i's
     for s in samples:
-        has_label[s.row, [names.index(lab) for lab in s.labels if lab in names]] = True
+        has_label[s.row] = space.sets[[space.index(lab) for lab in s.labels if space.known(lab)]].any(axis=0)
     usable = [s.row for s in samples if s.skip_reason is None]
     intervene = np.zeros(len(samples), bool)
     groups = []
@@ -125,7 +175,10 @@ def work_plan(cfg: AuditConfig, prep: Prepared) -> WorkPlan:
         intervene[evidence.seeded_subset(usable, cfg.evidence.max_samples, cfg.seed)] = True
     if cfg.explain.compare_method:
         groups.append("compare")
-    return WorkPlan(np.array([s.target for s in samples], np.int32), has_label, prep.boxes, intervene, tuple(groups))
+    if space.mapped or prep.multi_label:
+        groups.append("mapped")
+    return WorkPlan(np.array([s.target for s in samples], np.int32), has_label, prep.boxes, intervene, tuple(groups),
+                    sets=target_sets(space), class_label=space.class_label, multi_label=prep.multi_label, threshold=cfg.model.threshold)
 
 
 def chunks(samples: list[Sample], batch_size: int) -> list[list[Sample]]:
@@ -187,8 +240,12 @@ def _run_engine(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, collector: "Co
 
 def sample_table(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray]) -> aggregates.SampleTable:
     has_evidence = "removed_confidence" in values
+    space = prep.space
+    # a multi-label sample is about one class: its per-class aggregates go to that class's label alone
+    labels = [((space.labels[k],) if (k := space.explained_label(s.target)) >= 0 else ()) if prep.multi_label else s.labels
+              for s in prep.samples]
     return aggregates.SampleTable(
-        labels=[s.labels for s in prep.samples], correct=values["correct"] == 1.0,
+        labels=labels, correct=values["correct"] == 1.0,
         energy_in_box=values["energy_in_box"], focus_score=values["focus_score"], energy_lift=values["energy_lift"],
         pointing_hit=values["pointing_hit"], box_area_fraction=values["box_area_fraction"], flags=values["flag"],
         object_dependence=values["object_dependence"] if has_evidence else None,
@@ -272,7 +329,7 @@ def audit(
     baseline_path = baseline or cfg.baseline
     base = _load_baseline(baseline_path) if baseline_path else None
     keras.utils.set_random_seed(cfg.seed)
-    prep = prepare(cfg, limit=limit)
+    prep = predict_samples(cfg, prepare(cfg, limit=limit))
     prints = fingerprints(cfg, prep)
     compared = comparability(base, path=baseline_path, **prints) if base is not None and baseline_path else None
     if compared and not compared["dataset_matches"] and cfg.baseline_require_same_dataset:
@@ -302,7 +359,7 @@ def audit(
                 store.start(manifest)
             csv_out = SamplesWriter(staging.path / "samples.csv", active(plan.groups))
             heat = HeatmapWriter(staging.path, len(prep.samples), prep.model.layer_shape[:2])
-            collector = Collector(prep.samples, prep.class_names, plan.groups, csv_out, heat)
+            collector = Collector(prep.samples, prep.space, plan.groups, csv_out, heat)
             for done in store.load() if staging.resumed else ():
                 collector.add(done)
 
@@ -320,14 +377,14 @@ def audit(
             t_trust = time.perf_counter()
             checks = trust_checks(cfg, prep, table, cams, target_class)
             timing["trust_seconds"] = round(time.perf_counter() - t_trust, 3)
-            overall, per_class = aggregates.summarize(table), aggregates.by_class(table, prep.class_names)
+            overall, per_class = aggregates.summarize(table), aggregates.by_class(table, prep.labels)
             results = gate.evaluate(cfg.gate, overall, per_class, base["aggregates"] if base else None, baseline_note=note(compared))
             verdict = gate.verdict(results, [c.status for c in checks])
             ended = dt.datetime.now(dt.timezone.utc)
             timing = {"started": started.isoformat(timespec="seconds"), "ended": ended.isoformat(timespec="seconds"),
                       "seconds": round(time.perf_counter() - t0, 3), **timing}
             summary = build_summary(
-                cfg, verdict=verdict, results=results, trust=trust_section(checks, cfg), table=table, class_names=prep.class_names,
+                cfg, verdict=verdict, results=results, trust=trust_section(checks, cfg), table=table, class_names=prep.class_names, labels=prep.labels,
                 samples=prep.samples, reasons=collector.values["skip_reason"],
                 provenance=provenance(cfg, prep, fingerprints=prints, baseline_path=baseline_path, timing=timing), baseline=compared,
                 dataset_problems=prep.annotations.problems,

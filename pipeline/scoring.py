@@ -139,25 +139,40 @@ def score(cams: np.ndarray, boxes: np.ndarray, valid: np.ndarray, size: tuple[in
 
     # Batched matmuls rather than multi-operand einsums, which NumPy evaluates without BLAS.
     energy_in = ((wr @ cams) * (unionf @ wc)).sum(axis=(1, 2))  # sum_ij union_ij * wr_i^T cam wc_j
-    total = (cams @ bilinear_matrix(big_w, w).sum(0)) @ bilinear_matrix(big_h, h).sum(0)
+    total = _total(cams, size)
     area = ((unionf * len_r[:, :, None]) * len_c[:, None, :]).sum(axis=(1, 2))
     fraction = area / float(big_h * big_w)
 
+    r, c = _map_argmax(cams, size)
+    hit = (
+        (boxes[..., 0] <= c[:, None]) & (c[:, None] < boxes[..., 2])
+        & (boxes[..., 1] <= r[:, None]) & (r[:, None] < boxes[..., 3]) & valid
+    ).any(axis=1)
+    return _scores(energy_in, total, fraction, hit)
+
+
+def _map_argmax(cams: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of each upsampled map's first maximum, found on the candidate rows x columns only."""
+    n, h, w = cams.shape
+    cr, cc = _candidates(size[0], h), _candidates(size[1], w)
+    sub = bilinear_matrix(size[0], h)[cr] @ cams @ bilinear_matrix(size[1], w)[cc].T  # (B, |cr|, |cc|)
+    flat = sub.reshape(n, -1).argmax(axis=1)
+    return cr[flat // len(cc)], cc[flat % len(cc)]
+
+
+def _total(cams: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(B,) sum of each upsampled map, on the native grid."""
+    h, w = cams.shape[-2:]
+    return (cams @ bilinear_matrix(size[1], w).sum(0)) @ bilinear_matrix(size[0], h).sum(0)
+
+
+def _scores(energy_in: np.ndarray, total: np.ndarray, fraction: np.ndarray, hit: np.ndarray) -> Scores:
+    """Energy in the region, the map's total and the region's area fraction -> every metric."""
     signal = total > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         energy = np.where(signal, np.clip(energy_in / np.where(signal, total, 1.0), 0.0, 1.0), np.nan)
         lift = np.where(fraction > 0, energy / fraction, np.nan)
         focus = np.where(fraction < 1, (energy - fraction) / (1.0 - fraction), np.nan)
-
-    # Pointing game: argmax over the candidate rows x columns equals the full map's first argmax.
-    cr, cc = _candidates(big_h, h), _candidates(big_w, w)
-    sub = bilinear_matrix(big_h, h)[cr] @ cams @ bilinear_matrix(big_w, w)[cc].T  # (B, |cr|, |cc|)
-    flat = sub.reshape(n, -1).argmax(axis=1)
-    r, c = cr[flat // len(cc)], cc[flat % len(cc)]
-    hit = (
-        (boxes[..., 0] <= c[:, None]) & (c[:, None] < boxes[..., 2])
-        & (boxes[..., 1] <= r[:, None]) & (r[:, None] < boxes[..., 3]) & valid
-    ).any(axis=1)
     return Scores(
         energy_in_box=energy,
         box_area_fraction=fraction,
@@ -166,3 +181,20 @@ def score(cams: np.ndarray, boxes: np.ndarray, valid: np.ndarray, size: tuple[in
         pointing_hit=np.where(signal, hit.astype(np.float64), np.nan),
         judged=signal & (fraction < 1),
     )
+
+
+def score_region(cams: np.ndarray, region: np.ndarray) -> Scores:
+    """Score native CAMs against arbitrary regions (``region: mask``), with the box rule's numbers.
+
+    ``cams`` (B, h, w) non-negative native CAMs; ``region`` (B, H, W) bool at the input size. The
+    region folds into native weights ``U_h.T @ M @ U_w`` (the upsampled map is never built).
+    """
+    cams = np.asarray(cams, dtype=np.float64)
+    h, w = cams.shape[-2:]
+    size = region.shape[-2:]
+    m = region.astype(np.float64)
+    weights = bilinear_matrix(size[0], h).T @ m @ bilinear_matrix(size[1], w)  # (B, h, w)
+    energy_in = (weights * cams).sum(axis=(1, 2))
+    r, c = _map_argmax(cams, size)
+    hit = region[np.arange(len(cams)), r, c]
+    return _scores(energy_in, _total(cams, size), m.mean(axis=(1, 2)), hit)

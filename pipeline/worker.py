@@ -17,7 +17,7 @@ from pipeline.columns import computed
 from pipeline.config import AuditConfig
 from pipeline.data.samples import BoxArrays
 from pipeline.flags import assign_flags
-from pipeline.scoring import score
+from pipeline.scoring import score, score_region
 
 if TYPE_CHECKING:
     from pipeline.model import AuditModel
@@ -27,16 +27,24 @@ if TYPE_CHECKING:
 class WorkPlan:
     """Per-sample constants, N rows, identical in every worker.
 
-    ``targets`` (N,) int32 class to explain (-1 = predicted); ``has_label`` (N, C) bool, class c is
-    among sample i's labels; ``boxes`` the padded boxes at input resolution; ``intervene`` (N,) bool,
-    rows that get interventions (all usable rows unless ``evidence.max_samples``).
+    ``targets`` (N,) int32 row of ``sets`` (L + C, C) bool naming the classes each sample may
+    explain, -1 = any (:attr:`pipeline.data.samples.Sample.target`); ``class_label`` (C,) the dataset
+    label of each model class (-1 = none); ``has_label`` (N, C) bool, class c's label is among
+    sample i's labels; ``boxes`` the padded boxes (or masks) at input resolution, box classes as
+    label indices; ``intervene`` (N,) bool, rows that get interventions (all usable rows unless
+    ``evidence.max_samples``). ``multi_label``: a class is predicted when its probability is
+    >= ``threshold`` (DESIGN §4), else the argmax is.
     """
 
     targets: np.ndarray
     has_label: np.ndarray
     boxes: BoxArrays
     intervene: np.ndarray
-    groups: tuple[str, ...]  # column groups of this run: "evidence", "compare"
+    groups: tuple[str, ...]  # column groups of this run: "evidence", "compare", "mapped"
+    sets: np.ndarray
+    class_label: np.ndarray
+    multi_label: bool = False
+    threshold: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class AuditWorker:
         common = dict(
             n_classes=model.n_classes, preprocess=preprocessing_fn(cfg.model.preprocessing), input_size=model.input_size,
             compare=get_method(cfg.explain.compare_method) if cfg.explain.compare_method else None, jit_compile=cfg.explain.jit_compile,
+            class_label=plan.class_label, tokens=model.tokens,
         )
         method = get_method(cfg.explain.method)
         self.step = make_step(model.cam_model, method, fill=None, **common)
@@ -94,12 +103,16 @@ class AuditWorker:
         real = rows >= 0
         safe = np.maximum(rows, 0)
         p = self.plan
-        targets = np.where(real, p.targets[safe], -1).astype(np.int32)
+        targets = np.where(real, p.targets[safe], -1)
+        allowed = np.where(targets[:, None] >= 0, p.sets[np.maximum(targets, 0)], True)
         valid = p.boxes.valid[safe] & real[:, None]
         step = self.intervention_step if self.intervention_step is not None and p.intervene[rows[real]].any() else self.step
+        masks = None
+        if step is self.intervention_step and p.boxes.masks is not None:
+            masks = tf.constant(p.boxes.slot_masks(np.where(real, rows, -1), self.model.input_size))
         out = step(
-            tf.convert_to_tensor(images, tf.float32), tf.convert_to_tensor(raw, tf.float32), tf.constant(targets), tf.constant(p.boxes.pixels[safe], tf.int32),
-            tf.constant(p.boxes.classes[safe], tf.int32), tf.constant(valid),
+            tf.convert_to_tensor(images, tf.float32), tf.convert_to_tensor(raw, tf.float32), tf.constant(allowed),
+            tf.constant(p.boxes.pixels[safe], tf.int32), tf.constant(p.boxes.classes[safe], tf.int32), tf.constant(valid), masks,
         )
         out = {k: v.numpy()[real] for k, v in out.items()}
         errs = np.asarray(errors.numpy() if hasattr(errors, "numpy") else errors, dtype=object)[real]
@@ -112,35 +125,58 @@ class AuditWorker:
         act = self.model.output_activation
         probs = probabilities(out["scores"], act)
         chosen = out["chosen"].astype(np.int64)
-        pred = probs.argmax(axis=1)
         idx = np.arange(len(rows))
-        correct = p.has_label[rows, pred] & ok
-        # Score against the explained class's boxes when present, else against every box.
+        pred, correct = self._predicted(rows, probs, chosen)
+        correct &= ok
+        # Score against the boxes of the explained class's label when present, else against every box.
         valid = p.boxes.valid[rows]
-        match = valid & (p.boxes.classes[rows] == chosen[:, None])
+        match = valid & (p.boxes.classes[rows] == p.class_label[chosen][:, None])
         use = np.where(match.any(axis=1, keepdims=True), match, valid)
-        sc = score(out["cams"], p.boxes.pixels[rows], use, self.model.input_size)
+        sc = self._score(out["cams"], rows, use)
         flag = assign_flags(correct=correct, focus_value=getattr(sc, cfg.scoring.focus_metric), judged=sc.judged,
                             skipped=failed, focus_min=cfg.scoring.focus_min)
+        shown = np.where(ok & (pred >= 0), pred, -1)
         values: dict[str, np.ndarray] = {
-            "predicted": np.where(ok, pred, -1),
-            "confidence": np.where(ok, probs[idx, pred], np.nan),
+            "predicted": np.where(shown >= 0, p.class_label[np.maximum(shown, 0)], -1),
+            "confidence": np.where(ok, probs[idx, chosen if p.multi_label else np.maximum(pred, 0)], np.nan),
             "explained_confidence": np.where(ok, probs[idx, chosen], np.nan),
             "correct": _tri(correct, ok),
             **{k: np.where(ok, getattr(sc, k), np.nan) for k in ("energy_in_box", "box_area_fraction", "energy_lift", "focus_score", "pointing_hit")},
             "flag": flag,
             "skip_reason": np.array([e.decode() if isinstance(e, bytes) else str(e) for e in errs], dtype=object),
         }
+        if "mapped" in p.groups:
+            values["predicted_model_class"] = shown
         if "evidence" in p.groups:
             values.update(self._evidence(rows, out, probs, chosen, correct, ok))
         if "compare" in p.groups:
-            sc2 = score(out["compare_cams"], p.boxes.pixels[rows], use, self.model.input_size)
+            sc2 = self._score(out["compare_cams"], rows, use)
             values["method_flag"] = np.where(ok, assign_flags(
                 correct=correct, focus_value=getattr(sc2, cfg.scoring.focus_metric), judged=sc2.judged,
                 skipped=failed, focus_min=cfg.scoring.focus_min), "")
             values["method_rank_correlation"] = np.where(ok, evidence.rank_correlation(out["cams"], out["compare_cams"]), np.nan)
         cams = np.where(ok[:, None, None], out["cams"], np.nan).astype(np.float32)
         return BatchResult(rows=rows, values=values, cams=cams, target_class=np.where(ok, chosen, -1))
+
+    def _predicted(self, rows: np.ndarray, probs: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted model class (-1 = none), correct) per row (DESIGN §4).
+
+        Single-label: the argmax, correct when its label is among the sample's. Multi-label: the
+        sample's own (explained) class when its probability reaches the threshold, correct when it
+        is predicted and its label is present."""
+        p = self.plan
+        if not p.multi_label:
+            pred = probs.argmax(axis=1)
+            return pred, p.has_label[rows, pred].copy()
+        hit = probs[np.arange(len(rows)), chosen] >= p.threshold
+        return np.where(hit, chosen, -1), hit & p.has_label[rows, chosen]
+
+    def _score(self, cams: np.ndarray, rows: np.ndarray, use: np.ndarray):
+        """Scores against the selected boxes' union, or their masks' union (``region: mask``)."""
+        b = self.plan.boxes
+        if b.masks is not None:
+            return score_region(cams, b.regions(rows, use, self.model.input_size))
+        return score(cams, b.pixels[rows], use, self.model.input_size)
 
     def _evidence(self, rows, out, probs, chosen, correct, ok) -> dict[str, np.ndarray]:
         p = self.plan
@@ -151,8 +187,9 @@ class AuditWorker:
         idx = np.arange(n)
         removed = probabilities(out["removed_scores"], self.model.output_activation)
         only = probabilities(out["only_scores"], self.model.output_activation)
-        removed_right = p.has_label[rows, removed.argmax(axis=1)]
-        only_right = p.has_label[rows, only.argmax(axis=1)]
+        # still classified as one of the sample's labels (multi-label: its class still predicted)
+        removed_right = self._predicted(rows, removed, chosen)[1]
+        only_right = self._predicted(rows, only, chosen)[1]
         return {
             "removed_confidence": np.where(done, removed[idx, chosen], np.nan),
             "only_confidence": np.where(done, only[idx, chosen], np.nan),

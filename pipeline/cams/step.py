@@ -1,13 +1,15 @@
 """The one compiled step per batch: forward, gradient to the target layer, CAM(s), interventions.
 
-``step(images, raw, targets, boxes, box_classes, box_valid) -> dict`` with
+``step(images, raw, allowed, boxes, box_classes, box_valid, masks=None) -> dict`` with
 
 * ``images`` (B, H, W, 3) float32, preprocessed for the model; ``raw`` the same pixels before
   preprocessing, RGB in [0, 255] at the model's input size (interventions edit these; DESIGN §6);
-* ``targets`` (B,) int32: -1 explains the predicted class (argmax of the scores), else that class;
+* ``allowed`` (B, C) bool: the classes a sample may explain; the highest-scoring of them is
+  explained (all True = the predicted class; one label's classes = DESIGN §4 target "true");
 * ``boxes`` (B, K, 4) int32 pixel intervals ``(c0, r0, c1, r1)`` at the input size,
-  ``box_classes`` (B, K) int32, ``box_valid`` (B, K) bool — the sample's region (scoring's rule:
-  the explained class's boxes when present, else every box).
+  ``box_classes`` (B, K) int32 dataset-label index, ``box_valid`` (B, K) bool — the sample's
+  region (scoring's rule: the boxes of the explained class's label when present, else every
+  box); ``masks`` (B, K, H, W) bool, each box's mask, replaces the box rectangles (region mask).
 
 Returned: ``scores`` (B, C) before the output activation, ``chosen`` (B,) explained class,
 ``cams`` (B, h, w); with a compare method ``compare_cams``; with interventions
@@ -18,7 +20,8 @@ gradient of the batch sum gives every sample its own gradient.
 
 from __future__ import annotations
 
-from typing import Callable
+import math
+from typing import Callable, Sequence
 
 import tensorflow as tf
 
@@ -27,10 +30,15 @@ from pipeline.cams.base import CamMethod
 GRAY = 127.5  # the `gray` fill, in 0-255 pixel space
 
 
-def region_mask(boxes: tf.Tensor, box_classes: tf.Tensor, box_valid: tf.Tensor, chosen: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
-    """(B, H, W) bool: pixel centres inside the union of the boxes the sample is scored against."""
+def region_mask(boxes: tf.Tensor, box_classes: tf.Tensor, box_valid: tf.Tensor, chosen: tf.Tensor, size: tuple[int, int],
+                masks: tf.Tensor | None = None) -> tf.Tensor:
+    """(B, H, W) bool: pixel centres inside the union of the boxes (or masks) the sample is scored against.
+
+    ``chosen`` (B,) is the explained class's dataset label (-1 = none)."""
     match = box_valid & tf.equal(box_classes, chosen[:, None])
     use = tf.where(tf.reduce_any(match, axis=1, keepdims=True), match, box_valid)
+    if masks is not None:
+        return tf.reduce_any(masks & use[..., None, None], axis=1)
     rows, cols = tf.range(size[0]), tf.range(size[1])
     in_r = (rows[None, None, :] >= boxes[..., 1:2]) & (rows[None, None, :] < boxes[..., 3:4])  # (B, K, H)
     in_c = (cols[None, None, :] >= boxes[..., 0:1]) & (cols[None, None, :] < boxes[..., 2:3])  # (B, K, W)
@@ -65,25 +73,39 @@ def make_step(
     compare: CamMethod | None = None,
     fill: str | None = None,
     jit_compile: bool = False,
+    class_label: Sequence[int] | None = None,
+    tokens: tuple[int, int, int] | None = None,
 ) -> Callable:
-    """Compile the step; ``fill`` (``mean`` | ``gray``) turns the interventions on (``preprocess`` is then needed)."""
+    """Compile the step; ``fill`` (``mean`` | ``gray``) turns the interventions on (``preprocess`` is then needed).
+
+    ``class_label`` (C,) the dataset label of each model class (-1 = none; default: class c is
+    label c); ``tokens`` ``(special, h, w)`` turns a (B, T, K) token target layer into the
+    (B, h, w, K) grid of DESIGN §4 (the first ``special`` tokens dropped, the rest row-major)."""
+    lookup = tf.constant(list(class_label) if class_label is not None else list(range(n_classes)), tf.int32)
+
+    def grid(t: tf.Tensor) -> tf.Tensor:
+        if tokens is None:
+            return t
+        special, h, w = tokens
+        return tf.reshape(t[:, special:, :], [-1, h, w, t.shape[-1]])
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
-    def step(images: tf.Tensor, raw: tf.Tensor, targets: tf.Tensor, boxes: tf.Tensor, box_classes: tf.Tensor, box_valid: tf.Tensor):
+    def step(images: tf.Tensor, raw: tf.Tensor, allowed: tf.Tensor, boxes: tf.Tensor, box_classes: tf.Tensor, box_valid: tf.Tensor,
+             masks: tf.Tensor | None = None):
         with tf.GradientTape() as tape:
             tape.watch(images)  # so the path to the target layer is recorded even for frozen layers
             acts, scores = cam_model(images, training=False)
             scores = tf.cast(scores, tf.float32)  # a no-op for float32 models
-            predicted = tf.argmax(scores, axis=-1, output_type=tf.int32)
-            chosen = tf.where(targets >= 0, targets, predicted)
+            chosen = tf.argmax(tf.where(allowed, scores, -math.inf), axis=-1, output_type=tf.int32)
             picked = tf.reduce_sum(scores * tf.one_hot(chosen, n_classes, dtype=scores.dtype))
-        grads = tf.cast(tape.gradient(picked, acts), tf.float32)
-        acts = tf.cast(acts, tf.float32)
+        grads = grid(tf.cast(tape.gradient(picked, acts), tf.float32))
+        acts = grid(tf.cast(acts, tf.float32))
         out = {"scores": scores, "chosen": chosen, "cams": method(acts, grads)}
         if compare is not None:
             out["compare_cams"] = compare(acts, grads)
         if fill is not None:
-            removed, only = interventions(raw, region_mask(boxes, box_classes, box_valid, chosen, input_size), fill)
+            region = region_mask(boxes, box_classes, box_valid, tf.gather(lookup, chosen), input_size, masks)
+            removed, only = interventions(raw, region, fill)
             _, edited = cam_model(preprocess(tf.concat([removed, only], axis=0)), training=False)
             edited = tf.cast(edited, tf.float32)
             out["removed_scores"], out["only_scores"] = edited[: tf.shape(images)[0]], edited[tf.shape(images)[0]:]

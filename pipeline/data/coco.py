@@ -57,7 +57,7 @@ def load_coco(path: Path) -> Annotations:
             problems.setdefault(image_id, f"annotation {i} has bbox {bbox!r}; expected [x, y, w, h] numbers")
             continue
         x, y, w, h = (float(v) for v in bbox)
-        boxes[image_id].append(Box(categories[cat], x, y, x + w, y + h))
+        boxes[image_id].append(Box(categories[cat], x, y, x + w, y + h, ann.get("segmentation") or None))
 
     records = tuple(ImageRecord(files[i], tuple(boxes[i]), problems.get(i)) for i in files)
     return Annotations(records, tuple(categories[k] for k in sorted(categories)), (str(path),), tuple(dataset_problems))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from pipeline.data.images import ImageProblem, image_size, resolve_image
+from pipeline.data.masks import MaskProblem, segmentation_mask
 from pipeline.data.records import Box, ImageRecord
+from pipeline.labels import LabelSpace
 from pipeline.scoring import pixel_boxes
 
 _EDGE_TOLERANCE = 0.01  # px; float round-off in COCO x + w must not skip a sample
@@ -22,8 +24,12 @@ class Sample:
 
     ``boxes`` are the boxes the sample may be scored against, in original-image pixels: every box
     of the image for target "predicted" (scoring picks the predicted class's boxes when present),
-    the target class's boxes for target "true". ``target`` is the class index to explain for
-    target "true", else -1. ``size`` is the image's (width, height).
+    the target label's boxes for target "true". ``target`` says which model classes may be
+    explained (the highest-scoring of them is): -1 = every class (target "predicted"), ``l`` < L =
+    the classes of label ``l`` (target "true"), ``L + c`` = class ``c`` alone (a multi-label
+    sample per predicted class); see :func:`target_sets`. ``size`` is the image's (width, height).
+    ``masks`` (k, ceil(H*W / 8)) uint8, each box's segmentation at the input size, bit-packed
+    (``region: mask`` only).
     """
 
     row: int
@@ -35,6 +41,7 @@ class Sample:
     boxes: tuple[Box, ...]
     size: tuple[int, int] | None
     skip_reason: str | None
+    masks: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -42,12 +49,38 @@ class BoxArrays:
     """Padded per-sample boxes at the model's input resolution, K = most boxes in any sample.
 
     ``pixels`` (N, K, 4) int ``(c0, r0, c1, r1)`` half-open pixel intervals; ``classes`` (N, K) int
-    class index of each box; ``valid`` (N, K) bool, False for padding and for skipped samples.
+    dataset-label index of each box; ``valid`` (N, K) bool, False for padding and for skipped
+    samples; ``masks`` (``region: mask``) (N,) object array of each sample's packed box masks.
     """
 
     pixels: np.ndarray
     classes: np.ndarray
     valid: np.ndarray
+    masks: np.ndarray | None = None
+
+    def regions(self, rows: np.ndarray, use: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """(B, H, W) bool: the union of each row's masks where ``use`` (B, K) is set."""
+        out = np.zeros((len(rows), *size), bool)
+        for b, row in enumerate(rows):
+            packed = self.masks[row] if self.masks is not None else None
+            if packed is None:
+                continue
+            k = packed.shape[0]
+            sel = np.flatnonzero(use[b, :k])
+            if sel.size:
+                bits = np.unpackbits(packed[sel], axis=1, count=size[0] * size[1]).astype(bool)
+                out[b] = bits.any(axis=0).reshape(size)
+        return out
+
+    def slot_masks(self, rows: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """(B, K, H, W) bool: every box slot's mask (False for padding and for rows < 0)."""
+        k = self.valid.shape[1]
+        out = np.zeros((len(rows), k, *size), bool)
+        for b, row in enumerate(rows):
+            packed = self.masks[row] if row >= 0 and self.masks is not None else None
+            if packed is not None:
+                out[b, : packed.shape[0]] = np.unpackbits(packed, axis=1, count=size[0] * size[1]).astype(bool).reshape(-1, *size)
+        return out
 
 
 def _check_boxes(boxes: Sequence[Box], size: tuple[int, int], input_size: tuple[int, int]) -> str | None:
@@ -65,20 +98,44 @@ def _check_boxes(boxes: Sequence[Box], size: tuple[int, int], input_size: tuple[
     return None
 
 
+def _masks(boxes: Sequence[Box], size: tuple[int, int], input_size: tuple[int, int]) -> tuple[np.ndarray | None, str | None]:
+    """Each box's segmentation rasterised at the input size, bit-packed; or the reason it cannot be."""
+    masks = []
+    for k, b in enumerate(boxes):
+        if b.segmentation is None:
+            return None, f"box {k} ({b.label}) has no segmentation (dataset.region is mask)"
+        try:
+            m = segmentation_mask(b.segmentation, size, input_size)
+        except MaskProblem as exc:
+            return None, f"box {k} ({b.label}): {exc}"
+        if not m.any():
+            return None, f"box {k} ({b.label}): its mask covers no pixel at the model's {input_size[0]}x{input_size[1]} input"
+        masks.append(np.packbits(m.reshape(-1)))
+    return np.stack(masks), None
+
+
+def _unknown_reason(label: str, space: LabelSpace) -> str:
+    if space.mapped:
+        return (f"label {label!r} is neither a dataset.label_map key nor a model class name or WordNet id "
+                f"({space.source}); map it under dataset.label_map")
+    names = ", ".join(space.class_names[:12]) + (f", ... ({len(space.class_names)} in all)" if len(space.class_names) > 12 else "")
+    return f"label {label!r} is not one of the model's classes ({names})"
+
+
 def build_samples(
     records: Sequence[ImageRecord],
     *,
     images_dir: Path,
-    class_names: Sequence[str],
+    space: LabelSpace,
     target: str,
     input_size: tuple[int, int],
+    region: str = "box",
     workers: int = 8,
 ) -> list[Sample]:
     """Expand images into samples and record why any cannot be used.
 
     Image headers are read (in threads) to get the real size: annotation sizes are not trusted.
     """
-    known = {name: i for i, name in enumerate(class_names)}
 
     def header(record: ImageRecord) -> tuple[Path | None, tuple[int, int] | None, str | None]:
         if record.problem:
@@ -97,30 +154,52 @@ def build_samples(
         labels = record.labels
         if problem is None and not record.boxes:
             problem = "no labelled object in this image"
-        unknown = [lab for lab in labels if lab not in known]
-        if target == "predicted":
+        unknown = [lab for lab in labels if not space.known(lab)]
+        per_label = target == "true"
+        for label in (labels or ("",)) if per_label else (None,):
+            boxes = record.boxes if label is None else tuple(b for b in record.boxes if b.label == label)
             reason = problem
-            if reason is None and unknown:
-                reason = f"label {unknown[0]!r} is not one of the model's classes ({', '.join(class_names)})"
-            if reason is None:
-                reason = _check_boxes(record.boxes, size, input_size)  # type: ignore[arg-type]
-            samples.append(Sample(len(samples), record.image, record.image, path, labels, -1, record.boxes, size, reason))
-            continue
-        for label in labels or ("",):
-            boxes = tuple(b for b in record.boxes if b.label == label)
-            reason = problem
-            if reason is None and label in unknown:
-                reason = f"label {label!r} is not one of the model's classes ({', '.join(class_names)})"
+            if reason is None and unknown and (label is None or label in unknown):
+                reason = _unknown_reason(unknown[0] if label is None else label, space)
             if reason is None:
                 reason = _check_boxes(boxes, size, input_size)  # type: ignore[arg-type]
+            masks = None
+            if reason is None and region == "mask":
+                masks, reason = _masks(boxes, size, input_size)  # type: ignore[arg-type]
             sample_id = f"{record.image}#{label}" if label else record.image
-            samples.append(Sample(len(samples), sample_id, record.image, path, labels, known.get(label, -1), boxes, size, reason))
+            samples.append(Sample(len(samples), sample_id, record.image, path, labels,
+                                  space.index(label) if label else -1, boxes, size, reason, masks))
     return samples
 
 
-def box_arrays(samples: Sequence[Sample], class_names: Sequence[str], input_size: tuple[int, int]) -> BoxArrays:
+def target_sets(space: LabelSpace) -> np.ndarray:
+    """(L + C, C) bool: row ``l`` = the classes of label ``l``, row ``L + c`` = class ``c`` alone (:attr:`Sample.target`)."""
+    return np.concatenate([space.sets, np.eye(len(space.class_names), dtype=bool)], axis=0)
+
+
+def expand_predicted(samples: Sequence[Sample], probs: np.ndarray, threshold: float, space: LabelSpace) -> list[Sample]:
+    """Multi-label, target "predicted": one sample per (image, predicted class) (DESIGN §4).
+
+    ``samples`` one per image (target "predicted"); ``probs`` (N, C) sigmoid probabilities of the
+    usable ones (rows of skipped samples are ignored). A class is predicted when its probability
+    is >= ``threshold``; an image with none gives one sample for its top class. Skipped images
+    stay one skipped sample.
+    """
+    out: list[Sample] = []
+    n_labels = len(space.labels)
+    for s in samples:
+        if s.skip_reason is not None:
+            out.append(replace(s, row=len(out)))
+            continue
+        p = probs[s.row]
+        classes = np.flatnonzero(p >= threshold)
+        for c in classes if classes.size else [int(p.argmax())]:
+            out.append(replace(s, row=len(out), sample_id=f"{s.image}#{space.class_names[c]}", target=n_labels + int(c)))
+    return out
+
+
+def box_arrays(samples: Sequence[Sample], space: LabelSpace, input_size: tuple[int, int]) -> BoxArrays:
     """Pad every usable sample's boxes into arrays at the input resolution (built once per run)."""
-    known = {name: i for i, name in enumerate(class_names)}
     k = max([len(s.boxes) for s in samples if s.skip_reason is None] or [1])
     n = len(samples)
     coords = np.zeros((n, k, 4), np.float64)
@@ -134,8 +213,12 @@ def box_arrays(samples: Sequence[Sample], class_names: Sequence[str], input_size
         scale[s.row] = (input_size[1] / width, input_size[0] / height)
         for j, b in enumerate(s.boxes):
             coords[s.row, j] = b.as_tuple()
-            classes[s.row, j] = known[b.label]
+            classes[s.row, j] = space.index(b.label)
             valid[s.row, j] = True
     scaled = coords * np.concatenate([scale, scale], axis=1)[:, None, :]
     pixels = pixel_boxes(scaled, (1.0, 1.0), input_size)
-    return BoxArrays(pixels, classes, valid)
+    masks = None
+    if any(s.masks is not None for s in samples):
+        masks = np.empty(n, dtype=object)
+        masks[:] = [s.masks if s.skip_reason is None else None for s in samples]
+    return BoxArrays(pixels, classes, valid, masks)

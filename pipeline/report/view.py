@@ -80,8 +80,9 @@ def build_view(
     baseline: Mapping[str, Any] | None,
     baseline_path: Path | None,
 ) -> dict[str, Any]:
-    cfg, samples, names = prep.cfg, prep.samples, prep.class_names
+    cfg, samples, space = prep.cfg, prep.samples, prep.space
     predicted, confidence = values["predicted"], values["confidence"]
+    model_class = values.get("predicted_model_class")
     flags = table.flags
     seed = cfg.seed
 
@@ -125,16 +126,16 @@ def build_view(
 
     def card(row: int) -> dict[str, Any] | None:
         s = samples[row]
-        # draw the boxes the sample was scored against: the explained class's, else every box
-        explained = s.target if s.target >= 0 else int(predicted[row])
-        scored_boxes = [b for b in s.boxes if b.label == names[explained]] or list(s.boxes)
+        # draw the boxes the sample was scored against: those of the explained class's label, else every box
+        explained = space.explained_label(s.target, int(predicted[row]))
+        scored_boxes = [b for b in s.boxes if explained >= 0 and b.label == space.labels[explained]] or list(s.boxes)
         try:
             image = decode_rgb(s.path)
         except ImageProblem:
             return None
         out = {
             "row": row, "sample_id": s.sample_id, "flag": flags[row], "labels": list(s.labels),
-            "label": " | ".join(s.labels), "predicted": names[predicted[row]] if predicted[row] >= 0 else "—",
+            "label": " | ".join(s.labels), "predicted": shown_prediction(int(predicted[row]), None if model_class is None else int(model_class[row]), space),
             "confidence": format_value(float(confidence[row]), 2), "energy": format_value(float(table.energy_in_box[row])),
             "focus": format_value(float(table.focus_score[row])),
             "image": overlay(image, np.asarray(cams[row]), [b.as_tuple() for b in scored_boxes]),
@@ -143,10 +144,14 @@ def build_view(
         if "object_dependence" in values and not np.isnan(values["object_dependence"][row]):
             b = prep.boxes
             match = b.valid[row] & (b.classes[row] == explained)
-            region = evidence.region_from_boxes(b.pixels[row][match if match.any() else b.valid[row]], prep.model.input_size)
+            use = match if match.any() else b.valid[row]
+            if b.masks is not None:
+                region = b.regions(np.array([row]), use[None], prep.model.input_size)[0]
+            else:
+                region = evidence.region_from_boxes(b.pixels[row][use], prep.model.input_size)
             removed_uri, only_uri = intervention_thumbnails(image, prep.model.input_size, region, cfg.evidence.fill)
             out["evidence"] = {
-                "class": names[explained], "removed": removed_uri, "only": only_uri,
+                "class": space.labels[explained] if explained >= 0 else "—", "removed": removed_uri, "only": only_uri,
                 "removed_confidence": format_value(float(values["removed_confidence"][row]), 2),
                 "only_confidence": format_value(float(values["only_confidence"][row]), 2),
                 "dependence": format_value(float(values["object_dependence"][row]), 2),
@@ -206,7 +211,7 @@ def build_view(
         "per_class": per_class_rows,
         "cards": cards,
         "gallery_flags": [f for f in SEVERITY if any(c["flag"] == f for c in cards)],
-        "class_names": list(names),
+        "class_names": list(prep.labels),
         "skipped": summary["skipped"],
         "provenance": prov,
         "config_text": cfg.source.read_text(encoding="utf-8"),
@@ -214,6 +219,16 @@ def build_view(
         "legend_gradient": legend_gradient_css(),
         "baseline": view_baseline,
     }
+
+
+def shown_prediction(label: int, model_class: int | None, space: Any) -> str:
+    """"dog (beagle)" when labels are mapped from model classes, else the label; "—" when none."""
+    if model_class is None:
+        return space.labels[label] if label >= 0 else "—"
+    if model_class < 0:
+        return "—"
+    name = space.class_names[model_class]
+    return f"{space.labels[label]} ({name})" if label >= 0 else f"({name}: no dataset label)"
 
 
 def _evidence_view(summary: Mapping[str, Any], cfg: Any, table: SampleTable, values: Mapping[str, np.ndarray], card: Any) -> dict[str, Any]:

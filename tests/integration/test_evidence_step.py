@@ -13,6 +13,7 @@ import tensorflow as tf  # noqa: E402
 from pipeline import evidence  # noqa: E402
 from pipeline.cams import METHODS, get_method  # noqa: E402
 from pipeline.cams.step import make_step  # noqa: E402
+from pipeline.labels import allowed_classes  # noqa: E402
 from pipeline.config import ModelConfig  # noqa: E402
 from pipeline.model import build_audit_model  # noqa: E402
 from pipeline.scoring import pixel_boxes  # noqa: E402
@@ -33,7 +34,7 @@ def _step(am, method="gradcam", fill=None, compare=None):
 
     def run(raw, targets, boxes, classes, valid):
         raw = tf.constant(raw, tf.float32)
-        return {k: v.numpy() for k, v in step(raw / 255.0, raw, tf.constant(targets, tf.int32), tf.constant(boxes, tf.int32),
+        return {k: v.numpy() for k, v in step(raw / 255.0, raw, tf.constant(allowed_classes(np.asarray(targets), 3)), tf.constant(boxes, tf.int32),
                                               tf.constant(classes, tf.int32), tf.constant(valid)).items()}
 
     return run

@@ -19,6 +19,7 @@ import tensorflow as tf  # noqa: E402
 from pipeline.cams import get_method  # noqa: E402
 from pipeline.cams.step import make_step  # noqa: E402
 from pipeline.config import ModelConfig  # noqa: E402
+from pipeline.labels import allowed_classes  # noqa: E402
 from pipeline.model import build_audit_model  # noqa: E402
 
 
@@ -28,7 +29,7 @@ def gradcam_step(cam_model, n_classes: int = 3, method: str = "gradcam"):
 
     def run(images, targets):
         b = int(images.shape[0])
-        out = step(tf.constant(images, tf.float32), tf.constant(images, tf.float32), tf.constant(targets, tf.int32),
+        out = step(tf.constant(images, tf.float32), tf.constant(images, tf.float32), tf.constant(allowed_classes(np.asarray(targets), n_classes)),
                    np.zeros((b, 1, 4), np.int32), np.zeros((b, 1), np.int32), np.zeros((b, 1), bool))
         return out["scores"], out["chosen"], out["cams"]
 

@@ -9,6 +9,7 @@ from PIL import Image
 from pipeline.data.images import ImageProblem, decode_rgb, image_size, resolve_image
 from pipeline.data.records import Box, ImageRecord
 from pipeline.data.samples import box_arrays, build_samples
+from pipeline.labels import label_space
 
 
 def _exif_jpeg(path, orientation, size=(40, 20)):
@@ -86,7 +87,7 @@ def test_samples_skip_reasons(folder):
         ImageRecord("e.jpg", (Box("cat", 10.0, 10, 10.4, 40),)),  # 0.4 px wide: no pixel at 16x16
         ImageRecord("x.jpg", (), "annotation problem"),
     ]
-    samples = build_samples(records, images_dir=folder, class_names=("cat", "dog"), target="predicted", input_size=(16, 16))
+    samples = build_samples(records, images_dir=folder, space=label_space(("cat", "dog"), ()), target="predicted", input_size=(16, 16))
     reasons = [s.skip_reason for s in samples]
     assert reasons[0] is None
     assert "image file not found" in reasons[1]
@@ -95,7 +96,7 @@ def test_samples_skip_reasons(folder):
     assert "label 'lion' is not one of the model's classes (cat, dog)" in reasons[4]
     assert "covers no pixel at the model's 16x16 input" in reasons[5]
     assert reasons[6] == "annotation problem"
-    arrays = box_arrays(samples, ("cat", "dog"), (16, 16))
+    arrays = box_arrays(samples, label_space(("cat", "dog"), ()), (16, 16))
     # (10, 10, 50, 40) in 100x50 -> x * 0.16, y * 0.32 -> (1.6, 3.2, 8, 12.8) -> centres rule -> (2, 3, 8, 13)
     np.testing.assert_array_equal(arrays.pixels[0, 0], [2, 3, 8, 13])
     assert arrays.valid[:, 0].tolist() == [True] + [False] * 6
@@ -103,7 +104,7 @@ def test_samples_skip_reasons(folder):
 
 def test_multi_class_image_gives_one_or_several_samples(folder):
     rec = ImageRecord("a.jpg", (Box("cat", 0, 0, 10, 10), Box("dog", 50, 10, 90, 40), Box("cat", 20, 20, 30, 30)))
-    pred = build_samples([rec], images_dir=folder, class_names=("cat", "dog"), target="predicted", input_size=(16, 16))
+    pred = build_samples([rec], images_dir=folder, space=label_space(("cat", "dog"), ()), target="predicted", input_size=(16, 16))
     assert len(pred) == 1 and pred[0].labels == ("cat", "dog") and len(pred[0].boxes) == 3 and pred[0].target == -1
-    true = build_samples([rec], images_dir=folder, class_names=("cat", "dog"), target="true", input_size=(16, 16))
+    true = build_samples([rec], images_dir=folder, space=label_space(("cat", "dog"), ()), target="true", input_size=(16, 16))
     assert [(s.sample_id, s.target, len(s.boxes)) for s in true] == [("a.jpg#cat", 0, 2), ("a.jpg#dog", 1, 1)]

@@ -15,6 +15,7 @@ from PIL import Image
 from pipeline.config import DEFAULTS, load_config
 from pipeline.data.csv_format import load_csv
 from pipeline.data.samples import box_arrays, build_samples
+from pipeline.labels import label_space
 from pipeline.errors import ConfigError
 from pipeline.scoring import bilinear_matrix, pixel_boxes, score
 
@@ -133,8 +134,8 @@ def test_random_boxes_in_every_format_are_scored_or_skipped_with_a_reason(images
     except DatasetError as exc:  # a file-level problem is one clear message, never a crash
         assert str(path) in str(exc) or path.name in str(exc)
         return
-    samples = build_samples(ann.images, images_dir=images_dir, class_names=["a", "b"], target="predicted", input_size=(16, 16))
-    arrays = box_arrays(samples, ["a", "b"], (16, 16))
+    samples = build_samples(ann.images, images_dir=images_dir, space=label_space(["a", "b"], ()), target="predicted", input_size=(16, 16))
+    arrays = box_arrays(samples, label_space(["a", "b"], ()), (16, 16))
     for s in samples:
         if s.skip_reason is not None:
             assert s.skip_reason.strip()
