@@ -75,12 +75,12 @@ def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def make_image(rng: np.random.Generator, label: int, *, marker: bool, shape_cls: int | None = None):
-    """One image: (PIL image, [(x0, y0, x1, y1), ...]). ``shape_cls`` overrides the drawn shape."""
+    """One image: (PIL image, [(x0, y0, x1, y1), ...], [visible mask, ...]). ``shape_cls`` overrides the drawn shape."""
     w, h = int(rng.integers(80, 129)), int(rng.integers(80, 129))
     img = _background(rng, w, h)
     cls = label if shape_cls is None else shape_cls
     n_obj = 2 if rng.random() < 0.15 else 1
-    boxes, occupied = [], np.zeros((h, w), bool)
+    boxes, masks, occupied = [], [], np.zeros((h, w), bool)
     for _ in range(n_obj):
         for _attempt in range(20):
             size = int(rng.integers(int(0.22 * min(w, h)), int(0.5 * min(w, h)) + 1)) if n_obj == 1 else int(rng.integers(int(0.2 * min(w, h)), int(0.32 * min(w, h)) + 1))
@@ -98,6 +98,7 @@ def make_image(rng: np.random.Generator, label: int, *, marker: bool, shape_cls:
         arr[mask] = color
         img = Image.fromarray(arr)
         occupied[y0:y1, x0:x1] = True
+        masks = [m & ~mask for m in masks] + [mask]  # a later object paints over an earlier one
         boxes.append((x0, y0, x1, y1))
     if marker:
         # The marker goes in the corner farthest from every object box.
@@ -105,7 +106,37 @@ def make_image(rng: np.random.Generator, label: int, *, marker: bool, shape_cls:
         centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes]
         mx, my = max(corners, key=lambda c: min(math.hypot(c[0] + MARKER / 2 - x, c[1] + MARKER / 2 - y) for x, y in centres))
         ImageDraw.Draw(img).rectangle([mx, my, mx + MARKER - 1, my + MARKER - 1], fill=MARKER_COLORS[label])
-    return img, boxes
+        masks = [m & ~_marker_mask(w, h, mx, my) for m in masks]
+    return img, boxes, masks
+
+
+def _marker_mask(w: int, h: int, mx: int, my: int) -> np.ndarray:
+    out = np.zeros((h, w), bool)
+    out[my:my + MARKER, mx:mx + MARKER] = True
+    return out
+
+
+def rle_counts(mask: np.ndarray) -> list[int]:
+    """COCO's uncompressed RLE of a (h, w) mask: run lengths of 0s and 1s in column-major order, starting with 0s."""
+    flat = np.asarray(mask, bool).T.reshape(-1)
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    runs = np.diff(np.concatenate([[0], change, [flat.size]])).tolist()
+    return ([0] + runs) if flat[0] else runs
+
+
+def rle_string(counts: list[int]) -> str:
+    """COCO's compressed RLE string of run lengths (pycocotools' rleToString: 5-bit groups, deltas after the 3rd run)."""
+    out = []
+    for i, x in enumerate(counts):
+        if i > 2:
+            x -= counts[i - 2]
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5  # arithmetic shift, as in C for a negative delta
+            more = x != -1 if c & 0x10 else x != 0
+            out.append(chr(c + (0x20 if more else 0) + 48))
+    return "".join(out)
 
 
 def write_coco(folder: Path, n: int, seed: int, *, marker: bool) -> None:
@@ -115,14 +146,16 @@ def write_coco(folder: Path, n: int, seed: int, *, marker: bool) -> None:
     images, annotations = [], []
     for i in range(n):
         label = i % len(CLASSES)
-        img, boxes = make_image(rng, label, marker=marker)
+        img, boxes, masks = make_image(rng, label, marker=marker)
         name = f"{CLASSES[label]}_{i:04d}.jpg"
         img.save(images_dir / name, quality=90)
         images.append({"id": i + 1, "file_name": name, "width": img.width, "height": img.height})
-        for x0, y0, x1, y1 in boxes:
+        for (x0, y0, x1, y1), mask in zip(boxes, masks):
             annotations.append({
                 "id": len(annotations) + 1, "image_id": i + 1, "category_id": label + 1,
-                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0,
+                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": int(mask.sum()), "iscrowd": 0,
+                # the object's exact visible pixels (compressed RLE, column-major, as COCO writes it)
+                "segmentation": {"size": [img.height, img.width], "counts": rle_string(rle_counts(mask))},
             })
     doc = {
         "info": {"description": f"synthetic shapes{' with class-coloured marker' if marker else ''}, make_shapes.py seed {seed}"},
@@ -142,7 +175,7 @@ def training_arrays(n: int, seed: int, *, shortcut: bool) -> tuple[np.ndarray, n
     for i in range(n):
         label = int(rng.integers(0, len(CLASSES)))
         shape_cls = int(rng.integers(0, len(CLASSES))) if shortcut else None
-        img, _ = make_image(rng, label, marker=shortcut, shape_cls=shape_cls)
+        img, _, _ = make_image(rng, label, marker=shortcut, shape_cls=shape_cls)
         xs.append(tf.image.resize(np.asarray(img, np.float32), (INPUT, INPUT), method="bilinear").numpy() / 255.0)
         ys.append(label)
     return np.stack(xs), np.array(ys)

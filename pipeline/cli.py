@@ -78,8 +78,10 @@ def _validate(config: Path) -> int:
     print(f"config ok: {cfg.source}")
     print(f"model: {cfg.model.path.name}, input {m.input_size[0]}x{m.input_size[1]}, target layer {m.target_layer} "
           f"({m.layer_shape[0]}x{m.layer_shape[1]}x{m.layer_shape[2]}), {m.n_classes} classes, output activation {m.output_activation}")
-    print(f"classes: {', '.join(prep.class_names)}")
-    print(f"dataset: {len(prep.annotations.images)} images, {len(prep.samples)} samples (target {cfg.explain.target}), {len(skipped)} to skip")
+    for line in _resolved_lines(cfg, prep):
+        print(line)
+    per = " (one per image until the prediction pass: multi-label, target predicted)" if prep.pending_predictions else ""
+    print(f"dataset: {len(prep.annotations.images)} images, {len(prep.samples)} samples{per} (target {cfg.explain.target}), {len(skipped)} to skip")
     for problem in prep.annotations.problems[:20]:
         print(f"  dataset problem (no usable sample lost): {problem}")
     for s in skipped[:20]:
@@ -87,6 +89,33 @@ def _validate(config: Path) -> int:
     if len(skipped) > 20:
         print(f"  ... and {len(skipped) - 20} more")
     return 0
+
+
+def _resolved_lines(cfg, prep) -> list[str]:
+    """What validate resolved (DESIGN §3/§4): class source, label-map coverage, multi-label, token grid, region."""
+    space, m = prep.space, prep.model
+    names = space.class_names
+    shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+    lines = [f"classes: {len(names)} from {space.source}: {shown}"]
+    present = list(dict.fromkeys(b.label for r in prep.annotations.images for b in r.boxes))
+    mapped = [lab for lab in present if space.known(lab)]
+    unmapped = [lab for lab in present if not space.known(lab)]
+    if space.mapped:
+        sets = ", ".join(f"{lab} -> {int(space.sets[space.index(lab)].sum())} classes" for lab in mapped[:10])
+        lines.append(f"labels: {len(present)} in the dataset, {len(mapped)} mapped to model classes ({sets or 'none'}"
+                     f"{', ...' if len(mapped) > 10 else ''}), {len(unmapped)} unmapped"
+                     f"{' (' + ', '.join(unmapped[:10]) + '; their samples are skipped)' if unmapped else ''}; "
+                     f"{space.unclaimed_classes} of {len(names)} model classes belong to no dataset label")
+    elif unmapped:
+        lines.append(f"labels: {len(unmapped)} dataset labels are not model classes ({', '.join(unmapped[:10])}); their samples are skipped")
+    lines.append(f"multi-label: yes (a class is predicted at probability >= {cfg.model.threshold:g})" if prep.multi_label
+                 else f"multi-label: no (the top class is the prediction; output activation {m.output_activation})")
+    if m.tokens:
+        special, h, w = m.tokens
+        lines.append(f"token grid: {special} special token(s) dropped, {h}x{w} patch tokens reshaped row-major "
+                     f"(special_tokens {'auto' if cfg.model.special_tokens is None else 'set'}, token_grid {'auto' if cfg.model.token_grid is None else 'set'})")
+    lines.append(f"region: {cfg.dataset.region}" + (" (COCO segmentation masks at the input resolution)" if cfg.dataset.region == "mask" else " (box union)"))
+    return lines
 
 
 def _audit(args: argparse.Namespace) -> int:

@@ -118,18 +118,19 @@ def label_space(
     owner: dict[int, str] = {}
     for li, label in enumerate(labels):
         if label in mapping:
+            name = f"dataset.label_map.{label}"
             for k, entry in enumerate(mapping[label]):
-                key = f"{prefix}dataset.label_map.{label}[{k}]"
+                key = f"{prefix}{name}[{k}]"
                 for c in _entry_classes(entry, key, class_names, lookup):
-                    if c in owner and owner[c] != key.rsplit("[", 1)[0]:
+                    if c in owner and owner[c] != name:
                         raise ConfigError(f"{key}: expected each model class in one label's set, found {class_names[c]!r} "
                                           f"(class {c}) already claimed by {owner[c]}")
-                    owner[c] = key.rsplit("[", 1)[0]
+                    owner[c] = name
                     sets[li, c] = True
         elif label in lookup:
             c = lookup[label]
             if c in owner:
-                raise ConfigError(f"{owner[c]}: expected each model class in one label's set, found {class_names[c]!r} "
+                raise ConfigError(f"{prefix}{owner[c]}: expected each model class in one label's set, found {class_names[c]!r} "
                                   f"(class {c}) also named directly by the dataset label {label!r}")
             owner[c] = f"the dataset label {label!r}"
             sets[li, c] = True

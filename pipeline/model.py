@@ -134,7 +134,7 @@ def token_grid(n_tokens: int, input_size: tuple[int, int], *, grid: tuple[int, i
     big_h, big_w = input_size
     for s in ([special] if special is not None else range(0, 9)):
         rest = n_tokens - s
-        if rest <= 0:
+        if rest < 2:  # a 1x1 "grid" locates nothing (as for 4-D layers, 1x1 outputs are not candidates)
             continue
         if grid is not None:
             if grid[0] * grid[1] == rest:

@@ -41,8 +41,10 @@ def _frame(img: np.ndarray, r0: int, c0: int, r1: int, c1: int, color: tuple[int
             img[top:bottom, c] = color
 
 
-def overlay(image: np.ndarray, cam: np.ndarray, boxes: Sequence[tuple[float, float, float, float]], *, alpha: float = 0.45) -> str:
-    """``image`` (H, W, 3) uint8 original; ``cam`` (h, w) native CAM; boxes in original pixels.
+def overlay(image: np.ndarray, cam: np.ndarray, boxes: Sequence[tuple[float, float, float, float]], *, alpha: float = 0.45,
+            region: np.ndarray | None = None) -> str:
+    """``image`` (H, W, 3) uint8 original; ``cam`` (h, w) native CAM; boxes in original pixels;
+    ``region`` (H_in, W_in) bool at the input size (``region: mask``): its outline is drawn too.
 
     The CAM covers the whole input, which is a plain resize of the whole image, so it is upsampled
     bilinearly straight onto the thumbnail grid; min-max normalised for display only.
@@ -61,6 +63,14 @@ def overlay(image: np.ndarray, cam: np.ndarray, boxes: Sequence[tuple[float, flo
         c1, r1 = int(np.ceil(x1 * tw / width)), int(np.ceil(y1 * th / height))
         _frame(out, r0 - 1, c0 - 1, r1 + 1, c1 + 1, (0, 0, 0))  # dark outline keeps white visible on light images
         _frame(out, r0, c0, r1, c1, (255, 255, 255))
+    if region is not None:
+        # nearest pixel of the input grid under each thumbnail pixel centre (the same pixel-centre rule)
+        rows = np.minimum(((np.arange(th) + 0.5) * region.shape[0] / th).astype(int), region.shape[0] - 1)
+        cols = np.minimum(((np.arange(tw) + 0.5) * region.shape[1] / tw).astype(int), region.shape[1] - 1)
+        m = region[np.ix_(rows, cols)]
+        inner = m.copy()
+        inner[1:-1, 1:-1] = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+        out[m & ~inner] = (255, 255, 255)
     buf = io.BytesIO()
     Image.fromarray(out).save(buf, format="JPEG", quality=82)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()

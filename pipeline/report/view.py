@@ -124,6 +124,14 @@ def build_view(
             "status": "fail" if failing else "pass", "failing": failing,
         })
 
+    def scored_region(row: int, explained: int) -> np.ndarray | None:
+        """(H, W) bool region a sample was scored against under ``region: mask`` (None for boxes)."""
+        b = prep.boxes
+        if b.masks is None:
+            return None
+        match = b.valid[row] & (b.classes[row] == explained)
+        return b.regions(np.array([row]), (match if match.any() else b.valid[row])[None], prep.model.input_size)[0]
+
     def card(row: int) -> dict[str, Any] | None:
         s = samples[row]
         # draw the boxes the sample was scored against: those of the explained class's label, else every box
@@ -138,17 +146,15 @@ def build_view(
             "label": " | ".join(s.labels), "predicted": shown_prediction(int(predicted[row]), None if model_class is None else int(model_class[row]), space),
             "confidence": format_value(float(confidence[row]), 2), "energy": format_value(float(table.energy_in_box[row])),
             "focus": format_value(float(table.focus_score[row])),
-            "image": overlay(image, np.asarray(cams[row]), [b.as_tuple() for b in scored_boxes]),
+            "image": overlay(image, np.asarray(cams[row]), [b.as_tuple() for b in scored_boxes], region=scored_region(row, explained)),
             "evidence": None, "method_flag": values["method_flag"][row] if "method_flag" in values else None,
         }
         if "object_dependence" in values and not np.isnan(values["object_dependence"][row]):
             b = prep.boxes
             match = b.valid[row] & (b.classes[row] == explained)
-            use = match if match.any() else b.valid[row]
-            if b.masks is not None:
-                region = b.regions(np.array([row]), use[None], prep.model.input_size)[0]
-            else:
-                region = evidence.region_from_boxes(b.pixels[row][use], prep.model.input_size)
+            region = scored_region(row, explained)
+            if region is None:
+                region = evidence.region_from_boxes(b.pixels[row][match if match.any() else b.valid[row]], prep.model.input_size)
             removed_uri, only_uri = intervention_thumbnails(image, prep.model.input_size, region, cfg.evidence.fill)
             out["evidence"] = {
                 "class": space.labels[explained] if explained >= 0 else "—", "removed": removed_uri, "only": only_uri,
