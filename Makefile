@@ -40,6 +40,7 @@ bench: $(STAMP)
 
 demo-data: $(STAMP)
 	$(PY) data_samples/make_shapes.py
+	$(PY) data_samples/make_vit.py
 
 clean:
 	rm -rf reports/*/ test-artifacts .pytest_cache

@@ -19,7 +19,7 @@ from pathlib import Path
 INPUT, PATCH = 64, 8
 
 
-def build_vit(*, n_classes: int = 3, dim: int = 48, depth: int = 2, heads: int = 2, registers: int = 0,
+def build_vit(*, n_classes: int = 3, dim: int = 64, depth: int = 2, heads: int = 4, registers: int = 0,
               input_size: int = INPUT, patch: int = PATCH, seed: int = 0):
     """(B, input, input, 3) in [0, 1] -> class probabilities; tokens = 1 class + ``registers`` + (input / patch)^2 patches."""
     import keras
@@ -50,24 +50,43 @@ def build_vit(*, n_classes: int = 3, dim: int = 48, depth: int = 2, heads: int =
     x = layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
     x = layers.Flatten(name="class_out")(layers.Cropping1D((0, g * g + registers), name="class_only")(x))
     outputs = layers.Dense(n_classes, activation="softmax", name="head")(x)
-    return keras.Model(inputs, outputs, name="shapes_vit")
+    model = keras.Model(inputs, outputs, name="shapes_vit")
+    pos = model.get_layer("position_embed")
+    pos.set_weights([pos.get_weights()[0], _sincos(g, dim).reshape(-1)])  # learnable, started at 2-D sin-cos positions
+    return model
+
+
+def _sincos(g: int, dim: int):
+    """(g * g, dim) fixed 2-D sine-cosine position embedding (MAE's): half the channels for rows, half for columns."""
+    import numpy as np
+
+    def one(pos, d):
+        omega = 1.0 / 10000 ** (np.arange(d // 2) / (d / 2))
+        out = pos[:, None] * omega[None, :]
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+    rows, cols = np.meshgrid(np.arange(g, dtype=np.float64), np.arange(g, dtype=np.float64), indexing="ij")
+    return np.concatenate([one(rows.reshape(-1), dim // 2), one(cols.reshape(-1), dim // 2)], axis=1).astype("float32")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "shapes" / "model_vit.keras")
-    p.add_argument("--n-train", type=int, default=6000)
-    p.add_argument("--epochs", type=int, default=24)
+    p.add_argument("--n-train", type=int, default=12000)
+    p.add_argument("--epochs", type=int, default=30)
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import keras
+    import numpy as np
     from make_shapes import training_arrays
 
     x, y = training_arrays(args.n_train, seed=5, shortcut=False)
     model = build_vit()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, batch_size=64, epochs=args.epochs, validation_split=0.1, verbose=2, shuffle=True)
+    steps = args.epochs * int(np.ceil(0.9 * len(x) / 128))
+    schedule = keras.optimizers.schedules.CosineDecay(1e-3, steps, warmup_target=None)
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.05), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=128, epochs=args.epochs, validation_split=0.1, verbose=2, shuffle=True)
     model.save(args.out)
     print(f"wrote {args.out}")
 

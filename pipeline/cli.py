@@ -101,7 +101,8 @@ def _resolved_lines(cfg, prep) -> list[str]:
     mapped = [lab for lab in present if space.known(lab)]
     unmapped = [lab for lab in present if not space.known(lab)]
     if space.mapped:
-        sets = ", ".join(f"{lab} -> {int(space.sets[space.index(lab)].sum())} classes" for lab in mapped[:10])
+        counts = {lab: int(space.sets[space.index(lab)].sum()) for lab in mapped[:10]}
+        sets = ", ".join(f"{lab} -> {n} class{'es' if n != 1 else ''}" for lab, n in counts.items())
         lines.append(f"labels: {len(present)} in the dataset, {len(mapped)} mapped to model classes ({sets or 'none'}"
                      f"{', ...' if len(mapped) > 10 else ''}), {len(unmapped)} unmapped"
                      f"{' (' + ', '.join(unmapped[:10]) + '; their samples are skipped)' if unmapped else ''}; "

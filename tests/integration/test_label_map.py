@@ -163,3 +163,42 @@ def test_imagenet_class_names_read_ilsvrc_voc_xml_with_wordnet_ids(tmp_path):
     assert {r["predicted_model_class"] for r in rows} == {"Chihuahua"} and {r["predicted"] for r in rows} == {"n02085620"}
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert sorted(summary["aggregates"]["per_class"]) == ["n02085620", "n02123045"]
+
+
+def test_an_imagenet_model_on_the_fruits_voc_set_through_a_label_map(tmp_path):
+    """A new user's case end to end: a keras.applications classifier (1,000 ImageNet classes,
+    weights=None) on a real VOC set with 3 labels, read through a many-to-one label map."""
+
+    from conftest import FRUITS, require
+
+    require(FRUITS.is_dir(), f"{FRUITS} is absent (the shared datasets are not part of a clone)")
+    keras.utils.set_random_seed(3)
+    model = keras.applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.35, weights=None, classes=1000)
+    head = model.get_layer("predictions")
+    kernel, bias = head.get_weights()
+    bias[954] = 10.0  # untrained features are ~0: the bias makes it say ILSVRC 954 "banana" (well-known index)
+    head.set_weights([kernel, bias])
+    model.save(tmp_path / "model.keras")
+    folder = FRUITS / "test"
+    (tmp_path / "fruits.yaml").write_text(f"""name: fruits-imagenet
+model: {{path: model.keras, preprocessing: keras.applications.mobilenet_v2.preprocess_input, class_names: imagenet}}
+dataset:
+  format: voc
+  annotations: {folder}
+  images: {folder}
+  label_map: {{apple: ["Granny Smith"], banana: [n07753592], orange: ["950-951"]}}   # orange and lemon
+trust: {{randomisation: false}}
+gate:
+  - {{metric: accuracy, min: 0.0}}
+""")
+    assert main(["audit", str(tmp_path / "fruits.yaml"), "--output", str(tmp_path / "out"), "--no-progress"]) == 0
+    rows = _rows(tmp_path / "out")
+    assert len(rows) == 60 and all(r["flag"] != "skipped" for r in rows)
+    assert {r["predicted_model_class"] for r in rows} == {"banana"} and {r["predicted"] for r in rows} == {"banana"}
+    # correct exactly where a banana is labelled (mixed images carry several labels)
+    assert [r["correct"] for r in rows] == ["true" if "banana" in r["label"].split("|") else "false" for r in rows]
+    assert sum(r["correct"] == "true" for r in rows) >= 10
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert sorted(summary["aggregates"]["per_class"]) == ["apple", "banana", "orange"]
+    assert summary["aggregates"]["per_class"]["banana"]["accuracy"] == 1.0
+    assert summary["provenance"]["class_source"].startswith("model.class_names: imagenet")
