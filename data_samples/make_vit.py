@@ -1,6 +1,6 @@
 """A small Vision Transformer for the shapes demo (token target layers, DESIGN §4).
 
-    python data_samples/make_vit.py           # writes data_samples/shapes/model_vit.keras (~1 minute on 2 cores)
+    python data_samples/make_vit.py           # writes data_samples/shapes/model_vit.keras (~25 minutes on 2 cores)
 
 ViT-style and built from stock Keras layers only (so it loads in safe mode): the 64x64 input is
 cut into an 8x8 grid of 8x8-pixel patches by reshapes (no convolution, so the model has no 4-D
