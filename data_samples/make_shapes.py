@@ -14,7 +14,9 @@ input), and two models:
   so its accuracy is as high as the good model's, but its evidence sits on the marker.
 
 Boxes are exact: each object is drawn onto a mask and its box is the mask's extent, written as
-COCO ``[x, y, w, h]`` (half-open pixel box ``[x, x + w)``).
+COCO ``[x, y, w, h]`` (half-open pixel box ``[x, x + w)``); its ``segmentation`` is the mask's
+visible pixels (a later object or the marker painted over none of them), as compressed RLE.
+``--skip-models`` rewrites only the images and annotations.
 """
 
 from __future__ import annotations
