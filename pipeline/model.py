@@ -70,17 +70,14 @@ def _output_shape(layer: keras.layers.Layer) -> tuple | None:
         return None
 
 
-def _spatial_candidates(model: keras.Model, prefix: str = "") -> list[tuple[str, tuple]]:
-    """(path, output shape) of every layer with a 4-D output larger than 1x1, in graph order, nested models expanded."""
-    found = []
-    for layer in _layers(model):
-        if _is_model(layer):
-            found.extend(_spatial_candidates(layer, f"{prefix}{layer.name}/"))
-            continue
-        shape = _output_shape(layer)
-        if shape is not None and len(shape) == 4 and (shape[1] or 2) * (shape[2] or 2) > 1:
-            found.append((f"{prefix}{layer.name}", shape))
-    return found
+def _candidates(model: keras.Model, keep: Callable[[tuple], bool]) -> list[tuple[str, tuple]]:
+    """(path, output shape) of every leaf layer whose output shape ``keep`` accepts, in graph order, nested models expanded."""
+    return [(path, shape) for path, layer in flat_layers(model) if (shape := _output_shape(layer)) is not None and keep(shape)]
+
+
+def _spatial_candidates(model: keras.Model) -> list[tuple[str, tuple]]:
+    """Layers with a 4-D output larger than 1x1."""
+    return _candidates(model, lambda s: len(s) == 4 and (s[1] or 2) * (s[2] or 2) > 1)
 
 
 def resolve_target_layer(model: keras.Model, requested: str) -> list[str]:
@@ -112,17 +109,9 @@ def resolve_target_layer(model: keras.Model, requested: str) -> list[str]:
     return parts
 
 
-def _token_candidates(model: keras.Model, prefix: str = "") -> list[tuple[str, tuple]]:
-    """(path, output shape) of every layer with a (B, T, K) output, in graph order, nested models expanded."""
-    found = []
-    for layer in _layers(model):
-        if _is_model(layer):
-            found.extend(_token_candidates(layer, f"{prefix}{layer.name}/"))
-            continue
-        shape = _output_shape(layer)
-        if shape is not None and len(shape) == 3 and shape[1]:
-            found.append((f"{prefix}{layer.name}", shape))
-    return found
+def _token_candidates(model: keras.Model) -> list[tuple[str, tuple]]:
+    """Layers with a token (B, T, K) output."""
+    return _candidates(model, lambda s: len(s) == 3 and bool(s[1]))
 
 
 def token_grid(n_tokens: int, input_size: tuple[int, int], *, grid: tuple[int, int] | None = None,

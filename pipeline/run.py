@@ -43,12 +43,16 @@ class Prepared:
     cfg: AuditConfig
     annotations: Annotations
     model: "AuditModel"
-    class_names: tuple[str, ...]
     samples: list[Sample]
     boxes: BoxArrays
     space: LabelSpace
     multi_label: bool
     pending_predictions: bool = False  # multi-label, target predicted: samples are per image until the prediction pass
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The model's classes, in output order."""
+        return self.space.class_names
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -96,8 +100,7 @@ def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
             f"(check dataset.images and dataset.annotations); first reasons: {reasons}"
         )
     pending = multi_label and cfg.explain.target == "predicted"
-    return Prepared(cfg, annotations, model, space.class_names, samples, box_arrays(samples, space, model.input_size), space,
-                    multi_label, pending)
+    return Prepared(cfg, annotations, model, samples, box_arrays(samples, space, model.input_size), space, multi_label, pending)
 
 
 def _label_space(cfg: AuditConfig, annotations: Annotations, model: "AuditModel") -> LabelSpace:

@@ -107,18 +107,18 @@ class AuditWorker:
         allowed = np.where(targets[:, None] >= 0, p.sets[np.maximum(targets, 0)], True)
         valid = p.boxes.valid[safe] & real[:, None]
         step = self.intervention_step if self.intervention_step is not None and p.intervene[rows[real]].any() else self.step
-        masks = None
-        if step is self.intervention_step and p.boxes.masks is not None:
-            masks = tf.constant(p.boxes.slot_masks(np.where(real, rows, -1), self.model.input_size))
+        # region: mask — every box slot's mask, unpacked once for the step's interventions and the scoring
+        slots = p.boxes.slot_masks(np.where(real, rows, -1), self.model.input_size) if p.boxes.masks is not None else None
+        masks = tf.constant(slots) if slots is not None and step is self.intervention_step else None
         out = step(
             tf.convert_to_tensor(images, tf.float32), tf.convert_to_tensor(raw, tf.float32), tf.constant(allowed),
             tf.constant(p.boxes.pixels[safe], tf.int32), tf.constant(p.boxes.classes[safe], tf.int32), tf.constant(valid), masks,
         )
         out = {k: v.numpy()[real] for k, v in out.items()}
         errs = np.asarray(errors.numpy() if hasattr(errors, "numpy") else errors, dtype=object)[real]
-        return self._rows(rows[real], out, errs)
+        return self._rows(rows[real], out, errs, None if slots is None else slots[real])
 
-    def _rows(self, rows: np.ndarray, out: Mapping[str, np.ndarray], errs: np.ndarray) -> BatchResult:
+    def _rows(self, rows: np.ndarray, out: Mapping[str, np.ndarray], errs: np.ndarray, slots: np.ndarray | None) -> BatchResult:
         cfg, p = self.cfg, self.plan
         failed = np.array([bool(e) for e in errs], bool)
         ok = ~failed
@@ -129,10 +129,8 @@ class AuditWorker:
         pred, correct = self._predicted(rows, probs, chosen)
         correct &= ok
         # Score against the boxes of the explained class's label when present, else against every box.
-        valid = p.boxes.valid[rows]
-        match = valid & (p.boxes.classes[rows] == p.class_label[chosen][:, None])
-        use = np.where(match.any(axis=1, keepdims=True), match, valid)
-        sc = self._score(out["cams"], rows, use)
+        use = p.boxes.scored(rows, p.class_label[chosen])
+        sc = self._score(out["cams"], rows, use, slots)
         flag = assign_flags(correct=correct, focus_value=getattr(sc, cfg.scoring.focus_metric), judged=sc.judged,
                             skipped=failed, focus_min=cfg.scoring.focus_min)
         shown = np.where(ok & (pred >= 0), pred, -1)
@@ -150,7 +148,7 @@ class AuditWorker:
         if "evidence" in p.groups:
             values.update(self._evidence(rows, out, probs, chosen, correct, ok))
         if "compare" in p.groups:
-            sc2 = self._score(out["compare_cams"], rows, use)
+            sc2 = self._score(out["compare_cams"], rows, use, slots)
             values["method_flag"] = np.where(ok, assign_flags(
                 correct=correct, focus_value=getattr(sc2, cfg.scoring.focus_metric), judged=sc2.judged,
                 skipped=failed, focus_min=cfg.scoring.focus_min), "")
@@ -171,12 +169,11 @@ class AuditWorker:
         hit = probs[np.arange(len(rows)), chosen] >= p.threshold
         return np.where(hit, chosen, -1), hit & p.has_label[rows, chosen]
 
-    def _score(self, cams: np.ndarray, rows: np.ndarray, use: np.ndarray):
-        """Scores against the selected boxes' union, or their masks' union (``region: mask``)."""
-        b = self.plan.boxes
-        if b.masks is not None:
-            return score_region(cams, b.regions(rows, use, self.model.input_size))
-        return score(cams, b.pixels[rows], use, self.model.input_size)
+    def _score(self, cams: np.ndarray, rows: np.ndarray, use: np.ndarray, slots: np.ndarray | None):
+        """Scores against the selected boxes' union, or the union of their masks ``slots`` (B, K, H, W) (``region: mask``)."""
+        if slots is not None:
+            return score_region(cams, (slots & use[..., None, None]).any(axis=1))
+        return score(cams, self.plan.boxes.pixels[rows], use, self.model.input_size)
 
     def _evidence(self, rows, out, probs, chosen, correct, ok) -> dict[str, np.ndarray]:
         p = self.plan

@@ -58,19 +58,12 @@ class BoxArrays:
     valid: np.ndarray
     masks: np.ndarray | None = None
 
-    def regions(self, rows: np.ndarray, use: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """(B, H, W) bool: the union of each row's masks where ``use`` (B, K) is set."""
-        out = np.zeros((len(rows), *size), bool)
-        for b, row in enumerate(rows):
-            packed = self.masks[row] if self.masks is not None else None
-            if packed is None:
-                continue
-            k = packed.shape[0]
-            sel = np.flatnonzero(use[b, :k])
-            if sel.size:
-                bits = np.unpackbits(packed[sel], axis=1, count=size[0] * size[1]).astype(bool)
-                out[b] = bits.any(axis=0).reshape(size)
-        return out
+    def scored(self, rows: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """(B, K) bool: the boxes each row is scored against — those of its explained dataset label
+        ``labels`` (B,) when it has any, else every box (DESIGN §4 "Sample")."""
+        valid = self.valid[rows]
+        match = valid & (self.classes[rows] == np.asarray(labels)[:, None])
+        return np.where(match.any(axis=1, keepdims=True), match, valid)
 
     def slot_masks(self, rows: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """(B, K, H, W) bool: every box slot's mask (False for padding and for rows < 0)."""

@@ -129,8 +129,8 @@ def build_view(
         b = prep.boxes
         if b.masks is None:
             return None
-        match = b.valid[row] & (b.classes[row] == explained)
-        return b.regions(np.array([row]), (match if match.any() else b.valid[row])[None], prep.model.input_size)[0]
+        use = b.scored(np.array([row]), np.array([explained]))
+        return (b.slot_masks(np.array([row]), prep.model.input_size) & use[..., None, None]).any(axis=1)[0]
 
     def card(row: int) -> dict[str, Any] | None:
         s = samples[row]
@@ -150,11 +150,10 @@ def build_view(
             "evidence": None, "method_flag": values["method_flag"][row] if "method_flag" in values else None,
         }
         if "object_dependence" in values and not np.isnan(values["object_dependence"][row]):
-            b = prep.boxes
-            match = b.valid[row] & (b.classes[row] == explained)
             region = scored_region(row, explained)
             if region is None:
-                region = evidence.region_from_boxes(b.pixels[row][match if match.any() else b.valid[row]], prep.model.input_size)
+                use = prep.boxes.scored(np.array([row]), np.array([explained]))[0]
+                region = evidence.region_from_boxes(prep.boxes.pixels[row][use], prep.model.input_size)
             removed_uri, only_uri = intervention_thumbnails(image, prep.model.input_size, region, cfg.evidence.fill)
             out["evidence"] = {
                 "class": space.labels[explained] if explained >= 0 else "—", "removed": removed_uri, "only": only_uri,
