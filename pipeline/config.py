@@ -37,6 +37,9 @@ AGGREGATES = (
 )
 """Aggregate names a gate rule may use; ``class_<name>`` applies the rule to every class."""
 
+STRATEGY_AGGREGATES = ("confirmed_shortcuts", "max_hotspot_dependence", "max_transplant_effect")
+"""Aggregates of the strategies stage (DESIGN §10), gate-able like AGGREGATES (also ``class_``)."""
+
 FOCUS_METRICS = ("focus_score", "energy_in_box", "energy_lift")
 PREPROCESSING = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_torch")
 RESIZE_METHODS = ("bilinear", "nearest", "area")
@@ -103,6 +106,20 @@ DEFAULTS: dict[str, Any] = {
         "cpus_per_worker": 1,  # ray: CPUs per actor (fractions allowed); TensorFlow's thread pools follow it
         "gpus_per_worker": 0,
     },
+    "strategies": {  # DESIGN §10: where the model looks instead, and a causal test of it
+        "enabled": True,
+        "min_samples": 20,  # labels with fewer explained samples are one strategy (no clustering)
+        "min_test_samples": 10,  # below this a hot spot is not tested; below it a label gets an atlas only
+        "max_strategies": 6,
+        "neighbours": 10,  # k of the kNN graph
+        "hotspot_threshold": 0.5,  # hot-spot cells: off-object map >= this fraction of its maximum
+        "min_off_object": 0.7,  # a hot spot is tested when at least this share of its energy is off the objects
+        "max_object_overlap": 0.25,  # tested samples / control positions: region covers at most this share of the rectangle
+        "test_samples": 64,  # per strategy, seeded; also the number of transplant recipients
+        "controls": 4,  # random placements per tested sample
+        "min_effect": 0.2,  # a confirmed shortcut needs an effect whose interval's lower bound reaches this
+        "interval": 0.90,  # two-sided bootstrap interval (1,000 resamples over samples, seeded)
+    },
     "gate": None,  # required, non-empty list
     "report": {"output_dir": "auto", "gallery_size": 48},
 }
@@ -159,6 +176,24 @@ class TrustConfig:
     randomisation_samples: int
     randomisation_draws: int
     max_randomised_similarity: float
+
+
+@dataclass(frozen=True)
+class StrategiesConfig:
+    """DESIGN §10; every share is a fraction in [0, 1]."""
+
+    enabled: bool = True
+    min_samples: int = 20
+    min_test_samples: int = 10
+    max_strategies: int = 6
+    neighbours: int = 10
+    hotspot_threshold: float = 0.5
+    min_off_object: float = 0.7
+    max_object_overlap: float = 0.25
+    test_samples: int = 64
+    controls: int = 4
+    min_effect: float = 0.2
+    interval: float = 0.90
 
 
 @dataclass(frozen=True)
@@ -222,6 +257,7 @@ class AuditConfig:
     evidence: EvidenceConfig
     trust: TrustConfig
     engine: EngineConfig
+    strategies: StrategiesConfig
     gate: tuple[GateRule, ...]
     report: ReportConfig
     baseline: Path | None  # a previous audit's summary.json
@@ -539,10 +575,22 @@ def _scoring(r: _Reader, raw: Any) -> ScoringConfig:
     return ScoringConfig(focus_metric=metric, focus_min=r.number(s["focus_min"], "scoring.focus_min", low=bounds[0], high=bounds[1]))
 
 
+def _strategies(r: _Reader, raw: Any) -> StrategiesConfig:
+    s = r.mapping(raw, "strategies", DEFAULTS["strategies"])
+    share = {k: r.number(s[k], f"strategies.{k}", low=0.0, high=1.0)
+             for k in ("hotspot_threshold", "min_off_object", "max_object_overlap", "min_effect")}
+    interval = r.number(s["interval"], "strategies.interval", low=0.5, high=0.999)
+    ints = {k: r.integer(s[k], f"strategies.{k}", minimum=lo)
+            for k, lo in (("min_samples", 2), ("min_test_samples", 2), ("max_strategies", 1), ("neighbours", 1),
+                          ("test_samples", 2), ("controls", 1))}
+    return StrategiesConfig(enabled=r.boolean(s["enabled"], "strategies.enabled"), interval=interval, **share, **ints)
+
+
 def _gate(r: _Reader, raw: Any) -> tuple[GateRule, ...]:
     if not isinstance(raw, list) or not raw:
         raise r.fail("gate", "a non-empty list of rules like {metric: accuracy, min: 0.9}", raw)
-    known = list(AGGREGATES) + [f"class_{a}" for a in AGGREGATES]
+    names = AGGREGATES + STRATEGY_AGGREGATES
+    known = list(names) + [f"class_{a}" for a in names]
     rules = []
     for i, item in enumerate(raw):
         key = f"gate[{i}]"
@@ -641,11 +689,13 @@ def load_config(path: str | Path) -> AuditConfig:
         if isinstance(v, dict) and isinstance(top.get(k), dict):
             resolved[k] = {**v, **top[k]}
     evidence = _evidence(r, top["evidence"])
+    strategies = _strategies(r, top["strategies"])
     rules = _gate(r, top["gate"])
-    if not evidence.interventions:
-        for rule in rules:
-            if rule.aggregate in EVIDENCE_AGGREGATES:
-                raise r.fail(f"gate[{rule.index}].metric", "an aggregate this run computes (evidence.interventions is false)", rule.metric)
+    for rule in rules:
+        if not evidence.interventions and rule.aggregate in EVIDENCE_AGGREGATES:
+            raise r.fail(f"gate[{rule.index}].metric", "an aggregate this run computes (evidence.interventions is false)", rule.metric)
+        if not strategies.enabled and rule.aggregate in STRATEGY_AGGREGATES:
+            raise r.fail(f"gate[{rule.index}].metric", "an aggregate this run computes (strategies.enabled is false)", rule.metric)
     return AuditConfig(
         name=name,
         seed=r.integer(top["seed"], "seed", minimum=0),
@@ -656,6 +706,7 @@ def load_config(path: str | Path) -> AuditConfig:
         evidence=evidence,
         trust=_trust(r, top["trust"]),
         engine=_engine(r, top["engine"]),
+        strategies=strategies,
         gate=rules,
         report=_report(r, top["report"]),
         baseline=baseline,

@@ -167,6 +167,29 @@ def write_summary_md(path: Path, summary: Mapping[str, Any]) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+def write_strategies_csv(path: Path, records: list[Mapping[str, Any]], columns: tuple[str, ...]) -> None:
+    """strategies.csv: one row per strategy (DESIGN §10); None and NaN empty, floats to 6 significant digits."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in records], columns=list(columns))
+    frame.to_csv(path, index=False, float_format="%.6g", na_rep="", lineterminator="\n")
+
+
+def append_column(path: Path, name: str, values: list[str]) -> None:
+    """Add a last column to samples.csv (written before the column was known); the other fields are
+    rewritten as they were read, so their text does not change."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) != len(values) + 1:
+        raise ValueError(f"{path}: {len(rows) - 1} rows, {len(values)} values for column {name!r}")
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh, lineterminator="\n")
+        out.writerow(rows[0] + [name])
+        out.writerows(row + [value] for row, value in zip(rows[1:], values))
+    os.replace(tmp, path)
+
+
 def _junit_case(classname: str, name: str, status: str, message: str) -> str:
     body = ""
     if status == "fail":
@@ -181,6 +204,8 @@ def write_junit(path: Path, summary: Mapping[str, Any]) -> None:
     cls = "gradcam_audit." + summary["name"]
     entries = [(cls, f"{r['label']} {r['kind']} {r['threshold']:g}", r["status"], r["message"]) for r in summary["gate"]]
     entries += [(cls + ".trust", f"trust {c['name']}", c["status"], c["message"]) for c in summary.get("trust", {}).get("checks", [])]
+    entries += [(cls + ".strategies", f"confirmed shortcut {s['label']} strategy {s['strategy']}", "fail", s["sentence"])
+                for lab in (summary.get("strategies") or {}).get("labels", []) for s in lab["strategies"] if s["confirmed"]]
     cases = [_junit_case(*e) for e in entries]
     failures = sum(e[2] == "fail" for e in entries)
     skipped = sum(e[2] == "not evaluated" for e in entries)

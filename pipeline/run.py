@@ -28,12 +28,14 @@ from pipeline.labels import IMAGENET, LabelSpace, imagenet_classes, label_space
 from pipeline.errors import AuditError, DatasetError, ModelError
 from pipeline.baseline import comparability, note
 from pipeline.checkpoint import CheckpointStore
+from pipeline.strategy_stage import section as strategy_section
 from pipeline.summary import build_summary, fingerprints, provenance, trust_section
 from pipeline.worker import BatchResult, WorkPlan
 
 if TYPE_CHECKING:
     from pipeline.collector import Collector
     from pipeline.model import AuditModel
+    from pipeline.strategy_stage import StrategiesResult
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,66 @@ def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable
     return [agree, rand]
 
 
+def strategies_stage(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray], cams: np.ndarray,
+                     target_class: np.ndarray) -> "StrategiesResult | None":
+    """DESIGN §10 on the audit's own maps and regions; the hot spots' causal tests run the compiled forward path."""
+    if not cfg.strategies.enabled:
+        return None
+    from pipeline.forward import classifier
+    from pipeline.strategy_stage import Evidence, run_strategies
+
+    space, size = prep.space, prep.model.input_size
+    target_class = np.asarray(target_class)
+    ev = Evidence(
+        labels=space.labels, explained=np.where(target_class >= 0, space.class_label[np.maximum(target_class, 0)], -1),
+        predicted=values["predicted"], correct=values["correct"] == 1.0, focus=values["focus_score"],
+        confidence=values["explained_confidence"], cams=cams,
+        labels_of=[frozenset(space.index(lab) for lab in s.labels) for s in prep.samples],
+        region_of=lambda row, label: prep.boxes.region(row, label, size), input_size=size,
+    )
+    model = classifier(cfg, prep.model, prep.samples, space, multi_label=prep.multi_label, target_class=target_class)
+    return run_strategies(cfg.strategies, ev, model, fill=cfg.evidence.fill, seed=cfg.seed)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the audit concludes from the per-sample results: trust checks, strategies, aggregates, gate."""
+
+    checks: list[evidence.TrustCheck]
+    strategies: "StrategiesResult | None"
+    overall: dict[str, float]
+    per_class: dict[str, dict[str, float]]
+    results: list[gate.RuleResult]
+    verdict: str
+
+
+def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray], cams: np.ndarray,
+             target_class: np.ndarray, base: dict | None, compared: dict | None, timing: dict[str, Any]) -> Findings:
+    """Trust checks -> strategies -> aggregates -> gate -> verdict (stage times are added to ``timing``)."""
+    t = time.perf_counter()
+    checks = trust_checks(cfg, prep, table, cams, target_class)
+    timing["trust_seconds"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    strat = strategies_stage(cfg, prep, values, cams, target_class)
+    timing["strategies_seconds"] = round(time.perf_counter() - t, 3)
+    overall, per_class = aggregates.summarize(table), aggregates.by_class(table, prep.labels)
+    if strat is not None:
+        overall.update(strat.overall)
+        for name, agg in per_class.items():
+            agg.update(strat.per_label[name])
+    results = gate.evaluate(cfg.gate, overall, per_class, base["aggregates"] if base else None, baseline_note=note(compared))
+    return Findings(checks, strat, overall, per_class, results, gate.verdict(results, [c.status for c in checks]))
+
+
+def write_strategy_outputs(folder: Path, result: "StrategiesResult", section: dict[str, Any]) -> None:
+    """strategies.csv, and samples.csv's ``strategy`` column (known only after every batch)."""
+    from pipeline.outputs import append_column, write_strategies_csv
+    from pipeline.strategy_stage import CSV_COLUMNS
+
+    write_strategies_csv(folder / "strategies.csv", [s for lab in section["labels"] for s in lab["strategies"]], CSV_COLUMNS)
+    append_column(folder / "samples.csv", "strategy", ["" if v < 0 else str(v) for v in result.strategy])
+
+
 _FULL = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large"}
 
 
@@ -377,28 +439,27 @@ def audit(
             target_class = np.load(staging.path / "target_class.npy")
 
             table = sample_table(cfg, prep, collector.values)
-            t_trust = time.perf_counter()
-            checks = trust_checks(cfg, prep, table, cams, target_class)
-            timing["trust_seconds"] = round(time.perf_counter() - t_trust, 3)
-            overall, per_class = aggregates.summarize(table), aggregates.by_class(table, prep.labels)
-            results = gate.evaluate(cfg.gate, overall, per_class, base["aggregates"] if base else None, baseline_note=note(compared))
-            verdict = gate.verdict(results, [c.status for c in checks])
+            found = conclude(cfg, prep, table, collector.values, cams, target_class, base, compared, timing)
             ended = dt.datetime.now(dt.timezone.utc)
             timing = {"started": started.isoformat(timespec="seconds"), "ended": ended.isoformat(timespec="seconds"),
                       "seconds": round(time.perf_counter() - t0, 3), **timing}
             summary = build_summary(
-                cfg, verdict=verdict, results=results, trust=trust_section(checks, cfg), table=table, class_names=prep.class_names, labels=prep.labels,
+                cfg, verdict=found.verdict, results=found.results, trust=trust_section(found.checks, cfg), table=table,
+                overall=found.overall, per_class=found.per_class, class_names=prep.class_names, labels=prep.labels,
                 samples=prep.samples, reasons=collector.values["skip_reason"],
                 provenance=provenance(cfg, prep, fingerprints=prints, baseline_path=baseline_path, timing=timing), baseline=compared,
                 dataset_problems=prep.annotations.problems,
+                strategies=strategy_section(found.strategies) if found.strategies else None,
             )
+            if found.strategies is not None:
+                write_strategy_outputs(staging.path, found.strategies, summary["strategies"])
             write_json(staging.path / "summary.json", summary)
             write_summary_md(staging.path / "summary.md", summary)
             write_junit(staging.path / "junit.xml", summary)
             t_report = time.perf_counter()
             render_report(
                 staging.path / "report.html", summary, prep, table, values=collector.values,
-                cams=cams, baseline=base, baseline_path=baseline_path,
+                cams=cams, baseline=base, baseline_path=baseline_path, strategies=found.strategies,
             )
             timings = {"explain_seconds": timing["explain_seconds"], "report_seconds": time.perf_counter() - t_report}
             del cams
@@ -414,4 +475,4 @@ def audit(
         except BaseException:
             _discard_or_keep(staging, store)
             raise
-    return AuditResult(verdict, gate.EXIT_CODES[verdict], out_dir, summary, timings)
+    return AuditResult(found.verdict, gate.EXIT_CODES[found.verdict], out_dir, summary, timings)

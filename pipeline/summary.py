@@ -81,6 +81,8 @@ def build_summary(
     results: Sequence[gate.RuleResult],
     trust: Mapping[str, Any],
     table: aggregates.SampleTable,
+    overall: Mapping[str, float],
+    per_class: Mapping[str, Mapping[str, float]],
     class_names: Sequence[str],
     labels: Sequence[str],
     samples: Sequence[Sample],
@@ -88,8 +90,9 @@ def build_summary(
     provenance: Mapping[str, Any],
     baseline: Mapping[str, Any] | None = None,
     dataset_problems: Sequence[str] = (),
+    strategies: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    overall = aggregates.summarize(table)
+    """``overall`` and ``per_class``: every gate-able aggregate (the sample table's and the strategies')."""
     return {
         "baseline": dict(baseline) if baseline else None,
         "name": cfg.name,
@@ -97,12 +100,13 @@ def build_summary(
         "exit_code": gate.EXIT_CODES[verdict],
         "gate": gate_entries(results),
         "trust": dict(trust),
-        "aggregates": {"overall": overall, "per_class": aggregates.by_class(table, labels)},
+        "aggregates": {"overall": dict(overall), "per_class": {k: dict(v) for k, v in per_class.items()}},
         "flag_counts": aggregates.flag_counts(table.flags),
         "class_names": list(class_names),
         "labels": list(labels),
         "skipped": [{"row": i, "sample_id": samples[i].sample_id, "reason": reasons[i]} for i in range(len(samples)) if table.flags[i] == "skipped"],
         "dataset_problems": list(dataset_problems),
+        "strategies": dict(strategies) if strategies is not None else None,
         "provenance": dict(provenance),
     }
 

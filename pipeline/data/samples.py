@@ -65,6 +65,17 @@ class BoxArrays:
         match = valid & (self.classes[rows] == np.asarray(labels)[:, None])
         return np.where(match.any(axis=1, keepdims=True), match, valid)
 
+    def region(self, row: int, label: int, size: tuple[int, int]) -> np.ndarray:
+        """(H, W) bool: the region row ``row`` was scored against when explaining dataset label
+        ``label`` (its boxes' union, or their masks' under ``region: mask``), pixel-centre rule."""
+        use = self.scored(np.array([row]), np.array([label]))
+        if self.masks is not None:
+            return (self.slot_masks(np.array([row]), size) & use[..., None, None]).any(axis=1)[0]
+        region = np.zeros(size, bool)
+        for c0, r0, c1, r1 in self.pixels[row][use[0]]:
+            region[r0:r1, c0:c1] = True
+        return region
+
     def slot_masks(self, rows: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """(B, K, H, W) bool: every box slot's mask (False for padding and for rows < 0)."""
         k = self.valid.shape[1]

@@ -18,6 +18,7 @@ from pipeline import evidence
 from pipeline.baseline import note
 from pipeline.report import charts
 from pipeline.report.overlay import intervention_thumbnails, legend_gradient_css, overlay
+from pipeline.report.strategies_view import build_strategies_view
 
 SEVERITY = ("right_for_wrong_reason", "distracted", "confused_on_object", "no_signal", "ok")
 FLAG_TEXT = {
@@ -79,7 +80,9 @@ def build_view(
     cams: np.ndarray,
     baseline: Mapping[str, Any] | None,
     baseline_path: Path | None,
+    strategies: Any = None,
 ) -> dict[str, Any]:
+    """``strategies``: the strategies stage's result (None when it is off)."""
     cfg, samples, space = prep.cfg, prep.samples, prep.space
     predicted, confidence = values["predicted"], values["confidence"]
     model_class = values.get("predicted_model_class")
@@ -126,13 +129,10 @@ def build_view(
 
     def scored_region(row: int, explained: int) -> np.ndarray | None:
         """(H, W) bool region a sample was scored against under ``region: mask`` (None for boxes)."""
-        b = prep.boxes
-        if b.masks is None:
-            return None
-        use = b.scored(np.array([row]), np.array([explained]))
-        return (b.slot_masks(np.array([row]), prep.model.input_size) & use[..., None, None]).any(axis=1)[0]
+        return prep.boxes.region(row, explained, prep.model.input_size) if prep.boxes.masks is not None else None
 
-    def card(row: int) -> dict[str, Any] | None:
+    def thumbnail(row: int) -> tuple[np.ndarray, str, int] | None:
+        """(decoded image, overlay data URI, explained label) of a sample; None when its image cannot be read."""
         s = samples[row]
         # draw the boxes the sample was scored against: those of the explained class's label, else every box
         explained = space.explained_label(s.target, int(predicted[row]))
@@ -141,19 +141,24 @@ def build_view(
             image = decode_rgb(s.path)
         except ImageProblem:
             return None
+        return image, overlay(image, np.asarray(cams[row]), [b.as_tuple() for b in scored_boxes], region=scored_region(row, explained)), explained
+
+    def card(row: int) -> dict[str, Any] | None:
+        s = samples[row]
+        got = thumbnail(row)
+        if got is None:
+            return None
+        image, uri, explained = got
         out = {
             "row": row, "sample_id": s.sample_id, "flag": flags[row], "labels": list(s.labels),
             "label": " | ".join(s.labels), "predicted": shown_prediction(int(predicted[row]), None if model_class is None else int(model_class[row]), space),
             "confidence": format_value(float(confidence[row]), 2), "energy": format_value(float(table.energy_in_box[row])),
             "focus": format_value(float(table.focus_score[row])),
-            "image": overlay(image, np.asarray(cams[row]), [b.as_tuple() for b in scored_boxes], region=scored_region(row, explained)),
+            "image": uri,
             "evidence": None, "method_flag": values["method_flag"][row] if "method_flag" in values else None,
         }
         if "object_dependence" in values and not np.isnan(values["object_dependence"][row]):
-            region = scored_region(row, explained)
-            if region is None:
-                use = prep.boxes.scored(np.array([row]), np.array([explained]))[0]
-                region = evidence.region_from_boxes(prep.boxes.pixels[row][use], prep.model.input_size)
+            region = prep.boxes.region(row, explained, prep.model.input_size)
             removed_uri, only_uri = intervention_thumbnails(image, prep.model.input_size, region, cfg.evidence.fill)
             out["evidence"] = {
                 "class": space.labels[explained] if explained >= 0 else "—", "removed": removed_uri, "only": only_uri,
@@ -199,6 +204,7 @@ def build_view(
     return {
         "evidence": _evidence_view(summary, cfg, table, values, card),
         "methods": _methods_view(summary, cfg, samples, flags, values),
+        "strategies": build_strategies_view(strategies, lambda row: (got := thumbnail(row)) and got[1]),
         "summary": summary,
         "verdict_class": {"FIT TO DEPLOY": "fit", "NOT FIT": "notfit"}.get(summary["verdict"], "inconclusive"),
         "failed": [r["message"] for r in summary["gate"] if r["status"] == "fail"],

@@ -1,0 +1,70 @@
+"""The compiled forward path for the extra passes of the strategies stage (needs TensorFlow).
+
+Edited images are built at the input size before preprocessing (0-255, the interventions'
+convention, DESIGN §6), so preprocessing runs inside the compiled function here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+
+import numpy as np
+
+from pipeline.labels import LabelSpace
+from pipeline.strategy_stage import Classifier
+from pipeline.worker import probabilities
+
+if TYPE_CHECKING:
+    from pipeline.config import AuditConfig
+    from pipeline.data.samples import Sample
+    from pipeline.model import AuditModel
+
+
+def compiled_forward(model: "AuditModel", preprocessing: str, batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """(B, H, W, 3) raw images -> (B, C) probabilities; batches are padded to ``batch_size`` (one trace)."""
+    import tensorflow as tf
+
+    from pipeline.data.batches import preprocessing_fn
+
+    prep = preprocessing_fn(preprocessing)
+    scores = tf.function(lambda x: model.cam_model(prep(x), training=False)[1], reduce_retracing=True)
+
+    def forward(images: np.ndarray) -> np.ndarray:
+        n = len(images)
+        padded = np.zeros((batch_size, *images.shape[1:]), np.float32)
+        padded[:n] = images
+        return probabilities(scores(tf.constant(padded)).numpy()[:n], model.output_activation)
+
+    return forward
+
+
+def decoded(cfg: "AuditConfig", model: "AuditModel", samples: Sequence["Sample"], rows: Sequence[int]) -> Mapping[int, np.ndarray]:
+    """{row: (H, W, 3) float32 raw image at the input size}, decoded and resized as the audit does."""
+    from pipeline.data.batches import make_batches
+
+    out: dict[int, np.ndarray] = {}
+    if not rows:
+        return out
+    for batch_rows, _images, raw, _errors in make_batches(list(rows), [str(samples[r].path) for r in rows], input_size=model.input_size,
+                                                          resize=cfg.model.resize, preprocessing=cfg.model.preprocessing,
+                                                          batch_size=cfg.explain.batch_size):
+        for i, r in enumerate(batch_rows.numpy()):
+            if r >= 0:
+                out[int(r)] = raw[i].numpy()
+    return out
+
+
+def classifier(cfg: "AuditConfig", model: "AuditModel", samples: Sequence["Sample"], space: LabelSpace, *, multi_label: bool,
+               target_class: np.ndarray) -> Classifier:
+    """The model as the causal tests see it ("classified as L": L owns the argmax class, or, multi-label,
+    one of L's classes reaches ``model.threshold``)."""
+    threshold, sets, class_label = cfg.model.threshold, space.sets, space.class_label
+
+    def is_label(probs: np.ndarray, label: int) -> np.ndarray:
+        if multi_label:
+            return (probs[:, sets[label]] >= threshold).any(axis=1)
+        return class_label[probs.argmax(axis=1)] == label
+
+    return Classifier(images=lambda rows: decoded(cfg, model, samples, rows),
+                      probabilities=compiled_forward(model, cfg.model.preprocessing, cfg.explain.batch_size),
+                      is_label=is_label, target_class=np.asarray(target_class), batch_size=cfg.explain.batch_size)

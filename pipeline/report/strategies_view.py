@@ -1,0 +1,145 @@
+"""View data of the report section "Where does the model look instead?" (DESIGN §10), built before
+rendering from a :class:`pipeline.strategy_stage.StrategiesResult` (no TensorFlow)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from pipeline import strategies as st
+from pipeline.outputs import format_value
+from pipeline.report.overlay import jet
+from pipeline.strategy_stage import LabelStrategies, StrategiesResult, Strategy, sentence
+
+SIDE = 112  # px, the small maps' side
+
+
+@dataclass(frozen=True)
+class StrategyCard:
+    label: str
+    id: int
+    n: int
+    share: str
+    accuracy: str
+    focus: str
+    status: str  # "confirmed shortcut" | "not confirmed" | "not tested" | "no off-object heat"
+    confirmed: bool
+    place: str
+    map_uri: str  # mean map, hot spot outlined
+    exemplars: tuple[str, ...]  # overlay thumbnails (data URIs)
+    sentence: str
+    numbers: tuple[tuple[str, str], ...]  # (name, value) for the small table under the sentence
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    label: str
+    n: int
+    map_uri: str
+    coverage_uri: str
+    reading: str
+    note: str
+    stability: str
+    strategies: tuple[StrategyCard, ...]
+
+
+@dataclass(frozen=True)
+class StrategiesView:
+    rows: tuple[LabelRow, ...]  # labels with a confirmed shortcut first
+    n_confirmed: int
+    confirmed: tuple[str, ...]  # one sentence per confirmed shortcut, for the section's top
+    settings: str
+
+
+def _png(rgb: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def small_map(values: np.ndarray, *, top: float | None = None, outline: tuple[int, int, int, int] | None = None) -> str:
+    """(h, w) map -> a SIDE-px PNG (jet; divided by ``top``, default its maximum), cells kept square-edged;
+    ``outline`` cells (r0, c0, r1, c1) drawn as a white frame with a dark edge."""
+    h, w = values.shape
+    top = float(values.max()) if top is None else top
+    rgb = jet(values / top if top > 0 else np.zeros_like(values))
+    scale = max(1, SIDE // max(h, w))
+    big = np.kron(rgb, np.ones((scale, scale, 1), np.uint8))
+    if outline is not None:
+        r0, c0, r1, c1 = (v * scale for v in outline)
+        for colour, grow in (((0, 0, 0), 1), ((255, 255, 255), 0)):
+            a, b = max(r0 - grow, 0), min(r1 + grow, big.shape[0]) - 1
+            c, d = max(c0 - grow, 0), min(c1 + grow, big.shape[1]) - 1
+            big[[a, b], c:d + 1] = colour
+            big[a:b + 1, [c, d]] = colour
+    return _png(big)
+
+
+def reading(lab: LabelStrategies) -> str:
+    """A short plain reading of a label's atlas."""
+    a = lab.atlas
+    text = f"{a.on_object:.0%} of the heat lies on the objects, which cover {a.object_area:.0%} of the image on average"
+    if a.on_object >= 0.5 and a.on_object >= 2 * a.object_area:
+        return text + ": heat follows the objects."
+    cells = st.hot_spot_cells(a.mean_map, a.mean_coverage, 0.5)
+    if cells is None:
+        return text + "."
+    return text + f": the heat off the objects gathers at the {st.place_name(st.rect_relative(cells, a.mean_map.shape))}, where objects seldom are."
+
+
+def _status(s: Strategy) -> str:
+    if s.confirmed:
+        return "confirmed shortcut"
+    if s.tests is not None:
+        return "not confirmed"
+    return "no off-object heat" if s.hot_spot is None else "not tested"
+
+
+def _numbers(s: Strategy) -> tuple[tuple[str, str], ...]:
+    h, t = s.hot_spot, s.tests
+    out = []
+    if h is not None:
+        out += [("hot spot share", format_value(h.share)), ("concentration", format_value(h.concentration, 1)),
+                ("off-object share", format_value(h.off_object_share))]
+    if t is not None:
+        out += [("hot-spot accuracy", format_value(t.hotspot_accuracy)), ("control accuracy", format_value(t.control_accuracy)),
+                ("dependence", f"{format_value(t.dependence.value)} [{format_value(t.dependence.low)}, {format_value(t.dependence.high)}]"),
+                ("transplant effect", f"{format_value(t.transplant.value)} [{format_value(t.transplant.low)}, {format_value(t.transplant.high)}]")]
+    return tuple(out)
+
+
+def _card(s: Strategy, interval: float, thumb: Callable[[int], str | None]) -> StrategyCard:
+    h = s.hot_spot
+    return StrategyCard(
+        label=s.label, id=s.id, n=int(s.rows.size), share=f"{s.share:.0%}", accuracy=format_value(s.accuracy),
+        focus=format_value(s.mean_focus_score), status=_status(s), confirmed=s.confirmed,
+        place=st.place_name(h.rect) if h else "—", map_uri=small_map(s.mean_map, outline=h.cells if h else None),
+        exemplars=tuple(u for u in (thumb(r) for r in s.exemplars) if u), sentence=sentence(s, interval), numbers=_numbers(s),
+    )
+
+
+def build_strategies_view(result: StrategiesResult | None, thumb: Callable[[int], str | None]) -> StrategiesView | None:
+    """``thumb(row)`` -> the gallery's overlay thumbnail of a sample (None when its image cannot be read)."""
+    if result is None:
+        return None
+    cfg = result.settings
+    rows = []
+    for lab in result.labels:
+        cover = lab.atlas.mean_coverage
+        rows.append(LabelRow(
+            label=lab.label, n=lab.atlas.n, map_uri=small_map(lab.atlas.mean_map), coverage_uri=small_map(cover, top=1.0),
+            reading=reading(lab), note=lab.note, stability=format_value(lab.stability, 2) if lab.clustered else "—",
+            strategies=tuple(_card(s, cfg.interval, thumb) for s in lab.strategies),
+        ))
+    rows.sort(key=lambda r: not any(c.confirmed for c in r.strategies))
+    confirmed = tuple(c.sentence for r in rows for c in r.strategies if c.confirmed)
+    settings = (f"kNN graph k = {cfg.neighbours}, at most {cfg.max_strategies} strategies (eigengap), hot spot at "
+                f"{cfg.hotspot_threshold:g} of the off-object peak, tested when ≥ {cfg.min_off_object:.0%} of its heat is off the objects, "
+                f"{cfg.test_samples} samples and {cfg.controls} control placements per test, confirmed when an effect's "
+                f"{cfg.interval:.0%} interval lower bound ≥ {cfg.min_effect:g}")
+    return StrategiesView(tuple(rows), len(confirmed), confirmed, settings)
