@@ -23,6 +23,7 @@ from pipeline.scoring import pixel_boxes
 
 CONTROL_DRAWS = 50  # random placements tried per control before the least-overlapping one is taken
 STABILITY_ROUNDS, STABILITY_FRACTION = 5, 0.8
+NULL_RATIO = 0.5  # a split into k strategies needs λ_k at most this share of the structureless λ_k
 DENSE_EIGEN_MAX = 400  # up to this many samples the Laplacian's spectrum is computed densely
 
 
@@ -147,13 +148,29 @@ def laplacian_spectrum(features: np.ndarray, *, neighbours: int, count: int, see
     return 1.0 - mu[order], vectors[:, order]
 
 
-def eigengap_k(eigenvalues: np.ndarray, max_k: int) -> int:
-    """The k in 1..max_k with the largest gap λ_{k+1} − λ_k (ascending eigenvalues); 1 is a valid answer."""
+def eigengap_k(eigenvalues: np.ndarray, max_k: int, null: np.ndarray | None = None) -> int:
+    """The k in 1..max_k with the largest gap λ_{k+1} − λ_k (ascending eigenvalues); 1 is a valid answer.
+
+    With ``null`` (the same spectrum of structureless data, :func:`null_features`), a k > 1 is a
+    candidate only when λ_k ≤ ½ λ_k(null): its k groups are more separated than a cloud of the same
+    size and marginals would be split by chance. Without that, the kNN graph of one noisy group (no
+    strategy structure at all) is cut in two at about one seed in five."""
     upto = min(max_k, len(eigenvalues) - 1)
     if upto < 1:
         return 1
     gaps = np.diff(eigenvalues[: upto + 1])
+    if null is not None:
+        k = np.arange(1, upto + 1)
+        bound = np.full(upto, np.inf)
+        bound[: min(upto, len(null))] = NULL_RATIO * null[:upto]
+        gaps = np.where((k == 1) | (eigenvalues[:upto] <= bound), gaps, -np.inf)
     return int(np.argmax(gaps)) + 1
+
+
+def null_features(features: np.ndarray, seed: int) -> np.ndarray:
+    """Each column permuted independently (seeded): the same marginals, no structure between samples."""
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.permutation(col) for col in features.T], axis=1)
 
 
 def _by_size(labels: np.ndarray) -> np.ndarray:
@@ -175,7 +192,8 @@ def spectral_partition(features: np.ndarray, *, neighbours: int, max_strategies:
     if n < 3:
         return np.zeros(n, np.int64), np.zeros(0)
     values, vectors = laplacian_spectrum(features, neighbours=neighbours, count=max_strategies + 1, seed=seed)
-    k = eigengap_k(values, max_strategies)
+    null, _ = laplacian_spectrum(null_features(features, seed), neighbours=neighbours, count=max_strategies + 1, seed=seed)
+    k = eigengap_k(values, max_strategies, null)
     if k == 1:
         return np.zeros(n, np.int64), values
     emb = vectors[:, :k]
@@ -297,20 +315,28 @@ def control_positions(rng: np.random.Generator, px: tuple[int, int, int, int], r
     return out
 
 
-def blank(image: np.ndarray, px: tuple[int, int, int, int], fill: str) -> np.ndarray:
-    """The image (H, W, 3, 0-255) with the rectangle's pixels replaced by the interventions' fill
-    (``mean``: mean colour of the pixels kept, i.e. outside the rectangle; ``gray``: 127.5)."""
-    inside = rect_mask(px, image.shape[:2])
+def edited_area(px: tuple[int, int, int, int], size: tuple[int, int], protect: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) bool: the rectangle's pixels, less the ``protect`` region (the sample's own object):
+    the tests move or remove what lies off the object, never the object itself."""
+    area = rect_mask(px, size)
+    return area & ~protect if protect is not None else area
+
+
+def blank(image: np.ndarray, px: tuple[int, int, int, int], fill: str, protect: np.ndarray | None = None) -> np.ndarray:
+    """The image (H, W, 3, 0-255) with the rectangle's pixels (less ``protect``) replaced by the
+    interventions' fill (``mean``: mean colour of the pixels kept; ``gray``: 127.5)."""
+    inside = edited_area(px, image.shape[:2], protect)
     out = np.array(image, np.float32, copy=True)
     out[inside] = fill_colour(np.asarray(image, np.float64), ~inside, fill).astype(np.float32)
     return out
 
 
-def paste(recipient: np.ndarray, donor: np.ndarray, px: tuple[int, int, int, int]) -> np.ndarray:
-    """The recipient with the donor's pixels inside the rectangle (same place, same size)."""
-    c0, r0, c1, r1 = px
+def paste(recipient: np.ndarray, donor: np.ndarray, px: tuple[int, int, int, int], protect: np.ndarray | None = None) -> np.ndarray:
+    """The recipient with the donor's pixels inside the rectangle (same place), less ``protect``
+    (the donor's object: its pixels stay the recipient's)."""
+    inside = edited_area(px, recipient.shape[:2], protect)
     out = np.array(recipient, np.float32, copy=True)
-    out[r0:r1, c0:c1] = donor[r0:r1, c0:c1]
+    out[inside] = donor[inside]
     return out
 
 

@@ -165,6 +165,7 @@ class _Plan:
 
     key: tuple[int, int]  # (label, strategy id)
     hot: Rect
+    regions: Mapping[int, np.ndarray]  # tested rows' (= donors') objects: never blanked or moved
     tested: np.ndarray
     controls: tuple[tuple[Rect, ...], ...]
     recipients: np.ndarray
@@ -194,7 +195,7 @@ def _plan(cfg: StrategiesConfig, ev: Evidence, label: int, s: Strategy, seed: in
     donors = tested[np.arange(recipients.size) % tested.size]
     donor_controls = tuple(st.control_positions(rng, hot, regions[int(d)], count=1, max_overlap=cfg.max_object_overlap, avoid=hot)[0]
                            for d in donors)
-    return _Plan((label, s.id), hot, tested, controls, recipients, donors, donor_controls)
+    return _Plan((label, s.id), hot, {int(r): regions[int(r)] for r in tested}, tested, controls, recipients, donors, donor_controls)
 
 
 # --------------------------------------------------------------------------- causal tests: forward passes
@@ -202,14 +203,15 @@ def _plan(cfg: StrategiesConfig, ev: Evidence, label: int, s: Strategy, seed: in
 
 def _jobs(plan: _Plan, fill: str) -> Iterator[tuple[str, int, Callable[[Mapping[int, np.ndarray]], np.ndarray]]]:
     """(kind, unit index, image builder) for every edited image of one plan, in a fixed order."""
+    reg = plan.regions
     for i, row in enumerate(plan.tested):
-        yield "hot", i, lambda im, row=int(row): st.blank(im[row], plan.hot, fill)
+        yield "hot", i, lambda im, row=int(row): st.blank(im[row], plan.hot, fill, reg[row])
         for k, rect in enumerate(plan.controls[i]):
-            yield f"control{k}", i, lambda im, row=int(row), rect=rect: st.blank(im[row], rect, fill)
+            yield f"control{k}", i, lambda im, row=int(row), rect=rect: st.blank(im[row], rect, fill, reg[row])
     for i, (row, donor) in enumerate(zip(plan.recipients, plan.donors)):
-        yield "paste", i, lambda im, row=int(row), donor=int(donor): st.paste(im[row], im[donor], plan.hot)
+        yield "paste", i, lambda im, row=int(row), donor=int(donor): st.paste(im[row], im[donor], plan.hot, reg[donor])
         rect = plan.donor_controls[i]
-        yield "paste_control", i, lambda im, row=int(row), donor=int(donor), rect=rect: st.paste(im[row], im[donor], rect)
+        yield "paste_control", i, lambda im, row=int(row), donor=int(donor), rect=rect: st.paste(im[row], im[donor], rect, reg[donor])
 
 
 def _run_forward(plans: Sequence[_Plan], model: Classifier, fill: str) -> list[dict[str, dict[int, np.ndarray]]]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from pipeline import aggregates
 from pipeline.aggregates import SampleTable
-from pipeline.config import AGGREGATES, FLAGS, resolved_yaml
+from pipeline.config import AGGREGATES, FLAGS, STRATEGY_AGGREGATES, resolved_yaml
 from pipeline.data.images import ImageProblem, decode_rgb
 from pipeline.outputs import format_value
 from pipeline import evidence
@@ -96,7 +96,7 @@ def build_view(
         else:
             rows = aggregates.class_rows(table, r["scope"])
         ci = (math.nan, math.nan)
-        if r["aggregate"] not in ("n_samples", "n_scored"):
+        if r["aggregate"] not in ("n_samples", "n_scored", *STRATEGY_AGGREGATES):  # strategies carry their own intervals
             population, stat = aggregates.population(table, r["aggregate"], rows)
             ci = aggregates.bootstrap_ci(population, stat, seed=seed + i)
         change = None if r["baseline"] is None or r["value"] is None else r["value"] - r["baseline"]
