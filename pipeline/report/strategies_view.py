@@ -92,6 +92,14 @@ def reading(lab: LabelStrategies) -> str:
     return text + f": the heat off the objects gathers at the {st.place_name(st.rect_relative(cells, a.mean_map.shape))}, where objects seldom are."
 
 
+def _headline(s: Strategy) -> str:
+    """One line per confirmed shortcut for the section's top (the full sentence is in the class's row)."""
+    t = s.tests
+    return (f"{s.label}, strategy {s.id} ({s.share:.0%} of its samples): the {st.place_name(s.hot_spot.rect)} — blanking it costs "
+            f"{t.dependence.value:.0%} accuracy beyond a blank elsewhere; pasting it turns {t.transplant_flip:.0%} of other classes' "
+            f"images into {s.label} (controls {t.control_flip:.0%})")
+
+
 def _status(s: Strategy) -> str:
     if s.confirmed:
         return "confirmed shortcut"
@@ -137,7 +145,7 @@ def build_strategies_view(result: StrategiesResult | None, thumb: Callable[[int]
             strategies=tuple(_card(s, cfg.interval, thumb) for s in lab.strategies),
         ))
     rows.sort(key=lambda r: not any(c.confirmed for c in r.strategies))
-    confirmed = tuple(c.sentence for r in rows for c in r.strategies if c.confirmed)
+    confirmed = tuple(_headline(s) for lab in result.labels for s in lab.strategies if s.confirmed)
     settings = (f"kNN graph k = {cfg.neighbours}, at most {cfg.max_strategies} strategies (eigengap), hot spot at "
                 f"{cfg.hotspot_threshold:g} of the off-object peak, tested when ≥ {cfg.min_off_object:.0%} of its heat is off the objects, "
                 f"{cfg.test_samples} samples and {cfg.controls} control placements per test, confirmed when an effect's "
