@@ -91,7 +91,7 @@ def normalised_maps(cams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     All-zero and non-finite maps are left out (they say nothing about where the model looks)."""
     cams = np.asarray(cams, np.float64)
-    sums = cams.reshape(len(cams), -1).sum(axis=1)
+    sums = cams.reshape(len(cams), int(np.prod(cams.shape[1:]))).sum(axis=1)
     keep = np.isfinite(sums) & (sums > 0)
     return cams[keep] / sums[keep, None, None], keep
 

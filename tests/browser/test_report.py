@@ -155,3 +155,40 @@ def test_need_the_object_section_shows_the_evidence(browser, reports, name):
     section.screenshot(path=str(ARTIFACTS / f"need-object-{name}.png"))
     assert errors == []
     page.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_strategies_section_shows_confirmed_shortcuts_first(browser, reports, width):
+    summary = json.loads((reports["demo_shortcut"] / "summary.json").read_text())
+    page, errors = _open(browser, reports["demo_shortcut"] / "report.html", width)
+    section = page.locator("#strategies")
+    assert section.is_visible() and "Where does the model look instead?" in section.inner_text()
+    # it comes before the gallery
+    assert section.bounding_box()["y"] < page.locator("#gallery").bounding_box()["y"]
+    n = int(summary["strategies"]["aggregates"]["overall"]["confirmed_shortcuts"])
+    assert page.locator("#confirmed-shortcuts li").count() == n > 0
+    # within each class the confirmed shortcuts come first, outlined in red
+    for row in page.locator("#strategies .atlas-row").all():
+        statuses = [s.get_attribute("data-status") for s in row.locator(".strategy").all()]
+        confirmed = [s == "confirmed shortcut" for s in statuses]
+        assert confirmed == sorted(confirmed, reverse=True)
+    first = page.locator("#strategies .strategy").first
+    assert first.get_attribute("data-status") == "confirmed shortcut"
+    assert first.evaluate("e => getComputedStyle(e).borderTopColor") == "rgb(201, 42, 42)"
+    # every small map and exemplar image decodes
+    assert all(w > 0 for w in page.eval_on_selector_all("#strategies img", "els => els.map(e => e.naturalWidth)"))
+    if width == 390:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 392
+    ARTIFACTS.mkdir(exist_ok=True)
+    section.screenshot(path=str(ARTIFACTS / f"strategies-demo_shortcut-{width}.png"))
+    assert errors == []
+    page.close()
+
+
+def test_strategies_section_on_the_good_demo_confirms_nothing(browser, reports):
+    page, errors = _open(browser, reports["demo"] / "report.html", 1280)
+    assert page.locator("#strategies #no-shortcuts").is_visible()
+    assert page.locator("#strategies .strategy.confirmed").count() == 0
+    assert page.locator("#strategies .atlas-row").count() == 3
+    assert errors == []
+    page.close()

@@ -80,6 +80,8 @@ def test_normalised_maps_leave_out_empty_ones():
     maps, keep = st.normalised_maps(cams)
     assert keep.tolist() == [True, False, False]
     assert maps[0].tolist() == [[0.25, 0.25], [0.25, 0.25]]
+    none, keep = st.normalised_maps(np.zeros((0, 2, 2)))  # a label nothing was explained for
+    assert none.shape == (0, 2, 2) and keep.size == 0
 
 
 def test_coverage_is_the_area_share_of_each_cell():
