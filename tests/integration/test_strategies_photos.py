@@ -70,7 +70,7 @@ def write_eval(folder: Path, crops, marker: bool, seed: int) -> Path:
     rng = np.random.default_rng(seed)
     (folder / "images").mkdir(parents=True)
     lines = ["image,label,x0,y0,x1,y1"]
-    for i, (crop, label) in enumerate(crops):
+    for i, (crop, label) in enumerate(crops * 3):  # three composites of every test photo: enough per corner to cluster
         img, (x0, y0, x1, y1) = composite(rng, crop, label, marker)
         name = f"{CLASSES[label]}_{i:03d}.png"
         Image.fromarray(img).save(folder / "images" / name)
@@ -122,7 +122,6 @@ def worlds(tmp_path_factory):
 model: {{path: {model}, class_names: [apple, banana, orange]}}
 dataset: {{format: csv, annotations: {data / 'boxes.csv'}, images: {data / 'images'}}}
 trust: {{randomisation: false}}
-strategies: {{min_samples: 15}}
 gate:
   - {{metric: confirmed_shortcuts, max: 0}}
 """)
@@ -134,7 +133,7 @@ gate:
 def test_a_planted_shortcut_on_photos_is_found_and_confirmed(worlds):
     code, summary = worlds["shortcut"]
     found = [s for lab in summary["strategies"]["labels"] for s in lab["strategies"] if s["confirmed"]]
-    assert code == 1 and found
+    assert code == 1 and len({s["label"] for s in found}) >= 2  # (one run: banana and orange, a strategy per corner)
     for s in found:
         assert s["place"].endswith("corner") and s["off_object_share"] >= 0.7
 
