@@ -15,7 +15,9 @@ For each model, on the same synthetic JPEGs (generated into a temp folder) and i
 and (b) again with ``explain.jit_compile: true`` (XLA).
 
 Then peak memory (max RSS of a child process) of the audit at N = 500 and N = 2,000 on the demo
-CNN, and the report's render time and size for a 10,000-sample audit. Prints a table; the figures
+CNN, the strategies stage's share of the audit time and its memory at N = 2,000 and 10,000
+(``--only-strategies`` runs just those rows), and the report's render time and size for a
+10,000-sample audit. Prints a table; the figures
 with machine and date go in benchmarks/RESULTS.md.
 """
 
@@ -64,7 +66,8 @@ def make_dataset(folder: Path, n: int, size: tuple[int, int], n_classes: int, se
 
 
 def write_config(folder: Path, name: str, model: Path, ann: Path, preprocessing: str, batch_size: int, gallery: int = 48,
-                 jit: bool = False, interventions: bool = False, compare: str | None = None, engine: str = "local") -> Path:
+                 jit: bool = False, interventions: bool = False, compare: str | None = None, engine: str = "local",
+                 strategies: bool = True) -> Path:
     """(b) runs with interventions off and no compare method (the bare Grad-CAM audit); the trust
     checks' randomisation is off everywhere: it is a fixed cost after the loop, not a rate."""
     cfg = folder / f"{name}.yaml"
@@ -75,6 +78,7 @@ dataset: {{format: coco, annotations: {ann}, images: {ann.parent / 'images'}}}
 explain: {{batch_size: {batch_size}, jit_compile: {str(jit).lower()}, compare_method: {compare or 'null'}}}
 evidence: {{interventions: {str(interventions).lower()}}}
 trust: {{randomisation: false}}
+strategies: {{enabled: {str(strategies).lower()}}}
 engine: {{kind: {engine}, workers: 1, cpus_per_worker: 2}}
 gate:
   - {{metric: accuracy, min: 0.0}}
@@ -234,6 +238,35 @@ def peak_rss_mb(cfg_path: Path) -> float:
     return int(line[0].split()[1]) / 1024
 
 
+def strategies_cost(tmp: Path, sizes: tuple[int, ...], batch_size: int) -> None:
+    """The strategies stage (DESIGN §10) on the demo CNN at the defaults (interventions on; the
+    randomisation check off, so the share is of the rest of the audit): its share of the audit's
+    time, the clustering alone, and the audit's peak memory with the stage on and off."""
+    from pipeline import strategies as st
+    from pipeline.config import load_config
+    from pipeline.run import audit
+
+    model = ROOT / "data_samples" / "shapes" / "model_good.keras"
+    for n in sizes:
+        folder = tmp / f"strategies{n}"
+        folder.mkdir()
+        ann = make_dataset(folder / "data", n, (64, 64), 3, seed=n + 1)
+        on = write_config(folder, f"strat{n}", model, ann, "scale_0_1", batch_size, interventions=True)
+        off = write_config(folder, f"nostrat{n}", model, ann, "scale_0_1", batch_size, interventions=True, strategies=False)
+        prov = audit(load_config(on), progress=False).summary["provenance"]
+        cams = np.load(folder / f"out_strat{n}" / "heatmaps.npz")["cams"]
+        maps, _ = st.normalised_maps(cams[~np.isnan(cams).any(axis=(1, 2))])
+        flat = maps.reshape(len(maps), -1)
+        t = time.perf_counter()
+        ids, _ = st.spectral_partition(flat, neighbours=10, max_strategies=6, seed=0)
+        st.stability(flat, ids, neighbours=10, max_strategies=6, seed=0)
+        alone = time.perf_counter() - t
+        mem_on, mem_off = peak_rss_mb(on), peak_rss_mb(off)
+        print(f"strategies N={n}: stage {prov['strategies_seconds']:.1f} s of the audit's {prov['seconds']:.1f} s "
+              f"({prov['strategies_seconds'] / prov['seconds']:.1%}); clustering + stability of all {len(flat)} maps as one label "
+              f"{alone:.1f} s; peak memory {mem_on:.0f} MB with the stage, {mem_off:.0f} MB without", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=320, help="images per throughput run (default 320)")
@@ -245,6 +278,7 @@ def main() -> None:
     p.add_argument("--no-ray", action="store_true", help="skip the Ray engine runs")
     p.add_argument("--variants", default="a,b,iv,cmp,ray", help="which of a,b,iv,cmp,ray to run (a and b are always run)")
     p.add_argument("--skip-extras", action="store_true", help="skip XLA, the per-image reference, memory and report runs")
+    p.add_argument("--only-strategies", action="store_true", help="run only the strategies stage's cost rows")
     args = p.parse_args()
     if args.quick:
         args.n, args.reference_n = 96, 8
@@ -253,6 +287,9 @@ def main() -> None:
     print(f"# make bench: {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, TensorFlow {tf.__version__}, {time.strftime('%Y-%m-%d %H:%M')}")
     with tempfile.TemporaryDirectory(prefix="gradcam-bench-") as tmp:
         tmp = Path(tmp)
+        if args.only_strategies:
+            strategies_cost(tmp, (400, 2000) if args.quick else (2000, 10_000), args.batch_size)
+            return
         rows = []
         for kind in args.models.split(","):
             folder = tmp / kind
@@ -314,6 +351,8 @@ def main() -> None:
         print("peak memory (demo CNN, VmHWM of the audit process): "
               + ", ".join(f"N={n}: {mem[n]:.0f} MB" for n in mem_n)
               + f"; N={mem_n[1]} / N={mem_n[0]} = {mem[mem_n[1]] / mem[mem_n[0]]:.3f}", flush=True)
+
+        strategies_cost(tmp, (400, 2000) if args.quick else (2000, 10_000), args.batch_size)
 
         n_report = 1000 if args.quick else 10_000
         folder = tmp / "report"

@@ -181,19 +181,22 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     return np.array([lookup[int(g)] for g in labels], np.int64)
 
 
-def spectral_partition(features: np.ndarray, *, neighbours: int, max_strategies: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def spectral_partition(features: np.ndarray, *, neighbours: int, max_strategies: int, seed: int,
+                       k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(n,) strategy ids (0 = largest) and the eigenvalues the number was chosen from.
 
-    ``features`` (n, d): flattened normalised maps. kNN graph, normalised Laplacian, eigengap K,
-    k-means (seeded, 10 starts) on the row-normalised first K eigenvectors (DESIGN §10)."""
+    ``features`` (n, d): flattened normalised maps. kNN graph, normalised Laplacian, eigengap K
+    (or the given ``k``), k-means (seeded, 10 starts) on the row-normalised first K eigenvectors
+    (DESIGN §10)."""
     from sklearn.cluster import KMeans
 
     n = len(features)
     if n < 3:
         return np.zeros(n, np.int64), np.zeros(0)
     values, vectors = laplacian_spectrum(features, neighbours=neighbours, count=max_strategies + 1, seed=seed)
-    null, _ = laplacian_spectrum(null_features(features, seed), neighbours=neighbours, count=max_strategies + 1, seed=seed)
-    k = eigengap_k(values, max_strategies, null)
+    if k is None:
+        null, _ = laplacian_spectrum(null_features(features, seed), neighbours=neighbours, count=max_strategies + 1, seed=seed)
+        k = eigengap_k(values, max_strategies, null)
     if k == 1:
         return np.zeros(n, np.int64), values
     emb = vectors[:, :k]
@@ -203,7 +206,8 @@ def spectral_partition(features: np.ndarray, *, neighbours: int, max_strategies:
 
 
 def stability(features: np.ndarray, labels: np.ndarray, *, neighbours: int, max_strategies: int, seed: int) -> float:
-    """Mean adjusted Rand index between ``labels`` and the partitions of 5 seeded 80% subsamples."""
+    """Mean adjusted Rand index between ``labels`` and the partitions of 5 seeded 80% subsamples into
+    the same number of strategies (the stability of this partition, not of the choice of K)."""
     from sklearn.metrics import adjusted_rand_score
 
     n = len(features)
@@ -213,7 +217,8 @@ def stability(features: np.ndarray, labels: np.ndarray, *, neighbours: int, max_
     scores = []
     for r in range(STABILITY_ROUNDS):
         rows = np.sort(np.random.default_rng(seed + 1 + r).choice(n, size=size, replace=False))
-        sub, _ = spectral_partition(features[rows], neighbours=neighbours, max_strategies=max_strategies, seed=seed)
+        sub, _ = spectral_partition(features[rows], neighbours=neighbours, max_strategies=max_strategies, seed=seed,
+                                    k=int(labels.max()) + 1)
         scores.append(adjusted_rand_score(labels[rows], sub))
     return float(np.mean(scores))
 

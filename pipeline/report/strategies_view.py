@@ -89,7 +89,7 @@ def reading(lab: LabelStrategies) -> str:
     cells = st.hot_spot_cells(a.mean_map, a.mean_coverage, 0.5)
     if cells is None:
         return text + "."
-    return text + f": the heat off the objects gathers at the {st.place_name(st.rect_relative(cells, a.mean_map.shape))}, where objects seldom are."
+    return text + f": the heat off the objects is strongest at the {st.place_name(st.rect_relative(cells, a.mean_map.shape))}, where objects seldom are."
 
 
 def _headline(s: Strategy) -> str:
