@@ -89,24 +89,7 @@ def build_view(
     flags = table.flags
     seed = cfg.seed
 
-    gate_rows = []
-    for i, r in enumerate(summary["gate"]):
-        if r["scope"] == "overall":
-            rows = np.arange(len(flags))
-        else:
-            rows = aggregates.class_rows(table, r["scope"])
-        ci = (math.nan, math.nan)
-        if r["aggregate"] not in ("n_samples", "n_scored", *STRATEGY_AGGREGATES):  # strategies carry their own intervals
-            population, stat = aggregates.population(table, r["aggregate"], rows)
-            ci = aggregates.bootstrap_ci(population, stat, seed=seed + i)
-        change = None if r["baseline"] is None or r["value"] is None else r["value"] - r["baseline"]
-        gate_rows.append({
-            **r,
-            "value_text": format_value(r["value"]),
-            "ci_text": "—" if math.isnan(ci[0]) else f"{ci[0]:.3f} – {ci[1]:.3f}",
-            "baseline_text": format_value(r["baseline"]),
-            "change_text": "—" if change is None or math.isnan(change) else f"{change:+.3f}",
-        })
+    gate_rows = _gate_rows(summary, table, seed)
 
     counts = summary["flag_counts"]
     n_scored = max(1, sum(v for k, v in counts.items() if k != "skipped"))
@@ -231,6 +214,29 @@ def build_view(
         "baseline": view_baseline,
     }
 
+
+
+def _gate_rows(summary: Mapping[str, Any], table: SampleTable, seed: int) -> list[dict[str, Any]]:
+    """The gate table's rows: each rule's result with its bootstrap interval and baseline change."""
+    out = []
+    for i, r in enumerate(summary["gate"]):
+        if r["scope"] == "overall":
+            rows = np.arange(len(table.flags))
+        else:
+            rows = aggregates.class_rows(table, r["scope"])
+        ci = (math.nan, math.nan)
+        if r["aggregate"] not in ("n_samples", "n_scored", *STRATEGY_AGGREGATES):  # strategies carry their own intervals
+            population, stat = aggregates.population(table, r["aggregate"], rows)
+            ci = aggregates.bootstrap_ci(population, stat, seed=seed + i)
+        change = None if r["baseline"] is None or r["value"] is None else r["value"] - r["baseline"]
+        out.append({
+            **r,
+            "value_text": format_value(r["value"]),
+            "ci_text": "—" if math.isnan(ci[0]) else f"{ci[0]:.3f} – {ci[1]:.3f}",
+            "baseline_text": format_value(r["baseline"]),
+            "change_text": "—" if change is None or math.isnan(change) else f"{change:+.3f}",
+        })
+    return out
 
 def shown_prediction(label: int, model_class: int | None, space: Any) -> str:
     """"dog (beagle)" when labels are mapped from model classes, else the label; "—" when none."""
