@@ -178,3 +178,14 @@ def test_a_tilde_path_for_an_unknown_user_is_a_config_error(files, write_config)
 
     with pytest.raises(ConfigError, match="expected a YAML config file, found a ~ path naming no user of this machine"):
         load_config("~no_such_user_here/audit.yaml")
+
+
+def test_strategies_keys_are_checked_and_their_aggregates_need_the_stage(files, write_config):
+    cfg = load_config(write_config(VALID + "  - {metric: confirmed_shortcuts, max: 0}\n  - {metric: class_max_hotspot_dependence, max: 0.3}\n"))
+    assert cfg.strategies.enabled and cfg.strategies.neighbours == 10 and cfg.strategies.interval == 0.9
+    message = _error(write_config, VALID + "strategies: {min_off_object: 1.5}\n")
+    assert "strategies.min_off_object" in message and "between 0 and 1" in message and "1.5" in message
+    message = _error(write_config, VALID + "strategies: {neighbors: 5}\n")
+    assert "strategies.neighbors" in message and "did you mean 'neighbours'" in message
+    message = _error(write_config, VALID + "  - {metric: confirmed_shortcuts, max: 0}\nstrategies: {enabled: false}\n")
+    assert "gate[3].metric" in message and "strategies.enabled is false" in message
