@@ -18,7 +18,7 @@ from conftest import FRUITS, ROOT, require
 from pipeline.cli import main
 from pipeline.outputs import SAMPLE_COLUMNS
 
-OUTPUTS = ("report.html", "summary.json", "samples.csv", "heatmaps.npz", "junit.xml", "summary.md")
+OUTPUTS = ("report.html", "summary.json", "samples.csv", "heatmaps.npz", "junit.xml", "summary.md", "strategies.csv")
 
 
 def _rows(path: Path) -> list[dict]:
@@ -59,7 +59,8 @@ def test_outputs_present_and_consistent(demo_runs, name):
     rows = _rows(folder / "samples.csv")
     # DESIGN §5: the base columns, then the evidence columns (interventions are on by default)
     assert tuple(rows[0].keys()) == SAMPLE_COLUMNS + (
-        "removed_confidence", "only_confidence", "object_dependence", "still_right_without_object", "right_from_object_alone")
+        "removed_confidence", "only_confidence", "object_dependence", "still_right_without_object", "right_from_object_alone",
+        "strategy")  # the strategies stage's column comes last (known only after every batch)
     assert [int(r["row"]) for r in rows] == list(range(len(rows)))
     assert len(rows) == summary["aggregates"]["overall"]["n_samples"] == 300
     with np.load(folder / "heatmaps.npz") as npz:
@@ -73,9 +74,11 @@ def test_outputs_present_and_consistent(demo_runs, name):
     html = (folder / "report.html").read_text()
     assert f'<div class="big">{summary["verdict"]}</div>' in html
     junit = (folder / "junit.xml").read_text()
-    # 5 overall rules + 1 class rule x 3 classes, + one case per trust check
-    assert len(summary["gate"]) == 5 + 3 and junit.count("<testcase") == 8 + 2
-    assert junit.count("<failure") == sum(r["status"] == "fail" for r in summary["gate"]) + sum(c["status"] == "fail" for c in summary["trust"]["checks"])
+    # 6 overall rules + 1 class rule x 3 classes, + one case per trust check and per confirmed shortcut
+    shortcuts = int(summary["strategies"]["aggregates"]["overall"]["confirmed_shortcuts"])
+    assert len(summary["gate"]) == 6 + 3 and junit.count("<testcase") == 9 + 2 + shortcuts
+    assert junit.count("<failure") == (sum(r["status"] == "fail" for r in summary["gate"])
+                                       + sum(c["status"] == "fail" for c in summary["trust"]["checks"]) + shortcuts)
     assert summary["verdict"] in (folder / "summary.md").read_text()
     prov = summary["provenance"]
     assert prov["target_layer"] == "relu4" and prov["target_layer_shape"] == [16, 16, 64] and len(prov["model_sha256"]) == 64
