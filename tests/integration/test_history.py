@@ -42,9 +42,11 @@ def test_history_rows_are_chronological_and_equal_the_summaries(three_audits, tm
     # the model changes at the shortcut audit and back at the strict one: two markers per chart
     header = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
     assert len(header) == len(set(header))
-    # gated: accuracy, mean_focus_score, right_for_wrong_reason_rate, still_right_without_object_rate, 3 x class_mean_energy_in_box
+    # gated: accuracy, mean_focus_score, right_for_wrong_reason_rate, still_right_without_object_rate, confirmed_shortcuts,
+    # 3 x class_mean_energy_in_box
     charts = html.count('<svg viewBox')
-    assert charts == 7 and len(header) == 5 + 7 + 5 and html.count('class="model-change"') == 2 * charts
+    assert charts == 8 and len(header) == 5 + 8 + 5 and html.count('class="model-change"') == 2 * charts
+    assert [float(r["confirmed_shortcuts"]) for r in rows] == [0.0, 12.0, 0.0]
     assert html.count('class="dataset-change"') == 2 * charts
 
 
