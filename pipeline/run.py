@@ -287,7 +287,7 @@ def strategies_stage(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndar
     ev = Evidence(
         labels=space.labels, explained=np.where(target_class >= 0, space.class_label[np.maximum(target_class, 0)], -1),
         predicted=values["predicted"], correct=values["correct"] == 1.0, focus=values["focus_score"],
-        confidence=values["explained_confidence"], cams=cams,
+        confidence=values["explained_confidence"], flags=values["flag"], cams=cams,
         labels_of=[frozenset(space.index(lab) for lab in s.labels) for s in prep.samples],
         region_of=lambda row, label: prep.boxes.region(row, label, size), input_size=size,
     )

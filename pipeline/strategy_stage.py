@@ -25,7 +25,8 @@ class Evidence:
 
     ``explained`` (N,) dataset label of the explained class, -1 for skipped rows; ``predicted``
     (N,) label of the predicted class (-1 = none); ``correct`` (N,) bool; ``focus`` (N,) float;
-    ``confidence`` (N,) probability of the explained class; ``cams`` (N, h, w) native maps;
+    ``confidence`` (N,) probability of the explained class; ``flags`` (N,) the per-sample flags;
+    ``cams`` (N, h, w) native maps;
     ``labels_of`` each row's dataset-label indices; ``region_of(row, label)`` (H, W) bool at the
     input size; ``input_size`` (H, W)."""
 
@@ -35,6 +36,7 @@ class Evidence:
     correct: np.ndarray
     focus: np.ndarray
     confidence: np.ndarray
+    flags: np.ndarray
     cams: np.ndarray
     labels_of: Sequence[frozenset[int]]
     region_of: Callable[[int, int], np.ndarray]
@@ -78,6 +80,7 @@ class Strategy:
     share: float  # of the label's explained samples
     accuracy: float
     mean_focus_score: float
+    flag_mix: dict[str, int]  # flag -> members with it
     mean_map: np.ndarray  # (h, w) normalised
     exemplars: tuple[int, ...]  # rows nearest the mean map
     hot_spot: st.HotSpot | None
@@ -149,6 +152,7 @@ def _label_strategies(cfg: StrategiesConfig, ev: Evidence, label: int, seed: int
         found.append(Strategy(
             label=name, id=sid, rows=r, share=float(member.mean()), accuracy=float(ev.correct[r].mean()),
             mean_focus_score=float(np.nanmean(ev.focus[r])) if np.isfinite(ev.focus[r]).any() else math.nan,
+            flag_mix={str(f): int(c) for f, c in zip(*np.unique(np.asarray(ev.flags[r], dtype=str), return_counts=True))},
             mean_map=maps[member].mean(axis=0), exemplars=tuple(int(r[i]) for i in st.exemplars(maps[member], 4)),
             hot_spot=st.hot_spot(maps[member], cov[member], cfg.hotspot_threshold),
         ))
@@ -329,7 +333,7 @@ def record(lab: LabelStrategies, s: Strategy, interval: float) -> dict[str, obje
         "transplant_effect_lo": t.transplant.low if t else None, "transplant_effect_hi": t.transplant.high if t else None,
         "confirmed": s.confirmed,
     }
-    out.update({"place": st.place_name(h.rect) if h else None, "not_tested": s.not_tested or None,
+    out.update({"flag_mix": dict(s.flag_mix), "place": st.place_name(h.rect) if h else None, "not_tested": s.not_tested or None,
                 "n_tested": t.n_tested if t else 0, "n_recipients": t.n_recipients if t else 0,
                 "confidence_drop": t.confidence_drop if t else None, "exemplar_rows": list(s.exemplars),
                 "sentence": sentence(s, interval)})

@@ -110,7 +110,7 @@ def _status(s: Strategy) -> str:
 
 def _numbers(s: Strategy) -> tuple[tuple[str, str], ...]:
     h, t = s.hot_spot, s.tests
-    out = []
+    out = [(flag.replace("_", " "), str(n)) for flag, n in sorted(s.flag_mix.items(), key=lambda kv: -kv[1])]
     if h is not None:
         out += [("hot spot share", format_value(h.share)), ("concentration", format_value(h.concentration, 1)),
                 ("off-object share", format_value(h.off_object_share))]

@@ -55,7 +55,8 @@ def evidence(images, boxes, labels, probs, heat_on_patch: bool) -> Evidence:
         return out
 
     return Evidence(labels=("marked", "plain"), explained=predicted.copy(), predicted=predicted, correct=predicted == labels,
-                    focus=np.zeros(len(images)), confidence=probs[np.arange(len(images)), predicted], cams=cams,
+                    focus=np.zeros(len(images)), confidence=probs[np.arange(len(images)), predicted],
+                    flags=np.where(predicted == labels, "ok", "distracted").astype(object), cams=cams,
                     labels_of=[frozenset([int(lab)]) for lab in labels], region_of=region_of, input_size=(SIZE, SIZE))
 
 
@@ -88,6 +89,7 @@ def test_a_model_that_reads_a_corner_patch_is_a_confirmed_shortcut_there():
     assert result.per_label["plain"]["confirmed_shortcuts"] == 0.0
     assert (result.strategy[labels == 0] >= 0).all()
     s = marked.strategies[0]
+    assert sum(sum(x.flag_mix.values()) for x in marked.strategies) == 40 and set(s.flag_mix) == {"ok"}
     rec = record(marked, s, CFG.interval)
     assert set(CSV_COLUMNS) <= set(rec) and rec["confirmed"] is True
     assert "top-right corner" in rec["sentence"] and "Confirmed shortcut" in rec["sentence"]
