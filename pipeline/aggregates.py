@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from pipeline.config import AGGREGATES, FLAGS
-from pipeline.evidence import agreement_values
+from pipeline.evidence import agreement_cells, agreement_values, confirmation_values, kappa
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,10 @@ def population(table: SampleTable, name: str, rows: np.ndarray) -> tuple[np.ndar
         return values[~np.isnan(values)], ("median" if name.startswith("median") else "mean")
     if name == "explanation_agreement":
         return agreement_values(flags, table.evidence_column("object_dependence")[rows], table.dependence_min), "mean"
+    if name in ("on_target_confirmed_rate", "off_target_confirmed_rate"):
+        return confirmation_values(flags, table.evidence_column("object_dependence")[rows], table.dependence_min, name[:name.index("_")]), "mean"
+    if name == "explanation_kappa":
+        return np.zeros(0), "kappa"  # not a statistic of per-sample values: see summarize
     if name in ("mean_object_dependence", "still_right_without_object_rate", "object_only_accuracy"):
         column = {"mean_object_dependence": "object_dependence", "still_right_without_object_rate": "still_right_without_object",
                   "object_only_accuracy": "only_correct"}[name]
@@ -71,6 +75,11 @@ def population(table: SampleTable, name: str, rows: np.ndarray) -> tuple[np.ndar
     raise KeyError(name)
 
 
+def explanation_kappa(table: SampleTable, rows: np.ndarray) -> tuple[float, str]:
+    """Cohen's κ of the explanation-vs-behaviour 2x2 over ``rows``, with the reason when it is NaN."""
+    return kappa(agreement_cells(table.flags[rows], table.evidence_column("object_dependence")[rows], table.dependence_min))
+
+
 def _stat(values: np.ndarray, stat: str) -> float:
     if not values.size:
         return math.nan
@@ -82,7 +91,9 @@ def summarize(table: SampleTable, rows: np.ndarray | None = None) -> dict[str, f
     rows = np.arange(len(table.flags)) if rows is None else rows
     out = {"n_samples": float(len(rows)), "n_scored": float((table.flags[rows] != "skipped").sum())}
     for name in AGGREGATES:
-        if name not in out:
+        if name == "explanation_kappa":
+            out[name] = explanation_kappa(table, rows)[0]
+        elif name not in out:
             out[name] = _stat(*population(table, name, rows))
     return out
 

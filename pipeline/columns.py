@@ -52,6 +52,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("object_dependence", "float", "evidence"),
     Column("still_right_without_object", "bool", "evidence"),
     Column("right_from_object_alone", "bool", "evidence"),
+    Column("blank_confidence", "float", "evidence"),
+    Column("evidence_note", "text", "evidence"),
     Column("method_rank_correlation", "float", "compare"),
     Column("method_flag", "text", "compare"),
 )
@@ -59,6 +61,7 @@ COLUMNS: tuple[Column, ...] = (
 INTERNAL: tuple[Column, ...] = (
     Column("explained_confidence", "float", "base"),  # p_c of the explained class (object_dependence's denominator)
     Column("only_correct", "bool", "evidence"),  # object-only image classified as one of the labels
+    Column("blank_right", "bool", "evidence"),  # blank control classified as one of the labels (NaN: not judged by removal)
 )
 """Per-sample values the aggregates need that samples.csv does not carry."""
 

@@ -33,7 +33,8 @@ AGGREGATES = (
     "mean_energy_lift",
     "pointing_accuracy",
     *(f"{flag}_rate" for flag in FLAGS),
-    *("mean_object_dependence", "still_right_without_object_rate", "object_only_accuracy", "explanation_agreement"),
+    *("mean_object_dependence", "still_right_without_object_rate", "object_only_accuracy", "explanation_agreement",
+      "explanation_kappa", "on_target_confirmed_rate", "off_target_confirmed_rate"),
 )
 """Aggregate names a gate rule may use; ``class_<name>`` applies the rule to every class."""
 
@@ -48,11 +49,13 @@ TARGETS = ("predicted", "true")
 REGIONS = ("box", "mask")
 RULE_KINDS = ("min", "max", "max_drop", "max_rise")
 CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "layercam")  # kept in step with pipeline.cams.METHODS (unit test)
-EVIDENCE_AGGREGATES = AGGREGATES[-4:]
+EVIDENCE_AGGREGATES = AGGREGATES[-7:]
 """Aggregates that need ``evidence.interventions`` (DESIGN §6)."""
 FILLS = ("mean", "gray")
-MIN_AGREEMENT_AUTO = 0.5
-"""``trust.min_agreement: auto``: calibrated on the demos (README "Does the model need the object?")."""
+REMOVAL_REGIONS = ("box", "mask", "dilated")
+BOUNDS = ("point", "lower", "upper")
+NO_INTERVAL = ("n_samples", "n_scored", "explanation_kappa")
+"""Aggregates without an interval (counts, κ), besides the strategies' (they carry their own effects' intervals)."""
 
 DEFAULTS: dict[str, Any] = {
     "name": None,  # required
@@ -90,9 +93,13 @@ DEFAULTS: dict[str, Any] = {
         "fill": "mean",  # mean (of the kept pixels) | gray (127.5)
         "dependence_min": 0.5,  # object_dependence >= this: the prediction depends on the object
         "max_samples": None,  # interventions on a seeded subset of this many samples
+        "removal_region": "box",  # box (each object's bounding box: no shape leaks) | mask | dilated (mask grown by dilation_px)
+        "dilation_px": "auto",  # dilated: pixels at input resolution; auto = one CAM cell
+        "max_region_fraction": 0.5,  # a region covering at least this share of the input is not judged by removal
     },
     "trust": {
-        "min_agreement": "auto",  # explanation_agreement below this -> INCONCLUSIVE; auto = MIN_AGREEMENT_AUTO
+        "min_confirmed": 0.5,  # heatmap_confirmation fails when on_target_confirmed_rate's upper bound is below this
+        "min_claims": 20,  # fewer on-target samples with interventions: heatmap_confirmation is not evaluated
         "randomisation": True,  # cascading model-randomisation check
         "randomisation_samples": 64,
         "randomisation_draws": 5,  # independent seeded re-initialisations; the statistic pools them
@@ -120,6 +127,7 @@ DEFAULTS: dict[str, Any] = {
         "min_effect": 0.2,  # a confirmed shortcut needs an effect whose interval's lower bound reaches this
         "interval": 0.90,  # two-sided bootstrap interval (1,000 resamples over samples, seeded)
     },
+    "statistics": {"interval": 0.90, "resamples": 1000, "min_samples": 30},  # intervals: Wilson for rates, bootstrap else
     "gate": None,  # required, non-empty list
     "report": {"output_dir": "auto", "gallery_size": 48},
 }
@@ -167,11 +175,22 @@ class EvidenceConfig:
     fill: str  # "mean" | "gray"
     dependence_min: float
     max_samples: int | None
+    removal_region: str = "box"  # "box" | "mask" | "dilated"
+    dilation_px: int | None = None  # None = one CAM cell at input resolution
+    max_region_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class StatisticsConfig:
+    interval: float = 0.90  # two-sided level of every interval
+    resamples: int = 1000  # bootstrap resamples
+    min_samples: int = 30  # a gate rule on fewer samples is reported with a warning
 
 
 @dataclass(frozen=True)
 class TrustConfig:
-    min_agreement: float  # "auto" resolved to MIN_AGREEMENT_AUTO
+    min_confirmed: float
+    min_claims: int
     randomisation: bool
     randomisation_samples: int
     randomisation_draws: int
@@ -208,6 +227,7 @@ class GateRule:
     kind: str  # "min" | "max" | "max_drop" | "max_rise"
     threshold: float
     index: int  # position in the config's gate list, for messages ("gate[2]")
+    bound: str = "point"  # "point" | "lower" (min) | "upper" (max, max_drop, max_rise): which value is compared
 
     @property
     def per_class(self) -> bool:
@@ -224,7 +244,7 @@ class GateRule:
 
     def describe(self) -> str:
         op = {"min": ">=", "max": "<=", "max_drop": "drop <=", "max_rise": "rise <="}[self.kind]
-        return f"{self.metric} {op} {self.threshold:g}"
+        return f"{self.metric} {op} {self.threshold:g}" + (f" ({self.bound} bound)" if self.bound != "point" else "")
 
 
 @dataclass(frozen=True)
@@ -258,6 +278,7 @@ class AuditConfig:
     trust: TrustConfig
     engine: EngineConfig
     strategies: StrategiesConfig
+    statistics: StatisticsConfig
     gate: tuple[GateRule, ...]
     report: ReportConfig
     baseline: Path | None  # a previous audit's summary.json
@@ -553,14 +574,24 @@ def _evidence(r: _Reader, raw: Any) -> EvidenceConfig:
         fill=r.choice(e["fill"], "evidence.fill", FILLS),
         dependence_min=r.number(e["dependence_min"], "evidence.dependence_min", low=-1.0, high=1.0),
         max_samples=None if e["max_samples"] is None else r.integer(e["max_samples"], "evidence.max_samples", minimum=1),
+        removal_region=r.choice(e["removal_region"], "evidence.removal_region", REMOVAL_REGIONS),
+        dilation_px=None if e["dilation_px"] == "auto" else r.integer(e["dilation_px"], "evidence.dilation_px", minimum=0),
+        max_region_fraction=r.number(e["max_region_fraction"], "evidence.max_region_fraction", low=0.0, high=1.0),
     )
+
+
+def _statistics(r: _Reader, raw: Any) -> StatisticsConfig:
+    s = r.mapping(raw, "statistics", DEFAULTS["statistics"])
+    return StatisticsConfig(interval=r.number(s["interval"], "statistics.interval", low=0.5, high=0.999),
+                            resamples=r.integer(s["resamples"], "statistics.resamples", minimum=100),
+                            min_samples=r.integer(s["min_samples"], "statistics.min_samples", minimum=1))
 
 
 def _trust(r: _Reader, raw: Any) -> TrustConfig:
     t = r.mapping(raw, "trust", DEFAULTS["trust"])
-    agreement = t["min_agreement"]
     return TrustConfig(
-        min_agreement=MIN_AGREEMENT_AUTO if agreement == "auto" else r.number(agreement, "trust.min_agreement", low=0.0, high=1.0),
+        min_confirmed=r.number(t["min_confirmed"], "trust.min_confirmed", low=0.0, high=1.0),
+        min_claims=r.integer(t["min_claims"], "trust.min_claims", minimum=1),
         randomisation=r.boolean(t["randomisation"], "trust.randomisation"),
         randomisation_samples=r.integer(t["randomisation_samples"], "trust.randomisation_samples", minimum=2),
         randomisation_draws=r.integer(t["randomisation_draws"], "trust.randomisation_draws", minimum=1),
@@ -594,7 +625,7 @@ def _gate(r: _Reader, raw: Any) -> tuple[GateRule, ...]:
     rules = []
     for i, item in enumerate(raw):
         key = f"gate[{i}]"
-        allowed = {"metric": None, **{k: None for k in RULE_KINDS}}
+        allowed = {"metric": None, **{k: None for k in RULE_KINDS}, "bound": "point"}
         rule = r.mapping(item, key, allowed)
         metric = rule["metric"]
         if metric not in known:
@@ -606,7 +637,14 @@ def _gate(r: _Reader, raw: Any) -> tuple[GateRule, ...]:
             raise r.fail(key, f"exactly one of {', '.join(RULE_KINDS)}", _Raw(f"{len(kinds)} ({', '.join(kinds) or 'none'})"))
         kind = kinds[0]
         low = 0.0 if kind in ("max_drop", "max_rise") else -math.inf
-        rules.append(GateRule(metric=metric, kind=kind, threshold=r.number(rule[kind], f"{key}.{kind}", low=low), index=i))
+        bound = r.choice(rule["bound"], f"{key}.bound", BOUNDS)
+        side = "lower" if kind == "min" else "upper"
+        if bound not in ("point", side):
+            raise r.fail(f"{key}.bound", f"point or {side} (a {kind} rule compares the {side} bound)", bound)
+        aggregate = metric[len("class_"):] if metric.startswith("class_") else metric
+        if bound != "point" and (aggregate in NO_INTERVAL or aggregate in STRATEGY_AGGREGATES):
+            raise r.fail(f"{key}.bound", f"point: {aggregate} has no interval", bound)
+        rules.append(GateRule(metric=metric, kind=kind, threshold=r.number(rule[kind], f"{key}.{kind}", low=low), index=i, bound=bound))
     return tuple(rules)
 
 
@@ -707,6 +745,7 @@ def load_config(path: str | Path) -> AuditConfig:
         trust=_trust(r, top["trust"]),
         engine=_engine(r, top["engine"]),
         strategies=strategies,
+        statistics=_statistics(r, top["statistics"]),
         gate=rules,
         report=_report(r, top["report"]),
         baseline=baseline,

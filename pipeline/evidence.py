@@ -49,6 +49,17 @@ def object_dependence(p_original: np.ndarray, p_removed: np.ndarray) -> np.ndarr
         return np.where(p > 0, np.clip((p - np.asarray(p_removed, np.float64)) / p, -1.0, 1.0), np.nan)
 
 
+def removal_notes(done: np.ndarray, judged: np.ndarray, region_fraction: np.ndarray, blank_too: np.ndarray,
+                  max_region_fraction: float) -> np.ndarray:
+    """Why a sample's removal result is excluded or qualified (samples.csv ``evidence_note``; "" when not)."""
+    out = np.full(len(done), "", dtype=object)
+    big = done & ~judged
+    out[big] = [f"region covers {f:.0%} of the input (evidence.max_region_fraction {max_region_fraction:g}): not judged by removal"
+                for f in np.asarray(region_fraction)[big]]
+    out[judged & blank_too] = "the blank image is classified as one of its labels too: not counted as still right without the object"
+    return out
+
+
 def agreement_cells(flags: np.ndarray, dependence: np.ndarray, dependence_min: float) -> dict[str, np.ndarray]:
     """The explanation-vs-behaviour 2x2 over correct, judged samples with a dependence value.
 
@@ -76,6 +87,45 @@ def agreement_values(flags: np.ndarray, dependence: np.ndarray, dependence_min: 
     agree = np.concatenate([cells["on_needed"], cells["off_not_needed"]])
     rows = np.sort(np.concatenate([agree, cells["on_not_needed"], cells["off_needed"]]))
     return np.isin(rows, agree).astype(np.float64)
+
+
+def confirmation_values(flags: np.ndarray, dependence: np.ndarray, dependence_min: float, claim: str) -> np.ndarray:
+    """1.0 / 0.0 per sample making a Grad-CAM ``claim`` ("on": flag ok, "off": right_for_wrong_reason)
+    with a dependence value: whether behaviour confirms it (needs the object, resp. does not)."""
+    cells = agreement_cells(flags, dependence, dependence_min)
+    if claim == "on":
+        yes, no = cells["on_needed"], cells["on_not_needed"]
+    else:
+        yes, no = cells["off_not_needed"], cells["off_needed"]
+    rows = np.sort(np.concatenate([yes, no]))
+    return np.isin(rows, yes).astype(np.float64)
+
+
+def kappa(cells: dict[str, np.ndarray]) -> tuple[float, str]:
+    """Cohen's κ of the 2x2 (heat on/off target x needs/does not need the object) and, when it is
+    NaN, why: a margin with no sample makes agreement equal to chance by construction."""
+    a, b = cells["on_needed"].size, cells["on_not_needed"].size
+    c, d = cells["off_needed"].size, cells["off_not_needed"].size
+    n = a + b + c + d
+    empty = [text for size, text in ((a + b, "no correct sample has its heat on target"),
+                                     (c + d, "every correct sample has its heat on target"),
+                                     (a + c, "no correct sample needs the object"),
+                                     (b + d, "every correct sample needs the object")) if size == 0]
+    if n == 0:
+        return math.nan, "no correct, judged sample with interventions"
+    if empty:
+        return math.nan, f"a margin is empty ({empty[0]}), so agreement is chance by construction"
+    po = (a + d) / n
+    pe = ((a + b) * (a + c) + (c + d) * (b + d)) / n**2
+    return (po - pe) / (1 - pe), ""
+
+
+def chance_agreement(cells: dict[str, np.ndarray]) -> float:
+    """The agreement two independent calls with these margins would reach (κ's p_e)."""
+    a, b = cells["on_needed"].size, cells["on_not_needed"].size
+    c, d = cells["off_needed"].size, cells["off_not_needed"].size
+    n = a + b + c + d
+    return ((a + b) * (a + c) + (c + d) * (b + d)) / n**2 if n else math.nan
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -118,16 +168,36 @@ class TrustCheck:
     n: int  # samples the statistic is over
 
 
-def agreement_check(value: float, n: int, min_agreement: float, *, enabled: bool) -> TrustCheck:
-    name = "explanation_agreement"
+def wilson(successes: float, n: int, level: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion at two-sided ``level`` (NaN, NaN when n = 0)."""
+    from statistics import NormalDist
+
+    if n <= 0:
+        return math.nan, math.nan
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def confirmation_check(confirmed: int, n: int, *, min_confirmed: float, min_claims: int, level: float, enabled: bool) -> TrustCheck:
+    """heatmap_confirmation (DESIGN §6): of ``n`` on-target claims (flag ok, judged by removal),
+    ``confirmed`` need the object. Fails when the Wilson upper bound of the rate is below
+    ``min_confirmed``: significantly fewer than that share of the heatmap's claims hold."""
+    name = "heatmap_confirmation"
     if not enabled:
-        return TrustCheck(name, math.nan, min_agreement, NOT_EVALUATED, f"{name}: not evaluated (evidence.interventions is off)", 0)
-    if n == 0 or math.isnan(value):
-        return TrustCheck(name, math.nan, min_agreement, NOT_EVALUATED, f"{name}: not evaluated (no correct, judged sample with interventions)", 0)
-    ok = value >= min_agreement
-    text = (f"{name} {value:.3f} {'>=' if ok else '<'} {min_agreement:g}: on {n} correct samples, Grad-CAM's "
-            f"on/off-target call and the model's dependence on the object agree in {value:.0%}")
-    return TrustCheck(name, value, min_agreement, PASS if ok else FAIL, text, n)
+        return TrustCheck(name, math.nan, min_confirmed, NOT_EVALUATED, f"{name}: not evaluated (evidence.interventions is off)", 0)
+    if n < min_claims:
+        return TrustCheck(name, confirmed / n if n else math.nan, min_confirmed, NOT_EVALUATED,
+                          f"{name}: not evaluated (n too small: {n} on-target samples judged by removal, trust.min_claims is {min_claims})", n)
+    rate = confirmed / n
+    low, high = wilson(confirmed, n, level)
+    ok = high >= min_confirmed
+    text = (f"{name}: {confirmed} of {n} on-target heatmaps are confirmed by behaviour (the prediction needs the object): "
+            f"on_target_confirmed_rate {rate:.3f}, {level:.0%} interval {low:.3f} to {high:.3f}; "
+            + (f"upper bound {'>=' if ok else '<'} {min_confirmed:g}" + ("" if ok else ": significantly fewer of the heatmap's claims hold than trust.min_confirmed")))
+    return TrustCheck(name, rate, min_confirmed, PASS if ok else FAIL, text, n)
 
 
 def randomisation_check(value: float, n: int, max_similarity: float, *, enabled: bool) -> TrustCheck:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from pipeline.config import GateRule
+
+if TYPE_CHECKING:
+    from pipeline.intervals import Interval
 
 PASS, FAIL, NOT_EVALUATED = "pass", "fail", "not evaluated"
 FIT, NOT_FIT, INCONCLUSIVE = "FIT TO DEPLOY", "NOT FIT", "INCONCLUSIVE"
@@ -21,6 +24,9 @@ class RuleResult:
     baseline: float | None  # the baseline audit's value, for change rules
     status: str  # PASS | FAIL | NOT_EVALUATED
     message: str  # plain words: "mean_focus_score 0.21 < 0.30"
+    interval: "Interval | None" = None  # of the value, or of the change (now - baseline) for change rules
+    compared: float = math.nan  # what was compared with the threshold (the point value or the rule's bound)
+    warning: str = ""  # e.g. the rule rests on fewer than statistics.min_samples samples
 
     @property
     def label(self) -> str:
@@ -32,22 +38,43 @@ def rule_label(metric: str, scope: str) -> str:
     return metric if scope == "overall" else f"{metric}[{scope}]"
 
 
-def _check(rule: GateRule, label: str, value: float, base: float | None) -> tuple[str, str]:
+def _bound(rule: GateRule, value: float, interval: "Interval | None") -> tuple[float, str]:
+    """(value compared, how it is described) for a level rule: the point value or the rule's bound."""
+    if rule.bound == "point" or interval is None:
+        return value, ""
+    bound = interval.low if rule.bound == "lower" else interval.high
+    return bound, f" ({interval.n} samples, interval {interval.low:.3f} to {interval.high:.3f}; {rule.bound} bound compared)"
+
+
+def _check(rule: GateRule, label: str, value: float, base: float | None, interval: "Interval | None" = None) -> tuple[str, str, float]:
+    """(status, message, value compared)."""
     if rule.needs_baseline:
         if base is None:
-            return NOT_EVALUATED, f"{label}: not evaluated (no baseline)"
+            return NOT_EVALUATED, f"{label}: not evaluated (no baseline)", math.nan
         if math.isnan(value) or math.isnan(base):
-            return FAIL, f"{label}: undefined (no judged samples in this audit or the baseline)"
+            return FAIL, f"{label}: undefined (no judged samples in this audit or the baseline)", math.nan
         change = base - value if rule.kind == "max_drop" else value - base
         word = "dropped" if rule.kind == "max_drop" else "rose"
+        extra = ""
+        if rule.bound == "upper" and interval is not None:
+            change = -interval.low if rule.kind == "max_drop" else interval.high  # the bound of the drop (rise)
+            extra = (f"; {interval.method} interval of the change {interval.low:+.3f} to {interval.high:+.3f} over {interval.n} samples, "
+                     f"upper bound of the {'drop' if rule.kind == 'max_drop' else 'rise'} {change:.3f} compared")
+        if math.isnan(change):
+            return FAIL, f"{label}: undefined interval of the change{extra}", math.nan
         ok = change <= rule.threshold + 1e-12
         cmp = "<=" if ok else ">"
-        return (PASS if ok else FAIL), f"{label} {word} by {change:.3f} ({base:.3f} -> {value:.3f}) {cmp} {rule.threshold:g}"
+        point = base - value if rule.kind == "max_drop" else value - base
+        return (PASS if ok else FAIL), f"{label} {word} by {point:.3f} ({base:.3f} -> {value:.3f}){extra} {cmp} {rule.threshold:g}", change
     if math.isnan(value):
-        return FAIL, f"{label}: undefined (no samples to measure it on)"
-    ok = value >= rule.threshold if rule.kind == "min" else value <= rule.threshold
+        return FAIL, f"{label}: undefined (no samples to measure it on)", math.nan
+    compared, text = _bound(rule, value, interval)
+    if math.isnan(compared):
+        return FAIL, f"{label} {value:.3f}: undefined {rule.bound} bound (no samples to draw an interval from)", compared
+    ok = compared >= rule.threshold if rule.kind == "min" else compared <= rule.threshold
     cmp = {("min", True): ">=", ("min", False): "<", ("max", True): "<=", ("max", False): ">"}[(rule.kind, ok)]
-    return (PASS if ok else FAIL), f"{label} {value:.3f} {cmp} {rule.threshold:g}"
+    shown = f"{label} {value:.3f}{text}" if not text else f"{label} {value:.3f}{text}: {compared:.3f}"
+    return (PASS if ok else FAIL), f"{shown} {cmp} {rule.threshold:g}", compared
 
 
 def evaluate(
@@ -56,13 +83,19 @@ def evaluate(
     per_class: Mapping[str, Mapping[str, float]],
     baseline: Mapping | None = None,
     baseline_note: str | None = None,
+    intervals: Mapping[tuple[str, str, str], "Interval"] | None = None,
+    min_samples: int = 0,
 ) -> list[RuleResult]:
     """One result per rule, or per (rule, class) for ``class_*`` rules.
 
     ``baseline`` is a previous summary's ``aggregates`` mapping ({"overall": {...}, "per_class": {...}});
     ``baseline_note`` (e.g. "baseline ran on a different evaluation set ...") is appended to every
-    change rule's message.
+    change rule's message. ``intervals`` maps ("level" | "change", scope, aggregate) to the
+    aggregate's interval (of the change now − baseline for "change"); a rule whose interval is
+    over fewer than ``min_samples`` samples carries a warning (its verdict is unchanged unless it
+    compares a bound).
     """
+    intervals = intervals or {}
     results = []
     for rule in rules:
         scopes = list(per_class.items()) if rule.per_class else [("overall", overall)]
@@ -73,10 +106,15 @@ def evaluate(
                 source = baseline.get("overall", {}) if scope == "overall" else baseline.get("per_class", {}).get(scope, {})
                 raw = source.get(rule.aggregate)
                 base = math.nan if raw is None else float(raw)
-            status, message = _check(rule, rule_label(rule.metric, scope), value, base)
+            interval = intervals.get(("change" if rule.needs_baseline else "level", scope, rule.aggregate))
+            label = rule_label(rule.metric, scope)
+            status, message, compared = _check(rule, label, value, base, interval)
             if rule.needs_baseline and baseline is not None and baseline_note:
                 message = f"{message} ({baseline_note})"
-            results.append(RuleResult(rule, scope, value, base, status, message))
+            warning = ""
+            if interval is not None and interval.method != "none" and interval.n < min_samples and status != NOT_EVALUATED:
+                warning = f"{label} rests on {interval.n} samples, fewer than statistics.min_samples ({min_samples})"
+            results.append(RuleResult(rule, scope, value, base, status, message, interval, compared, warning))
     return results
 
 

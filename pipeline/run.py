@@ -28,8 +28,9 @@ from pipeline.labels import IMAGENET, LabelSpace, imagenet_classes, label_space
 from pipeline.errors import AuditError, DatasetError, ModelError
 from pipeline.baseline import comparability, note
 from pipeline.checkpoint import CheckpointStore
+from pipeline.intervals import rule_intervals, table_from_csv
 from pipeline.strategy_stage import section as strategy_section
-from pipeline.summary import build_summary, fingerprints, provenance, trust_section
+from pipeline.summary import build_summary, explanation_section, fingerprints, provenance, trust_section
 from pipeline.worker import BatchResult, WorkPlan
 
 if TYPE_CHECKING:
@@ -262,9 +263,10 @@ def sample_table(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray]
 
 def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, cams: np.ndarray, target_class: np.ndarray) -> list[evidence.TrustCheck]:
     """Both trust checks of DESIGN §6 (the randomisation one runs the model copy: TensorFlow)."""
-    values, _ = aggregates.population(table, "explanation_agreement", np.arange(len(table.flags)))
-    agree = evidence.agreement_check(float(values.mean()) if values.size else float("nan"), int(values.size),
-                                     cfg.trust.min_agreement, enabled=cfg.evidence.interventions)
+    values, _ = aggregates.population(table, "on_target_confirmed_rate", np.arange(len(table.flags)))
+    agree = evidence.confirmation_check(int(values.sum()), int(values.size), min_confirmed=cfg.trust.min_confirmed,
+                                        min_claims=cfg.trust.min_claims, level=cfg.statistics.interval,
+                                        enabled=cfg.evidence.interventions)
     median, n = float("nan"), 0
     if cfg.trust.randomisation:
         from pipeline.randomisation import randomisation_statistic
@@ -308,7 +310,8 @@ class Findings:
 
 
 def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray], cams: np.ndarray,
-             target_class: np.ndarray, base: dict | None, compared: dict | None, timing: dict[str, Any]) -> Findings:
+             target_class: np.ndarray, base: dict | None, compared: dict | None, timing: dict[str, Any],
+             base_path: Path | None = None) -> Findings:
     """Trust checks -> strategies -> aggregates -> gate -> verdict (stage times are added to ``timing``)."""
     t = time.perf_counter()
     checks = trust_checks(cfg, prep, table, cams, target_class)
@@ -321,8 +324,24 @@ def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, va
         overall.update(strat.overall)
         for name, agg in per_class.items():
             agg.update(strat.per_label[name])
-    results = gate.evaluate(cfg.gate, overall, per_class, base["aggregates"] if base else None, baseline_note=note(compared))
+    ranges = rule_intervals(cfg.gate, table, list(per_class), cfg.statistics, cfg.seed, baseline=_baseline_table(cfg, base_path),
+                            ids=[s.sample_id for s in prep.samples], same_dataset=bool(compared and compared["dataset_matches"]))
+    results = gate.evaluate(cfg.gate, overall, per_class, base["aggregates"] if base else None, baseline_note=note(compared),
+                            intervals=ranges, min_samples=cfg.statistics.min_samples)
+    for r in results:
+        if r.warning:
+            _notice(r.warning)
     return Findings(checks, strat, overall, per_class, results, gate.verdict(results, [c.status for c in checks]))
+
+
+def _baseline_table(cfg: AuditConfig, base_path: Path | None) -> "tuple[aggregates.SampleTable, list[str]] | None":
+    """The baseline audit's samples.csv (beside its summary.json) for change rules with a bound; None without one."""
+    if base_path is None or not any(r.needs_baseline and r.bound != "point" for r in cfg.gate):
+        return None
+    path = Path(base_path).parent / "samples.csv"
+    if not path.is_file():
+        raise AuditError(f"{base_path}: a change rule with bound needs the baseline's samples.csv beside its summary.json, found none at {path}")
+    return table_from_csv(path, cfg.evidence.dependence_min)
 
 
 def write_strategy_outputs(folder: Path, result: "StrategiesResult", section: dict[str, Any]) -> None:
@@ -439,7 +458,7 @@ def audit(
             target_class = np.load(staging.path / "target_class.npy")
 
             table = sample_table(cfg, prep, collector.values)
-            found = conclude(cfg, prep, table, collector.values, cams, target_class, base, compared, timing)
+            found = conclude(cfg, prep, table, collector.values, cams, target_class, base, compared, timing, baseline_path)
             ended = dt.datetime.now(dt.timezone.utc)
             timing = {"started": started.isoformat(timespec="seconds"), "ended": ended.isoformat(timespec="seconds"),
                       "seconds": round(time.perf_counter() - t0, 3), **timing}
@@ -450,6 +469,7 @@ def audit(
                 provenance=provenance(cfg, prep, fingerprints=prints, baseline_path=baseline_path, timing=timing), baseline=compared,
                 dataset_problems=prep.annotations.problems,
                 strategies=strategy_section(found.strategies) if found.strategies else None,
+                explanation=explanation_section(table, collector.values.get("evidence_note"), cfg),
             )
             if found.strategies is not None:
                 write_strategy_outputs(staging.path, found.strategies, summary["strategies"])

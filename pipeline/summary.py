@@ -55,9 +55,15 @@ def fingerprints(cfg: AuditConfig, prep: Any) -> dict[str, str]:
 
 
 def gate_entries(results: Sequence[gate.RuleResult]) -> list[dict[str, Any]]:
+    """Each rule's result; ``n`` and ``interval`` are of the value (of the change for change rules),
+    ``compared`` what met the threshold (the point value or the rule's ``bound``)."""
     return [
         {"metric": r.rule.metric, "label": r.label, "aggregate": r.rule.aggregate, "kind": r.rule.kind, "threshold": r.rule.threshold,
-         "scope": r.scope, "value": r.value, "baseline": r.baseline, "status": r.status, "message": r.message}
+         "bound": r.rule.bound, "scope": r.scope, "value": r.value, "baseline": r.baseline, "compared": r.compared,
+         "n": r.interval.n if r.interval else None,
+         "interval": [r.interval.low, r.interval.high] if r.interval else None,
+         "interval_method": r.interval.method if r.interval else None,
+         "status": r.status, "message": r.message, "warning": r.warning or None}
         for r in results
     ]
 
@@ -69,8 +75,36 @@ def trust_section(checks: Sequence[TrustCheck], cfg: AuditConfig) -> dict[str, A
         "failed": failed,
         "checks": [{"name": c.name, "value": c.value, "threshold": c.threshold, "status": c.status, "message": c.message, "n": c.n}
                    for c in checks],
-        "min_agreement": cfg.trust.min_agreement,
+        "min_confirmed": cfg.trust.min_confirmed,
+        "min_claims": cfg.trust.min_claims,
         "dependence_min": cfg.evidence.dependence_min,
+    }
+
+
+def explanation_section(table: aggregates.SampleTable, notes: np.ndarray | None, cfg: AuditConfig) -> dict[str, Any] | None:
+    """The explanation-vs-behaviour 2x2 with chance agreement, κ and the claim-confirmation rates
+    (Wilson intervals at ``statistics.interval``), and the samples removal could not judge."""
+    from pipeline import evidence
+
+    if table.object_dependence is None:
+        return None
+    cells = evidence.agreement_cells(table.flags, table.object_dependence, table.dependence_min)
+    counts = {k: int(v.size) for k, v in cells.items()}
+    kappa, reason = evidence.kappa(cells)
+    rates = {}
+    for claim, yes, no in (("on_target", "on_needed", "on_not_needed"), ("off_target", "off_not_needed", "off_needed")):
+        n = counts[yes] + counts[no]
+        low, high = evidence.wilson(counts[yes], n, cfg.statistics.interval)
+        rates[f"{claim}_confirmed_rate"] = {"value": counts[yes] / n if n else None, "n": n, "interval": [low, high]}
+    notes = np.asarray(notes if notes is not None else [], dtype=object)
+    n = sum(counts.values())
+    return {
+        "cells": counts, "n": n, "agreement": (counts["on_needed"] + counts["off_not_needed"]) / n if n else None,
+        "chance_agreement": evidence.chance_agreement(cells), "kappa": kappa, "kappa_reason": reason or None, **rates,
+        "interval_level": cfg.statistics.interval,
+        "not_judged_large_region": int(sum(str(x).startswith("region covers") for x in notes)),
+        "blank_also_right": int(sum(str(x).startswith("the blank image") for x in notes)),
+        "removal_region": cfg.evidence.removal_region, "max_region_fraction": cfg.evidence.max_region_fraction,
     }
 
 
@@ -91,6 +125,7 @@ def build_summary(
     baseline: Mapping[str, Any] | None = None,
     dataset_problems: Sequence[str] = (),
     strategies: Mapping[str, Any] | None = None,
+    explanation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``overall`` and ``per_class``: every gate-able aggregate (the sample table's and the strategies')."""
     return {
@@ -100,6 +135,7 @@ def build_summary(
         "exit_code": gate.EXIT_CODES[verdict],
         "gate": gate_entries(results),
         "trust": dict(trust),
+        "explanation": dict(explanation) if explanation is not None else None,
         "aggregates": {"overall": dict(overall), "per_class": {k: dict(v) for k, v in per_class.items()}},
         "flag_counts": aggregates.flag_counts(table.flags),
         "class_names": list(class_names),

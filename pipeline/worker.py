@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 
 from pipeline import evidence
-from pipeline.columns import computed
+from pipeline.columns import computed, empty
 from pipeline.config import AuditConfig
 from pipeline.data.samples import BoxArrays
 from pipeline.flags import assign_flags
@@ -71,6 +71,13 @@ def probabilities(logits: np.ndarray, activation: str) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
+def dilation_px(configured: int | None, input_size: tuple[int, int], grid: tuple[int, int]) -> int:
+    """``evidence.dilation_px``; auto (None) = one CAM cell at input resolution (the larger side's cell, rounded up)."""
+    if configured is not None:
+        return configured
+    return int(max(-(-input_size[0] // grid[0]), -(-input_size[1] // grid[1])))
+
+
 def _tri(values: np.ndarray, defined: np.ndarray) -> np.ndarray:
     """bool -> tri-state float (1.0 / 0.0, NaN where not defined)."""
     return np.where(defined, np.asarray(values, np.float64), np.nan)
@@ -92,7 +99,9 @@ class AuditWorker:
         )
         method = get_method(cfg.explain.method)
         self.step = make_step(model.cam_model, method, fill=None, **common)
-        self.intervention_step = make_step(model.cam_model, method, fill=cfg.evidence.fill, **common) if "evidence" in plan.groups else None
+        self.intervention_step = make_step(model.cam_model, method, fill=cfg.evidence.fill, removal=cfg.evidence.removal_region,
+                                           dilation=dilation_px(cfg.evidence.dilation_px, model.input_size, model.layer_shape[:2]),
+                                           **common) if "evidence" in plan.groups else None
 
     def __call__(self, rows, images, raw, errors) -> BatchResult:
         """``rows`` (B,) int (-1 = padding); ``images`` (B, H, W, 3) float32 preprocessed, ``raw`` the same
@@ -146,7 +155,7 @@ class AuditWorker:
         if "mapped" in p.groups:
             values["predicted_model_class"] = shown
         if "evidence" in p.groups:
-            values.update(self._evidence(rows, out, probs, chosen, correct, ok))
+            values.update(self._evidence(rows, out, probs, chosen, correct, ok, sc.box_area_fraction))
         if "compare" in p.groups:
             sc2 = self._score(out["compare_cams"], rows, use, slots)
             values["method_flag"] = np.where(ok, assign_flags(
@@ -175,23 +184,32 @@ class AuditWorker:
             return score_region(cams, (slots & use[..., None, None]).any(axis=1))
         return score(cams, self.plan.boxes.pixels[rows], use, self.model.input_size)
 
-    def _evidence(self, rows, out, probs, chosen, correct, ok) -> dict[str, np.ndarray]:
+    def _evidence(self, rows, out, probs, chosen, correct, ok, region_fraction) -> dict[str, np.ndarray]:
+        """Interventions' columns (DESIGN §6). A sample whose region covers at least
+        ``evidence.max_region_fraction`` of the input is not judged by removal; a blank image that is
+        also classified as one of its labels makes "still right without the object" prove nothing."""
         p = self.plan
         n = len(rows)
         if "removed_scores" not in out:  # a batch without any row of the evidence.max_samples subset
-            return {c.name: np.full(n, np.nan) for c in computed(("evidence",)) if c.group == "evidence"}
+            return {c.name: empty(c, n) for c in computed(("evidence",)) if c.group == "evidence"}
         done = ok & p.intervene[rows]
+        judged = done & ~(np.nan_to_num(region_fraction, nan=1.0) >= self.cfg.evidence.max_region_fraction)
         idx = np.arange(n)
-        removed = probabilities(out["removed_scores"], self.model.output_activation)
-        only = probabilities(out["only_scores"], self.model.output_activation)
+        act = self.model.output_activation
+        removed, only, blank = (probabilities(out[k], act) for k in ("removed_scores", "only_scores", "blank_scores"))
         # still classified as one of the sample's labels (multi-label: its class still predicted)
         removed_right = self._predicted(rows, removed, chosen)[1]
         only_right = self._predicted(rows, only, chosen)[1]
+        blank_right = self._predicted(rows, blank, chosen)[1]
         return {
             "removed_confidence": np.where(done, removed[idx, chosen], np.nan),
             "only_confidence": np.where(done, only[idx, chosen], np.nan),
-            "object_dependence": np.where(done, evidence.object_dependence(probs[idx, chosen], removed[idx, chosen]), np.nan),
-            "still_right_without_object": _tri(correct & removed_right, done),
+            "blank_confidence": np.where(done, blank[idx, chosen], np.nan),
+            "object_dependence": np.where(judged, evidence.object_dependence(probs[idx, chosen], removed[idx, chosen]), np.nan),
+            "still_right_without_object": _tri(correct & removed_right & ~blank_right, judged),
             "right_from_object_alone": _tri(correct & only_right, done),
+            "blank_right": _tri(blank_right, judged),
+            "evidence_note": evidence.removal_notes(done, judged, region_fraction, correct & removed_right & blank_right,
+                                                    self.cfg.evidence.max_region_fraction),
             "only_correct": _tri(only_right, done),
         }

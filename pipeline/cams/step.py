@@ -13,7 +13,10 @@
 
 Returned: ``scores`` (B, C) before the output activation, ``chosen`` (B,) explained class,
 ``cams`` (B, h, w); with a compare method ``compare_cams``; with interventions
-``removed_scores`` and ``only_scores`` (B, C), forward only. The class score y_c (pre-softmax)
+``removed_scores``, ``only_scores`` and ``blank_scores`` (B, C), forward only: the removal region
+(``removal``: the objects' boxes, their masks, or the masks dilated by ``dilation`` px) filled;
+everything outside the scored region filled; every pixel filled with the removal's fill colour
+(the blank control, DESIGN §6). The class score y_c (pre-softmax)
 is differentiated; each sample's score depends only on its own image (inference mode), so the
 gradient of the batch sum gives every sample its own gradient.
 """
@@ -55,12 +58,22 @@ def _fill(images: tf.Tensor, keep: tf.Tensor, fill: str) -> tf.Tensor:
     return tf.where(count > 0, mean, GRAY)
 
 
-def interventions(images: tf.Tensor, mask: tf.Tensor, fill: str) -> tuple[tf.Tensor, tf.Tensor]:
-    """(object removed, object only): the region, resp. everything outside it, replaced by the fill."""
-    inside = mask[..., None]
-    removed = tf.where(inside, _fill(images, ~mask, fill), images)
-    only = tf.where(inside, images, _fill(images, mask, fill))
-    return removed, only
+def interventions(images: tf.Tensor, mask: tf.Tensor, fill: str, removal: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(object removed, object only, blank): ``removal`` (default ``mask``) replaced by the fill;
+    everything outside ``mask`` replaced; every pixel replaced by the removal's fill colour."""
+    removal = mask if removal is None else removal
+    colour = _fill(images, ~removal, fill)
+    removed = tf.where(removal[..., None], colour, images)
+    only = tf.where(mask[..., None], images, _fill(images, mask, fill))
+    return removed, only, tf.broadcast_to(colour, tf.shape(images))
+
+
+def dilate(mask: tf.Tensor, pixels: int) -> tf.Tensor:
+    """(B, H, W) bool grown by ``pixels`` in every direction (a (2p+1)² square: Chebyshev distance <= p)."""
+    if pixels <= 0:
+        return mask
+    grown = tf.nn.max_pool2d(tf.cast(mask, tf.float32)[..., None], ksize=2 * pixels + 1, strides=1, padding="SAME")
+    return grown[..., 0] > 0
 
 
 def make_step(
@@ -75,6 +88,8 @@ def make_step(
     jit_compile: bool = False,
     class_label: Sequence[int] | None = None,
     tokens: tuple[int, int, int] | None = None,
+    removal: str = "box",
+    dilation: int = 0,
 ) -> Callable:
     """Compile the step; ``fill`` (``mean`` | ``gray``) turns the interventions on (``preprocess`` is then needed).
 
@@ -104,11 +119,15 @@ def make_step(
         if compare is not None:
             out["compare_cams"] = compare(acts, grads)
         if fill is not None:
-            region = region_mask(boxes, box_classes, box_valid, tf.gather(lookup, chosen), input_size, masks)
-            removed, only = interventions(raw, region, fill)
+            label = tf.gather(lookup, chosen)
+            region = region_mask(boxes, box_classes, box_valid, label, input_size, masks)
+            gone = region_mask(boxes, box_classes, box_valid, label, input_size) if removal == "box" else region
+            removed, only, blank = interventions(raw, region, fill, dilate(gone, dilation) if removal == "dilated" else gone)
             _, edited = cam_model(preprocess(tf.concat([removed, only], axis=0)), training=False)
             edited = tf.cast(edited, tf.float32)
             out["removed_scores"], out["only_scores"] = edited[: tf.shape(images)[0]], edited[tf.shape(images)[0]:]
+            # a separate pass keeps the removed/only batch (and so oneDNN's rounding) as it was
+            out["blank_scores"] = tf.cast(cam_model(preprocess(blank), training=False)[1], tf.float32)
         return out
 
     return step

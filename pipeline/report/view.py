@@ -9,9 +9,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from pipeline import aggregates
 from pipeline.aggregates import SampleTable
-from pipeline.config import AGGREGATES, FLAGS, STRATEGY_AGGREGATES, resolved_yaml
+from pipeline.config import AGGREGATES, FLAGS, resolved_yaml
 from pipeline.data.images import ImageProblem, decode_rgb
 from pipeline.outputs import format_value
 from pipeline import evidence
@@ -31,7 +30,7 @@ FLAG_TEXT = {
 }
 COLORS = {"correct": "#2b8a3e", "incorrect": "#c92a2a"}
 NEXT_STEPS = {
-    "explanation_agreement": "the heatmap and the model's behaviour disagree: try a finer target layer (an earlier, "
+    "heatmap_confirmation": "the heatmap's on-target claims are not backed by behaviour: try a finer target layer (an earlier, "
                              "higher-resolution feature map), another CAM method (explain.method / compare_method), "
                              "and check that the boxes really enclose the objects",
     "randomisation": "the maps barely change when the weights they should depend on are destroyed, so they show the "
@@ -87,9 +86,8 @@ def build_view(
     predicted, confidence = values["predicted"], values["confidence"]
     model_class = values.get("predicted_model_class")
     flags = table.flags
-    seed = cfg.seed
 
-    gate_rows = _gate_rows(summary, table, seed)
+    gate_rows = _gate_rows(summary)
 
     counts = summary["flag_counts"]
     n_scored = max(1, sum(v for k, v in counts.items() if k != "skipped"))
@@ -194,6 +192,8 @@ def build_view(
         "not_evaluated": [f"{r['metric']} {r['kind']} {r['threshold']:g}" for r in summary["gate"] if r["status"] == "not evaluated"],
         "overall": {k: (f"{int(v)}" if k.startswith("n_") else format_value(v)) for k, v in summary["aggregates"]["overall"].items()},
         "gate_rows": gate_rows,
+        "gate_warnings": [r["warning"] for r in summary["gate"] if r.get("warning")],
+        "stats_level": f"{cfg.statistics.interval:.0%}", "stats_resamples": cfg.statistics.resamples,
         "quad": quad,
         "flag_text": FLAG_TEXT,
         "counts": counts,
@@ -216,23 +216,19 @@ def build_view(
 
 
 
-def _gate_rows(summary: Mapping[str, Any], table: SampleTable, seed: int) -> list[dict[str, Any]]:
-    """The gate table's rows: each rule's result with its bootstrap interval and baseline change."""
+def _gate_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The gate table's rows: each rule's result with its interval (from summary.json) and baseline change."""
     out = []
-    for i, r in enumerate(summary["gate"]):
-        if r["scope"] == "overall":
-            rows = np.arange(len(table.flags))
-        else:
-            rows = aggregates.class_rows(table, r["scope"])
-        ci = (math.nan, math.nan)
-        if r["aggregate"] not in ("n_samples", "n_scored", *STRATEGY_AGGREGATES):  # strategies carry their own intervals
-            population, stat = aggregates.population(table, r["aggregate"], rows)
-            ci = aggregates.bootstrap_ci(population, stat, seed=seed + i)
+    for r in summary["gate"]:
+        ci = r.get("interval") or [None, None]
         change = None if r["baseline"] is None or r["value"] is None else r["value"] - r["baseline"]
+        change_rule = r["kind"] in ("max_drop", "max_rise")
         out.append({
             **r,
             "value_text": format_value(r["value"]),
-            "ci_text": "—" if math.isnan(ci[0]) else f"{ci[0]:.3f} – {ci[1]:.3f}",
+            "n_text": "—" if r.get("n") is None else str(r["n"]),
+            "ci_text": "—" if ci[0] is None else (f"{ci[0]:+.3f} – {ci[1]:+.3f}" if change_rule else f"{ci[0]:.3f} – {ci[1]:.3f}"),
+            "compared_text": format_value(r.get("compared")),
             "baseline_text": format_value(r["baseline"]),
             "change_text": "—" if change is None or math.isnan(change) else f"{change:+.3f}",
         })
@@ -264,6 +260,7 @@ def _evidence_view(summary: Mapping[str, Any], cfg: Any, table: SampleTable, val
     out["n_defined"] = int(sum(v.size for v in cells.values()))
     out["examples"] = {k: [c for c in (card(int(r)) for r in cells[k][np.argsort(-np.nan_to_num(table.focus_score[cells[k]]))][:examples]) if c]
                        for k in ("on_not_needed", "off_needed")}
+    out["claims"] = _claims_view(summary.get("explanation"))
     agg = summary["aggregates"]["overall"]
     out["aggregates"] = {k: format_value(agg.get(k)) for k in ("mean_object_dependence", "still_right_without_object_rate", "object_only_accuracy", "explanation_agreement")}
     judged = np.isin(table.flags, ("ok", "right_for_wrong_reason", "confused_on_object", "distracted"))
@@ -275,6 +272,24 @@ def _evidence_view(summary: Mapping[str, Any], cfg: Any, table: SampleTable, val
                 ((-1.0, cfg.evidence.dependence_min, 1.0, cfg.evidence.dependence_min), "evidence.dependence_min", "dependence_min")),
     ) if cfg.scoring.focus_metric == "focus_score" else None
     return out
+
+
+def _claims_view(ex: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Claim confirmation, chance agreement and κ beside the 2x2 (summary.json's ``explanation``)."""
+    if not ex:
+        return None
+
+    def interval(pair: list) -> str:
+        return "—" if pair[0] is None else f"{pair[0]:.2f}–{pair[1]:.2f}"
+
+    on, off = ex["on_target_confirmed_rate"], ex["off_target_confirmed_rate"]
+    return {
+        "on": format_value(on["value"]), "on_interval": interval(on["interval"]), "on_n": on["n"],
+        "off": format_value(off["value"]), "off_interval": interval(off["interval"]), "off_n": off["n"],
+        "chance": format_value(ex["chance_agreement"]), "kappa": format_value(ex["kappa"]), "kappa_reason": ex["kappa_reason"],
+        "level": f"{ex['interval_level']:.0%}", "large": ex["not_judged_large_region"], "blank": ex["blank_also_right"],
+        "removal_region": ex["removal_region"], "max_region": f"{ex['max_region_fraction']:.0%}",
+    }
 
 
 def _methods_view(summary: Mapping[str, Any], cfg: Any, samples: Any, flags: np.ndarray, values: Mapping[str, np.ndarray]) -> dict[str, Any] | None:

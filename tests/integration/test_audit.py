@@ -60,7 +60,7 @@ def test_outputs_present_and_consistent(demo_runs, name):
     # DESIGN §5: the base columns, then the evidence columns (interventions are on by default)
     assert tuple(rows[0].keys()) == SAMPLE_COLUMNS + (
         "removed_confidence", "only_confidence", "object_dependence", "still_right_without_object", "right_from_object_alone",
-        "strategy")  # the strategies stage's column comes last (known only after every batch)
+        "blank_confidence", "evidence_note", "strategy")  # the strategies stage's column comes last (known only after every batch)
     assert [int(r["row"]) for r in rows] == list(range(len(rows)))
     assert len(rows) == summary["aggregates"]["overall"]["n_samples"] == 300
     with np.load(folder / "heatmaps.npz") as npz:

@@ -45,7 +45,7 @@ def _bright_but_ignored_model(path):
 
 
 def test_heat_on_an_object_the_model_does_not_need_is_inconclusive(tmp_path, capsys):
-    _squares(tmp_path)
+    _squares(tmp_path, n=24)
     _bright_but_ignored_model(tmp_path / "m.keras")
     (tmp_path / "c.yaml").write_text(
         "name: constructed\nmodel: {path: m.keras, class_names: [a, b], target_layer: target}\n"
@@ -58,18 +58,29 @@ def test_heat_on_an_object_the_model_does_not_need_is_inconclusive(tmp_path, cap
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [r["status"] for r in summary["gate"]] == ["pass", "pass"]  # the Grad-CAM-only gate is happy...
     assert code == 3 and summary["verdict"] == "INCONCLUSIVE" and summary["exit_code"] == 3  # ...but cannot be trusted
-    (agree,) = [c for c in summary["trust"]["checks"] if c["name"] == "explanation_agreement"]
-    assert agree["status"] == "fail" and agree["value"] == 0.0 and agree["n"] == 12
+    (confirm,) = [c for c in summary["trust"]["checks"] if c["name"] == "heatmap_confirmation"]
+    assert confirm["status"] == "fail" and confirm["value"] == 0.0 and confirm["n"] == 24
+    # 0 of 24 on-target claims confirmed: Wilson 90% upper bound z²/n / (1 + z²/n) = 0.1013 < 0.5
+    assert "interval 0.000 to 0.101" in confirm["message"]
+    ex = summary["explanation"]
+    assert ex["cells"] == {"on_needed": 0, "on_not_needed": 24, "off_needed": 0, "off_not_needed": 0}
+    assert ex["kappa"] is None and "empty" in ex["kappa_reason"]
     rows = list(csv.DictReader((tmp_path / "out" / "samples.csv").open()))
-    assert all(r["flag"] == "ok" and float(r["object_dependence"]) < 0.01 and r["still_right_without_object"] == "true" for r in rows)
-    assert "trust check failed: explanation_agreement 0.000 < 0.5" in out
+    assert all(r["flag"] == "ok" and float(r["object_dependence"]) < 0.01 for r in rows)
+    assert "trust check failed: heatmap_confirmation" in out
     junit = (tmp_path / "out" / "junit.xml").read_text()
-    assert 'name="trust explanation_agreement"><failure' in junit and 'name="trust randomisation"><skipped' in junit
+    assert 'name="trust heatmap_confirmation"><failure' in junit and 'name="trust randomisation"><skipped' in junit
     html = (tmp_path / "out" / "report.html").read_text()
-    assert 'class="verdict inconclusive"' in html and "finer target layer" in html and "heatmap misleads<br><b>12</b>" in html
+    assert 'class="verdict inconclusive"' in html and "finer target layer" in html and "heatmap misleads<br><b>24</b>" in html
     # a failing rule still gives NOT FIT, whatever the trust checks say
     (tmp_path / "c2.yaml").write_text((tmp_path / "c.yaml").read_text().replace("min: 0.9}", "min: 1.1}").replace("constructed", "c2"))
     assert main(["audit", str(tmp_path / "c2.yaml"), "--output", str(tmp_path / "out2"), "--no-progress"]) == 1
+    # with min_claims above the 24 on-target samples the check is not evaluated, never a coin flip: FIT
+    (tmp_path / "c3.yaml").write_text((tmp_path / "c.yaml").read_text().replace("trust: {randomisation: false}",
+                                      "trust: {randomisation: false, min_claims: 25}").replace("constructed", "c3"))
+    assert main(["audit", str(tmp_path / "c3.yaml"), "--output", str(tmp_path / "out3"), "--no-progress"]) == 0
+    (confirm,) = json.loads((tmp_path / "out3" / "summary.json").read_text())["trust"]["checks"][:1]
+    assert confirm["status"] == "not evaluated" and "n too small: 24" in confirm["message"]
 
 
 @pytest.fixture(scope="module")

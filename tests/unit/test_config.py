@@ -189,3 +189,18 @@ def test_strategies_keys_are_checked_and_their_aggregates_need_the_stage(files, 
     assert "strategies.neighbors" in message and "did you mean 'neighbours'" in message
     message = _error(write_config, VALID + "  - {metric: confirmed_shortcuts, max: 0}\nstrategies: {enabled: false}\n")
     assert "gate[3].metric" in message and "strategies.enabled is false" in message
+
+
+def test_gate_bound_and_statistics_are_checked(files, write_config):
+    cfg = load_config(write_config(VALID.replace("{metric: accuracy, min: 0.9}", "{metric: accuracy, min: 0.9, bound: lower}")
+                                   + "statistics: {interval: 0.95, resamples: 500}\n"))
+    assert cfg.gate[0].bound == "lower" and cfg.gate[1].bound == "point"
+    assert cfg.statistics.interval == 0.95 and cfg.statistics.resamples == 500 and cfg.statistics.min_samples == 30
+    message = _error(write_config, VALID.replace("{metric: accuracy, min: 0.9}", "{metric: accuracy, min: 0.9, bound: upper}"))
+    assert "gate[0].bound" in message and "point or lower" in message and "'upper'" in message
+    message = _error(write_config, VALID + "  - {metric: explanation_kappa, min: 0.2, bound: lower}\n")
+    assert "gate[3].bound" in message and "explanation_kappa has no interval" in message
+    message = _error(write_config, VALID + "evidence: {removal_region: shape}\n")
+    assert "evidence.removal_region" in message and "box, mask, dilated" in message
+    message = _error(write_config, VALID + "trust: {min_agreement: 0.5}\n")
+    assert "trust.min_agreement: unknown key" in message and "min_confirmed" in message

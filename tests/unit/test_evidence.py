@@ -88,10 +88,8 @@ def test_verdict_order_not_fit_beats_inconclusive_beats_fit():
 
 
 def test_trust_check_statuses():
-    assert evidence.agreement_check(0.4, 10, 0.5, enabled=True).status == gate.FAIL
-    assert evidence.agreement_check(0.5, 10, 0.5, enabled=True).status == gate.PASS
-    assert evidence.agreement_check(math.nan, 0, 0.5, enabled=True).status == gate.NOT_EVALUATED
-    assert evidence.agreement_check(0.9, 10, 0.5, enabled=False).status == gate.NOT_EVALUATED
+    check = evidence.confirmation_check
+    assert check(5, 40, min_confirmed=0.5, min_claims=20, level=0.9, enabled=False).status == gate.NOT_EVALUATED
     assert evidence.randomisation_check(0.5, 64, 0.5, enabled=True).status == gate.FAIL  # ">= max" fails
     assert evidence.randomisation_check(0.49, 64, 0.5, enabled=True).status == gate.PASS
 
@@ -116,3 +114,56 @@ def test_seeded_subset_is_reproducible_and_sorted():
     assert first.tolist() == sorted(first.tolist()) and len(set(first.tolist())) == 10
     assert (first == evidence.seeded_subset(range(100), 10, seed=4)).all()
     assert evidence.seeded_subset([3, 5], None, seed=0).tolist() == [3, 5]
+
+
+def test_wilson_interval_by_hand():
+    # 8 of 10 at 90%: z = 1.6449; centre = (0.8 + z²/20) / (1 + z²/10) = 0.93529 / 1.27055 = 0.73613;
+    # half = z / 1.27055 * sqrt(0.016 + z²/400) = 1.29463 * 0.150877 = 0.19533 -> [0.5408, 0.9315]
+    low, high = evidence.wilson(8, 10, 0.90)
+    assert low == pytest.approx(0.5408, abs=2e-4) and high == pytest.approx(0.9315, abs=2e-4)
+    # 0 of 24 at 90%: low 0, high = z²/n / (1 + z²/n) = 0.11274 / 1.11274 = 0.10132
+    assert evidence.wilson(0, 24, 0.90) == pytest.approx((0.0, 0.10132), abs=1e-4)
+    assert all(math.isnan(v) for v in evidence.wilson(0, 0, 0.9))
+
+
+def test_confirmation_rates_kappa_and_chance_by_hand():
+    # 2x2: on & needed 6, on & not needed 2, off & needed 1, off & not needed 3 (12 correct, judged samples)
+    flags = np.array(["ok"] * 8 + ["right_for_wrong_reason"] * 4 + ["distracted", "skipped"], dtype=object)
+    dep = np.array([0.9] * 6 + [0.1] * 2 + [0.7] + [0.0] * 3 + [0.9, np.nan])
+    t = aggregates.SampleTable(labels=[("a",)] * 14, correct=np.array([True] * 12 + [False] * 2), energy_in_box=np.zeros(14),
+                               focus_score=np.zeros(14), energy_lift=np.zeros(14), pointing_hit=np.zeros(14),
+                               box_area_fraction=np.zeros(14), flags=flags, object_dependence=dep, dependence_min=0.5)
+    out = aggregates.summarize(t)
+    assert out["on_target_confirmed_rate"] == pytest.approx(6 / 8)
+    assert out["off_target_confirmed_rate"] == pytest.approx(3 / 4)
+    assert out["explanation_agreement"] == pytest.approx(9 / 12)
+    # p_o = 9/12; p_e = (8*7 + 4*5) / 144 = 76/144; κ = (0.75 - 0.52778) / (1 - 0.52778) = 0.47059
+    assert out["explanation_kappa"] == pytest.approx((9 / 12 - 76 / 144) / (1 - 76 / 144))
+    cells = evidence.agreement_cells(flags, dep, 0.5)
+    assert evidence.chance_agreement(cells) == pytest.approx(76 / 144)
+
+
+def test_kappa_is_nan_with_the_reason_when_a_margin_is_empty():
+    # every correct sample on target: agreement is just the share that needs the object, κ undefined
+    flags = np.array(["ok"] * 5, dtype=object)
+    value, reason = evidence.kappa(evidence.agreement_cells(flags, np.array([0.9, 0.9, 0.1, 0.9, 0.1]), 0.5))
+    assert math.isnan(value) and "every correct sample has its heat on target" in reason
+    value, reason = evidence.kappa(evidence.agreement_cells(flags, np.full(5, 0.9), 0.5))
+    assert math.isnan(value) and "empty" in reason
+
+
+@pytest.mark.parametrize("needed, n, status", [
+    (0.3, 100, gate.FAIL),  # all on target, 30% needed: upper bound 0.38 < 0.5
+    (0.8, 100, gate.PASS),  # 80% needed
+    (0.3, 10, gate.NOT_EVALUATED),  # 10 on-target claims < min_claims 20: never a flip-flop
+    (0.45, 100, gate.PASS),  # 45/100: upper bound 0.53 >= 0.5, not significantly below
+])
+def test_heatmap_confirmation_on_constructed_cases(needed, n, status):
+    confirmed = round(needed * n)
+    check = evidence.confirmation_check(confirmed, n, min_confirmed=0.5, min_claims=20, level=0.9, enabled=True)
+    assert check.status == status
+    high = evidence.wilson(confirmed, n, 0.9)[1]
+    if status != gate.NOT_EVALUATED:
+        assert (high >= 0.5) == (status == gate.PASS)
+    else:
+        assert "n too small" in check.message
