@@ -57,14 +57,13 @@ def fingerprints(cfg: AuditConfig, prep: Any) -> dict[str, str]:
 def gate_entries(results: Sequence[gate.RuleResult]) -> list[dict[str, Any]]:
     """Each rule's result; ``n`` and ``interval`` are of the value (of the change for change rules),
     ``compared`` what met the threshold (the point value or the rule's ``bound``)."""
+    shown = [r.interval if r.interval is not None and r.interval.method != "none" else None for r in results]
     return [
         {"metric": r.rule.metric, "label": r.label, "aggregate": r.rule.aggregate, "kind": r.rule.kind, "threshold": r.rule.threshold,
          "bound": r.rule.bound, "scope": r.scope, "value": r.value, "baseline": r.baseline, "compared": r.compared,
-         "n": r.interval.n if r.interval else None,
-         "interval": [r.interval.low, r.interval.high] if r.interval else None,
-         "interval_method": r.interval.method if r.interval else None,
+         "n": i.n if i else None, "interval": [i.low, i.high] if i else None, "interval_method": i.method if i else None,
          "status": r.status, "message": r.message, "warning": r.warning or None}
-        for r in results
+        for r, i in zip(results, shown)
     ]
 
 

@@ -250,6 +250,7 @@ def _evidence_view(summary: Mapping[str, Any], cfg: Any, table: SampleTable, val
     checks = [{**c, "value_text": format_value(c["value"]), "next": NEXT_STEPS.get(c["name"], "")} for c in trust["checks"]]
     out: dict[str, Any] = {"enabled": "object_dependence" in values, "checks": checks,
                            "failed": [c for c in checks if c["status"] == "fail"], "fill": cfg.evidence.fill,
+                           "removal_region": cfg.evidence.removal_region,
                            "dependence_min": cfg.evidence.dependence_min}
     if not out["enabled"]:
         return out
