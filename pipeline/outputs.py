@@ -149,11 +149,17 @@ def write_summary_md(path: Path, summary: Mapping[str, Any]) -> None:
     if checks:
         lines += ["Trust checks (a failed check makes an otherwise passing audit INCONCLUSIVE):",
                   *[f"- {c['status']}: {c['message']}" for c in checks], ""]
-    lines += ["| rule | scope | value | threshold | baseline | status |", "|---|---|---|---|---|---|"]
+    lines += ["| rule | scope | value | interval | compared | threshold | baseline | status |", "|---|---|---|---|---|---|---|---|"]
     for r in summary["gate"]:
+        ci = r.get("interval")
+        span = f"{ci[0]:.3f}–{ci[1]:.3f} (n {r['n']})" if ci and ci[0] is not None else "—"
         lines.append(
-            f"| `{r['metric']}` {r['kind']} | {r['scope']} | {format_value(r['value'])} | {r['threshold']:g} | {format_value(r['baseline'])} | {r['status']} |"
+            f"| `{r['metric']}` {r['kind']} | {r['scope']} | {format_value(r['value'])} | {span} | {format_value(r.get('compared'))} ({r.get('bound', 'point')}) "
+            f"| {r['threshold']:g} | {format_value(r['baseline'])} | {r['status']} |"
         )
+    warnings = [r["warning"] for r in summary["gate"] if r.get("warning")]
+    if warnings:
+        lines += ["", *[f"- warning: {w}" for w in warnings]]
     agg = summary["aggregates"]["overall"]
     counts = summary["flag_counts"]
     lines += [
@@ -196,13 +202,24 @@ def _junit_case(classname: str, name: str, status: str, message: str) -> str:
         body = f"<failure message={quoteattr(message)}>{escape(message)}</failure>"
     elif status == "not evaluated":
         body = f"<skipped message={quoteattr(message)}/>"
+    else:  # a passing case says what passed (value, interval, value compared)
+        body = f"<system-out>{escape(message)}</system-out>"
     return f"  <testcase classname={quoteattr(classname)} name={quoteattr(name)}>{body}</testcase>"
+
+
+def _with_interval(rule: Mapping[str, Any]) -> str:
+    """A rule's message, with its interval and the value compared when the message does not say them."""
+    ci = rule.get("interval")
+    if not ci or ci[0] is None or "compared" in rule["message"]:
+        return rule["message"] + (f" [warning: {rule['warning']}]" if rule.get("warning") else "")
+    text = f"{rule['message']} (n {rule['n']}, interval {ci[0]:.3f} to {ci[1]:.3f}, {rule['bound']} value compared)"
+    return text + (f" [warning: {rule['warning']}]" if rule.get("warning") else "")
 
 
 def write_junit(path: Path, summary: Mapping[str, Any]) -> None:
     """One test case per gate rule (per class for class rules) and per trust check; not evaluated = skipped."""
     cls = "gradcam_audit." + summary["name"]
-    entries = [(cls, f"{r['label']} {r['kind']} {r['threshold']:g}", r["status"], r["message"]) for r in summary["gate"]]
+    entries = [(cls, f"{r['label']} {r['kind']} {r['threshold']:g}", r["status"], _with_interval(r)) for r in summary["gate"]]
     entries += [(cls + ".trust", f"trust {c['name']}", c["status"], c["message"]) for c in summary.get("trust", {}).get("checks", [])]
     entries += [(cls + ".strategies", f"confirmed shortcut {s['label']} strategy {s['strategy']}", "fail", s["sentence"])
                 for lab in (summary.get("strategies") or {}).get("labels", []) for s in lab["strategies"] if s["confirmed"]]

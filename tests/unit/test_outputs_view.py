@@ -69,3 +69,20 @@ def test_jet_endpoints():
     assert tuple(jet(np.array(0.0))) == (0, 0, 127)
     assert tuple(jet(np.array(1.0))) == (127, 0, 0)
     assert tuple(jet(np.array(0.5))) == (127, 255, 127)
+
+
+def test_junit_and_summary_md_show_the_interval_the_value_compared_and_warnings(tmp_path):
+    rule = {"metric": "accuracy", "label": "accuracy", "kind": "min", "threshold": 0.9, "scope": "overall", "value": 0.91,
+            "baseline": None, "status": "fail", "bound": "lower", "compared": 0.81, "n": 40, "interval": [0.81, 0.96],
+            "message": "accuracy 0.910 (40 samples, interval 0.810 to 0.960; lower bound compared): 0.810 < 0.9",
+            "warning": None}
+    point = {**rule, "status": "pass", "bound": "point", "compared": 0.91, "message": "accuracy 0.910 >= 0.9",
+             "warning": "accuracy rests on 12 samples, fewer than statistics.min_samples (30)", "n": 12}
+    summary = {**SUMMARY, "gate": [rule, point]}
+    write_junit(tmp_path / "junit.xml", summary)
+    cases = ET.parse(tmp_path / "junit.xml").getroot().findall("testcase")
+    assert cases[0].find("failure").get("message") == rule["message"]  # it already says the interval and what was compared
+    assert "n 12, interval 0.810 to 0.960, point value compared" in (tmp_path / "junit.xml").read_text()
+    write_summary_md(tmp_path / "s.md", summary)
+    text = (tmp_path / "s.md").read_text()
+    assert "| 0.810–0.960 (n 40) | 0.810 (lower) |" in text and "- warning: accuracy rests on 12 samples" in text
