@@ -147,6 +147,8 @@ def build_view(
                 "only_confidence": format_value(float(values["only_confidence"][row]), 2),
                 "dependence": format_value(float(values["object_dependence"][row]), 2),
                 "still_right": values["still_right_without_object"][row] == 1.0,
+                "blank_too": bool(values["blank_right"][row] == 1.0) and values["still_right_without_object"][row] == 0.0
+                and "blank image" in str(values["evidence_note"][row]),
             }
         return out
 

@@ -5,6 +5,7 @@ Screenshots at 1280 px and 390 px go to test-artifacts/ for the test log.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -145,12 +146,23 @@ def test_need_the_object_section_shows_the_evidence(browser, reports, name):
     assert len(counts) == 4 and sum(counts) == correct_judged
     assert page.locator("#need-object svg.chart circle").count() > 0  # the focus vs dependence scatter
     assert page.locator("#trust-checks li").count() == 2
+    # claim confirmation with its interval, chance agreement and κ beside the 2x2; the exclusions counted
+    claims = page.locator("#claims").inner_text()
+    ex = summary["explanation"]
+    assert "on-target heatmaps confirmed" in claims and "Cohen's κ" in claims and "agreement expected by chance" in claims
+    if ex["kappa"] is None:
+        assert ex["kappa_reason"] in claims
+    assert page.locator("#removal-exclusions b").all_inner_texts() == [str(ex["not_judged_large_region"]), str(ex["blank_also_right"])]
     # every gallery card shows its object-removed and object-only images, decoded
     thumbs = page.locator("#gallery .card .iv img")
     assert thumbs.count() == 2 * page.locator("#gallery .card").count()
     assert all(w > 0 for w in page.eval_on_selector_all("#gallery .card .iv img", "els => els.map(e => e.naturalWidth)"))
+    # "still right" on exactly the cards whose sample is still right without the object (blank control applied)
+    still = {r["sample_id"] for r in csv.DictReader((reports[name] / "samples.csv").open()) if r["still_right_without_object"] == "true"}
+    for card in page.locator("#gallery .card").all():
+        assert (card.locator(".still").count() == 1) == (card.get_attribute("data-sample") in still)
     if name == "demo_shortcut":  # the reviewer sees the model still right with the shape gone
-        assert page.locator("#gallery .card .still").count() == page.locator("#gallery .card").count()
+        assert page.locator("#gallery .card .still").count() > page.locator("#gallery .card").count() / 2
     ARTIFACTS.mkdir(exist_ok=True)
     section.screenshot(path=str(ARTIFACTS / f"need-object-{name}.png"))
     assert errors == []

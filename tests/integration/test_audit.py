@@ -46,9 +46,12 @@ def test_demo_shortcut_model_is_accurate_but_not_fit(demo_runs):
     assert "accuracy" not in failed
     # the interventions tell the same story in behaviour: the shortcut model does not need the shape
     evidence, good_evidence = summary["aggregates"]["overall"], good["aggregates"]["overall"]
-    assert evidence["still_right_without_object_rate"] > 0.95 and good_evidence["still_right_without_object_rate"] < 0.6
+    # (a third of the shortcut model's samples are right on a flat image too: the blank control takes them out)
+    assert evidence["still_right_without_object_rate"] > 0.6 and good_evidence["still_right_without_object_rate"] < 0.3
     assert abs(evidence["mean_object_dependence"]) < 0.05 and good_evidence["mean_object_dependence"] > 0.4
-    assert [c["status"] for c in summary["trust"]["checks"]] == [c["status"] for c in good["trust"]["checks"]] == ["pass", "pass"]
+    assert [c["status"] for c in good["trust"]["checks"]] == ["pass", "pass"]
+    # no heatmap of the shortcut model claims the object, so there is no claim to confirm
+    assert [c["status"] for c in summary["trust"]["checks"]] == ["not evaluated", "pass"]
 
 
 @pytest.mark.parametrize("name", ["demo", "demo_shortcut"])

@@ -97,3 +97,26 @@ def test_matching_dataset_says_nothing_and_prints_not_evaluated_once(tmp_path, g
     main(["audit", str(ROOT / "configs" / "demo.yaml"), "--output", str(tmp_path / "p"), "--no-progress", "--limit", "20"])
     line = [ln for ln in capsys.readouterr().out.splitlines() if "no baseline" in ln]
     assert line == ["  mean_focus_score: not evaluated (no baseline)"]
+
+
+def test_change_rules_with_a_bound_use_the_paired_interval_of_the_change(tmp_path, good_baseline):
+    """Against itself the paired interval of the change is exactly [0, 0] (every sample's outcome is the
+    same); against the shortcut model (other images, the same file names) the change is unpaired, and said."""
+    text = (ROOT / "configs" / "demo.yaml").read_text().replace("../", f"{ROOT}/").replace("randomisation: true", "randomisation: false")
+    text = text.replace("{metric: mean_focus_score, max_drop: 0.05}", "{metric: mean_focus_score, max_drop: 0.05, bound: upper}")
+    text = text.replace("{metric: accuracy, min: 0.90}", "{metric: accuracy, min: 0.90}\n  - {metric: accuracy, max_drop: 0.02, bound: upper}")
+    (tmp_path / "same.yaml").write_text(text)
+    assert main(["audit", str(tmp_path / "same.yaml"), "--output", str(tmp_path / "same"), "--baseline", str(good_baseline), "--no-progress"]) == 0
+    drops = [r for r in json.loads((tmp_path / "same" / "summary.json").read_text())["gate"] if r["kind"] == "max_drop"]
+    assert [r["metric"] for r in drops] == ["accuracy", "mean_focus_score"]
+    for r in drops:
+        # (the baseline's samples.csv holds 6 significant digits: the per-sample differences are rounding, < 1e-6)
+        assert r["status"] == "pass" and r["interval_method"] == "paired bootstrap" and r["n"] == 300
+        assert r["interval"] == pytest.approx([0.0, 0.0], abs=1e-6)
+    shortcut = (ROOT / "configs" / "demo_shortcut.yaml").read_text().replace("../", f"{ROOT}/").replace("randomisation: true", "randomisation: false")
+    shortcut = shortcut.replace("{metric: mean_focus_score, max_drop: 0.05}", "{metric: mean_focus_score, max_drop: 0.05, bound: upper}")
+    (tmp_path / "other.yaml").write_text(shortcut)
+    assert main(["audit", str(tmp_path / "other.yaml"), "--output", str(tmp_path / "other"), "--baseline", str(good_baseline), "--no-progress"]) == 1
+    (drop,) = [r for r in json.loads((tmp_path / "other" / "summary.json").read_text())["gate"] if r["kind"] == "max_drop"]
+    assert drop["status"] == "fail" and drop["interval_method"] == "unpaired bootstrap"
+    assert drop["interval"][1] < 0 and "upper bound of the drop" in drop["message"] and "different evaluation set" in drop["message"]
