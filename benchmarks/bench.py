@@ -67,9 +67,10 @@ def make_dataset(folder: Path, n: int, size: tuple[int, int], n_classes: int, se
 
 def write_config(folder: Path, name: str, model: Path, ann: Path, preprocessing: str, batch_size: int, gallery: int = 48,
                  jit: bool = False, interventions: bool = False, compare: str | None = None, engine: str = "local",
-                 strategies: bool = True) -> Path:
+                 strategies: bool = False) -> Path:
     """(b) runs with interventions off and no compare method (the bare Grad-CAM audit); the trust
-    checks' randomisation is off everywhere: it is a fixed cost after the loop, not a rate."""
+    checks' randomisation and the strategies stage are off (they run after the loop: fixed costs,
+    measured in their own rows), unless asked for."""
     cfg = folder / f"{name}.yaml"
     cfg.write_text(
         f"""name: {name}
@@ -238,6 +239,51 @@ def peak_rss_mb(cfg_path: Path) -> float:
     return int(line[0].split()[1]) / 1024
 
 
+PASSES = 4
+"""Forward passes per sample with interventions on: Grad-CAM's, object removed, object only, blank control."""
+
+
+def _spread(num: list[float], den: list[float]) -> str:
+    """Per-round ratios num[r] / den[r] (measured side by side in one round): median, best, and range."""
+    ratios = sorted(x / y for x, y in zip(num, den))
+    return (f"median {float(np.median(ratios)):.2f}, best {ratios[-1]:.2f}, range {ratios[0]:.2f}–{ratios[-1]:.2f} "
+            f"over {len(ratios)} rounds")
+
+
+def fixed_costs(kind: str, folder: Path, model: Path, pre: str, n_classes: int, n: int, batch_size: int) -> None:
+    """One default audit (interventions, randomisation check and strategies on) of ``n`` fresh images:
+    its wall time and the fixed costs that dominate small audits, from the audit's own timings."""
+    from pipeline.config import load_config
+    from pipeline.run import audit
+
+    size = (64, 64) if kind == "demo" else (224, 224)
+    where = folder / f"fixed{n}"
+    ann = make_dataset(where / "data", n, size, n_classes, seed=n + 5)
+    cfg = where / "c.yaml"
+    cfg.write_text(f"""name: fixed{n}
+model: {{path: {model}, preprocessing: {pre}}}
+dataset: {{format: coco, annotations: {ann}, images: {ann.parent / 'images'}}}
+explain: {{batch_size: {batch_size}}}
+gate:
+  - {{metric: accuracy, min: 0.0}}
+report: {{output_dir: {where / 'out'}}}
+""")
+    t = time.perf_counter()
+    result = audit(load_config(cfg), progress=False)
+    wall = time.perf_counter() - t
+    p = result.summary["provenance"]
+    steady = p["steady_samples_per_second"]
+    batch_steady = min(batch_size, n) / steady if steady else float("nan")
+    r = p.get("randomisation") or {}
+    print(f"{kind:12s} default audit of {n} images: wall {wall:.1f} s = start-up {p['startup_seconds']:.1f} s (config, model, "
+          f"dataset) + explain {p['explain_seconds']:.1f} s (first batch {p['first_batch_seconds']:.1f} s, of which tracing "
+          f"~{p['first_batch_seconds'] - batch_steady:.1f} s; steady {steady} img/s) + trust {p['trust_seconds']:.1f} s "
+          f"(randomisation: setup {r.get('setup')} s, first draw {r.get('first_draw')} s, then {r.get('per_draw')} s a draw over "
+          f"{r.get('samples')} samples = {(r.get('per_draw') or float('nan')) / max(r.get('samples') or 1, 1) * 1000:.0f} ms a sample-draw; "
+          f"re-initialising {r.get('reinitialise')} s in all) + strategies {p['strategies_seconds']:.1f} s + report "
+          f"{result.timings['report_seconds']:.1f} s", flush=True)
+
+
 def strategies_cost(tmp: Path, sizes: tuple[int, ...], batch_size: int) -> None:
     """The strategies stage (DESIGN §10) on the demo CNN at the defaults (interventions on; the
     randomisation check off, so the share is of the rest of the audit): its share of the audit's
@@ -251,7 +297,7 @@ def strategies_cost(tmp: Path, sizes: tuple[int, ...], batch_size: int) -> None:
         folder = tmp / f"strategies{n}"
         folder.mkdir()
         ann = make_dataset(folder / "data", n, (64, 64), 3, seed=n + 1)
-        on = write_config(folder, f"strat{n}", model, ann, "scale_0_1", batch_size, interventions=True)
+        on = write_config(folder, f"strat{n}", model, ann, "scale_0_1", batch_size, interventions=True, strategies=True)
         off = write_config(folder, f"nostrat{n}", model, ann, "scale_0_1", batch_size, interventions=True, strategies=False)
         prov = audit(load_config(on), progress=False).summary["provenance"]
         cams = np.load(folder / f"out_strat{n}" / "heatmaps.npz")["cams"]
@@ -274,7 +320,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--reference-n", type=int, default=48, help="images for the per-image reference loop")
     p.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of every variant (best of each counts)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every variant (per-round ratios: best and median)")
     p.add_argument("--no-ray", action="store_true", help="skip the Ray engine runs")
     p.add_argument("--variants", default="a,b,iv,cmp,ray", help="which of a,b,iv,cmp,ray to run (a and b are always run)")
     p.add_argument("--skip-extras", action="store_true", help="skip XLA, the per-image reference, memory and report runs")
@@ -318,7 +364,8 @@ def main() -> None:
                     runs[key].append(fn())
             best = {k: max(v) for k, v in runs.items()}
             a, b = best["a"], best["b"]
-            print(f"{kind:12s} (a) forward {a:8.1f} img/s  (b) audit {b:8.1f} img/s  (b)/(a) = {b / a:.2f}", flush=True)
+            print(f"{kind:12s} (a) forward {a:8.1f} img/s  (b) audit {b:8.1f} img/s  (b)/(a) = {b / a:.2f} (best of each); "
+                  f"per round {_spread(runs['b'], runs['a'])}", flush=True)
             if not args.skip_extras:
                 xla, _ = audit_rate(write_config(folder, f"{kind}_xla", model, ann, pre, args.batch_size, jit=True))
                 c = reference_rate(cfg, args.reference_n)
@@ -326,12 +373,16 @@ def main() -> None:
                 print(f"{'':12s} (c) per-image reference {c:7.1f} img/s  (b)/(c) = {b / c:.1f}  | audit with XLA {xla:8.1f} img/s ({xla / b:.2f}x)",
                       flush=True)
             if "iv" in best:
-                print(f"{'':12s} (b+iv) interventions on {best['iv']:8.1f} img/s = {best['iv'] / (a / 3):.2f} x (a)/3", flush=True)
+                share = [a_r / PASSES for a_r in runs["a"]]
+                print(f"{'':12s} (b+iv) interventions on {best['iv']:8.1f} img/s = {best['iv'] / (a / PASSES):.2f} x (a)/{PASSES} "
+                      f"(best of each); per round {_spread(runs['iv'], share)}", flush=True)
             if "cmp" in best:
                 print(f"{'':12s} (b+cmp) compare_method layercam {best['cmp']:8.1f} img/s: costs {1 - best['cmp'] / b:+.1%} of (b)", flush=True)
             if "ray" in best:
                 print(f"{'':12s} ray engine, 1 worker {best['ray']:8.1f} img/s: overhead (b)/ray = {b / best['ray']:.2f}", flush=True)
             print(f"{'':12s} runs: " + "; ".join(f"{k} " + ", ".join(f"{v:.1f}" for v in r) for k, r in runs.items()), flush=True)
+            if not args.skip_extras:
+                fixed_costs(kind, folder, model, pre, n_classes, 64, args.batch_size)
 
         if args.skip_extras:
             return
@@ -353,6 +404,8 @@ def main() -> None:
               + f"; N={mem_n[1]} / N={mem_n[0]} = {mem[mem_n[1]] / mem[mem_n[0]]:.3f}", flush=True)
 
         strategies_cost(tmp, (400, 2000) if args.quick else (2000, 10_000), args.batch_size)
+        fixed_costs("demo", tmp / "demo", ROOT / "data_samples" / "shapes" / "model_good.keras", "scale_0_1", 3,
+                    400 if args.quick else 2000, args.batch_size)
 
         n_report = 1000 if args.quick else 10_000
         folder = tmp / "report"

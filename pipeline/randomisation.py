@@ -26,13 +26,19 @@ from pipeline.model import AuditModel
 
 
 def randomisation_statistic(
-    cfg: AuditConfig, model: AuditModel, samples: Sequence[Sample], cams: np.ndarray, target_class: np.ndarray
+    cfg: AuditConfig, model: AuditModel, samples: Sequence[Sample], cams: np.ndarray, target_class: np.ndarray,
+    timing: dict | None = None,
 ) -> tuple[float, int, np.ndarray]:
     """(median rank correlation, number of (draw, sample) pairs it is over, rows used).
 
     ``cams`` (N, h, w) and ``target_class`` (N,) are the audit's own outputs; rows with target -1
-    (skipped) are never chosen.
+    (skipped) are never chosen. ``timing`` (if given) receives seconds: ``setup`` (copy loaded,
+    images decoded), ``first_draw`` (includes tracing), ``per_draw`` (the later draws' mean),
+    ``reinitialise`` (host time re-initialising layers, all draws) and ``samples``.
     """
+    import time
+
+    t0 = time.perf_counter()
     from pipeline.cams import get_method
     from pipeline.cams.step import make_step
     from pipeline.data.batches import make_batches
@@ -55,8 +61,11 @@ def randomisation_statistic(
     original = np.asarray(cams)[rows]
     position = {int(r): i for i, r in enumerate(rows)}
     correlations = []
+    t_setup, reinit, draws = time.perf_counter() - t0, 0.0, []
     for draw in range(cfg.trust.randomisation_draws):
+        t_draw = time.perf_counter()
         reinitialise(layers, seed=cfg.seed * 1009 + draw)
+        reinit += time.perf_counter() - t_draw
         randomised = np.full(original.shape, np.nan, np.float32)
         for batch_rows, images, _raw, errors in batches:
             r = batch_rows.numpy()
@@ -66,6 +75,10 @@ def randomisation_statistic(
                 if row >= 0 and not errors.numpy()[i]:
                     randomised[position[int(row)]] = maps[i]
         correlations.append(rank_correlation(original, randomised))
+        draws.append(time.perf_counter() - t_draw)
+    if timing is not None:
+        timing.update(setup=round(t_setup, 3), first_draw=round(draws[0], 3), reinitialise=round(reinit, 3), samples=int(rows.size),
+                      per_draw=round(float(np.mean(draws[1:])), 3) if len(draws) > 1 else None)
     corr = np.concatenate(correlations)
     finite = corr[~np.isnan(corr)]
     return (float(np.median(finite)) if finite.size else float("nan")), int(finite.size), rows

@@ -209,7 +209,7 @@ def _results(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, todo: list[list[S
 
 
 def _run_engine(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, collector: "Collector", progress: bool,
-                on_result: Callable[[BatchResult], None] = lambda r: None) -> dict[str, Any]:
+                on_result: Callable[[BatchResult], None] = lambda r: None, started: float | None = None) -> dict[str, Any]:
     """Drive the engine over the samples the collector still lacks; returns the loop's timings.
 
     ``on_result`` sees every result before the collector does (the checkpoint is written first,
@@ -236,6 +236,7 @@ def _run_engine(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, collector: "Co
     steady = (len(todo) - first_batch) / (t_end - t_first) if t_first is not None and t_end > t_first and len(todo) > first_batch else None
     return {
         "engine": cfg.engine.kind,
+        "startup_seconds": round(t_loop - started, 3) if started is not None else None,  # config read to the engine's start
         "resumed_samples": len(usable) - len(todo),
         "explain_seconds": round(loop, 3),
         "samples_per_second": round(len(todo) / loop, 2) if loop > 0 and todo else None,
@@ -261,8 +262,10 @@ def sample_table(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray]
     )
 
 
-def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, cams: np.ndarray, target_class: np.ndarray) -> list[evidence.TrustCheck]:
-    """Both trust checks of DESIGN §6 (the randomisation one runs the model copy: TensorFlow)."""
+def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, cams: np.ndarray, target_class: np.ndarray,
+                 rand_timing: dict[str, Any] | None = None) -> list[evidence.TrustCheck]:
+    """Both trust checks of DESIGN §6 (the randomisation one runs the model copy: TensorFlow);
+    ``rand_timing`` receives the randomisation check's own timings."""
     values, _ = aggregates.population(table, "on_target_confirmed_rate", np.arange(len(table.flags)))
     agree = evidence.confirmation_check(int(values.sum()), int(values.size), min_confirmed=cfg.trust.min_confirmed,
                                         min_claims=cfg.trust.min_claims, level=cfg.statistics.interval,
@@ -271,7 +274,7 @@ def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable
     if cfg.trust.randomisation:
         from pipeline.randomisation import randomisation_statistic
 
-        median, n, _ = randomisation_statistic(cfg, prep.model, prep.samples, cams, target_class)
+        median, n, _ = randomisation_statistic(cfg, prep.model, prep.samples, cams, target_class, timing=rand_timing)
     rand = evidence.randomisation_check(median, n, cfg.trust.max_randomised_similarity, enabled=cfg.trust.randomisation)
     return [agree, rand]
 
@@ -314,8 +317,10 @@ def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, va
              base_path: Path | None = None) -> Findings:
     """Trust checks -> strategies -> aggregates -> gate -> verdict (stage times are added to ``timing``)."""
     t = time.perf_counter()
-    checks = trust_checks(cfg, prep, table, cams, target_class)
+    rand: dict[str, Any] = {}
+    checks = trust_checks(cfg, prep, table, cams, target_class, rand)
     timing["trust_seconds"] = round(time.perf_counter() - t, 3)
+    timing["randomisation"] = rand or None
     t = time.perf_counter()
     strat = strategies_stage(cfg, prep, values, cams, target_class)
     timing["strategies_seconds"] = round(time.perf_counter() - t, 3)
@@ -451,7 +456,7 @@ def audit(
                 store.save(result)
                 lock.heartbeat()
 
-            timing = _run_engine(cfg, prep, plan, collector, progress, on_result=checkpoint)
+            timing = _run_engine(cfg, prep, plan, collector, progress, on_result=checkpoint, started=t0)
             csv_out.close()
             heat.close()
             cams = np.load(staging.path / "cams.npy", mmap_mode="r")
