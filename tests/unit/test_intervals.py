@@ -105,3 +105,23 @@ def test_rule_intervals_match_sample_ids_and_scope_classes():
     assert got[("change", "a", "accuracy")].low == 0.0 == got[("change", "a", "accuracy")].high  # class a unchanged
     assert got[("change", "b", "accuracy")].high < 0 and got[("change", "b", "accuracy")].method == "paired bootstrap"
     assert got[("level", "overall", "accuracy")].n == 40
+
+
+def test_accuracy_091_on_40_fails_a_lower_bound_rule_the_point_rule_passes():
+    """The reviewer's case: accuracy 0.91 on 40 samples (36.4 successes: Wilson takes a fractional count)."""
+    from pipeline.evidence import wilson
+    from pipeline.intervals import Interval
+
+    low, high = wilson(0.91 * 40, 40, 0.90)
+    ref = wilson_by_formula(1, 1, 0.90)  # (sanity of the twin at p = 1: upper bound 1)
+    assert ref[1] == pytest.approx(1.0)
+    z = NormalDist().inv_cdf(0.95)
+    centre = (0.91 + z * z / 80) / (1 + z * z / 40)
+    half = z / (1 + z * z / 40) * math.sqrt(0.91 * 0.09 / 40 + z * z / 6400)
+    assert (low, high) == pytest.approx((centre - half, centre + half))
+    assert low == pytest.approx(0.806, abs=0.002)  # the interval reaches 0.81, as the issue says
+    interval = Interval(40, low, high, "wilson")
+    lower = GateRule("accuracy", "min", 0.9, 0, bound="lower")
+    point = GateRule("accuracy", "min", 0.9, 1)
+    got = gate.evaluate([lower, point], {"accuracy": 0.91}, {}, intervals={("level", "overall", "accuracy"): interval})
+    assert [r.status for r in got] == [gate.FAIL, gate.PASS]
