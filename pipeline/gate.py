@@ -73,7 +73,7 @@ def _check(rule: GateRule, label: str, value: float, base: float | None, interva
         return FAIL, f"{label} {value:.3f}: undefined {rule.bound} bound (no samples to draw an interval from)", compared
     ok = compared >= rule.threshold if rule.kind == "min" else compared <= rule.threshold
     cmp = {("min", True): ">=", ("min", False): "<", ("max", True): "<=", ("max", False): ">"}[(rule.kind, ok)]
-    shown = f"{label} {value:.3f}{text}" if not text else f"{label} {value:.3f}{text}: {compared:.3f}"
+    shown = f"{label} {value:.3f}" + (f"{text}: {compared:.3f}" if text else "")
     return (PASS if ok else FAIL), f"{shown} {cmp} {rule.threshold:g}", compared
 
 
