@@ -364,6 +364,10 @@ def sentence(s: Strategy, interval: float) -> str:
     if h is None:
         return f"{head} put no heat off their objects."
     place = st.place_name(h.rect)
+    if t is None and s.not_tested.startswith("not tested: off-object share"):
+        return (f"{head} look at their objects: of the heat in their densest region (the {place}, {h.share:.0%} of it) only "
+                f"{h.off_object_share:.0%} lies outside the objects, below strategies.min_off_object, so there is no off-object "
+                "hot spot to test.")
     where = (f"{head} put {h.share:.0%} of their heat in the {place} ({h.concentration:.1f}× its area's share), "
              f"{h.off_object_share:.0%} of it outside the objects")
     if t is None:

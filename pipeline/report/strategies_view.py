@@ -81,15 +81,16 @@ def small_map(values: np.ndarray, *, top: float | None = None, outline: tuple[in
 
 
 def reading(lab: LabelStrategies) -> str:
-    """A short plain reading of a label's atlas."""
+    """A short plain reading of a label's atlas: how much of the heat lands on the objects against
+    the share of the image they cover (3× or more: the heat follows them), else where the rest is."""
     a = lab.atlas
     text = f"{a.on_object:.0%} of the heat lies on the objects, which cover {a.object_area:.0%} of the image on average"
-    if a.on_object >= 0.5 and a.on_object >= 2 * a.object_area:
-        return text + ": heat follows the objects."
+    if a.object_area > 0 and a.on_object >= 3 * a.object_area:
+        return text + f" ({a.on_object / a.object_area:.1f}× their share): heat follows the objects."
     cells = st.hot_spot_cells(a.mean_map, a.mean_coverage, 0.5)
     if cells is None:
         return text + "."
-    return text + f": the heat off the objects is strongest at the {st.place_name(st.rect_relative(cells, a.mean_map.shape))}, where objects seldom are."
+    return text + f": most of the heat lies off the objects, strongest at the {st.place_name(st.rect_relative(cells, a.mean_map.shape))}."
 
 
 def _headline(s: Strategy) -> str:

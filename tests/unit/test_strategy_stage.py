@@ -117,3 +117,20 @@ def test_too_few_samples_give_an_atlas_only_and_no_model_means_no_tests():
     assert (result.strategy == -1).all()
     untested = run_strategies(CFG, ev, None, fill="mean", seed=0)
     assert untested.labels[0].strategies[0].not_tested == "no model to test with"
+
+
+def test_atlas_reading_says_whether_the_heat_follows_the_objects():
+    from pipeline.report.strategies_view import reading
+    from pipeline.strategies import Atlas
+    from pipeline.strategy_stage import LabelStrategies
+
+    follows = np.zeros((4, 4))
+    follows[1:3, 1:3] = 0.25
+    cover = np.zeros((4, 4))
+    cover[1:3, 1:3] = 0.5  # objects cover 12.5% on average; 50% of the heat on them is 4x their share
+    lab = LabelStrategies("a", Atlas(follows, cover, 10, 0.5, 0.125), (), False, float("nan"), ())
+    assert reading(lab).endswith("(4.0× their share): heat follows the objects.")
+    corner = np.zeros((4, 4))
+    corner[3, 3] = 1.0
+    lab = LabelStrategies("a", Atlas(corner, cover, 10, 0.01, 0.125), (), False, float("nan"), ())
+    assert reading(lab).endswith("most of the heat lies off the objects, strongest at the bottom-right corner.")
