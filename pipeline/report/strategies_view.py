@@ -27,7 +27,7 @@ class StrategyCard:
     share: str
     accuracy: str
     focus: str
-    status: str  # "confirmed shortcut" | "not confirmed" | "not tested" | "no off-object heat"
+    status: str  # "confirmed shortcut" | "not confirmed" | "not tested" | "looks at its objects"
     confirmed: bool
     place: str
     map_uri: str  # mean map, hot spot outlined
@@ -106,7 +106,9 @@ def _status(s: Strategy) -> str:
         return "confirmed shortcut"
     if s.tests is not None:
         return "not confirmed"
-    return "no off-object heat" if s.hot_spot is None else "not tested"
+    if s.hot_spot is None or s.not_tested.startswith("not tested: off-object share"):
+        return "looks at its objects"
+    return "not tested"
 
 
 def _numbers(s: Strategy) -> tuple[tuple[str, str], ...]:
