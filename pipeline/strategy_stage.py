@@ -7,7 +7,7 @@ NumPy function in tests), so this module imports no TensorFlow.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -272,18 +272,22 @@ def run_strategies(cfg: StrategiesConfig, ev: Evidence, model: Classifier | None
     tests, e.g. ``validate``). Labels are processed in the label space's order."""
     per_label, assigned = [], np.full(len(ev.explained), -1, np.int64)
     for label in range(len(ev.labels)):
-        got = _label_strategies(cfg, ev, label, seed + 7919 * label)
+        got = _label_strategies(cfg, ev, label, _seed(seed, label))
         if got is not None:
             per_label.append((label, *got))
             assigned[got[1]] = got[2]
-    plans, outcome = [], {}
+    plans: list[_Plan] = []
+    outcome: dict[tuple[int, int], Tests | str] = {}
     for label, lab, _, _ in per_label:
         for s in lab.strategies:
-            p = _plan(cfg, ev, label, s, seed + 7919 * label + 101 * s.id) if model is not None else "no model to test with"
-            (plans.append(p) if isinstance(p, _Plan) else outcome.__setitem__((label, s.id), p))
+            p = _plan(cfg, ev, label, s, _seed(seed, label, s.id)) if model is not None else "no model to test with"
+            if isinstance(p, _Plan):
+                plans.append(p)
+            else:
+                outcome[(label, s.id)] = p
     results = _run_forward(plans, model, fill) if plans and model is not None else []
     for p, got in zip(plans, results):
-        outcome[p.key] = _tests(cfg, p, got, ev, seed + 7919 * p.key[0] + 101 * p.key[1])
+        outcome[p.key] = _tests(cfg, p, got, ev, _seed(seed, *p.key))
     labels = []
     for label, lab, _, _ in per_label:
         done = []
@@ -299,9 +303,12 @@ def run_strategies(cfg: StrategiesConfig, ev: Evidence, model: Classifier | None
     return StrategiesResult(tuple(labels), assigned, _aggregates(all_found), per, grid, cfg)  # type: ignore[arg-type]
 
 
-def _with_tests(s: Strategy, tests: Tests | None, reason: str, confirmed: bool) -> Strategy:
-    from dataclasses import replace
+def _seed(seed: int, label: int, strategy: int = 0) -> int:
+    """The seed of one label's clustering (strategy 0) or of one strategy's tests: fixed per (label, strategy)."""
+    return seed + 7919 * label + 101 * strategy
 
+
+def _with_tests(s: Strategy, tests: Tests | None, reason: str, confirmed: bool) -> Strategy:
     return replace(s, tests=tests, not_tested=reason if s.hot_spot is not None else "", confirmed=confirmed)
 
 
@@ -342,8 +349,6 @@ def record(lab: LabelStrategies, s: Strategy, interval: float) -> dict[str, obje
 
 def section(result: StrategiesResult) -> dict[str, object]:
     """summary.json's ``strategies``: settings, aggregates and, per label, atlas summary and strategies."""
-    from dataclasses import asdict
-
     return {
         "settings": asdict(result.settings), "grid": list(result.grid),
         "aggregates": {"overall": result.overall, "per_class": result.per_label},
