@@ -34,12 +34,30 @@ def fill_colour(image: np.ndarray, keep: np.ndarray, fill: str) -> np.ndarray:
     return image[keep].mean(axis=0)
 
 
-def intervene(image: np.ndarray, region: np.ndarray, fill: str) -> tuple[np.ndarray, np.ndarray]:
-    """(object removed, object only) images, float64."""
+def intervene(image: np.ndarray, region: np.ndarray, fill: str, removal: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(object removed, object only) images, float64: ``removal`` (default ``region``) filled, resp.
+    everything outside ``region`` filled (the step's rule, ``pipeline.cams.step.interventions``)."""
     image = np.asarray(image, np.float64)
-    removed = np.where(region[..., None], fill_colour(image, ~region, fill), image)
+    removal = region if removal is None else removal
+    removed = np.where(removal[..., None], fill_colour(image, ~removal, fill), image)
     only = np.where(region[..., None], image, fill_colour(image, region, fill))
     return removed, only
+
+
+def dilation_px(configured: int | None, input_size: tuple[int, int], grid: tuple[int, int]) -> int:
+    """``evidence.dilation_px``; auto (None) = one CAM cell at input resolution (the larger side's cell, rounded up)."""
+    if configured is not None:
+        return configured
+    return int(max(-(-input_size[0] // grid[0]), -(-input_size[1] // grid[1])))
+
+
+def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """(H, W) bool grown by ``pixels`` in every direction (Chebyshev), the twin of the step's max-pool dilation."""
+    if pixels <= 0:
+        return mask
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(mask, structure=np.ones((2 * pixels + 1, 2 * pixels + 1), bool))
 
 
 def object_dependence(p_original: np.ndarray, p_removed: np.ndarray) -> np.ndarray:

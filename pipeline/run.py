@@ -349,6 +349,59 @@ def _baseline_table(cfg: AuditConfig, base_path: Path | None) -> "tuple[aggregat
     return table_from_csv(path, cfg.evidence.dependence_min)
 
 
+def summarise(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray], found: Findings, *,
+              prints: dict[str, str], baseline_path: Path | None, compared: dict | None, timing: dict[str, Any]) -> dict[str, Any]:
+    """summary.json's content from the findings (DESIGN §5)."""
+    return build_summary(
+        cfg, verdict=found.verdict, results=found.results, trust=trust_section(found.checks, cfg), table=table,
+        overall=found.overall, per_class=found.per_class, class_names=prep.class_names, labels=prep.labels,
+        samples=prep.samples, reasons=values["skip_reason"],
+        provenance=provenance(cfg, prep, fingerprints=prints, baseline_path=baseline_path, timing=timing), baseline=compared,
+        dataset_problems=prep.annotations.problems,
+        strategies=strategy_section(found.strategies) if found.strategies else None,
+        explanation=explanation_section(table, values.get("evidence_note"), cfg),
+    )
+
+
+def _compare_baseline(cfg: AuditConfig, base: dict | None, baseline_path: Path | None, prints: dict[str, str]) -> dict | None:
+    """The baseline's comparability (None without one); a baseline on other data is exit 2 when the config requires the same."""
+    compared = comparability(base, path=baseline_path, **prints) if base is not None and baseline_path else None
+    if compared and not compared["dataset_matches"] and cfg.baseline_require_same_dataset:
+        theirs = str((base.get("provenance") or {}).get("dataset_fingerprint") or "none recorded")[:12]
+        raise AuditError(
+            f"{baseline_path}: baseline.require_same_dataset: expected a baseline audited on the same evaluation set "
+            f"(dataset fingerprint {prints['dataset_fingerprint'][:12]}), found one on {theirs}")
+    return compared
+
+
+def _check_resume(staging: Any, store: CheckpointStore, manifest: dict[str, Any], resume: bool) -> None:
+    """A resumed staging folder must match this run's manifest; otherwise say what happened to an old one."""
+    if staging.resumed:
+        store.check(manifest, staging.path)
+    elif resume:
+        _notice(f"--resume: no interrupted run in {staging.path}; starting from the beginning")
+    elif staging.found_stale:
+        _notice(f"replaced the staging folder of an interrupted run ({staging.path}); --resume would have continued it")
+
+
+def write_outputs(folder: Path, summary: dict[str, Any], prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray],
+                  cams: np.ndarray, found: Findings, base: dict | None, baseline_path: Path | None) -> float:
+    """strategies.csv (+ samples.csv's column), summary.json, summary.md, junit.xml and report.html into
+    the staging ``folder``; returns the report's rendering time in seconds."""
+    from pipeline.outputs import write_json, write_junit, write_summary_md
+    from pipeline.report import render_report
+
+    if found.strategies is not None:
+        write_strategy_outputs(folder, found.strategies, summary["strategies"])
+    write_json(folder / "summary.json", summary)
+    write_summary_md(folder / "summary.md", summary)
+    write_junit(folder / "junit.xml", summary)
+    t_report = time.perf_counter()
+    render_report(folder / "report.html", summary, prep, table, values=values, cams=cams, baseline=base,
+                  baseline_path=baseline_path, strategies=found.strategies)
+    return time.perf_counter() - t_report
+
+
 def write_strategy_outputs(folder: Path, result: "StrategiesResult", section: dict[str, Any]) -> None:
     """strategies.csv, and samples.csv's ``strategy`` column (known only after every batch)."""
     from pipeline.outputs import append_column, write_strategies_csv
@@ -410,8 +463,7 @@ def audit(
 
     from pipeline.collector import Collector
     from pipeline.columns import active
-    from pipeline.outputs import HeatmapWriter, SamplesWriter, write_json, write_junit, write_summary_md
-    from pipeline.report import render_report
+    from pipeline.outputs import HeatmapWriter, SamplesWriter
 
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
@@ -420,12 +472,7 @@ def audit(
     keras.utils.set_random_seed(cfg.seed)
     prep = predict_samples(cfg, prepare(cfg, limit=limit))
     prints = fingerprints(cfg, prep)
-    compared = comparability(base, path=baseline_path, **prints) if base is not None and baseline_path else None
-    if compared and not compared["dataset_matches"] and cfg.baseline_require_same_dataset:
-        theirs = str((base.get("provenance") or {}).get("dataset_fingerprint") or "none recorded")[:12]
-        raise AuditError(
-            f"{baseline_path}: baseline.require_same_dataset: expected a baseline audited on the same evaluation set "
-            f"(dataset fingerprint {prints['dataset_fingerprint'][:12]}), found one on {theirs}")
+    compared = _compare_baseline(cfg, base, baseline_path, prints)
     plan = work_plan(cfg, prep)
     out_dir = _output_dir(cfg, output)
     from pipeline.lock import OutputLock
@@ -437,12 +484,7 @@ def audit(
         staging = _open_staging(out_dir, resume)
         store = CheckpointStore(staging.path)
         manifest = {**prints, "limit": limit, "n_samples": len(prep.samples)}
-        if staging.resumed:
-            store.check(manifest, staging.path)
-        elif resume:
-            _notice(f"--resume: no interrupted run in {staging.path}; starting from the beginning")
-        elif staging.found_stale:
-            _notice(f"replaced the staging folder of an interrupted run ({staging.path}); --resume would have continued it")
+        _check_resume(staging, store, manifest, resume)
         try:
             if not staging.resumed:
                 store.start(manifest)
@@ -464,29 +506,12 @@ def audit(
 
             table = sample_table(cfg, prep, collector.values)
             found = conclude(cfg, prep, table, collector.values, cams, target_class, base, compared, timing, baseline_path)
-            ended = dt.datetime.now(dt.timezone.utc)
-            timing = {"started": started.isoformat(timespec="seconds"), "ended": ended.isoformat(timespec="seconds"),
+            timing = {"started": started.isoformat(timespec="seconds"), "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                       "seconds": round(time.perf_counter() - t0, 3), **timing}
-            summary = build_summary(
-                cfg, verdict=found.verdict, results=found.results, trust=trust_section(found.checks, cfg), table=table,
-                overall=found.overall, per_class=found.per_class, class_names=prep.class_names, labels=prep.labels,
-                samples=prep.samples, reasons=collector.values["skip_reason"],
-                provenance=provenance(cfg, prep, fingerprints=prints, baseline_path=baseline_path, timing=timing), baseline=compared,
-                dataset_problems=prep.annotations.problems,
-                strategies=strategy_section(found.strategies) if found.strategies else None,
-                explanation=explanation_section(table, collector.values.get("evidence_note"), cfg),
-            )
-            if found.strategies is not None:
-                write_strategy_outputs(staging.path, found.strategies, summary["strategies"])
-            write_json(staging.path / "summary.json", summary)
-            write_summary_md(staging.path / "summary.md", summary)
-            write_junit(staging.path / "junit.xml", summary)
-            t_report = time.perf_counter()
-            render_report(
-                staging.path / "report.html", summary, prep, table, values=collector.values,
-                cams=cams, baseline=base, baseline_path=baseline_path, strategies=found.strategies,
-            )
-            timings = {"explain_seconds": timing["explain_seconds"], "report_seconds": time.perf_counter() - t_report}
+            summary = summarise(cfg, prep, table, collector.values, found, prints=prints, baseline_path=baseline_path,
+                                compared=compared, timing=timing)
+            report_seconds = write_outputs(staging.path, summary, prep, table, collector.values, cams, found, base, baseline_path)
+            timings = {"explain_seconds": timing["explain_seconds"], "report_seconds": report_seconds}
             del cams
             heat.cleanup()
             store.remove()

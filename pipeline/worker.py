@@ -71,13 +71,6 @@ def probabilities(logits: np.ndarray, activation: str) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
-def dilation_px(configured: int | None, input_size: tuple[int, int], grid: tuple[int, int]) -> int:
-    """``evidence.dilation_px``; auto (None) = one CAM cell at input resolution (the larger side's cell, rounded up)."""
-    if configured is not None:
-        return configured
-    return int(max(-(-input_size[0] // grid[0]), -(-input_size[1] // grid[1])))
-
-
 def _tri(values: np.ndarray, defined: np.ndarray) -> np.ndarray:
     """bool -> tri-state float (1.0 / 0.0, NaN where not defined)."""
     return np.where(defined, np.asarray(values, np.float64), np.nan)
@@ -100,7 +93,7 @@ class AuditWorker:
         method = get_method(cfg.explain.method)
         self.step = make_step(model.cam_model, method, fill=None, **common)
         self.intervention_step = make_step(model.cam_model, method, fill=cfg.evidence.fill, removal=cfg.evidence.removal_region,
-                                           dilation=dilation_px(cfg.evidence.dilation_px, model.input_size, model.layer_shape[:2]),
+                                           dilation=evidence.dilation_px(cfg.evidence.dilation_px, model.input_size, model.layer_shape[:2]),
                                            **common) if "evidence" in plan.groups else None
 
     def __call__(self, rows, images, raw, errors) -> BatchResult:

@@ -65,11 +65,12 @@ class BoxArrays:
         match = valid & (self.classes[rows] == np.asarray(labels)[:, None])
         return np.where(match.any(axis=1, keepdims=True), match, valid)
 
-    def region(self, row: int, label: int, size: tuple[int, int]) -> np.ndarray:
+    def region(self, row: int, label: int, size: tuple[int, int], *, masks: bool = True) -> np.ndarray:
         """(H, W) bool: the region row ``row`` was scored against when explaining dataset label
-        ``label`` (its boxes' union, or their masks' under ``region: mask``), pixel-centre rule."""
+        ``label`` (its boxes' union, or their masks' under ``region: mask``), pixel-centre rule.
+        ``masks=False``: the boxes' union even under ``region: mask`` (``evidence.removal_region: box``)."""
         use = self.scored(np.array([row]), np.array([label]))
-        if self.masks is not None:
+        if masks and self.masks is not None:
             return (self.slot_masks(np.array([row]), size) & use[..., None, None]).any(axis=1)[0]
         region = np.zeros(size, bool)
         for c0, r0, c1, r1 in self.pixels[row][use[0]]:

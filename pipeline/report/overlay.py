@@ -82,10 +82,12 @@ def _jpeg_uri(pixels: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def intervention_thumbnails(image: np.ndarray, input_size: tuple[int, int], region: np.ndarray, fill: str, *, side: int = 112) -> tuple[str, str]:
+def intervention_thumbnails(image: np.ndarray, input_size: tuple[int, int], region: np.ndarray, fill: str, *, side: int = 112,
+                            removal: np.ndarray | None = None) -> tuple[str, str]:
     """(object removed, object only) as the model saw them: the image resized to the input size
-    (bilinear, as the audit does), the region filled (``pipeline.evidence.intervene``), then
-    enlarged with nearest-neighbour so the model's pixels stay visible. ``region`` (H, W) bool."""
+    (bilinear, as the audit does), ``removal`` (default ``region``) resp. all but ``region`` filled
+    (``pipeline.evidence.intervene``), then enlarged with nearest-neighbour so the model's pixels
+    stay visible. ``region``, ``removal`` (H, W) bool."""
     from pipeline.evidence import intervene
 
     height, width = input_size
@@ -93,4 +95,4 @@ def intervention_thumbnails(image: np.ndarray, input_size: tuple[int, int], regi
     scale = side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return tuple(_jpeg_uri(np.asarray(Image.fromarray(np.clip(x, 0, 255).astype(np.uint8)).resize(size, Image.NEAREST)))
-                 for x in intervene(resized, region, fill))  # type: ignore[return-value]
+                 for x in intervene(resized, region, fill, removal))  # type: ignore[return-value]

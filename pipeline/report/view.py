@@ -97,20 +97,20 @@ def build_view(
     groups = {"correct": np.where(judged & table.correct, table.energy_in_box, np.nan), "incorrect": np.where(judged & ~table.correct, table.energy_in_box, np.nan)}
     color_key = np.where(table.correct, "correct", "incorrect")
     hist = charts.histogram(groups, COLORS, title="energy_in_box by correctness")
-    per_class_rows = []
-    for name, agg in summary["aggregates"]["per_class"].items():
-        failing = [r["message"] for r in summary["gate"] if r["scope"] == name and r["status"] == "fail"]
-        per_class_rows.append({
-            "name": name, "n": int(agg["n_samples"]), "accuracy": format_value(agg["accuracy"]),
-            "energy": format_value(agg["mean_energy_in_box"]), "focus": format_value(agg["mean_focus_score"]),
-            "pointing": format_value(agg["pointing_accuracy"]),
-            "rates": {f: format_value(agg[f"{f}_rate"]) for f in FLAGS},
-            "status": "fail" if failing else "pass", "failing": failing,
-        })
+    per_class_rows = _per_class_rows(summary)
 
     def scored_region(row: int, explained: int) -> np.ndarray | None:
         """(H, W) bool region a sample was scored against under ``region: mask`` (None for boxes)."""
         return prep.boxes.region(row, explained, prep.model.input_size) if prep.boxes.masks is not None else None
+
+    def removal_region(row: int, explained: int, region: np.ndarray) -> np.ndarray:
+        """What the step removed (``evidence.removal_region``): the objects' boxes, their masks, or the masks dilated."""
+        kind = cfg.evidence.removal_region
+        if kind == "box":
+            return prep.boxes.region(row, explained, prep.model.input_size, masks=False)
+        if kind == "dilated":
+            return evidence.dilate(region, evidence.dilation_px(cfg.evidence.dilation_px, prep.model.input_size, prep.model.layer_shape[:2]))
+        return region
 
     def thumbnail(row: int) -> tuple[np.ndarray, str, int] | None:
         """(decoded image, overlay data URI, explained label) of a sample; None when its image cannot be read."""
@@ -140,7 +140,8 @@ def build_view(
         }
         if "object_dependence" in values and not np.isnan(values["object_dependence"][row]):
             region = prep.boxes.region(row, explained, prep.model.input_size)
-            removed_uri, only_uri = intervention_thumbnails(image, prep.model.input_size, region, cfg.evidence.fill)
+            removed_uri, only_uri = intervention_thumbnails(image, prep.model.input_size, region, cfg.evidence.fill,
+                                                            removal=removal_region(row, explained, region))
             out["evidence"] = {
                 "class": space.labels[explained] if explained >= 0 else "—", "removed": removed_uri, "only": only_uri,
                 "removed_confidence": format_value(float(values["removed_confidence"][row]), 2),
@@ -154,34 +155,7 @@ def build_view(
 
     cards = [c for c in (card(r) for r in gallery_rows(flags, table.energy_in_box, cfg.report.gallery_size)) if c is not None]
 
-    view_baseline = None
-    if baseline is not None:
-        base_agg = baseline.get("aggregates", {})
-        deltas = []
-        scopes = [("overall", summary["aggregates"]["overall"], base_agg.get("overall", {}))]
-        scopes += [(c, v, base_agg.get("per_class", {}).get(c, {})) for c, v in summary["aggregates"]["per_class"].items()]
-        for scope, now, before in scopes:
-            for name in AGGREGATES:
-                a, b = now.get(name), before.get(name)
-                if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
-                    continue
-                deltas.append({"scope": scope, "name": name, "now": format_value(a), "before": format_value(float(b)), "delta": f"{a - float(b):+.3f}"})
-        before_flags = _baseline_flags(baseline_path)
-        ids = {s.sample_id for s in samples}
-        unmatched_now = sum(s.sample_id not in before_flags for s in samples) if before_flags else 0
-        unmatched_before = sum(i not in ids for i in before_flags)
-        transitions = []
-        for s in samples:
-            old, new = before_flags.get(s.sample_id), flags[s.row]
-            if old is not None and (old == "ok") != (new == "ok") and "skipped" not in (old, new):
-                transitions.append({"sample_id": s.sample_id, "before": old, "now": new, "direction": "regressed" if old == "ok" else "recovered"})
-        view_baseline = {
-            "name": baseline.get("name", "baseline"), "verdict": baseline.get("verdict", "?"), "deltas": deltas,
-            "transitions": transitions, "n_regressed": sum(t["direction"] == "regressed" for t in transitions),
-            "n_recovered": sum(t["direction"] == "recovered" for t in transitions), "has_samples": bool(before_flags),
-            "unmatched_now": unmatched_now, "unmatched_before": unmatched_before,
-            "note": note(summary.get("baseline")), "comparability": summary.get("baseline"),
-        }
+    view_baseline = _baseline_view(summary, samples, flags, baseline, baseline_path)
 
     prov = summary["provenance"]
     return {
@@ -235,6 +209,55 @@ def _gate_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
             "change_text": "—" if change is None or math.isnan(change) else f"{change:+.3f}",
         })
     return out
+
+
+def _per_class_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The per-class table: each label's main aggregates and the gate messages that failed for it."""
+    rows = []
+    for name, agg in summary["aggregates"]["per_class"].items():
+        failing = [r["message"] for r in summary["gate"] if r["scope"] == name and r["status"] == "fail"]
+        rows.append({
+            "name": name, "n": int(agg["n_samples"]), "accuracy": format_value(agg["accuracy"]),
+            "energy": format_value(agg["mean_energy_in_box"]), "focus": format_value(agg["mean_focus_score"]),
+            "pointing": format_value(agg["pointing_accuracy"]),
+            "rates": {f: format_value(agg[f"{f}_rate"]) for f in FLAGS},
+            "status": "fail" if failing else "pass", "failing": failing,
+        })
+    return rows
+
+
+def _baseline_view(summary: Mapping[str, Any], samples: Any, flags: np.ndarray, baseline: Mapping[str, Any] | None,
+                   baseline_path: Path | None) -> dict[str, Any] | None:
+    """"Against the baseline": every aggregate's change, and the samples that left or came back to ``ok``."""
+    if baseline is None:
+        return None
+    base_agg = baseline.get("aggregates", {})
+    deltas = []
+    scopes = [("overall", summary["aggregates"]["overall"], base_agg.get("overall", {}))]
+    scopes += [(c, v, base_agg.get("per_class", {}).get(c, {})) for c, v in summary["aggregates"]["per_class"].items()]
+    for scope, now, before in scopes:
+        for name in AGGREGATES:
+            a, b = now.get(name), before.get(name)
+            if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
+                continue
+            deltas.append({"scope": scope, "name": name, "now": format_value(a), "before": format_value(float(b)), "delta": f"{a - float(b):+.3f}"})
+    before_flags = _baseline_flags(baseline_path)
+    ids = {s.sample_id for s in samples}
+    unmatched_now = sum(s.sample_id not in before_flags for s in samples) if before_flags else 0
+    unmatched_before = sum(i not in ids for i in before_flags)
+    transitions = []
+    for s in samples:
+        old, new = before_flags.get(s.sample_id), flags[s.row]
+        if old is not None and (old == "ok") != (new == "ok") and "skipped" not in (old, new):
+            transitions.append({"sample_id": s.sample_id, "before": old, "now": new, "direction": "regressed" if old == "ok" else "recovered"})
+    return {
+        "name": baseline.get("name", "baseline"), "verdict": baseline.get("verdict", "?"), "deltas": deltas,
+        "transitions": transitions, "n_regressed": sum(t["direction"] == "regressed" for t in transitions),
+        "n_recovered": sum(t["direction"] == "recovered" for t in transitions), "has_samples": bool(before_flags),
+        "unmatched_now": unmatched_now, "unmatched_before": unmatched_before,
+        "note": note(summary.get("baseline")), "comparability": summary.get("baseline"),
+    }
+
 
 def shown_prediction(label: int, model_class: int | None, space: Any) -> str:
     """"dog (beagle)" when labels are mapped from model classes, else the label; "—" when none."""

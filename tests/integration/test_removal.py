@@ -36,6 +36,9 @@ def test_removal_regions_box_mask_dilated_against_hand_made_masks():
     assert np.array_equal(grown, ndimage.binary_dilation(mask[0, 0], structure=np.ones((3, 3), bool)))
     # by hand: the bars grow to 8x4 and 4x8 (32 px each), overlapping in a 4x4 square: 32 + 32 - 16 = 48 px
     assert grown.sum() == 48
+    from pipeline.evidence import dilate as host_dilate, intervene
+
+    assert np.array_equal(host_dilate(mask[0, 0], 1), grown)  # the report's twin of the step's dilation
     # removed = the removal region filled with the mean of the rest; blank = every pixel that colour
     image = np.random.default_rng(0).uniform(0, 255, (1, *size, 3)).astype(np.float32)
     removed, only, blank = (t.numpy()[0] for t in interventions(tf.constant(image), tf.constant(mask[:, 0]), "mean", tf.constant(box[None])))
@@ -43,10 +46,13 @@ def test_removal_regions_box_mask_dilated_against_hand_made_masks():
     assert np.allclose(removed[box], colour, atol=1e-3) and np.array_equal(removed[~box], image[0][~box])
     assert np.allclose(blank, colour, atol=1e-3)
     assert np.array_equal(only[mask[0, 0]], image[0][mask[0, 0]])  # object only keeps the mask, not the box
+    # the report's thumbnails apply the same rule on the host (box removed, mask kept)
+    host_removed, host_only = intervene(image[0], mask[0, 0], "mean", box)
+    assert np.allclose(host_removed, removed, atol=1e-3) and np.allclose(host_only, only, atol=1e-3)
 
 
 def test_removal_region_grid_cell_default():
-    from pipeline.worker import dilation_px
+    from pipeline.evidence import dilation_px
 
     assert dilation_px(None, (64, 64), (16, 16)) == 4 and dilation_px(None, (224, 224), (7, 7)) == 32
     assert dilation_px(None, (30, 50), (4, 4)) == 13 and dilation_px(2, (64, 64), (16, 16)) == 2
