@@ -82,9 +82,7 @@ def build_view(
     strategies: Any = None,
 ) -> dict[str, Any]:
     """``strategies``: the strategies stage's result (None when it is off)."""
-    cfg, samples, space = prep.cfg, prep.samples, prep.space
-    predicted, confidence = values["predicted"], values["confidence"]
-    model_class = values.get("predicted_model_class")
+    cfg, samples = prep.cfg, prep.samples
     flags = table.flags
 
     gate_rows = _gate_rows(summary)
@@ -99,59 +97,8 @@ def build_view(
     hist = charts.histogram(groups, COLORS, title="energy_in_box by correctness")
     per_class_rows = _per_class_rows(summary)
 
-    def scored_region(row: int, explained: int) -> np.ndarray | None:
-        """(H, W) bool region a sample was scored against under ``region: mask`` (None for boxes)."""
-        return prep.boxes.region(row, explained, prep.model.input_size) if prep.boxes.masks is not None else None
-
-    def removal_region(row: int, explained: int, region: np.ndarray) -> np.ndarray:
-        """What the step removed (``evidence.removal_region``): the objects' boxes, their masks, or the masks dilated."""
-        kind = cfg.evidence.removal_region
-        if kind == "box":
-            return prep.boxes.region(row, explained, prep.model.input_size, masks=False)
-        if kind == "dilated":
-            return evidence.dilate(region, evidence.dilation_px(cfg.evidence.dilation_px, prep.model.input_size, prep.model.layer_shape[:2]))
-        return region
-
-    def thumbnail(row: int) -> tuple[np.ndarray, str, int] | None:
-        """(decoded image, overlay data URI, explained label) of a sample; None when its image cannot be read."""
-        s = samples[row]
-        # draw the boxes the sample was scored against: those of the explained class's label, else every box
-        explained = space.explained_label(s.target, int(predicted[row]))
-        scored_boxes = [b for b in s.boxes if explained >= 0 and b.label == space.labels[explained]] or list(s.boxes)
-        try:
-            image = decode_rgb(s.path)
-        except ImageProblem:
-            return None
-        return image, overlay(image, np.asarray(cams[row]), [b.as_tuple() for b in scored_boxes], region=scored_region(row, explained)), explained
-
-    def card(row: int) -> dict[str, Any] | None:
-        s = samples[row]
-        got = thumbnail(row)
-        if got is None:
-            return None
-        image, uri, explained = got
-        out = {
-            "row": row, "sample_id": s.sample_id, "flag": flags[row], "labels": list(s.labels),
-            "label": " | ".join(s.labels), "predicted": shown_prediction(int(predicted[row]), None if model_class is None else int(model_class[row]), space),
-            "confidence": format_value(float(confidence[row]), 2), "energy": format_value(float(table.energy_in_box[row])),
-            "focus": format_value(float(table.focus_score[row])),
-            "image": uri,
-            "evidence": None, "method_flag": values["method_flag"][row] if "method_flag" in values else None,
-        }
-        if "object_dependence" in values and not np.isnan(values["object_dependence"][row]):
-            region = prep.boxes.region(row, explained, prep.model.input_size)
-            removed_uri, only_uri = intervention_thumbnails(image, prep.model.input_size, region, cfg.evidence.fill,
-                                                            removal=removal_region(row, explained, region))
-            out["evidence"] = {
-                "class": space.labels[explained] if explained >= 0 else "—", "removed": removed_uri, "only": only_uri,
-                "removed_confidence": format_value(float(values["removed_confidence"][row]), 2),
-                "only_confidence": format_value(float(values["only_confidence"][row]), 2),
-                "dependence": format_value(float(values["object_dependence"][row]), 2),
-                "still_right": values["still_right_without_object"][row] == 1.0,
-                "blank_too": bool(values["blank_right"][row] == 1.0) and values["still_right_without_object"][row] == 0.0
-                and "blank image" in str(values["evidence_note"][row]),
-            }
-        return out
+    cards_of = _Cards(prep, table, values, cams)
+    card, thumbnail = cards_of.card, cards_of.thumbnail
 
     cards = [c for c in (card(r) for r in gallery_rows(flags, table.energy_in_box, cfg.report.gallery_size)) if c is not None]
 
@@ -190,6 +137,75 @@ def build_view(
         "baseline": view_baseline,
     }
 
+
+
+
+class _Cards:
+    """Gallery cards and thumbnails of single samples (the overlay as the model saw the image, and
+    its intervention images)."""
+
+    def __init__(self, prep: Any, table: SampleTable, values: Mapping[str, np.ndarray], cams: np.ndarray):
+        self.prep, self.table, self.values, self.cams = prep, table, values, cams
+
+    def scored_region(self, row: int, explained: int) -> np.ndarray | None:
+        prep = self.prep
+        """(H, W) bool region a sample was scored against under ``region: mask`` (None for boxes)."""
+        return prep.boxes.region(row, explained, prep.model.input_size) if prep.boxes.masks is not None else None
+
+    def removal_region(self, row: int, explained: int, region: np.ndarray) -> np.ndarray:
+        prep, cfg = self.prep, self.prep.cfg
+        """What the step removed (``evidence.removal_region``): the objects' boxes, their masks, or the masks dilated."""
+        kind = cfg.evidence.removal_region
+        if kind == "box":
+            return prep.boxes.region(row, explained, prep.model.input_size, masks=False)
+        if kind == "dilated":
+            return evidence.dilate(region, evidence.dilation_px(cfg.evidence.dilation_px, prep.model.input_size, prep.model.layer_shape[:2]))
+        return region
+
+    def thumbnail(self, row: int) -> tuple[np.ndarray, str, int] | None:
+        samples, space, predicted, cams = self.prep.samples, self.prep.space, self.values["predicted"], self.cams
+        """(decoded image, overlay data URI, explained label) of a sample; None when its image cannot be read."""
+        s = samples[row]
+        # draw the boxes the sample was scored against: those of the explained class's label, else every box
+        explained = space.explained_label(s.target, int(predicted[row]))
+        scored_boxes = [b for b in s.boxes if explained >= 0 and b.label == space.labels[explained]] or list(s.boxes)
+        try:
+            image = decode_rgb(s.path)
+        except ImageProblem:
+            return None
+        return image, overlay(image, np.asarray(cams[row]), [b.as_tuple() for b in scored_boxes], region=self.scored_region(row, explained)), explained
+
+    def card(self, row: int) -> dict[str, Any] | None:
+        prep, values, table, space = self.prep, self.values, self.table, self.prep.space
+        predicted, confidence, flags = values["predicted"], values["confidence"], table.flags
+        model_class = values.get("predicted_model_class")
+        s = prep.samples[row]
+        got = self.thumbnail(row)
+        if got is None:
+            return None
+        image, uri, explained = got
+        out = {
+            "row": row, "sample_id": s.sample_id, "flag": flags[row], "labels": list(s.labels),
+            "label": " | ".join(s.labels), "predicted": shown_prediction(int(predicted[row]), None if model_class is None else int(model_class[row]), space),
+            "confidence": format_value(float(confidence[row]), 2), "energy": format_value(float(table.energy_in_box[row])),
+            "focus": format_value(float(table.focus_score[row])),
+            "image": uri,
+            "evidence": None, "method_flag": values["method_flag"][row] if "method_flag" in values else None,
+        }
+        if "object_dependence" in values and not np.isnan(values["object_dependence"][row]):
+            region = prep.boxes.region(row, explained, prep.model.input_size)
+            removed_uri, only_uri = intervention_thumbnails(image, prep.model.input_size, region, prep.cfg.evidence.fill,
+                                                            removal=self.removal_region(row, explained, region))
+            out["evidence"] = {
+                "class": space.labels[explained] if explained >= 0 else "—", "removed": removed_uri, "only": only_uri,
+                "removed_confidence": format_value(float(values["removed_confidence"][row]), 2),
+                "only_confidence": format_value(float(values["only_confidence"][row]), 2),
+                "dependence": format_value(float(values["object_dependence"][row]), 2),
+                "still_right": values["still_right_without_object"][row] == 1.0,
+                "blank_too": bool(values["blank_right"][row] == 1.0) and values["still_right_without_object"][row] == 0.0
+                and "blank image" in str(values["evidence_note"][row]),
+            }
+        return out
 
 
 def _gate_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
