@@ -148,13 +148,13 @@ class _Cards:
         self.prep, self.table, self.values, self.cams = prep, table, values, cams
 
     def scored_region(self, row: int, explained: int) -> np.ndarray | None:
-        prep = self.prep
         """(H, W) bool region a sample was scored against under ``region: mask`` (None for boxes)."""
+        prep = self.prep
         return prep.boxes.region(row, explained, prep.model.input_size) if prep.boxes.masks is not None else None
 
     def removal_region(self, row: int, explained: int, region: np.ndarray) -> np.ndarray:
-        prep, cfg = self.prep, self.prep.cfg
         """What the step removed (``evidence.removal_region``): the objects' boxes, their masks, or the masks dilated."""
+        prep, cfg = self.prep, self.prep.cfg
         kind = cfg.evidence.removal_region
         if kind == "box":
             return prep.boxes.region(row, explained, prep.model.input_size, masks=False)
@@ -163,8 +163,8 @@ class _Cards:
         return region
 
     def thumbnail(self, row: int) -> tuple[np.ndarray, str, int] | None:
-        samples, space, predicted, cams = self.prep.samples, self.prep.space, self.values["predicted"], self.cams
         """(decoded image, overlay data URI, explained label) of a sample; None when its image cannot be read."""
+        samples, space, predicted, cams = self.prep.samples, self.prep.space, self.values["predicted"], self.cams
         s = samples[row]
         # draw the boxes the sample was scored against: those of the explained class's label, else every box
         explained = space.explained_label(s.target, int(predicted[row]))
