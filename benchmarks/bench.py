@@ -114,7 +114,7 @@ def forward_rate(cfg_path: Path) -> float:
     import tensorflow as tf
 
     from pipeline.config import load_config
-    from pipeline.data.batches import make_batches
+    from pipeline.data.batches import sample_batches
     from pipeline.run import prepare
 
     cfg = load_config(cfg_path)
@@ -122,8 +122,7 @@ def forward_rate(cfg_path: Path) -> float:
     usable = [s for s in prep.samples if s.skip_reason is None]
     model = prep.model.model
     forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    batches = make_batches([s.row for s in usable], [str(s.path) for s in usable], input_size=prep.model.input_size,
-                           resize=cfg.model.resize, preprocessing=cfg.model.preprocessing, batch_size=cfg.explain.batch_size)
+    batches = sample_batches(usable, prep.model.input, cfg.explain.batch_size)
     t_first, count = None, 0
     for rows, images, _raw, _ in batches:
         forward(images).numpy()

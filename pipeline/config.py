@@ -42,9 +42,12 @@ STRATEGY_AGGREGATES = ("confirmed_shortcuts", "max_hotspot_dependence", "max_tra
 """Aggregates of the strategies stage (DESIGN §10), gate-able like AGGREGATES (also ``class_``)."""
 
 FOCUS_METRICS = ("focus_score", "energy_in_box", "energy_lift")
-PREPROCESSING = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_torch")
+PREPROCESSING = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_torch", "model")
 RESIZE_METHODS = ("bilinear", "nearest", "area")
-DATASET_FORMATS = ("coco", "voc", "csv")
+DATASET_FORMATS = ("coco", "voc", "csv", "yolo")
+RESIZE_MODES = ("stretch", "crop", "pad")  # kept in step with pipeline.geometry.RESIZE_MODES (unit test)
+GEOMETRY_KEYS = ("resize", "resize_mode", "crop_fraction", "pad_value")
+"""Keys that ``preprocessing: model`` takes from the saved ImageConverter instead."""
 TARGETS = ("predicted", "true")
 REGIONS = ("box", "mask")
 RULE_KINDS = ("min", "max", "max_drop", "max_rise")
@@ -67,6 +70,9 @@ DEFAULTS: dict[str, Any] = {
         "preprocessing": "scale_0_1",
         "input_size": "auto",
         "resize": "bilinear",
+        "resize_mode": "stretch",  # stretch (plain resize) | crop (shorter side, centre crop) | pad (letterbox)
+        "crop_fraction": 0.875,  # crop: the centre crop keeps this share of the shorter side (224 of 256)
+        "pad_value": 0,  # pad: the letterbox's fill, raw 0-255 before preprocessing
         "class_names": "auto",  # auto | imagenet | a list in model-output order
         "multi_label": "auto",  # auto = true when the output activation is sigmoid
         "threshold": 0.5,  # multi-label: a class is predicted when its probability >= threshold
@@ -79,7 +85,9 @@ DEFAULTS: dict[str, Any] = {
         "images": None,  # required
         "limit": None,
         "label_map": None,  # {dataset label: [model class names, WordNet ids or "i-j" index ranges]}
-        "region": "box",  # box | mask (COCO segmentation polygons / RLE)
+        "region": "box",  # box | mask (COCO segmentation polygons / RLE, YOLO-seg polygons)
+        "split": "val",  # yolo: the data.yaml split to audit (train | val | test)
+        "ignore_categories": [],  # coco: category names left out of class_names auto (Roboflow's root category is detected)
     },
     "explain": {
         "method": "gradcam",
@@ -133,7 +141,7 @@ DEFAULTS: dict[str, Any] = {
 }
 """Every key the config accepts, with its default (``None`` under a required key)."""
 
-REQUIRED = {"name", "model.path", "dataset.format", "dataset.annotations", "dataset.images", "gate"}
+REQUIRED = {"name", "model.path", "dataset.format", "dataset.annotations", "gate"}  # and dataset.images, except for yolo
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,9 @@ class ModelConfig:
     threshold: float = 0.5
     token_grid: tuple[int, int] | None = None  # None = auto
     special_tokens: int | None = None  # None = auto
+    resize_mode: str = "stretch"  # "stretch" | "crop" | "pad" (pipeline.geometry)
+    crop_fraction: float = 0.875
+    pad_value: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,8 @@ class DatasetConfig:
     limit: int | None
     label_map: tuple[tuple[str, tuple[str | int, ...]], ...] | None = None  # (label, entries) in config order
     region: str = "box"  # "box" | "mask"
+    split: str = "val"  # yolo: the data.yaml split
+    ignore_categories: tuple[str, ...] = ()  # coco: categories left out of class_names auto
 
 
 @dataclass(frozen=True)
@@ -286,6 +299,7 @@ class AuditConfig:
     source: Path  # the config file
     sha256: str  # of the config file's bytes
     resolved: dict[str, Any]  # the config with defaults filled in (echoed in reports)
+    text: str = ""  # the config as the user wrote it (the file's text; a mapping as YAML)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -504,6 +518,11 @@ def _model(r: _Reader, raw: Any) -> ModelConfig:
     if not (grid == "auto" or (isinstance(grid, list) and len(grid) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in grid))):
         raise r.fail("model.token_grid", "auto or [h, w] with integers >= 1", grid)
     special = m["special_tokens"]
+    if pre == "model":
+        given = [k for k in GEOMETRY_KEYS if isinstance(raw, dict) and k in raw]
+        if given:
+            raise r.fail(f"model.{given[0]}", "no value with preprocessing: model (the saved ImageConverter's resize, crop/pad rule "
+                         "and interpolation are used)", m[given[0]])
     return ModelConfig(
         path=path,
         target_layer=r.text(m["target_layer"], "model.target_layer"),
@@ -515,6 +534,9 @@ def _model(r: _Reader, raw: Any) -> ModelConfig:
         threshold=r.number(m["threshold"], "model.threshold", low=0.0, high=1.0),
         token_grid=None if grid == "auto" else (grid[0], grid[1]),
         special_tokens=None if special == "auto" else r.integer(special, "model.special_tokens", minimum=0),
+        resize_mode=r.choice(m["resize_mode"], "model.resize_mode", RESIZE_MODES),
+        crop_fraction=r.number(m["crop_fraction"], "model.crop_fraction", low=0.05, high=1.0),
+        pad_value=r.number(m["pad_value"], "model.pad_value", low=0.0, high=255.0),
     )
 
 
@@ -543,15 +565,29 @@ def _label_map(r: _Reader, raw: Any) -> tuple[tuple[str, tuple[str | int, ...]],
 def _dataset(r: _Reader, raw: Any) -> DatasetConfig:
     d = r.mapping(raw, "dataset", DEFAULTS["dataset"])
     fmt = r.choice(d["format"], "dataset.format", DATASET_FORMATS)
-    if d["region"] == "mask" and fmt != "coco":
-        raise r.fail("dataset.region", "box for a VOC or CSV dataset (mask needs COCO segmentation)", "mask")
+    if d["region"] == "mask" and fmt not in ("coco", "yolo"):
+        raise r.fail("dataset.region", "box for a VOC or CSV dataset (mask needs COCO segmentation or YOLO-seg polygons)", "mask")
+    ignore = d["ignore_categories"]
+    if not (isinstance(ignore, list) and all(isinstance(v, str) and v for v in ignore)):
+        raise r.fail("dataset.ignore_categories", "a list of COCO category names", ignore)
+    if ignore and fmt != "coco":
+        raise r.fail("dataset.ignore_categories", "an empty list for a non-COCO dataset (it names COCO categories)", ignore)
+    images = d["images"]
+    if fmt == "yolo":
+        if images is not None:
+            raise r.fail("dataset.images", "no value for a YOLO dataset (data.yaml's path and split say where the images are)", images)
+        images = str(Path(r.text(d["annotations"], "dataset.annotations")).parent)  # unused: the loader resolves the images
+    elif images is None:
+        raise r.fail("dataset.images", "a value (this key is required)", None)
     return DatasetConfig(
         format=fmt,
         annotations=r.path(d["annotations"], "dataset.annotations", kind="dir" if fmt == "voc" else "file"),
-        images=r.path(d["images"], "dataset.images", kind="dir"),
+        images=r.path(images, "dataset.images", kind="dir"),
         limit=None if d["limit"] is None else r.integer(d["limit"], "dataset.limit", minimum=1),
         label_map=_label_map(r, d["label_map"]),
         region=r.choice(d["region"], "dataset.region", REGIONS),
+        split=r.choice(d["split"], "dataset.split", ("train", "val", "test")),
+        ignore_categories=tuple(ignore),
     )
 
 
@@ -698,13 +734,39 @@ def load_config(path: str | Path) -> AuditConfig:
     if source.stat().st_size > MAX_CONFIG_BYTES:
         raise ConfigError(f"{source}: expected a config of at most {MAX_CONFIG_BYTES // 1024} KB, found {source.stat().st_size // 1024} KB")
     data = source.read_bytes()
+    return _build(parse_yaml(source, data), source, hashlib.sha256(data).hexdigest(), data.decode("utf-8", errors="replace"))
+
+
+def config_from_dict(doc: dict, *, base: str | Path | None = None) -> AuditConfig:
+    """A config given as a mapping (the Python API): validated exactly as a file is; relative paths
+    resolve against ``base`` (default the working directory); messages name ``<base>/<config dict>``."""
+    import json
+
+    if not isinstance(doc, dict):
+        raise ConfigError(f"config: expected a mapping of keys (or a YAML file path), found {type(doc).__name__}")
+    def plain(value: Any) -> Any:  # Path objects are written as text, as in a YAML file
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return str(value) if isinstance(value, Path) else value
+
+    doc = plain(doc)
+    source = Path(base or Path.cwd()).expanduser().resolve() / "<config dict>"
+    text = json.dumps(doc, sort_keys=True, default=str)
+    return _build(doc, source, hashlib.sha256(text.encode()).hexdigest(), yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+
+
+def parse_yaml(source: Path, data: bytes, error: type[Exception] = ConfigError) -> Any:
+    """The YAML document, alias bombs and duplicate keys refused; problems raise ``error`` naming ``source``
+    (the one YAML reader of the package: configs, and YOLO's data.yaml with ``error=DatasetError``)."""
     try:
         loader = _StrictLoader(data)
         try:
             root = loader.get_single_node()
             nodes = _expanded_nodes(root)
             if nodes > MAX_CONFIG_NODES:
-                raise ConfigError(
+                raise error(
                     f"{source}: expected a config of at most {MAX_CONFIG_NODES:,} YAML values with its aliases expanded, found more "
                     "(anchors and aliases that multiply, such as an alias bomb); reuse a block with one alias per use instead")
             doc = loader.construct_document(root) if root is not None else None
@@ -714,7 +776,11 @@ def load_config(path: str | Path) -> AuditConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{source}: expected valid YAML, found a syntax error{where}: {problem}") from None
+        raise error(f"{source}: expected valid YAML, found a syntax error{where}: {problem}") from None
+    return doc
+
+
+def _build(doc: Any, source: Path, sha256: str, text: str) -> AuditConfig:
     r = _Reader(source)
     top = r.mapping(doc, "", DEFAULTS)
     name = r.text(top["name"], "name")
@@ -751,7 +817,8 @@ def load_config(path: str | Path) -> AuditConfig:
         baseline=baseline,
         baseline_require_same_dataset=require_same,
         source=source,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
+        text=text,
         resolved=resolved,
     )
 

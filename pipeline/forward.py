@@ -20,13 +20,13 @@ if TYPE_CHECKING:
     from pipeline.model import AuditModel
 
 
-def compiled_forward(model: "AuditModel", preprocessing: str, batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
+def compiled_forward(model: "AuditModel", batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
     """(B, H, W, 3) raw images -> (B, C) probabilities; batches are padded to ``batch_size`` (one trace)."""
     import tensorflow as tf
 
-    from pipeline.data.batches import preprocessing_fn
+    from pipeline.data.batches import spec_preprocessing
 
-    prep = preprocessing_fn(preprocessing)
+    prep = spec_preprocessing(model.input)
     scores = tf.function(lambda x: model.cam_model(prep(x), training=False)[1], reduce_retracing=True)
 
     def forward(images: np.ndarray) -> np.ndarray:
@@ -40,14 +40,12 @@ def compiled_forward(model: "AuditModel", preprocessing: str, batch_size: int) -
 
 def decoded(cfg: "AuditConfig", model: "AuditModel", samples: Sequence["Sample"], rows: Sequence[int]) -> Mapping[int, np.ndarray]:
     """{row: (H, W, 3) float32 raw image at the input size}, decoded and resized as the audit does."""
-    from pipeline.data.batches import make_batches
+    from pipeline.data.batches import sample_batches
 
     out: dict[int, np.ndarray] = {}
     if not rows:
         return out
-    for batch_rows, _images, raw, _errors in make_batches(list(rows), [str(samples[r].path) for r in rows], input_size=model.input_size,
-                                                          resize=cfg.model.resize, preprocessing=cfg.model.preprocessing,
-                                                          batch_size=cfg.explain.batch_size):
+    for batch_rows, _images, raw, _errors in sample_batches([samples[r] for r in rows], model.input, cfg.explain.batch_size):
         for i, r in enumerate(batch_rows.numpy()):
             if r >= 0:
                 out[int(r)] = raw[i].numpy()
@@ -66,5 +64,5 @@ def classifier(cfg: "AuditConfig", model: "AuditModel", samples: Sequence["Sampl
         return class_label[probs.argmax(axis=1)] == label
 
     return Classifier(images=lambda rows: decoded(cfg, model, samples, rows),
-                      probabilities=compiled_forward(model, cfg.model.preprocessing, cfg.explain.batch_size),
+                      probabilities=compiled_forward(model, cfg.explain.batch_size),
                       is_label=is_label, target_class=np.asarray(target_class), batch_size=cfg.explain.batch_size)

@@ -108,11 +108,11 @@ class HeatmapWriter:
             (self.folder / f"{name}.npy").unlink(missing_ok=True)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, (np.floating, float)):
         return None if math.isnan(float(value)) else float(value)
     if isinstance(value, np.integer):
@@ -125,7 +125,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def format_value(value: Any, digits: int = 3) -> str:

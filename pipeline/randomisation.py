@@ -41,8 +41,8 @@ def randomisation_statistic(
     t0 = time.perf_counter()
     from pipeline.cams import get_method
     from pipeline.cams.step import make_step
-    from pipeline.data.batches import make_batches
-    from pipeline.model import build_cam_model, flat_layers, load_keras_model, randomisable_layers, reinitialise
+    from pipeline.data.batches import sample_batches
+    from pipeline.model import build_cam_model, flat_layers, layer_ids, load_keras_model, randomisable_layers, reinitialise
 
     rows = seeded_subset(np.flatnonzero(np.asarray(target_class) >= 0), cfg.trust.randomisation_samples, cfg.seed)
     if rows.size == 0:
@@ -50,14 +50,13 @@ def randomisation_statistic(
     copy = load_keras_model(cfg.model.path)
     cam_model, _, _ = build_cam_model(copy, model.target_layer.split("/"), model.input_size, source=cfg.model.path, tokens=model.tokens)
     # The sub-model's output layer may be a twin without the softmax (a copy of the weights): re-initialise it too.
-    own = {id(layer) for _, layer in flat_layers(copy)}
+    own = layer_ids(copy)
     twins = [layer for _, layer in flat_layers(cam_model) if id(layer) not in own and layer.weights]
     layers = randomisable_layers(copy, model.target_layer) + twins
     step = make_step(cam_model, get_method(cfg.explain.method), n_classes=model.n_classes, input_size=model.input_size, tokens=model.tokens)
     batch = cfg.explain.batch_size
     no_boxes = (np.zeros((batch, 1, 4), np.int32), np.zeros((batch, 1), np.int32), np.zeros((batch, 1), bool))
-    batches = list(make_batches(rows, [str(samples[r].path) for r in rows], input_size=model.input_size, resize=cfg.model.resize,
-                                batch_size=batch, preprocessing=cfg.model.preprocessing))
+    batches = list(sample_batches([samples[r] for r in rows], model.input, batch))
     original = np.asarray(cams)[rows]
     position = {int(r): i for i, r in enumerate(rows)}
     correlations = []

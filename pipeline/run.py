@@ -22,7 +22,7 @@ import numpy as np
 from pipeline import aggregates, evidence, gate
 from pipeline.config import AuditConfig
 from pipeline.data import load_annotations
-from pipeline.data.records import Annotations
+from pipeline.data.records import Annotations, first
 from pipeline.data.samples import BoxArrays, Sample, box_arrays, build_samples, expand_predicted, target_sets
 from pipeline.labels import IMAGENET, LabelSpace, imagenet_classes, label_space
 from pipeline.errors import AuditError, DatasetError, ModelError
@@ -34,6 +34,8 @@ from pipeline.summary import build_summary, explanation_section, fingerprints, p
 from pipeline.worker import BatchResult, WorkPlan
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from pipeline.collector import Collector
     from pipeline.model import AuditModel
     from pipeline.strategy_stage import StrategiesResult
@@ -65,11 +67,31 @@ class Prepared:
 
 @dataclass(frozen=True)
 class AuditResult:
+    """What an audit returns (the Python API's result): ``verdict`` FIT TO DEPLOY / NOT FIT / INCONCLUSIVE,
+    ``exit_code`` the CLI's (0 / 1 / 3), ``summary`` summary.json as a dict, the output folder."""
+
     verdict: str
     exit_code: int
     output_dir: Path
     summary: dict
     timings: dict  # seconds: explain loop, report rendering
+
+    @property
+    def report_path(self) -> Path:
+        return self.output_dir / "report.html"
+
+    @property
+    def samples(self) -> "pd.DataFrame":
+        """samples.csv as a DataFrame, one row per sample (DESIGN §5's columns), read on each access."""
+        import pandas as pd
+
+        return pd.read_csv(self.output_dir / "samples.csv", keep_default_na=True)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the verdict banner and the gate table, with a link to the full report."""
+        from pipeline.report import render_result
+
+        return render_result(self.summary, self.report_path)
 
 
 def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
@@ -77,9 +99,9 @@ def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
     from pipeline.model import build_audit_model
 
     preprocessing_fn(cfg.model.preprocessing)  # a keras.applications module that does not exist fails here
-    annotations = load_annotations(cfg.dataset)
-    if limit is not None:
-        annotations = Annotations(annotations.images[:limit], annotations.class_names, annotations.files, annotations.problems)
+    annotations = first(load_annotations(cfg.dataset), limit)
+    for line in annotations.notes:
+        _notice(line)
     if not annotations.images:
         raise DatasetError(f"{cfg.dataset.annotations}: expected at least one image in the annotations, found none")
     model = build_audit_model(cfg.model)
@@ -87,13 +109,13 @@ def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
     multi_label = cfg.model.multi_label if cfg.model.multi_label is not None else model.output_activation == "sigmoid"
     if cfg.dataset.region == "mask" and not any(b.segmentation is not None for r in annotations.images for b in r.boxes):
         raise DatasetError(f"{cfg.dataset.annotations}: dataset.region is mask: expected COCO annotations with 'segmentation' "
-                           "(polygons or RLE), found none in any annotation; use region: box or add the masks")
+                           "(polygons or RLE) or YOLO-seg polygon rows, found none in any annotation; use region: box or add the masks")
     samples = build_samples(
         annotations.images,
-        images_dir=cfg.dataset.images,
+        images_dir=annotations.images_dir or cfg.dataset.images,
         space=space,
         target=cfg.explain.target,
-        input_size=model.input_size,
+        spec=model.input,
         region=cfg.dataset.region,
     )
     if all(s.skip_reason for s in samples):
@@ -116,7 +138,8 @@ def _label_space(cfg: AuditConfig, annotations: Annotations, model: "AuditModel"
         source = "model.class_names"
     else:
         names = annotations.class_names
-        source = {"coco": "the COCO categories (by id)", "voc": "the VOC labels (sorted)", "csv": "the CSV labels (sorted)"}[cfg.dataset.format]
+        source = {"coco": "the COCO categories (by id)", "voc": "the VOC labels (sorted)", "csv": "the CSV labels (sorted)",
+                  "yolo": "the data.yaml names (by id)"}[cfg.dataset.format]
     if len(names) != model.n_classes:
         shown = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
         raise ModelError(
@@ -135,14 +158,13 @@ def predict_samples(cfg: AuditConfig, prep: Prepared) -> Prepared:
         return prep
     import tensorflow as tf
 
-    from pipeline.data.batches import make_batches
+    from pipeline.data.batches import sample_batches
     from pipeline.worker import probabilities
 
     usable = [s for s in prep.samples if s.skip_reason is None]
     probs = np.zeros((len(prep.samples), prep.model.n_classes))
     forward = tf.function(lambda x: prep.model.cam_model(x, training=False)[1], reduce_retracing=True)
-    for rows, images, _raw, errors in make_batches([s.row for s in usable], [str(s.path) for s in usable], input_size=prep.model.input_size,
-                                                    resize=cfg.model.resize, preprocessing=cfg.model.preprocessing, batch_size=cfg.explain.batch_size):
+    for rows, images, _raw, errors in sample_batches(usable, prep.model.input, cfg.explain.batch_size):
         r = rows.numpy()
         p = probabilities(forward(images).numpy(), prep.model.output_activation)
         probs[r[r >= 0]] = p[r >= 0]
@@ -204,7 +226,7 @@ def _results(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, todo: list[list[S
     from pipeline.worker import AuditWorker
 
     # every batch but the run's last is full, so tf.data's batching of the concatenation gives the same groups
-    return run_local(AuditWorker(cfg, prep.model, plan), [s for c in todo for s in c], resize=cfg.model.resize,
+    return run_local(AuditWorker(cfg, prep.model, plan), [s for c in todo for s in c],
                      batch_size=cfg.explain.batch_size)
 
 
@@ -525,4 +547,6 @@ def audit(
         except BaseException:
             _discard_or_keep(staging, store)
             raise
-    return AuditResult(found.verdict, gate.EXIT_CODES[found.verdict], out_dir, summary, timings)
+    from pipeline.outputs import json_safe
+
+    return AuditResult(found.verdict, gate.EXIT_CODES[found.verdict], out_dir, json_safe(summary), timings)  # as summary.json has it

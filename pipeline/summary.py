@@ -169,6 +169,7 @@ def provenance(cfg: AuditConfig, prep: Any, *, fingerprints: Mapping[str, str], 
         "region": cfg.dataset.region,
         "target_layer_shape": list(model.layer_shape),
         "input_size": list(model.input_size),
+        "input": _input(model.input),
         "output_activation_stripped": model.output_activation,
         "method": cfg.explain.method,
         "compare_method": cfg.explain.compare_method,
@@ -184,3 +185,15 @@ def provenance(cfg: AuditConfig, prep: Any, *, fingerprints: Mapping[str, str], 
         "versions": versions(),
         **timing,
     }
+
+
+def _input(spec: Any) -> dict[str, Any]:
+    """How images became the input (pipeline.geometry.InputSpec), for provenance."""
+    out = {"resize_mode": spec.mode, "interpolation": spec.interpolation, "preprocessing": spec.preprocessing}
+    if spec.mode == "crop":
+        out["crop_fraction"] = spec.crop_fraction
+    if spec.mode == "pad":
+        out["pad_value"] = spec.pad_value
+    if spec.preprocessing == "model":
+        out.update(scale=list(spec.scale) if spec.scale else None, offset=list(spec.offset) if spec.offset else None, antialias=spec.antialias)
+    return out

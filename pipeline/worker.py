@@ -82,11 +82,11 @@ class AuditWorker:
     def __init__(self, cfg: AuditConfig, model: "AuditModel", plan: WorkPlan):
         from pipeline.cams import get_method
         from pipeline.cams.step import make_step
-        from pipeline.data.batches import preprocessing_fn
+        from pipeline.data.batches import spec_preprocessing
 
         self.cfg, self.model, self.plan = cfg, model, plan
         common = dict(
-            n_classes=model.n_classes, preprocess=preprocessing_fn(cfg.model.preprocessing), input_size=model.input_size,
+            n_classes=model.n_classes, preprocess=spec_preprocessing(model.input), input_size=model.input_size,
             compare=get_method(cfg.explain.compare_method) if cfg.explain.compare_method else None, jit_compile=cfg.explain.jit_compile,
             class_label=plan.class_label, tokens=model.tokens,
         )

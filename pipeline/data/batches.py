@@ -1,4 +1,4 @@
-"""tf.data input pipeline: parallel decode + resize + preprocessing, fixed-size padded batches.
+"""tf.data input pipeline: parallel decode + window (crop/pad) + resize + preprocessing, fixed-size padded batches.
 
 Each element is ``(rows (B,) int32, images (B, H, W, 3) float32, raw (B, H, W, 3) float32,
 errors (B,) string)``: ``images`` preprocessed for the model, ``raw`` the same pixels before
@@ -18,14 +18,17 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.data.images import ImageProblem, decode_rgb
+from pipeline.data.samples import Sample
+from pipeline.geometry import InputSpec
 from pipeline.errors import ConfigError
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN, _TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-def preprocessing_fn(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
-    """Map float32 RGB in [0, 255] to the model's expected input."""
+def preprocessing_fn(name: str, scale: Sequence[float] | None = None, offset: Sequence[float] | None = None) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Map float32 RGB in [0, 255] to the model's expected input (``model``: ``x * scale + offset``,
+    the saved KerasHub ImageConverter's values; scalars or one per channel)."""
     if name == "none":
         return lambda x: x
     if name == "scale_0_1":
@@ -36,11 +39,19 @@ def preprocessing_fn(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
         return lambda x: x[..., ::-1] - tf.constant(_CAFFE_MEAN_BGR)
     if name == "imagenet_torch":
         return lambda x: (x / 255.0 - tf.constant(_TORCH_MEAN)) / tf.constant(_TORCH_STD)
+    if name == "model":
+        s = None if scale is None else tf.constant(np.asarray(scale, np.float32))
+        o = None if offset is None else tf.constant(np.asarray(offset, np.float32))
+        return lambda x: (x if s is None else x * s) + (0.0 if o is None else o)
     module = name.rsplit(".", 1)[0]
     try:
         return getattr(importlib.import_module(module), "preprocess_input")
     except (ImportError, AttributeError):
         raise ConfigError(f"model.preprocessing: expected an importable keras.applications module with preprocess_input, found {name!r}") from None
+
+
+def spec_preprocessing(spec: InputSpec) -> Callable[[tf.Tensor], tf.Tensor]:
+    return preprocessing_fn(spec.preprocessing, spec.scale, spec.offset)
 
 
 def _decode(path: bytes) -> tuple[np.ndarray, bytes]:
@@ -50,30 +61,43 @@ def _decode(path: bytes) -> tuple[np.ndarray, bytes]:
         return np.zeros((1, 1, 3), np.uint8), str(exc).encode()
 
 
-def load_fn(*, input_size: tuple[int, int], resize: str, preprocessing: str) -> Callable:
-    """The per-image map: ``(row, path) -> (row, preprocessed, raw, error)`` (the same ops for every engine)."""
-    prep = preprocessing_fn(preprocessing)
+def _windowed(image: tf.Tensor, win: tf.Tensor, pad_value: float) -> tf.Tensor:
+    """The window ``win`` (x0, y0, cw, ch) of ``image`` (h, w, 3), outside the image ``pad_value``
+    (:func:`pipeline.geometry.crop_window` on the host)."""
+    x0, y0, cw, ch = win[0], win[1], win[2], win[3]
+    shape = tf.shape(image)
+    h, w = shape[0], shape[1]
+    top, left = tf.maximum(0, -y0), tf.maximum(0, -x0)
+    bottom, right = tf.maximum(0, y0 + ch - h), tf.maximum(0, x0 + cw - w)
+    padded = tf.pad(image, [[top, bottom], [left, right], [0, 0]], constant_values=pad_value)
+    return padded[y0 + top: y0 + top + ch, x0 + left: x0 + left + cw]
 
-    def load(row, path):
+
+def load_fn(spec: InputSpec) -> Callable:
+    """The per-image map: ``(row, path, window) -> (row, preprocessed, raw, error)`` (the same ops for every engine)."""
+    prep = spec_preprocessing(spec)
+
+    def load(row, path, win):
         image, error = tf.numpy_function(_decode, [path], [tf.uint8, tf.string], stateful=False)
         image.set_shape([None, None, 3])
         error.set_shape([])
-        # Plain resize, no crop, no antialias: what Keras' image_dataset_from_directory does.
-        image = tf.image.resize(tf.cast(image, tf.float32), input_size, method=resize)
+        image = tf.cast(image, tf.float32)
+        if spec.mode != "stretch":  # stretch's window is the whole image: no op, so its numbers stay bit-identical
+            image = tf.cond(tf.equal(tf.strings.length(error), 0), lambda: _windowed(image, win, spec.pad_value), lambda: image)
+        # Then a plain resize, no antialias: what Keras' image_dataset_from_directory and Resizing do.
+        image = tf.image.resize(image, spec.input_size, method=spec.interpolation, antialias=spec.antialias)
         return row, prep(image), image, error
 
     return load
 
 
-def make_batches(
-    rows: Sequence[int],
-    paths: Sequence[str],
-    *,
-    input_size: tuple[int, int],
-    resize: str,
-    preprocessing: str,
-    batch_size: int,
-) -> tf.data.Dataset:
+def sample_batches(samples: Sequence[Sample], spec: InputSpec, batch_size: int) -> tf.data.Dataset:
+    """Batches of these (usable) samples, in order: elements ``(rows, images, raw, errors)`` as the module docstring says."""
+    windows = np.array([s.window or (0, 0, 1, 1) for s in samples], np.int32).reshape(-1, 4)
+    return make_batches([s.row for s in samples], [str(s.path) for s in samples], windows, spec=spec, batch_size=batch_size)
+
+
+def make_batches(rows: Sequence[int], paths: Sequence[str], windows: np.ndarray, *, spec: InputSpec, batch_size: int) -> tf.data.Dataset:
     def pad(row, image, raw, error):
         extra = batch_size - tf.shape(row)[0]
         return (
@@ -83,9 +107,9 @@ def make_batches(
             tf.pad(error, [[0, extra]]),
         )
 
-    load = load_fn(input_size=input_size, resize=resize, preprocessing=preprocessing)
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(rows, np.int32), np.asarray(paths, dtype=object).astype(str)))
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(rows, np.int32), np.asarray(paths, dtype=object).astype(str),
+                                             np.asarray(windows, np.int32).reshape(-1, 4)))
+    ds = ds.map(load_fn(spec), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).map(pad).prefetch(2)
 
 
@@ -98,24 +122,24 @@ class StreamingDecoder:
     exactly as :func:`make_batches` pads them.
     """
 
-    def __init__(self, *, input_size: tuple[int, int], resize: str, preprocessing: str, batch_size: int):
+    def __init__(self, *, spec: InputSpec, batch_size: int):
         import queue
 
         self.batch_size = batch_size
-        self._queue: "queue.Queue[tuple[int, str]]" = queue.Queue()
+        self._queue: "queue.Queue[tuple[int, str, tuple]]" = queue.Queue()
 
         def pending():
             while True:  # blocks in a tf.data thread until the next row is pushed
                 yield self._queue.get()
 
-        ds = tf.data.Dataset.from_generator(pending, output_signature=(tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.string)))
-        ds = ds.map(load_fn(input_size=input_size, resize=resize, preprocessing=preprocessing),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = tf.data.Dataset.from_generator(pending, output_signature=(tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.string),
+                                                                       tf.TensorSpec([4], tf.int32)))
+        ds = ds.map(load_fn(spec), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         self._items = iter(ds)
 
-    def decode(self, rows: Sequence[int], paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        for row, path in zip(rows, paths):
-            self._queue.put((int(row), path))
+    def decode(self, rows: Sequence[int], paths: Sequence[str], windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        for row, path, win in zip(rows, paths, np.asarray(windows, np.int32).reshape(-1, 4)):
+            self._queue.put((int(row), path, win))
         items = [next(self._items) for _ in rows]
         extra = self.batch_size - len(items)
         row = np.array([int(i[0]) for i in items] + [-1] * extra, np.int32)

@@ -9,9 +9,12 @@ and each input pixel takes the original pixel its centre falls in.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pipeline.geometry import Window
 
 
 class MaskProblem(ValueError):
@@ -80,26 +83,28 @@ def polygon_mask(polygon: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def segmentation_mask(segmentation: Any, image_size: tuple[int, int], input_size: tuple[int, int]) -> np.ndarray:
+def segmentation_mask(segmentation: Any, image_size: tuple[int, int], input_size: tuple[int, int],
+                      win: "Window | None" = None) -> np.ndarray:
     """One annotation's COCO ``segmentation`` -> (H, W) bool at ``input_size`` (H, W).
 
     ``image_size`` is the original (width, height): polygons are in its pixels, RLE has its shape.
+    ``win`` is the window the model sees (:mod:`pipeline.geometry`; default the whole image).
     """
+    from pipeline.geometry import source_pixels, to_input
+
     width, height = image_size
-    big_h, big_w = input_size
-    sx, sy = big_w / width, big_h / height
+    win = win or (0, 0, width, height)
     if isinstance(segmentation, list):
         mask = np.zeros(input_size, bool)
         for k, poly in enumerate(segmentation):
             if not (isinstance(poly, list) and len(poly) >= 6 and len(poly) % 2 == 0
                     and all(isinstance(v, (int, float)) and np.isfinite(v) for v in poly)):
                 raise MaskProblem(f"polygon {k}: expected [x1, y1, x2, y2, ...] with at least 3 points, found {str(poly)[:60]}")
-            pts = np.asarray(poly, np.float64).reshape(-1, 2) * np.array([sx, sy])
+            pts = to_input(np.asarray(poly, np.float64), win, input_size).reshape(-1, 2)
             mask |= polygon_mask(pts, input_size)  # the parts of one object (pycocotools merges them by union)
         return mask
     if isinstance(segmentation, dict):
         full = rle_decode(segmentation, height, width)
-        rows = np.minimum(((np.arange(big_h) + 0.5) / sy).astype(np.int64), height - 1)
-        cols = np.minimum(((np.arange(big_w) + 0.5) / sx).astype(np.int64), width - 1)
-        return full[np.ix_(rows, cols)]
+        rows, cols = source_pixels(win, input_size, image_size)
+        return full[np.ix_(np.maximum(rows, 0), np.maximum(cols, 0))] & (rows >= 0)[:, None] & (cols >= 0)[None, :]
     raise MaskProblem(f"segmentation: expected a list of polygons or an RLE object, found {type(segmentation).__name__}")

@@ -12,6 +12,7 @@ import numpy as np
 from pipeline.data.images import ImageProblem, image_size, resolve_image
 from pipeline.data.masks import MaskProblem, segmentation_mask
 from pipeline.data.records import Box, ImageRecord
+from pipeline.geometry import InputSpec, Window, box_in_window, boxes_to_input
 from pipeline.labels import LabelSpace
 from pipeline.scoring import pixel_boxes
 
@@ -29,7 +30,8 @@ class Sample:
     the classes of label ``l`` (target "true"), ``L + c`` = class ``c`` alone (a multi-label
     sample per predicted class); see :func:`target_sets`. ``size`` is the image's (width, height).
     ``masks`` (k, ceil(H*W / 8)) uint8, each box's segmentation at the input size, bit-packed
-    (``region: mask`` only).
+    (``region: mask`` only). ``window`` (x0, y0, cw, ch) the part of the image the model sees
+    (:mod:`pipeline.geometry`); ``boxes`` are those at least partly inside it.
     """
 
     row: int
@@ -42,6 +44,7 @@ class Sample:
     size: tuple[int, int] | None
     skip_reason: str | None
     masks: np.ndarray | None = None
+    window: Window | None = None
 
 
 @dataclass(frozen=True)
@@ -88,29 +91,40 @@ class BoxArrays:
         return out
 
 
-def _check_boxes(boxes: Sequence[Box], size: tuple[int, int], input_size: tuple[int, int]) -> str | None:
+def _check_boxes(boxes: Sequence[Box], size: tuple[int, int], spec: InputSpec, win: Window) -> tuple[tuple[Box, ...], str | None]:
+    """(the boxes the model sees, None) or ((), why the sample cannot be scored). Under ``crop`` a box
+    wholly outside the window is left out; a sample left with none is skipped as cropped away."""
     width, height = size
+    input_size = spec.input_size
+    kept = []
     for k, b in enumerate(boxes):
         where = f"box {k} ({b.label}) ({b.x0:g}, {b.y0:g}, {b.x1:g}, {b.y1:g})"
         if not (b.x1 > b.x0 and b.y1 > b.y0):
-            return f"{where} has zero area (expected x1 > x0 and y1 > y0)"
+            return (), f"{where} has zero area (expected x1 > x0 and y1 > y0)"
         tol = _EDGE_TOLERANCE
         if b.x0 < -tol or b.y0 < -tol or b.x1 > width + tol or b.y1 > height + tol:
-            return f"{where} lies outside the {width}x{height} image"
-        px = pixel_boxes(np.array(b.as_tuple()), (input_size[1] / width, input_size[0] / height), input_size)
+            return (), f"{where} lies outside the {width}x{height} image"
+        if box_in_window(b.as_tuple(), win) is None:
+            continue
+        px = pixel_boxes(boxes_to_input(np.array(b.as_tuple()), win, input_size), (1.0, 1.0), input_size)
         if px[2] <= px[0] or px[3] <= px[1]:
-            return f"{where} covers no pixel at the model's {input_size[0]}x{input_size[1]} input"
-    return None
+            return (), f"{where} covers no pixel at the model's {input_size[0]}x{input_size[1]} input"
+        kept.append(b)
+    if not kept:
+        x0, y0, cw, ch = win
+        return (), (f"cropped away: every box lies outside the centre crop the model sees (x {x0}-{x0 + cw}, y {y0}-{y0 + ch} "
+                    f"of the {width}x{height} image; model.resize_mode crop, crop_fraction {spec.crop_fraction:g})")
+    return tuple(kept), None
 
 
-def _masks(boxes: Sequence[Box], size: tuple[int, int], input_size: tuple[int, int]) -> tuple[np.ndarray | None, str | None]:
+def _masks(boxes: Sequence[Box], size: tuple[int, int], input_size: tuple[int, int], win: Window) -> tuple[np.ndarray | None, str | None]:
     """Each box's segmentation rasterised at the input size, bit-packed; or the reason it cannot be."""
     masks = []
     for k, b in enumerate(boxes):
         if b.segmentation is None:
             return None, f"box {k} ({b.label}) has no segmentation (dataset.region is mask)"
         try:
-            m = segmentation_mask(b.segmentation, size, input_size)
+            m = segmentation_mask(b.segmentation, size, input_size, win)
         except MaskProblem as exc:
             return None, f"box {k} ({b.label}): {exc}"
         if not m.any():
@@ -133,7 +147,7 @@ def build_samples(
     images_dir: Path,
     space: LabelSpace,
     target: str,
-    input_size: tuple[int, int],
+    spec: InputSpec,
     region: str = "box",
     workers: int = 8,
 ) -> list[Sample]:
@@ -166,14 +180,16 @@ def build_samples(
             reason = problem
             if reason is None and unknown and (label is None or label in unknown):
                 reason = _unknown_reason(unknown[0] if label is None else label, space)
+            win = spec.window(size) if size is not None else None
             if reason is None:
-                reason = _check_boxes(boxes, size, input_size)  # type: ignore[arg-type]
+                seen, reason = _check_boxes(boxes, size, spec, win)  # type: ignore[arg-type]
+                boxes = seen or boxes
             masks = None
             if reason is None and region == "mask":
-                masks, reason = _masks(boxes, size, input_size)  # type: ignore[arg-type]
+                masks, reason = _masks(boxes, size, spec.input_size, win)  # type: ignore[arg-type]
             sample_id = f"{record.image}#{label}" if label else record.image
             samples.append(Sample(len(samples), sample_id, record.image, path, labels,
-                                  space.index(label) if label else -1, boxes, size, reason, masks))
+                                  space.index(label) if label else -1, boxes, size, reason, masks, win))
     return samples
 
 
@@ -207,20 +223,14 @@ def box_arrays(samples: Sequence[Sample], space: LabelSpace, input_size: tuple[i
     """Pad every usable sample's boxes into arrays at the input resolution (built once per run)."""
     k = max([len(s.boxes) for s in samples if s.skip_reason is None] or [1])
     n = len(samples)
-    coords = np.zeros((n, k, 4), np.float64)
-    scale = np.ones((n, 2), np.float64)
+    scaled = np.zeros((n, k, 4), np.float64)
     classes = np.full((n, k), -1, np.int64)
     valid = np.zeros((n, k), bool)
     for s in samples:
-        if s.skip_reason is not None:
-            continue
-        width, height = s.size  # type: ignore[misc]
-        scale[s.row] = (input_size[1] / width, input_size[0] / height)
-        for j, b in enumerate(s.boxes):
-            coords[s.row, j] = b.as_tuple()
-            classes[s.row, j] = space.index(b.label)
-            valid[s.row, j] = True
-    scaled = coords * np.concatenate([scale, scale], axis=1)[:, None, :]
+        if s.skip_reason is None:
+            scaled[s.row, : len(s.boxes)] = boxes_to_input(np.array([b.as_tuple() for b in s.boxes]), s.window, input_size)
+            classes[s.row, : len(s.boxes)] = [space.index(b.label) for b in s.boxes]
+            valid[s.row, : len(s.boxes)] = True
     pixels = pixel_boxes(scaled, (1.0, 1.0), input_size)
     masks = None
     if any(s.masks is not None for s in samples):

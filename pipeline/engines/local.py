@@ -8,13 +8,10 @@ from pipeline.data.samples import Sample
 from pipeline.worker import AuditWorker, BatchResult
 
 
-def run_local(worker: AuditWorker, samples: Sequence[Sample], *, resize: str, batch_size: int) -> Iterator[BatchResult]:
+def run_local(worker: AuditWorker, samples: Sequence[Sample], *, batch_size: int) -> Iterator[BatchResult]:
     """Yield one BatchResult per batch of the given (usable) samples, in row order."""
-    from pipeline.data.batches import make_batches
+    from pipeline.data.batches import sample_batches
 
-    batches = make_batches(
-        [s.row for s in samples], [str(s.path) for s in samples],
-        input_size=worker.model.input_size, resize=resize, preprocessing=worker.cfg.model.preprocessing, batch_size=batch_size,
-    )
+    batches = sample_batches(samples, worker.model.input, batch_size)
     for rows, images, raw, errors in batches:
         yield worker(rows.numpy(), images, raw, errors)

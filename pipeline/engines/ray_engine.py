@@ -41,7 +41,8 @@ def import_ray() -> Any:
 class RayAuditActor:
     """One per actor: builds the model and the compiled step once, then maps batches of rows."""
 
-    def __init__(self, cfg: "AuditConfig", plan: WorkPlan, paths: Sequence[str], batches: Sequence[np.ndarray], threads: int, gpus: float):
+    def __init__(self, cfg: "AuditConfig", plan: WorkPlan, sources: tuple[Sequence[str], np.ndarray], batches: Sequence[np.ndarray],
+                 threads: int, gpus: float):
         # TensorFlow ignores Ray's CPU count and grabs every GPU's memory unless told otherwise.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         import tensorflow as tf
@@ -58,17 +59,16 @@ class RayAuditActor:
         keras.utils.set_random_seed(cfg.seed)
         from pipeline.data.batches import StreamingDecoder
 
-        self.cfg, self.paths, self.batches = cfg, paths, batches
+        self.cfg, (self.paths, self.windows), self.batches = cfg, sources, batches
         self.worker = AuditWorker(cfg, build_audit_model(cfg.model), plan)
-        self.decoder = StreamingDecoder(input_size=self.worker.model.input_size, resize=cfg.model.resize,
-                                        preprocessing=cfg.model.preprocessing, batch_size=cfg.explain.batch_size)
+        self.decoder = StreamingDecoder(spec=self.worker.model.input, batch_size=cfg.explain.batch_size)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``batch["batch"]``: indices into the run's batches (one per call: ``batch_size=1``)."""
         out: dict[str, list[np.ndarray]] = {}
         for index in np.asarray(batch["batch"]):
             rows = self.batches[int(index)]
-            result = self.worker(*self.decoder.decode(rows, [self.paths[r] for r in rows]))
+            result = self.worker(*self.decoder.decode(rows, [self.paths[r] for r in rows], self.windows[rows]))
             for key, value in _flatten(result).items():
                 out.setdefault(key, []).append(value)
         return {k: np.concatenate(v) for k, v in out.items()}
@@ -122,6 +122,7 @@ def run_ray(cfg: "AuditConfig", plan: WorkPlan, samples: Sequence["Sample"], tod
     started = connect(ray, engine.address, engine.cpus_per_worker)
     try:
         paths = [str(s.path) if s.path is not None else "" for s in samples]
+        windows = np.array([s.window or (0, 0, 1, 1) for s in samples], np.int32).reshape(-1, 4)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.verbose_stats_logs = False
@@ -131,7 +132,7 @@ def run_ray(cfg: "AuditConfig", plan: WorkPlan, samples: Sequence["Sample"], tod
         ds = ray.data.from_items([{"batch": i} for i in range(len(batches))], override_num_blocks=len(batches))
         mapped = ds.map_batches(
             RayAuditActor,
-            fn_constructor_args=(cfg, plan, paths, batches, max(1, int(engine.cpus_per_worker)), engine.gpus_per_worker),
+            fn_constructor_args=(cfg, plan, (paths, windows), batches, max(1, int(engine.cpus_per_worker)), engine.gpus_per_worker),
             batch_size=1,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=engine.workers),

@@ -12,6 +12,7 @@ import numpy as np
 from pipeline.aggregates import SampleTable
 from pipeline.config import AGGREGATES, FLAGS, resolved_yaml
 from pipeline.data.images import ImageProblem, decode_rgb
+from pipeline.geometry import box_in_window, crop_window
 from pipeline.outputs import format_value
 from pipeline import evidence
 from pipeline.baseline import note
@@ -131,7 +132,7 @@ def build_view(
         "class_names": list(prep.labels),
         "skipped": summary["skipped"],
         "provenance": prov,
-        "config_text": cfg.source.read_text(encoding="utf-8"),
+        "config_text": cfg.text,
         "config_resolved": resolved_yaml(cfg),
         "legend_gradient": legend_gradient_css(),
         "baseline": view_baseline,
@@ -170,10 +171,12 @@ class _Cards:
         explained = space.explained_label(s.target, int(predicted[row]))
         scored_boxes = [b for b in s.boxes if explained >= 0 and b.label == space.labels[explained]] or list(s.boxes)
         try:
-            image = decode_rgb(s.path)
+            image = crop_window(decode_rgb(s.path), s.window, self.prep.model.input.pad_value) if s.window else decode_rgb(s.path)
         except ImageProblem:
             return None
-        return image, overlay(image, np.asarray(cams[row]), [b.as_tuple() for b in scored_boxes], region=self.scored_region(row, explained)), explained
+        # the window the model saw (centre crop / letterbox), boxes in its pixels
+        seen = [got for b in scored_boxes if (got := box_in_window(b.as_tuple(), s.window or (0, 0, *s.size))) is not None]
+        return image, overlay(image, np.asarray(cams[row]), seen, region=self.scored_region(row, explained)), explained
 
     def card(self, row: int) -> dict[str, Any] | None:
         prep, values, table, space = self.prep, self.values, self.table, self.prep.space

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.geometry import InputSpec
 from pipeline.data.images import ImageProblem, decode_rgb, image_size, resolve_image
 from pipeline.data.records import Box, ImageRecord
 from pipeline.data.samples import box_arrays, build_samples
@@ -87,7 +88,7 @@ def test_samples_skip_reasons(folder):
         ImageRecord("e.jpg", (Box("cat", 10.0, 10, 10.4, 40),)),  # 0.4 px wide: no pixel at 16x16
         ImageRecord("x.jpg", (), "annotation problem"),
     ]
-    samples = build_samples(records, images_dir=folder, space=label_space(("cat", "dog"), ()), target="predicted", input_size=(16, 16))
+    samples = build_samples(records, images_dir=folder, space=label_space(("cat", "dog"), ()), target="predicted", spec=InputSpec((16, 16)))
     reasons = [s.skip_reason for s in samples]
     assert reasons[0] is None
     assert "image file not found" in reasons[1]
@@ -104,7 +105,7 @@ def test_samples_skip_reasons(folder):
 
 def test_multi_class_image_gives_one_or_several_samples(folder):
     rec = ImageRecord("a.jpg", (Box("cat", 0, 0, 10, 10), Box("dog", 50, 10, 90, 40), Box("cat", 20, 20, 30, 30)))
-    pred = build_samples([rec], images_dir=folder, space=label_space(("cat", "dog"), ()), target="predicted", input_size=(16, 16))
+    pred = build_samples([rec], images_dir=folder, space=label_space(("cat", "dog"), ()), target="predicted", spec=InputSpec((16, 16)))
     assert len(pred) == 1 and pred[0].labels == ("cat", "dog") and len(pred[0].boxes) == 3 and pred[0].target == -1
-    true = build_samples([rec], images_dir=folder, space=label_space(("cat", "dog"), ()), target="true", input_size=(16, 16))
+    true = build_samples([rec], images_dir=folder, space=label_space(("cat", "dog"), ()), target="true", spec=InputSpec((16, 16)))
     assert [(s.sample_id, s.target, len(s.boxes)) for s in true] == [("a.jpg#cat", 0, 2), ("a.jpg#dog", 1, 1)]

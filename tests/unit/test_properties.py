@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from pipeline.geometry import InputSpec
 from pipeline.config import DEFAULTS, load_config
 from pipeline.data.csv_format import load_csv
 from pipeline.data.samples import box_arrays, build_samples
@@ -134,7 +135,7 @@ def test_random_boxes_in_every_format_are_scored_or_skipped_with_a_reason(images
     except DatasetError as exc:  # a file-level problem is one clear message, never a crash
         assert str(path) in str(exc) or path.name in str(exc)
         return
-    samples = build_samples(ann.images, images_dir=images_dir, space=label_space(["a", "b"], ()), target="predicted", input_size=(16, 16))
+    samples = build_samples(ann.images, images_dir=images_dir, space=label_space(["a", "b"], ()), target="predicted", spec=InputSpec((16, 16)))
     arrays = box_arrays(samples, label_space(["a", "b"], ()), (16, 16))
     for s in samples:
         if s.skip_reason is not None:
