@@ -217,6 +217,20 @@ def train(path: Path, *, shortcut: bool, seed: int, n_train: int, epochs: int) -
     model.save(path)
 
 
+def write_yolo(folder: Path) -> None:
+    """The same evaluation set as a YOLO export (what Ultralytics / Roboflow users have): data.yaml and
+    labels/<image>.txt beside images/ (the Ultralytics rule), one 'class cx cy w h' row per object, normalised."""
+    doc = json.loads((folder / "annotations.json").read_text())
+    labels = folder / "labels"
+    labels.mkdir(exist_ok=True)
+    for img in doc["images"]:
+        rows = [f"{a['category_id'] - 1} {(a['bbox'][0] + a['bbox'][2] / 2) / img['width']:.6f} {(a['bbox'][1] + a['bbox'][3] / 2) / img['height']:.6f} "
+                f"{a['bbox'][2] / img['width']:.6f} {a['bbox'][3] / img['height']:.6f}" for a in doc["annotations"] if a["image_id"] == img["id"]]
+        (labels / Path(img["file_name"]).with_suffix(".txt").name).write_text("\n".join(rows) + "\n")
+    names = "\n".join(f"  {c['id'] - 1}: {c['name']}" for c in doc["categories"])
+    (folder / "data.yaml").write_text(f"# YOLO view of annotations.json (make_shapes.py write_yolo)\npath: .\nval: images\nnc: {len(doc['categories'])}\nnames:\n{names}\n")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
@@ -227,6 +241,7 @@ def main() -> None:
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     write_coco(args.out / "shapes", args.n_eval, seed=1, marker=False)
+    write_yolo(args.out / "shapes")
     write_coco(args.out / "shapes_marker", args.n_eval, seed=2, marker=True)
     if not args.skip_models:
         train(args.out / "shapes" / "model_good.keras", shortcut=False, seed=3, n_train=args.n_train, epochs=args.epochs)

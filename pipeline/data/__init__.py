@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.config import DatasetConfig
-from pipeline.data.records import Annotations
+from pipeline.data.records import Annotations, first
 
 
 def load_annotations(cfg: DatasetConfig) -> Annotations:
@@ -11,9 +11,10 @@ def load_annotations(cfg: DatasetConfig) -> Annotations:
     from pipeline.data.coco import load_coco
     from pipeline.data.csv_format import load_csv
     from pipeline.data.voc import load_voc
+    from pipeline.data.yolo import load_yolo
 
-    loader = {"coco": load_coco, "voc": load_voc, "csv": load_csv}[cfg.format]
-    annotations = loader(cfg.annotations)
-    if cfg.limit is not None:
-        annotations = Annotations(annotations.images[: cfg.limit], annotations.class_names, annotations.files, annotations.problems)
-    return annotations
+    if cfg.format == "yolo":
+        return first(load_yolo(cfg.annotations, cfg.split), cfg.limit)
+    if cfg.format == "coco":
+        return first(load_coco(cfg.annotations, ignore=cfg.ignore_categories), cfg.limit)
+    return first({"voc": load_voc, "csv": load_csv}[cfg.format](cfg.annotations), cfg.limit)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 
@@ -49,3 +50,10 @@ class Annotations:
     class_names: tuple[str, ...]
     files: tuple[str, ...]  # the annotation files read, for the dataset fingerprint
     problems: tuple[str, ...] = ()  # dataset problems that touch no usable sample (listed, not fatal)
+    images_dir: Path | None = None  # the folder image paths are relative to, when the format says (YOLO); else dataset.images
+    notes: tuple[str, ...] = ()  # what the loader decided for the user (Roboflow's root category left out), said on stderr
+
+
+def first(annotations: Annotations, limit: int | None) -> Annotations:
+    """The first ``limit`` images (all when None)."""
+    return annotations if limit is None else replace(annotations, images=annotations.images[:limit])

@@ -112,7 +112,7 @@ def test_config_reads_the_real_world_keys(files, write_config):  # noqa: F811
         ("  images: imgs", "  images: imgs\n  label_map: {dog: []}", "dataset.label_map.dog: expected a non-empty list"),
         ("  images: imgs", "  images: imgs\n  label_map: {dog: [true]}", "dataset.label_map.dog[0]: expected a model class name"),
         ("  images: imgs", "  images: imgs\n  region: polygon", "dataset.region: expected one of box, mask"),
-        ("format: coco", "format: voc", "dataset.region: expected box for a VOC or CSV dataset (mask needs COCO segmentation)"),
+        ("format: coco", "format: voc", "dataset.region: expected box for a VOC or CSV dataset (mask needs COCO segmentation or YOLO-seg polygons)"),
         ("  path: m.keras", "  path: m.keras\n  threshold: 2", "model.threshold: expected a number between 0 and 1, found 2"),
         ("  path: m.keras", "  path: m.keras\n  token_grid: [4]", "model.token_grid: expected auto or [h, w]"),
         ("  path: m.keras", "  path: m.keras\n  multi_label: maybe", "model.multi_label: expected true or false, found 'maybe'"),
