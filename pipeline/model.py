@@ -18,8 +18,10 @@ from typing import Any, Callable
 
 import keras
 
+from pipeline import encoders
 from pipeline.config import ModelConfig
 from pipeline.errors import ModelError
+from pipeline.geometry import InputSpec
 
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
@@ -41,10 +43,38 @@ class AuditModel:
     n_classes: int
     output_activation: str
     tokens: tuple[int, int, int] | None = None  # (special, h, w) for a (B, T, K) token target layer (DESIGN §4)
+    spec: InputSpec | None = None  # how images become the input (geometry, preprocessing); None = stretch, scale_0_1
+
+    @property
+    def input(self) -> InputSpec:
+        return self.spec or InputSpec(self.input_size)
+
+
+HUB_INSTALL = "pip install -e '.[hub]' (make install does)"
+
+
+def _needs_keras_hub(path: Path) -> bool:
+    """True when a ``.keras`` archive's config names KerasHub classes (they register on ``import keras_hub``)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return b'"keras_hub' in archive.read("config.json")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False  # not a .keras archive: load_model says what is wrong
 
 
 def load_keras_model(path: Path) -> keras.Model:
-    """Load ``.keras`` / ``.h5`` with safe mode on (no arbitrary code from the file), uncompiled."""
+    """Load ``.keras`` / ``.h5`` with safe mode on (no arbitrary code from the file), uncompiled.
+
+    A model saved from KerasHub (an ``ImageClassifier`` and its backbone, preprocessor) needs
+    ``keras_hub`` imported first: its classes are registered serialisables, not code in the file."""
+    if _needs_keras_hub(path):
+        try:
+            import keras_hub  # noqa: F401  (registers KerasHub's classes for safe-mode loading)
+        except ImportError:
+            raise ModelError(f"{path}: this model was saved from KerasHub; expected the keras-hub package to load it, found it "
+                             f"not installed; install it with {HUB_INSTALL}") from None
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types here; the message is what matters
@@ -71,8 +101,18 @@ def _output_shape(layer: keras.layers.Layer) -> tuple | None:
 
 
 def _candidates(model: keras.Model, keep: Callable[[tuple], bool]) -> list[tuple[str, tuple]]:
-    """(path, output shape) of every leaf layer whose output shape ``keep`` accepts, in graph order, nested models expanded."""
-    return [(path, shape) for path, layer in flat_layers(model) if (shape := _output_shape(layer)) is not None and keep(shape)]
+    """(path, output shape) of every leaf layer whose output shape ``keep`` accepts, in graph order, nested
+    models expanded; a KerasHub ViTEncoder's inner outputs (:mod:`pipeline.encoders`) come before the encoder's own."""
+    out = []
+    for path, layer in flat_layers(model):
+        shape = _output_shape(layer)
+        if shape is None:
+            continue
+        if encoders.is_encoder(layer):
+            out += [(f"{path}/{inner}", shape) for inner in encoders.inner_paths(layer) if keep(shape)]
+        if keep(shape):
+            out.append((path, shape))
+    return out
 
 
 def _spatial_candidates(model: keras.Model) -> list[tuple[str, tuple]]:
@@ -81,12 +121,9 @@ def _spatial_candidates(model: keras.Model) -> list[tuple[str, tuple]]:
 
 
 def resolve_target_layer(model: keras.Model, requested: str) -> list[str]:
-    """The target layer as a path of names from the outer model; ``auto`` = last 4-D layer > 1x1."""
-    candidates = _spatial_candidates(model)
-    if requested == "auto":
-        if not candidates:
-            raise ModelError(f"model {model.name}: target_layer auto: expected a layer with a 4-D output larger than 1x1, found none")
-        return candidates[-1][0].split("/")
+    """A named target layer as a path of names from the outer model (``outer/inner``; a KerasHub
+    ViTEncoder's ``.../vit_encoder/transformer_block_<i>/ln_1`` too)."""
+    candidates = _candidates(model, lambda s: (len(s) == 4 and (s[1] or 2) * (s[2] or 2) > 1) or (len(s) == 3 and bool(s[1])))
     parts = requested.split("/")
     current: keras.Model = model
     for i, part in enumerate(parts):
@@ -96,9 +133,15 @@ def resolve_target_layer(model: keras.Model, requested: str) -> list[str]:
             hint = difflib.get_close_matches(requested, paths, n=3)
             raise ModelError(
                 f"model.target_layer: expected a layer of model {current.name!r}, found no layer named {part!r}; "
-                f"{'did you mean ' + ', '.join(hint) + '? ' if hint else ''}4-D layers: {', '.join(paths[-8:]) or 'none'}"
+                f"{'did you mean ' + ', '.join(hint) + '? ' if hint else ''}4-D and token layers: {', '.join(paths[-8:]) or 'none'}"
             )
         layer = current.get_layer(part)
+        if encoders.is_encoder(layer) and i < len(parts) - 1:
+            inner = "/".join(parts[i + 1:])
+            if inner not in encoders.inner_paths(layer):
+                raise ModelError(f"model.target_layer {requested!r}: expected an output inside {part!r} the audit can reach: "
+                                 f"{', '.join(encoders.inner_paths(layer))} (each block's first norm), found {inner!r}")
+            return parts
         if i < len(parts) - 1:
             if not _is_model(layer):
                 raise ModelError(f"model.target_layer {requested!r}: expected {part!r} to be a nested model, found a {type(layer).__name__} layer")
@@ -178,7 +221,10 @@ def _rerun(model: keras.Model, x: Any, path: list[str], captured: list, strip: b
     def substitute(op: Any) -> Callable:
         def run(*args: Any, **kwargs: Any) -> Any:
             on_path = bool(path) and op.name == path[0]
-            if _is_model(op) and ((on_path and len(path) > 1) or op is final):
+            if on_path and len(path) > 1 and encoders.is_encoder(op):
+                out, inner = encoders.run_encoder(op, args[0], path[1:])
+                captured.append(inner)
+            elif _is_model(op) and ((on_path and len(path) > 1) or op is final):
                 out = _rerun(op, args[0], path[1:] if on_path else [], captured, op is final, stripped)
             elif op is final:
                 out, name = _without_activation(op, args[0])
@@ -206,25 +252,18 @@ def build_audit_model(cfg: ModelConfig) -> AuditModel:
     shape = tuple(model.inputs[0].shape) if model.inputs else None
     if shape is None or len(shape) != 4 or shape[-1] != 3:
         raise ModelError(f"{cfg.path}: expected an image model with input shape (None, H, W, 3), found {shape}")
-    if cfg.input_size is not None:
-        input_size = cfg.input_size
-    elif shape[1] and shape[2]:
-        input_size = (int(shape[1]), int(shape[2]))
-    else:
-        raise ModelError(f"{cfg.path}: model.input_size is auto but the model's input shape {shape} has no fixed H, W; set model.input_size: [H, W]")
+    spec = input_spec(cfg, model, shape)
+    input_size = spec.input_size
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
         raise ModelError(f"{cfg.path}: expected one output of shape (None, n_classes), found {[tuple(o.shape) for o in model.outputs]}")
 
-    if cfg.target_layer == "auto" and not _spatial_candidates(model):
-        path, tokens = _auto_token_layer(cfg, model, input_size)
-        cam_model, layer_shape, stripped = build_cam_model(model, path, input_size, source=cfg.path, tokens=tokens)
+    if cfg.target_layer == "auto":
+        path, tokens = _auto_layer(cfg, model, input_size)
     else:
         path = resolve_target_layer(model, cfg.target_layer)
-        tokens = None
         shape = _output_shape(_layer_at(model, path))
-        if shape is not None and len(shape) == 3:
-            tokens = _tokens_of(cfg, path, shape, input_size)
-        cam_model, layer_shape, stripped = build_cam_model(model, path, input_size, source=cfg.path, tokens=tokens)
+        tokens = _tokens_of(cfg, path, shape, input_size) if shape is not None and len(shape) == 3 else None
+    cam_model, layer_shape, stripped = build_cam_model(model, path, input_size, source=cfg.path, tokens=tokens)
     return AuditModel(
         model=model,
         cam_model=cam_model,
@@ -234,31 +273,73 @@ def build_audit_model(cfg: ModelConfig) -> AuditModel:
         n_classes=int(model.outputs[0].shape[-1]),
         output_activation=stripped,
         tokens=tokens,
+        spec=spec,
     )
+
+
+def input_spec(cfg: ModelConfig, model: keras.Model, shape: tuple) -> InputSpec:
+    """How images become this model's input: the config's size, resize and geometry, or under
+    ``preprocessing: model`` the saved KerasHub ImageConverter's (size, crop/pad rule, interpolation, scale, offset)."""
+    fixed = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None
+    if cfg.preprocessing != "model":
+        size = cfg.input_size or fixed
+        if size is None:
+            raise ModelError(f"{cfg.path}: model.input_size is auto but the model's input shape {shape} has no fixed H, W; set model.input_size: [H, W]")
+        return InputSpec(size, cfg.resize, cfg.resize_mode, cfg.crop_fraction, cfg.pad_value, cfg.preprocessing)
+    converter = getattr(getattr(model, "preprocessor", None), "image_converter", None)
+    if converter is None or not hasattr(converter, "resizing"):
+        raise ModelError(f"{cfg.path}: model.preprocessing is model: expected a KerasHub model saved with its preprocessor's "
+                         f"ImageConverter, found {'no preprocessor' if getattr(model, 'preprocessor', None) is None else 'no image_converter'}; "
+                         "name the preprocessing instead (scale_0_1, imagenet_torch, ...)")
+    size = tuple(converter.image_size) if converter.image_size else None
+    size = cfg.input_size or size or fixed
+    if size is None:
+        raise ModelError(f"{cfg.path}: the saved ImageConverter has no image_size and the model's input shape {shape} no fixed H, W; "
+                         "set model.input_size: [H, W]")
+    if fixed is not None and tuple(size) != fixed:
+        raise ModelError(f"{cfg.path}: the saved ImageConverter resizes to {list(size)} but the model's input is {list(fixed)}")
+
+    def channels(value: Any) -> tuple[float, ...] | None:
+        return None if value is None else tuple(float(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+
+    mode = "crop" if converter.crop_to_aspect_ratio else "pad" if converter.pad_to_aspect_ratio else "stretch"
+    return InputSpec((int(size[0]), int(size[1])), converter.interpolation, mode, 1.0, 0.0, "model",
+                     channels(converter.scale), channels(converter.offset), bool(converter.antialias))
 
 
 def _layer_at(model: keras.Model, path: list[str]) -> keras.layers.Layer:
     layer: Any = model
     for part in path:
+        if encoders.is_encoder(layer):
+            return layer  # an inner output of the encoder has the encoder's output shape
         layer = layer.get_layer(part)
     return layer
 
 
-def _auto_token_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int]) -> tuple[list[str], tuple[int, int, int]]:
-    """``target_layer: auto`` without a 4-D layer: the last token layer whose patch tokens still reach the class score.
+def _auto_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int]) -> tuple[list[str], tuple[int, int, int] | None]:
+    """``target_layer: auto`` (DESIGN §4): the layer last in graph order among 4-D layers larger than 1x1
+    and token layers whose patch tokens reach the class score.
 
     A class-token ViT's head reads only the class token, so after the last attention the patch
-    tokens get no gradient; a probe image (seeded noise) finds the last layer where they do."""
+    tokens get no gradient; a probe image (seeded noise) tells those layers apart."""
     import numpy as np
     import tensorflow as tf
 
-    candidates = [(p, s) for p, s in _token_candidates(model)
-                  if token_grid(int(s[1]), input_size, grid=cfg.token_grid, special=cfg.special_tokens) is not None]
+    def usable(s: tuple) -> bool:
+        if len(s) == 4:
+            return (s[1] or 2) * (s[2] or 2) > 1
+        return len(s) == 3 and bool(s[1]) and token_grid(int(s[1]), input_size, grid=cfg.token_grid, special=cfg.special_tokens) is not None
+
+    candidates = _candidates(model, usable)
     probe = tf.constant(np.random.default_rng(0).uniform(0, 1, (1, *input_size, 3)).astype(np.float32))
+    tried = 0
     for path_text, shape in reversed(candidates):
         path = path_text.split("/")
+        if len(shape) == 4:
+            return path, None
         tokens = _tokens_of(cfg, path, shape, input_size)
         cam_model, _, _ = build_cam_model(model, path, input_size, source=cfg.path, tokens=tokens)
+        tried += 1
         with tf.GradientTape() as tape:
             acts, scores = cam_model(probe, training=False)
             top = tf.reduce_max(scores)
@@ -266,7 +347,7 @@ def _auto_token_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[in
         if grads is not None and float(tf.reduce_max(tf.abs(grads[:, tokens[0]:, :]))) > 0:
             return path, tokens
     raise ModelError(f"model {model.name}: target_layer auto: expected a layer with a 4-D output larger than 1x1, or a token (B, T, K) "
-                     f"layer whose patch tokens reach the class score, found none ({len(candidates)} token layers tried); "
+                     f"layer whose patch tokens reach the class score, found none ({tried} token layers tried); "
                      "set model.target_layer")
 
 
@@ -292,8 +373,18 @@ def build_cam_model(model: keras.Model, path: list[str], input_size: tuple[int, 
         raise ModelError(f"{source}: target layer {'/'.join(path)!r}: expected a {'4-D' if tokens is None else 'token (B, T, K)'} "
                          f"output, found shape {tuple(acts.shape)}")
     cam_model = keras.Model(inputs, [acts, scores], name="audit_cam_model")
+    _check_encoder_adapter(model, path, source)
     grid = (int(acts.shape[1]), int(acts.shape[2])) if tokens is None else tokens[1:]
     return cam_model, (grid[0], grid[1], int(acts.shape[-1])), stripped[0] if stripped else "none"
+
+
+def layer_ids(model: keras.Model) -> set[int]:
+    """ids of every layer of ``model``, sub-layers of subclassed layers included (a KerasHub encoder's blocks)."""
+    out = set()
+    for _, layer in flat_layers(model):
+        out.add(id(layer))
+        out.update(id(sub) for sub in getattr(layer, "_flatten_layers", lambda: [])())
+    return out
 
 
 def flat_layers(model: keras.Model, prefix: str = "") -> list[tuple[str, keras.layers.Layer]]:
@@ -308,12 +399,38 @@ def flat_layers(model: keras.Model, prefix: str = "") -> list[tuple[str, keras.l
 
 
 def randomisable_layers(model: keras.Model, target_layer: str) -> list[keras.layers.Layer]:
-    """Layers with weights from the output down to and including the target layer (graph order, nested expanded)."""
+    """Layers with weights from the output down to and including the target layer (graph order, nested
+    expanded; inside a KerasHub ViTEncoder, its sub-layers from the target on)."""
     layers = flat_layers(model)
     names = [name for name, _ in layers]
+    for i, (name, layer) in enumerate(layers):
+        if encoders.is_encoder(layer) and target_layer.startswith(name + "/"):
+            inside = encoders.layers_from(layer, target_layer[len(name) + 1:].split("/"))
+            return inside + [lay for _, lay in layers[i + 1:] if lay.weights]
     if target_layer not in names:
         raise ModelError(f"model {model.name}: randomisation check: target layer {target_layer!r} not found")
     return [layer for _, layer in layers[names.index(target_layer):] if layer.weights]
+
+
+def _check_encoder_adapter(model: keras.Model, path: list[str], source: Path) -> None:
+    """A path into a KerasHub ViTEncoder is explained through :mod:`pipeline.encoders`' re-run of its
+    blocks; refuse it unless that re-run reproduces the encoder's own output (to 1e-5) on a probe."""
+    import numpy as np
+
+    layer: Any = model
+    for i, part in enumerate(path):
+        layer = layer.get_layer(part)
+        if encoders.is_encoder(layer) and i < len(path) - 1:
+            shape = _output_shape(layer)
+            probe = np.random.default_rng(0).normal(size=(1, int(shape[1] or 5), int(shape[2]))).astype("float32")
+            mine, _ = encoders.run_encoder(layer, probe, path[i + 1:])
+            gap = float(np.max(np.abs(np.asarray(mine) - np.asarray(layer(probe)))))
+            if not gap <= 1e-5:
+                usable = [p for p, _ in _spatial_candidates(model) + _token_candidates(model) if "/".join(path[: i + 1]) not in p]
+                raise ModelError(f"{source}: target layer {'/'.join(path)!r}: the audit re-runs {part!r}'s blocks to reach inside it, "
+                                 f"but that re-run differs from the layer's own output by {gap:.2g} (this keras-hub version computes it "
+                                 f"differently); use one of these layers instead: {', '.join(usable[-8:]) or 'none'}")
+            return
 
 
 def reinitialise(layers: list[keras.layers.Layer], *, seed: int) -> None:

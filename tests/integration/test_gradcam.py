@@ -184,5 +184,5 @@ def test_unsafe_lambda_layer_is_refused_with_a_message(tmp_path):
 def test_unknown_target_layer_lists_candidates(saved_mock):
     from pipeline.errors import ModelError
 
-    with pytest.raises(ModelError, match=r"found no layer named 'targt'; did you mean target\b.*4-D layers: .*target_relu"):
+    with pytest.raises(ModelError, match=r"found no layer named 'targt'; did you mean target\b.*4-D and token layers: .*target_relu"):
         build_audit_model(_cfg(saved_mock, "targt"))

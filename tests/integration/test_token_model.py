@@ -99,3 +99,39 @@ def test_the_vit_demo_audits_end_to_end(tmp_path):
     assert prov["target_layer"] == "block2_norm1" and prov["tokens"] == {"special_tokens": 1, "h": 8, "w": 8}
     assert summary["aggregates"]["overall"]["n_scored"] == 60
     assert np.load(tmp_path / "vit" / "heatmaps.npz")["cams"].shape == (60, 8, 8)
+
+
+def _conv_patch_vit(path, *, head: str):
+    """A ViT whose patches are embedded by a strided Conv2D (keras.io's ViT, timm ports): the
+    embedding is a 4-D layer *before* the blocks. ``head`` "token" reads the class token, "gap" averages the patch tokens."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Conv2D(16, 8, strides=8, name="patch_embed")(inputs)  # (4, 4, 16): a linear map of pixels
+    patches = layers.Reshape((16, 16), name="patch_tokens")(x)
+    zero = layers.Dense(1, use_bias=False, kernel_initializer="zeros", trainable=False, name="zero")(layers.GlobalAveragePooling1D(name="pool")(patches))
+    cls = layers.Reshape((1, 16), name="cls")(layers.Dense(16, name="class_token", bias_initializer="random_normal")(zero))
+    x = layers.Concatenate(axis=1, name="tokens")([cls, patches])
+    for b in (1, 2):
+        h = layers.LayerNormalization(name=f"block{b}_norm1")(x)
+        x = layers.Add(name=f"block{b}_add1")([x, layers.MultiHeadAttention(2, 8, name=f"block{b}_attn")(h, h)])
+        h = layers.Dense(16, activation="gelu", name=f"block{b}_mlp")(layers.LayerNormalization(name=f"block{b}_norm2")(x))
+        x = layers.Add(name=f"block{b}_add2")([x, h])
+    x = layers.LayerNormalization(name="final_norm")(x)
+    if head == "token":
+        x = layers.Flatten(name="class_out")(layers.Cropping1D((0, 16), name="class_only")(x))
+    else:
+        x = layers.GlobalAveragePooling1D(name="gap")(x)
+    model = keras.Model(inputs, layers.Dense(3, activation="softmax", name="head")(x))
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize(("head", "expected", "special"), [("token", "block2_norm1", 1), ("gap", "final_norm", 1)])
+def test_auto_never_picks_a_conv_patch_embedding(tmp_path, head, expected, special):
+    """DESIGN §4: auto takes the layer last in graph order among 4-D maps > 1x1 and token layers whose
+    patch tokens reach the score; the Conv2D patch embedding comes before the blocks."""
+    am = build_audit_model(_cfg(_conv_patch_vit(tmp_path / f"{head}.keras", head=head)))
+    assert am.target_layer == expected and am.tokens == (special, 4, 4)
