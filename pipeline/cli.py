@@ -115,22 +115,21 @@ def _resolved_lines(cfg, prep) -> list[str]:
         special, h, w = m.tokens
         lines.append(f"token grid: {special} special token(s) dropped, {h}x{w} patch tokens reshaped row-major "
                      f"(special_tokens {'auto' if cfg.model.special_tokens is None else 'set'}, token_grid {'auto' if cfg.model.token_grid is None else 'set'})")
+    spec = m.input
+    pre = (f"model (the saved ImageConverter: scale {spec.scale}, offset {spec.offset}, {spec.interpolation})" if spec.preprocessing == "model"
+           else spec.preprocessing)
+    lines.append(f"input: {spec.input_size[0]}x{spec.input_size[1]}, {spec.describe()}, preprocessing {pre}")
     lines.append(f"region: {cfg.dataset.region}" + (" (COCO segmentation masks at the input resolution)" if cfg.dataset.region == "mask" else " (box union)"))
     return lines
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from pipeline.config import load_config
-    from pipeline.run import audit
+    from pipeline.api import audit
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit: expected an integer >= 1, found {args.limit}")
-    cfg = load_config(args.config)
-    if args.engine is not None and args.engine != cfg.engine.kind:
-        import dataclasses
-
-        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, kind=args.engine))
-    result = audit(cfg, output=args.output, baseline=args.baseline, limit=args.limit, progress=not args.no_progress, resume=args.resume)
+    result = audit(args.config, output=args.output, baseline=args.baseline, limit=args.limit, engine=args.engine,
+                   progress=not args.no_progress, resume=args.resume)
     compared = result.summary.get("baseline")
     if compared and not compared["dataset_matches"]:
         from pipeline.baseline import DIFFERENT_DATA
