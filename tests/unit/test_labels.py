@@ -116,12 +116,24 @@ def test_config_reads_the_real_world_keys(files, write_config):  # noqa: F811
         ("  path: m.keras", "  path: m.keras\n  threshold: 2", "model.threshold: expected a number between 0 and 1, found 2"),
         ("  path: m.keras", "  path: m.keras\n  token_grid: [4]", "model.token_grid: expected auto or [h, w]"),
         ("  path: m.keras", "  path: m.keras\n  multi_label: maybe", "model.multi_label: expected true or false, found 'maybe'"),
+        ("  path: m.keras", "  path: m.keras\n  resize_mode: centre", "model.resize_mode: expected one of stretch, crop, pad, found 'centre'"),
+        ("  path: m.keras", "  path: m.keras\n  crop_fraction: 0", "model.crop_fraction: expected a number between 0.05 and 1, found 0"),
+        ("  path: m.keras", "  path: m.keras\n  pad_value: 300", "model.pad_value: expected a number between 0 and 255, found 300"),
+        ("  path: m.keras", "  path: m.keras\n  preprocessing: model\n  resize_mode: crop",
+         "model.resize_mode: expected no value with preprocessing: model (the saved ImageConverter's resize, crop/pad rule and "
+         "interpolation are used), found 'crop'"),
+        ("format: coco", "format: yolo", "dataset.images: expected no value for a YOLO dataset (data.yaml's path and split say where the images are)"),
+        ("  images: imgs", "  images: imgs\n  split: valid", "dataset.split: expected one of train, val, test (did you mean 'val'?), found 'valid'"),
+        ("  images: imgs", "  images: imgs\n  ignore_categories: fruits", "dataset.ignore_categories: expected a list of COCO category names, found 'fruits'"),
+        ("format: coco", "format: csv", "dataset.ignore_categories: expected an empty list for a non-COCO dataset"),
     ],
 )
 def test_bad_real_world_keys_name_the_key(files, write_config, old, new, expected):  # noqa: F811
     text = VALID.replace(old, new)
-    if old == "format: coco":
+    if new == "format: voc":
         text = text.replace("  images: imgs", "  images: imgs\n  region: mask").replace("annotations: ann.json", "annotations: .")
+    if new == "format: csv":
+        text = text.replace("  images: imgs", "  images: imgs\n  ignore_categories: [root]")
     with pytest.raises(ConfigError) as exc:
         load_config(write_config(text))
     assert expected in str(exc.value)
