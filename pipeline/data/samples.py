@@ -104,10 +104,13 @@ def _check_boxes(boxes: Sequence[Box], size: tuple[int, int], spec: InputSpec, w
         tol = _EDGE_TOLERANCE
         if b.x0 < -tol or b.y0 < -tol or b.x1 > width + tol or b.y1 > height + tol:
             return (), f"{where} lies outside the {width}x{height} image"
-        if box_in_window(b.as_tuple(), win) is None:
+        inside = box_in_window(b.as_tuple(), win)
+        if inside is None:
             continue
         px = pixel_boxes(boxes_to_input(np.array(b.as_tuple()), win, input_size), (1.0, 1.0), input_size)
         if px[2] <= px[0] or px[3] <= px[1]:
+            if inside != (b.x0 - win[0], b.y0 - win[1], b.x1 - win[0], b.y1 - win[1]):
+                continue  # a sliver left by the crop: cropped away too
             return (), f"{where} covers no pixel at the model's {input_size[0]}x{input_size[1]} input"
         kept.append(b)
     if not kept:

@@ -149,3 +149,25 @@ def test_without_keras_hub_the_message_says_how_to_install(tmp_path, monkeypatch
     with pytest.raises(ModelError, match=r"saved from KerasHub; expected the keras-hub package to load it, found it not installed; "
                                          r"install it with pip install -e '\.\[hub\]'"):
         load_keras_model(path)
+
+
+def test_an_encoder_rerun_that_differs_is_refused_naming_usable_layers(tmp_path, monkeypatch):
+    from pipeline import encoders
+
+    path = _vit(tmp_path / "vit.keras")
+    own = encoders.run_encoder
+    monkeypatch.setattr(encoders, "run_encoder", lambda layer, x, inner: (lambda out: (out[0] * 1.01, out[1]))(own(layer, x, inner)))
+    cfg = ModelConfig(path=path, target_layer="auto", preprocessing="model", input_size=None, resize="bilinear", class_names=None)
+    with pytest.raises(ModelError, match=r"the audit re-runs 'vit_encoder''s blocks to reach inside it, but that re-run differs from "
+                                         r"the layer's own output by .*use one of these layers instead: .*vi_t_backbone/vit_patching_and_embedding"):
+        build_audit_model(cfg)
+
+
+def test_preprocessing_model_needs_a_saved_converter(tmp_path):
+    keras.utils.set_random_seed(1)
+    backbone = keras_hub.models.ViTBackbone(image_shape=(32, 32, 3), patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32)
+    keras_hub.models.ViTImageClassifier(backbone=backbone, num_classes=3, preprocessor=None).save(tmp_path / "bare.keras")
+    cfg = ModelConfig(path=tmp_path / "bare.keras", target_layer="auto", preprocessing="model", input_size=None, resize="bilinear", class_names=None)
+    with pytest.raises(ModelError, match=r"model.preprocessing is model: expected a KerasHub model saved with its preprocessor's "
+                                         r"ImageConverter, found no preprocessor"):
+        build_audit_model(cfg)

@@ -76,6 +76,9 @@ def test_box_cropped_away_is_skipped_with_reason(tmp_path):
     # with a second, visible box the sample is scored on that one only
     samples, space = _samples(tmp_path, (301, 515), [Box("cat", 0, 0, 50, 100), Box("cat", 100, 200, 200, 300)], spec)
     assert samples[0].skip_reason is None and [b.y0 for b in samples[0].boxes] == [200]
+    # a sliver the crop leaves (rows 120-126.4: 0.4 original rows inside, 0.34 input rows) is cropped away too
+    samples, _ = _samples(tmp_path, (301, 515), [Box("cat", 0, 120, 50, 126.4), Box("cat", 100, 200, 200, 300)], spec)
+    assert samples[0].skip_reason is None and [b.y0 for b in samples[0].boxes] == [200]
     # stretch keeps every box
     samples, _ = _samples(tmp_path, (301, 515), [Box("cat", 0, 0, 50, 100)], InputSpec((224, 224)))
     assert samples[0].skip_reason is None
