@@ -33,7 +33,8 @@ def _resnet(path, **converter):
     keras.utils.set_random_seed(1)
     backbone = keras_hub.models.ResNetBackbone(
         input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 64], stackwise_num_blocks=[1, 1],
-        stackwise_num_strides=[1, 2], block_type="basic_block", use_pre_activation=False, image_shape=(None, None, 3))
+        stackwise_num_strides=[1, 2], block_type="basic_block", use_pre_activation=False, image_shape=(None, None, 3),
+        name="res_net_backbone")  # KerasHub's default name, fixed: a second model in one process would get "_1"
     conv = keras_hub.layers.ResNetImageConverter(image_size=(48, 48), **({"scale": 1 / 255.0} | converter))
     model = keras_hub.models.ResNetImageClassifier(backbone=backbone, num_classes=3,
                                                    preprocessor=keras_hub.models.ResNetImageClassifierPreprocessor(image_converter=conv))
@@ -43,7 +44,8 @@ def _resnet(path, **converter):
 
 def _vit(path):
     keras.utils.set_random_seed(2)
-    backbone = keras_hub.models.ViTBackbone(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32)
+    backbone = keras_hub.models.ViTBackbone(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32,
+                                            name="vi_t_backbone")
     # ImageNet-style normalisation as the ViT presets have it: per-channel scale and offset
     conv = keras_hub.layers.ViTImageConverter(image_size=(32, 32), scale=[1 / (255 * s) for s in (0.5, 0.4, 0.3)],
                                               offset=[-0.5 / 0.5, -0.45 / 0.4, -0.4 / 0.3])
