@@ -115,15 +115,20 @@ def _candidates(model: keras.Model, keep: Callable[[tuple], bool]) -> list[tuple
     return out
 
 
+def _is_map(s: tuple) -> bool:
+    """A 4-D output larger than 1x1 (an unknown side counts as larger)."""
+    return len(s) == 4 and (s[1] or 2) * (s[2] or 2) > 1
+
+
 def _spatial_candidates(model: keras.Model) -> list[tuple[str, tuple]]:
     """Layers with a 4-D output larger than 1x1."""
-    return _candidates(model, lambda s: len(s) == 4 and (s[1] or 2) * (s[2] or 2) > 1)
+    return _candidates(model, _is_map)
 
 
 def resolve_target_layer(model: keras.Model, requested: str) -> list[str]:
     """A named target layer as a path of names from the outer model (``outer/inner``; a KerasHub
     ViTEncoder's ``.../vit_encoder/transformer_block_<i>/ln_1`` too)."""
-    candidates = _candidates(model, lambda s: (len(s) == 4 and (s[1] or 2) * (s[2] or 2) > 1) or (len(s) == 3 and bool(s[1])))
+    candidates = _candidates(model, lambda s: _is_map(s) or (len(s) == 3 and bool(s[1])))
     parts = requested.split("/")
     current: keras.Model = model
     for i, part in enumerate(parts):
@@ -326,9 +331,8 @@ def _auto_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int
     import tensorflow as tf
 
     def usable(s: tuple) -> bool:
-        if len(s) == 4:
-            return (s[1] or 2) * (s[2] or 2) > 1
-        return len(s) == 3 and bool(s[1]) and token_grid(int(s[1]), input_size, grid=cfg.token_grid, special=cfg.special_tokens) is not None
+        return _is_map(s) or (len(s) == 3 and bool(s[1])
+                              and token_grid(int(s[1]), input_size, grid=cfg.token_grid, special=cfg.special_tokens) is not None)
 
     candidates = _candidates(model, usable)
     probe = tf.constant(np.random.default_rng(0).uniform(0, 1, (1, *input_size, 3)).astype(np.float32))

@@ -485,7 +485,7 @@ def audit(
 
     from pipeline.collector import Collector
     from pipeline.columns import active
-    from pipeline.outputs import HeatmapWriter, SamplesWriter
+    from pipeline.outputs import HeatmapWriter, SamplesWriter, json_safe
 
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
@@ -547,6 +547,4 @@ def audit(
         except BaseException:
             _discard_or_keep(staging, store)
             raise
-    from pipeline.outputs import json_safe
-
     return AuditResult(found.verdict, gate.EXIT_CODES[found.verdict], out_dir, json_safe(summary), timings)  # as summary.json has it
