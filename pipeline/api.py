@@ -18,9 +18,6 @@ if TYPE_CHECKING:
     from pipeline.config import AuditConfig
     from pipeline.run import AuditResult
 
-ENGINES = ("local", "ray")
-
-
 def load(config: "str | Path | dict[str, Any] | AuditConfig") -> "AuditConfig":
     """A config file path, a mapping (paths relative to the working directory) or an AuditConfig -> AuditConfig."""
     from pipeline.config import AuditConfig, config_from_dict, load_config
@@ -38,6 +35,7 @@ def audit(config: "str | Path | dict[str, Any] | AuditConfig", *, output: str | 
 
     Raises ConfigError, DatasetError, ModelError (all AuditError, exit code 2) when it cannot run;
     a NOT FIT or INCONCLUSIVE verdict is a result, not an error."""
+    from pipeline.config import ENGINES
     from pipeline.run import audit as run_audit
 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):

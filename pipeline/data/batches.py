@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.data.images import ImageProblem, decode_rgb
-from pipeline.data.samples import Sample
+from pipeline.data.samples import Sample, windows
 from pipeline.geometry import InputSpec
 from pipeline.errors import ConfigError
 
@@ -93,8 +93,7 @@ def load_fn(spec: InputSpec) -> Callable:
 
 def sample_batches(samples: Sequence[Sample], spec: InputSpec, batch_size: int) -> tf.data.Dataset:
     """Batches of these (usable) samples, in order: elements ``(rows, images, raw, errors)`` as the module docstring says."""
-    windows = np.array([s.window or (0, 0, 1, 1) for s in samples], np.int32).reshape(-1, 4)
-    return make_batches([s.row for s in samples], [str(s.path) for s in samples], windows, spec=spec, batch_size=batch_size)
+    return make_batches([s.row for s in samples], [str(s.path) for s in samples], windows(samples), spec=spec, batch_size=batch_size)
 
 
 def make_batches(rows: Sequence[int], paths: Sequence[str], windows: np.ndarray, *, spec: InputSpec, batch_size: int) -> tf.data.Dataset:

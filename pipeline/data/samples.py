@@ -196,6 +196,11 @@ def build_samples(
     return samples
 
 
+def windows(samples: Sequence[Sample]) -> np.ndarray:
+    """(N, 4) int32 each sample's window (x0, y0, cw, ch); a placeholder for samples without an image size (skipped)."""
+    return np.array([s.window or (0, 0, 1, 1) for s in samples], np.int32).reshape(-1, 4)
+
+
 def target_sets(space: LabelSpace) -> np.ndarray:
     """(L + C, C) bool: row ``l`` = the classes of label ``l``, row ``L + c`` = class ``c`` alone (:attr:`Sample.target`)."""
     return np.concatenate([space.sets, np.eye(len(space.class_names), dtype=bool)], axis=0)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 
 from pipeline.errors import AuditError
+from pipeline.data.samples import windows
 from pipeline.worker import BatchResult, WorkPlan
 
 if TYPE_CHECKING:
@@ -122,7 +123,6 @@ def run_ray(cfg: "AuditConfig", plan: WorkPlan, samples: Sequence["Sample"], tod
     started = connect(ray, engine.address, engine.cpus_per_worker)
     try:
         paths = [str(s.path) if s.path is not None else "" for s in samples]
-        windows = np.array([s.window or (0, 0, 1, 1) for s in samples], np.int32).reshape(-1, 4)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.verbose_stats_logs = False
@@ -132,7 +132,7 @@ def run_ray(cfg: "AuditConfig", plan: WorkPlan, samples: Sequence["Sample"], tod
         ds = ray.data.from_items([{"batch": i} for i in range(len(batches))], override_num_blocks=len(batches))
         mapped = ds.map_batches(
             RayAuditActor,
-            fn_constructor_args=(cfg, plan, (paths, windows), batches, max(1, int(engine.cpus_per_worker)), engine.gpus_per_worker),
+            fn_constructor_args=(cfg, plan, (paths, windows(samples)), batches, max(1, int(engine.cpus_per_worker)), engine.gpus_per_worker),
             batch_size=1,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=engine.workers),
