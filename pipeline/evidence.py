@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pipeline.gate import FAIL, NOT_EVALUATED, PASS
+from pipeline.status import FAIL, NOT_EVALUATED, PASS
 
 GRAY = 127.5
 

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from pipeline.config import GateRule
+from pipeline.status import EXIT_CODES, FAIL, FIT, INCONCLUSIVE, NOT_EVALUATED, NOT_FIT, PASS
 
 if TYPE_CHECKING:
     from pipeline.intervals import Interval
 
-PASS, FAIL, NOT_EVALUATED = "pass", "fail", "not evaluated"
-FIT, NOT_FIT, INCONCLUSIVE = "FIT TO DEPLOY", "NOT FIT", "INCONCLUSIVE"
-EXIT_CODES = {FIT: 0, NOT_FIT: 1, INCONCLUSIVE: 3}
+__all__ = ["EXIT_CODES", "FAIL", "FIT", "INCONCLUSIVE", "NOT_EVALUATED", "NOT_FIT", "PASS", "RuleResult", "evaluate", "verdict"]
 
 
 @dataclass(frozen=True)
