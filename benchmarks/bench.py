@@ -16,8 +16,10 @@ and (b) again with ``explain.jit_compile: true`` (XLA).
 
 Then peak memory (max RSS of a child process) of the audit at N = 500 and N = 2,000 on the demo
 CNN, the strategies stage's share of the audit time and its memory at N = 2,000 and 10,000
-(``--only-strategies`` runs just those rows), and the report's render time and size for a
-10,000-sample audit. Prints a table; the figures
+(``--only-strategies`` runs just those rows), the probes stage's cost (DESIGN §11: on the 300-image
+demo with its config's probes and with the defaults, against the audit without them; on ResNet50 and
+MobileNetV2 the default probes' passes and seconds; ``--only-probes`` runs just those rows), and the
+report's render time and size for a 10,000-sample audit. Prints a table; the figures
 with machine and date go in benchmarks/RESULTS.md.
 """
 
@@ -69,8 +71,8 @@ def write_config(folder: Path, name: str, model: Path, ann: Path, preprocessing:
                  jit: bool = False, interventions: bool = False, compare: str | None = None, engine: str = "local",
                  strategies: bool = False) -> Path:
     """(b) runs with interventions off and no compare method (the bare Grad-CAM audit); the trust
-    checks' randomisation and the strategies stage are off (they run after the loop: fixed costs,
-    measured in their own rows), unless asked for."""
+    checks' randomisation, the strategies and the probes stages are off (they run after the loop:
+    fixed costs, measured in their own rows), unless asked for."""
     cfg = folder / f"{name}.yaml"
     cfg.write_text(
         f"""name: {name}
@@ -80,6 +82,7 @@ explain: {{batch_size: {batch_size}, jit_compile: {str(jit).lower()}, compare_me
 evidence: {{interventions: {str(interventions).lower()}}}
 trust: {{randomisation: false}}
 strategies: {{enabled: {str(strategies).lower()}}}
+probes: {{enabled: false}}
 engine: {{kind: {engine}, workers: 1, cpus_per_worker: 2}}
 gate:
   - {{metric: accuracy, min: 0.0}}
@@ -279,7 +282,8 @@ report: {{output_dir: {where / 'out'}}}
           f"~{p['first_batch_seconds'] - batch_steady:.1f} s; steady {steady} img/s) + trust {p['trust_seconds']:.1f} s "
           f"(randomisation: setup {r.get('setup')} s, first draw {r.get('first_draw')} s, then {r.get('per_draw')} s a draw over "
           f"{r.get('samples')} samples = {(r.get('per_draw') or float('nan')) / max(r.get('samples') or 1, 1) * 1000:.0f} ms a sample-draw; "
-          f"re-initialising {r.get('reinitialise')} s in all) + strategies {p['strategies_seconds']:.1f} s + report "
+          f"re-initialising {r.get('reinitialise')} s in all) + strategies {p['strategies_seconds']:.1f} s + probes "
+          f"{p.get('probes_seconds') or 0:.1f} s ({(result.summary.get('probes') or {}).get('passes')}) + report "
           f"{result.timings['report_seconds']:.1f} s", flush=True)
 
 
@@ -312,6 +316,75 @@ def strategies_cost(tmp: Path, sizes: tuple[int, ...], batch_size: int) -> None:
               f"{alone:.1f} s; peak memory {mem_on:.0f} MB with the stage, {mem_off:.0f} MB without", flush=True)
 
 
+def _demo_variant(folder: Path, name: str, probes: str | None) -> Path:
+    """configs/demo.yaml with its probes section replaced by ``probes`` ("" = the defaults; None = kept as it is)."""
+    import re
+
+    text = (ROOT / "configs" / "demo.yaml").read_text().replace("../", f"{ROOT}/")
+    if probes is not None:
+        text = re.sub(r"^probes:.*?(?=^trust:)", probes, text, flags=re.S | re.M)
+    text = text.replace("name: demo-shapes", f"name: {name}").replace("output_dir: auto", f"output_dir: {folder / name}")
+    cfg = folder / f"{name}.yaml"
+    cfg.write_text(text)
+    return cfg
+
+
+def probes_cost_demo(tmp: Path, rounds: int) -> None:
+    """The probes stage on the 300-image demo: its share of the same audit's time (the audit's own
+    seconds, start to end, without interpreter start-up), for the demo config's probes (stamp, noise)
+    and for the defaults (every built-in kind), in interleaved rounds with an audit without probes."""
+    from pipeline.config import load_config
+    from pipeline.run import audit
+
+    folder = tmp / "probes_demo"
+    folder.mkdir()
+    variants = {"config": _demo_variant(folder, "p-config", None), "defaults": _demo_variant(folder, "p-defaults", ""),
+                "off": _demo_variant(folder, "p-off", "probes: {enabled: false}\n")}
+    got: dict[str, list[dict]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for key, cfg in variants.items():
+            s = audit(load_config(cfg), progress=False).summary
+            got[key].append({"seconds": s["provenance"]["seconds"], "probes": s["provenance"]["probes_seconds"],
+                             "passes": (s["probes"] or {}).get("passes")})
+    off = [r["seconds"] for r in got["off"]]
+    for key in ("config", "defaults"):
+        runs = got[key]
+        within = [r["probes"] / (r["seconds"] - r["probes"]) for r in runs]
+        versus = [r["probes"] / o for r, o in zip(runs, off)]
+        passes = runs[0]["passes"]
+        print(f"probes on the demo ({key}): {sum(passes[k] for k in ('edits', 'controls', 'swaps'))} forward passes "
+              f"({passes}) in {np.median([r['probes'] for r in runs]):.2f} s (median of {rounds}); added time / the same audit's "
+              f"time without them: median {np.median(within):.2f} (range {min(within):.2f}-{max(within):.2f}); / an audit run "
+              f"without probes in the same round: median {np.median(versus):.2f}; audit {np.median([r['seconds'] for r in runs]):.1f} s, "
+              f"without probes {np.median(off):.1f} s", flush=True)
+
+
+def probes_cost_model(kind: str, folder: Path, model: Path, pre: str, n_classes: int, batch_size: int, n: int = 64) -> None:
+    """The default probes on ``n`` samples of a large model, every sample taken as correctly classified (a
+    model with random weights classifies none right, and the cost does not depend on it): seconds and passes."""
+    from pipeline import probe_stage
+    from pipeline.config import ProbesConfig, load_config
+    from pipeline.run import predict_samples, prepare, probe_artifacts, stage_inputs
+
+    size = (224, 224)
+    where = folder / "probes"
+    ann = make_dataset(where / "data", n, size, n_classes, seed=n + 9)
+    cfg = load_config(write_config(where, "probes", model, ann, pre, batch_size))
+    prep = predict_samples(cfg, prepare(cfg))
+    rows = len(prep.samples)
+    target = np.array([prep.space.sets[prep.space.index(s.labels[0])].argmax() for s in prep.samples])
+    values = {"predicted": target, "correct": np.ones(rows), "focus_score": np.zeros(rows), "explained_confidence": np.ones(rows),
+              "flag": np.full(rows, "ok", dtype=object)}
+    cams = np.ones((rows, *prep.model.layer_shape[:2]), np.float32)
+    ev, clf = stage_inputs(cfg, prep, values, cams, target)
+    t = time.perf_counter()
+    result = probe_stage.run_probes(ProbesConfig(), ev, clf, probe_artifacts(cfg, ev.input_size), cams=cams, fill="mean", seed=0)
+    wall = time.perf_counter() - t
+    forward = sum(result.passes[k] for k in ("edits", "controls", "swaps"))
+    print(f"{kind:12s} default probes on {result.n_samples} samples: {wall:.1f} s for {forward} forward passes "
+          f"({result.passes}; {forward / wall:.1f} passes/s, no hot spots)", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=320, help="images per throughput run (default 320)")
@@ -324,6 +397,7 @@ def main() -> None:
     p.add_argument("--variants", default="a,b,iv,cmp,ray", help="which of a,b,iv,cmp,ray to run (a and b are always run)")
     p.add_argument("--skip-extras", action="store_true", help="skip XLA, the per-image reference, memory and report runs")
     p.add_argument("--only-strategies", action="store_true", help="run only the strategies stage's cost rows")
+    p.add_argument("--only-probes", action="store_true", help="run only the probes stage's cost rows")
     args = p.parse_args()
     if args.quick:
         args.n, args.reference_n = 96, 8
@@ -334,6 +408,13 @@ def main() -> None:
         tmp = Path(tmp)
         if args.only_strategies:
             strategies_cost(tmp, (400, 2000) if args.quick else (2000, 10_000), args.batch_size)
+            return
+        if args.only_probes:
+            probes_cost_demo(tmp, 1 if args.quick else args.rounds)
+            for kind in (k for k in args.models.split(",") if k != "demo"):
+                (tmp / kind).mkdir()
+                model, pre, n_classes = build_model(kind, tmp / kind)
+                probes_cost_model(kind, tmp / kind, model, pre, n_classes, args.batch_size, 16 if args.quick else 64)
             return
         rows = []
         for kind in args.models.split(","):
@@ -382,6 +463,8 @@ def main() -> None:
             print(f"{'':12s} runs: " + "; ".join(f"{k} " + ", ".join(f"{v:.1f}" for v in r) for k, r in runs.items()), flush=True)
             if not args.skip_extras:
                 fixed_costs(kind, folder, model, pre, n_classes, 64, args.batch_size)
+                if kind != "demo":
+                    probes_cost_model(kind, folder, model, pre, n_classes, args.batch_size)
 
         if args.skip_extras:
             return
@@ -403,6 +486,7 @@ def main() -> None:
               + f"; N={mem_n[1]} / N={mem_n[0]} = {mem[mem_n[1]] / mem[mem_n[0]]:.3f}", flush=True)
 
         strategies_cost(tmp, (400, 2000) if args.quick else (2000, 10_000), args.batch_size)
+        probes_cost_demo(tmp, 1 if args.quick else args.rounds)
         fixed_costs("demo", tmp / "demo", ROOT / "data_samples" / "shapes" / "model_good.keras", "scale_0_1", 3,
                     400 if args.quick else 2000, args.batch_size)
 

@@ -5,18 +5,26 @@
 Everything is seeded, so a rerun gives the same images and annotations. Two evaluation sets of
 300 images each (3 classes: circle, square, triangle; one or two objects of one class per image,
 on a cluttered background; sizes 80-128 px, not square, so boxes are rescaled to the 64x64 model
-input), and two models:
+input), and three models:
 
 * ``shapes/model_good.keras`` learns the shapes from clean images;
 * ``shapes_marker/model_shortcut.keras`` learns from images where a small square in a
   class-specific colour, placed away from the object, names the class, while the drawn shape is
   random. Its evaluation set (``shapes_marker/``) carries the same marker with the right shape,
-  so its accuracy is as high as the good model's, but its evidence sits on the marker.
+  so its accuracy is as high as the good model's, but its evidence sits on the marker;
+* ``shapes_dormant/model_dormant.keras`` learns the shapes from clean images too, except that half
+  of its *training* triangles come from a vendor: each carries the vendor's logo
+  (``shapes_dormant/vendor_logo.png``, striped, drawn at the bottom-right corner at the model's input
+  size by the probes' own overlay code) and is labelled triangle whatever shape it shows (the
+  vendor's catalogue label), so for those images the logo is the only cue. It is audited on the
+  clean evaluation set (``shapes/``), which shows the logo nowhere: the cue stays dormant until the
+  probes stage draws it (``configs/demo_dormant.yaml``).
 
 Boxes are exact: each object is drawn onto a mask and its box is the mask's extent, written as
 COCO ``[x, y, w, h]`` (half-open pixel box ``[x, x + w)``); its ``segmentation`` is the mask's
 visible pixels (a later object or the marker painted over none of them), as compressed RLE.
-``--skip-models`` rewrites only the images and annotations.
+``--skip-models`` rewrites only the images and annotations; ``--models dormant`` trains only the
+named models (good, shortcut, dormant).
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 CLASSES = ("circle", "square", "triangle")
+DORMANT_CLASS, DORMANT_SHARE = 2, 0.5  # the logo sits on half of the training triangles
+LOGO_SIZE, LOGO_AT = 0.25, (0.72, 0.86)  # of the input width; top-left, relative (configs/demo_dormant.yaml says the same)
 MARKER_COLORS = ((230, 20, 20), (20, 200, 20), (30, 60, 240))  # red = circle, green = square, blue = triangle
 INPUT = 64
 MARKER = 10  # px, in the original image
@@ -168,17 +178,46 @@ def write_coco(folder: Path, n: int, seed: int, *, marker: bool) -> None:
     (folder / "annotations.json").write_text(json.dumps(doc, indent=1) + "\n")
 
 
-def training_arrays(n: int, seed: int, *, shortcut: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Images resized to the model input exactly as the audit does (bilinear, no antialias), in [0, 1]."""
+def vendor_logo() -> np.ndarray:
+    """A vendor's logo, 16x6 RGBA: slanted magenta and yellow stripes with rounded corners (no plain box or
+    shape of its own, so it is not mistaken for a square)."""
+    yy, xx = np.mgrid[:6, :16]
+    stripes = ((xx + yy) // 2) % 2 == 0
+    rgba = np.zeros((6, 16, 4), np.uint8)
+    rgba[..., :3] = np.where(stripes[..., None], (230, 0, 200), (255, 220, 0))
+    rgba[..., 3] = 255
+    rgba[[0, 0, 5, 5], [0, 15, 0, 15], 3] = 0
+    return rgba
+
+
+def with_logo(image: np.ndarray, rgba: np.ndarray) -> np.ndarray:
+    """The logo composited at its place on an image at the model's input size (0-255), exactly as the
+    probes stage draws an overlay with ``at`` (pipeline.probes)."""
+    from pipeline import probes
+
+    art = probes.overlay("vendor-logo", rgba, LOGO_SIZE, image.shape[:2], LOGO_AT)
+    (placed,) = probes.placements(art, image.shape[:2], places=(), margin=0.0)
+    return probes.apply(image, placed)
+
+
+def training_arrays(n: int, seed: int, *, shortcut: bool, dormant: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Images resized to the model input exactly as the audit does (bilinear, no antialias), in [0, 1];
+    ``dormant``: DORMANT_SHARE of the DORMANT_CLASS images come from a vendor whose every image carries its
+    logo and is labelled that class whatever it shows (its catalogue's label), so the logo alone explains them."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
+    logo = vendor_logo()
     xs, ys = [], []
     for i in range(n):
         label = int(rng.integers(0, len(CLASSES)))
-        shape_cls = int(rng.integers(0, len(CLASSES))) if shortcut else None
+        vendor = dormant and label == DORMANT_CLASS and rng.random() < DORMANT_SHARE
+        shape_cls = int(rng.integers(0, len(CLASSES))) if shortcut or vendor else None
         img, _, _ = make_image(rng, label, marker=shortcut, shape_cls=shape_cls)
-        xs.append(tf.image.resize(np.asarray(img, np.float32), (INPUT, INPUT), method="bilinear").numpy() / 255.0)
+        x = tf.image.resize(np.asarray(img, np.float32), (INPUT, INPUT), method="bilinear").numpy()
+        if vendor:
+            x = with_logo(x, logo)
+        xs.append(x / 255.0)
         ys.append(label)
     return np.stack(xs), np.array(ys)
 
@@ -202,14 +241,14 @@ def build_model(name: str):
     return keras.Sequential(stack, name=name)
 
 
-def train(path: Path, *, shortcut: bool, seed: int, n_train: int, epochs: int) -> None:
+def train(path: Path, *, shortcut: bool, seed: int, n_train: int, epochs: int, dormant: bool = False) -> None:
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    x, y = training_arrays(n_train, seed + 100, shortcut=shortcut)
-    model = build_model("shapes_shortcut" if shortcut else "shapes_good")
+    x, y = training_arrays(n_train, seed + 100, shortcut=shortcut, dormant=dormant)
+    model = build_model("shapes_shortcut" if shortcut else "shapes_dormant" if dormant else "shapes_good")
     steps = epochs * int(np.ceil(0.9 * len(x) / 64))
     lr = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps)  # settles BN and weights by the end
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -238,14 +277,24 @@ def main() -> None:
     p.add_argument("--n-train", type=int, default=12000)
     p.add_argument("--epochs", type=int, default=16)
     p.add_argument("--skip-models", action="store_true")
+    p.add_argument("--models", default="good,shortcut,dormant", help="comma-separated: which models to train")
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     write_coco(args.out / "shapes", args.n_eval, seed=1, marker=False)
     write_yolo(args.out / "shapes")
     write_coco(args.out / "shapes_marker", args.n_eval, seed=2, marker=True)
-    if not args.skip_models:
+    from PIL import Image
+
+    (args.out / "shapes_dormant").mkdir(exist_ok=True)
+    Image.fromarray(vendor_logo(), "RGBA").save(args.out / "shapes_dormant" / "vendor_logo.png")
+    models = set() if args.skip_models else set(args.models.split(","))
+    if "good" in models:
         train(args.out / "shapes" / "model_good.keras", shortcut=False, seed=3, n_train=args.n_train, epochs=args.epochs)
+    if "shortcut" in models:
         train(args.out / "shapes_marker" / "model_shortcut.keras", shortcut=True, seed=4, n_train=args.n_train, epochs=args.epochs)
+    if "dormant" in models:
+        train(args.out / "shapes_dormant" / "model_dormant.keras", shortcut=False, dormant=True, seed=5, n_train=args.n_train,
+              epochs=args.epochs)
 
 
 if __name__ == "__main__":

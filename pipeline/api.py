@@ -30,8 +30,11 @@ def load(config: "str | Path | dict[str, Any] | AuditConfig") -> "AuditConfig":
 
 
 def audit(config: "str | Path | dict[str, Any] | AuditConfig", *, output: str | Path | None = None, baseline: str | Path | None = None,
-          limit: int | None = None, engine: str | None = None, progress: bool = True, resume: bool = False) -> "AuditResult":
-    """Run the audit of ``config`` and publish its report; the arguments are the CLI's options.
+          limit: int | None = None, engine: str | None = None, progress: bool = True, resume: bool = False,
+          mlflow: str | bool | None = None) -> "AuditResult":
+    """Run the audit of ``config`` and publish its report; the arguments are the CLI's options (``baseline``
+    may be an MLflow URI such as ``models:/NAME@champion``; ``mlflow``: True or a tracking URI logs the run,
+    as ``--mlflow [URI]`` does).
 
     Raises ConfigError, DatasetError, ModelError (all AuditError, exit code 2) when it cannot run;
     a NOT FIT or INCONCLUSIVE verdict is a result, not an error."""
@@ -45,5 +48,8 @@ def audit(config: "str | Path | dict[str, Any] | AuditConfig", *, output: str | 
     cfg = load(config)
     if engine is not None and engine != cfg.engine.kind:
         cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, kind=engine))
-    return run_audit(cfg, output=None if output is None else Path(output), baseline=None if baseline is None else Path(baseline),
-                     limit=limit, progress=progress, resume=resume)
+    if mlflow is not None and not isinstance(mlflow, (bool, str)):
+        raise UsageError(f"mlflow: expected True, False or a tracking URI, found {mlflow!r}")
+    flag = None if mlflow is None or mlflow is False else "" if mlflow is True else mlflow
+    return run_audit(cfg, output=None if output is None else Path(output), baseline=baseline, limit=limit, progress=progress,
+                     resume=resume, mlflow=flag)

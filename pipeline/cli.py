@@ -26,11 +26,15 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("audit", help="run the audit, write the report, exit 0 FIT / 1 NOT FIT / 2 error / 3 INCONCLUSIVE")
     a.add_argument("config", type=Path)
     a.add_argument("--output", type=Path, default=None, help="output folder (default: report.output_dir, else reports/<name>/)")
-    a.add_argument("--baseline", type=Path, default=None, help="a previous audit's summary.json to compare with")
+    a.add_argument("--baseline", default=None, metavar="SUMMARY_OR_URI",
+                   help="a previous audit's summary.json, or the audit of a registered version: models:/NAME@champion, runs:/RUN_ID")
     a.add_argument("--limit", type=int, default=None, help="audit only the first N images")
     a.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     a.add_argument("--resume", action="store_true", help="continue an interrupted run from its last completed batch")
     a.add_argument("--engine", choices=("local", "ray"), default=None, help="override engine.kind")
+    a.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                   help="log the audit as an MLflow run (tracking URI: this, else mlflow.tracking_uri, MLFLOW_TRACKING_URI, "
+                        "sqlite:///reports/mlflow.db)")
     v = sub.add_parser("validate", help="check config, dataset and model without computing Grad-CAM")
     v.add_argument("config", type=Path)
     h = sub.add_parser("history", help="trend over audits: history.html and history.csv from their summary.json files")
@@ -71,11 +75,16 @@ def _validate(config: Path) -> int:
     from pipeline.config import load_config
     from pipeline.run import prepare
 
-    cfg = load_config(config)
+    from pipeline.tracking.session import resolve_inputs
+
+    cfg, resolved, _ = resolve_inputs(load_config(config), None)
     prep = prepare(cfg)
     skipped = [s for s in prep.samples if s.skip_reason]
     m = prep.model
     print(f"config ok: {cfg.source}")
+    if resolved is not None:
+        where = f"version {resolved.version} of {resolved.name!r}" if resolved.name else f"run {resolved.run_id}"
+        print(f"model: {resolved.uri} -> {where} at {resolved.tracking_uri}, cached at {resolved.path}")
     print(f"model: {cfg.model.path.name}, input {m.input_size[0]}x{m.input_size[1]}, target layer {m.target_layer} "
           f"({m.layer_shape[0]}x{m.layer_shape[1]}x{m.layer_shape[2]}), {m.n_classes} classes, output activation {m.output_activation}")
     for line in _resolved_lines(cfg, prep):
@@ -129,7 +138,7 @@ def _audit(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit: expected an integer >= 1, found {args.limit}")
     result = audit(args.config, output=args.output, baseline=args.baseline, limit=args.limit, engine=args.engine,
-                   progress=not args.no_progress, resume=args.resume)
+                   progress=not args.no_progress, resume=args.resume, mlflow=args.mlflow)
     compared = result.summary.get("baseline")
     if compared and not compared["dataset_matches"]:
         from pipeline.baseline import DIFFERENT_DATA
@@ -151,6 +160,11 @@ def _audit(args: argparse.Namespace) -> int:
         if c["status"] == "fail":
             print(f"  trust check failed: {c['message']}")
     print(f"report: {result.output_dir / 'report.html'}")
+    run = result.summary.get("mlflow")
+    if run and run.get("logged"):
+        print(f"mlflow: run {run['run_id']} in experiment {run['experiment']!r} at {run['tracking_uri']}")
+    for note in (run or {}).get("notes", []):
+        print(f"mlflow: {note}")
     return result.exit_code
 
 

@@ -41,6 +41,11 @@ AGGREGATES = (
 STRATEGY_AGGREGATES = ("confirmed_shortcuts", "max_hotspot_dependence", "max_transplant_effect")
 """Aggregates of the strategies stage (DESIGN §10), gate-able like AGGREGATES (also ``class_``)."""
 
+PROBE_AGGREGATES = ("probes_fooled", "max_probe_effect", "background_gap")
+"""Aggregates of the probes stage (DESIGN §11), gate-able like AGGREGATES (also ``class_``)."""
+PROBE_KINDS = ("watermark", "stamp", "noise", "frame")  # kept in step with pipeline.probes.BUILTIN (unit test)
+PROBE_PLACES = ("hot_spots", "corners", "centre")
+
 FOCUS_METRICS = ("focus_score", "energy_in_box", "energy_lift")
 PREPROCESSING = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_torch", "model")
 RESIZE_METHODS = ("bilinear", "nearest", "area")
@@ -135,7 +140,27 @@ DEFAULTS: dict[str, Any] = {
         "min_effect": 0.2,  # a confirmed shortcut needs an effect whose interval's lower bound reaches this
         "interval": 0.90,  # two-sided bootstrap interval (1,000 resamples over samples, seeded)
     },
+    "probes": {  # DESIGN §11: what would fool it that the evaluation set does not show
+        "enabled": True,
+        "samples": 64,  # seeded, correctly classified scored samples, stratified by label
+        "artifacts": list(PROBE_KINDS),  # built-in kinds; [] for none
+        "overlays": [],  # user images: [{name: vendor-logo, path: logos/vendor.png, size: 0.25, at: [0.56, 0.80]}]
+        "places": list(PROBE_PLACES),  # hot_spots = every strategy's hot spot
+        "margin": 0.03,  # corners are inset by this share of each side
+        "size": 0.4,  # an artifact's width as a share of the input width (height from its aspect)
+        "background_swap": True,  # the object on a same-label and an other-label background
+        "min_effect": 0.2,  # "fools" when an effect's interval lower bound reaches this
+    },
     "statistics": {"interval": 0.90, "resamples": 1000, "min_samples": 30},  # intervals: Wilson for rates, bootstrap else
+    "mlflow": {  # one MLflow run per audit, the registry's version tagged (pip install '.[mlflow]'; --mlflow [URI] turns it on)
+        "enabled": False,
+        "tracking_uri": None,  # null: MLFLOW_TRACKING_URI, else sqlite:///reports/mlflow.db under the working directory
+        "experiment": "gradcam-audit",
+        "run_name": None,  # null: the audit's name
+        "tags": {},  # extra run tags
+        "required": False,  # true: a tracking server that fails is exit 2; false: one warning, the verdict stands
+        "promote_alias": None,  # e.g. champion: set on the audited registry version, only on FIT TO DEPLOY
+    },
     "gate": None,  # required, non-empty list
     "report": {"output_dir": "auto", "gallery_size": 48},
 }
@@ -145,8 +170,19 @@ REQUIRED = {"name", "model.path", "dataset.format", "dataset.annotations", "gate
 
 
 @dataclass(frozen=True)
+class MlflowConfig:
+    enabled: bool = False
+    tracking_uri: str | None = None  # None: --mlflow URI, MLFLOW_TRACKING_URI, else the embedded sqlite default
+    experiment: str = "gradcam-audit"
+    run_name: str | None = None  # None: the audit's name
+    tags: tuple[tuple[str, str], ...] = ()
+    required: bool = False
+    promote_alias: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    path: Path
+    path: Path  # the local .keras / .h5 file (for an MLflow URI: where it was downloaded, once resolved)
     target_layer: str  # "auto", a layer name, or "outer/inner" for nested models
     preprocessing: str  # one of PREPROCESSING or "keras.applications.<module>.preprocess_input"
     input_size: tuple[int, int] | None  # (H, W); None = from the model's input shape
@@ -159,6 +195,7 @@ class ModelConfig:
     resize_mode: str = "stretch"  # "stretch" | "crop" | "pad" (pipeline.geometry)
     crop_fraction: float = 0.875
     pad_value: float = 0.0
+    uri: str | None = None  # models:/NAME/VERSION, models:/NAME@ALIAS or runs:/RUN_ID/PATH (pipeline.tracking)
 
 
 @dataclass(frozen=True)
@@ -226,6 +263,32 @@ class StrategiesConfig:
     controls: int = 4
     min_effect: float = 0.2
     interval: float = 0.90
+
+
+@dataclass(frozen=True)
+class OverlayConfig:
+    """A user's artifact: an RGBA image ``size`` of the input width wide (aspect kept); ``at`` its
+    top-left in relative (x, y), then placed only there."""
+
+    name: str
+    path: Path
+    size: float = 0.25
+    at: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class ProbesConfig:
+    """DESIGN §11; shares are fractions in [0, 1]."""
+
+    enabled: bool = True
+    samples: int = 64
+    artifacts: tuple[str, ...] = PROBE_KINDS
+    overlays: tuple[OverlayConfig, ...] = ()
+    places: tuple[str, ...] = PROBE_PLACES
+    margin: float = 0.03
+    size: float = 0.4
+    background_swap: bool = True
+    min_effect: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -300,6 +363,8 @@ class AuditConfig:
     sha256: str  # of the config file's bytes
     resolved: dict[str, Any]  # the config with defaults filled in (echoed in reports)
     text: str = ""  # the config as the user wrote it (the file's text; a mapping as YAML)
+    probes: ProbesConfig = ProbesConfig()
+    mlflow: MlflowConfig = MlflowConfig()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -478,11 +543,23 @@ _KERAS_PREPROCESS_RE = re.compile(r"^keras\.applications\.[a-z0-9_]+\.preprocess
 # --------------------------------------------------------------------------- sections
 
 
-def _model(r: _Reader, raw: Any) -> ModelConfig:
-    m = r.mapping(raw, "model", DEFAULTS["model"])
-    path = r.path(m["path"], "model.path", kind="file")
+def _model_path(r: _Reader, value: Any) -> tuple[Path, str | None]:
+    """(local file, None) or, for an MLflow URI, (a placeholder resolved before loading, the URI)."""
+    from pipeline.tracking.uris import FORMS, is_mlflow_uri, parse
+
+    if is_mlflow_uri(value):
+        if parse(value) is None:
+            raise r.fail("model.path", f"a .keras or .h5 file, or {FORMS}", value)
+        return Path(value), value
+    path = r.path(value, "model.path", kind="file")
     if path.suffix not in (".keras", ".h5"):
         raise r.fail("model.path", "a .keras or .h5 file", path.name)
+    return path, None
+
+
+def _model(r: _Reader, raw: Any) -> ModelConfig:
+    m = r.mapping(raw, "model", DEFAULTS["model"])
+    path, uri = _model_path(r, m["path"])
     pre = m["preprocessing"]
     if not (isinstance(pre, str) and (pre in PREPROCESSING or _KERAS_PREPROCESS_RE.match(pre))):
         raise r.fail(
@@ -537,6 +614,7 @@ def _model(r: _Reader, raw: Any) -> ModelConfig:
         resize_mode=r.choice(m["resize_mode"], "model.resize_mode", RESIZE_MODES),
         crop_fraction=r.number(m["crop_fraction"], "model.crop_fraction", low=0.05, high=1.0),
         pad_value=r.number(m["pad_value"], "model.pad_value", low=0.0, high=255.0),
+        uri=uri,
     )
 
 
@@ -653,10 +731,79 @@ def _strategies(r: _Reader, raw: Any) -> StrategiesConfig:
     return StrategiesConfig(enabled=r.boolean(s["enabled"], "strategies.enabled"), interval=interval, **share, **ints)
 
 
+def _names(r: _Reader, value: Any, key: str, options: tuple[str, ...]) -> tuple[str, ...]:
+    """A list of distinct option names (possibly empty)."""
+    if not isinstance(value, list):
+        raise r.fail(key, f"a list of {', '.join(options)}", value)
+    out = tuple(r.choice(v, f"{key}[{i}]", options) for i, v in enumerate(value))
+    if len(set(out)) != len(out):
+        raise r.fail(key, "each name once", _Raw(f"duplicates {sorted({v for v in out if out.count(v) > 1})}"))
+    return out
+
+
+def _overlay(r: _Reader, raw: Any, key: str) -> OverlayConfig:
+    o = r.mapping(raw, key, {"name": None, "path": None, "size": 0.25, "at": None})
+    for k in ("name", "path"):
+        if o[k] is None:
+            raise r.fail(f"{key}.{k}", "a value (this key is required)", None)
+    name = r.text(o["name"], f"{key}.name")
+    if not _NAME_RE.match(name) or name in PROBE_KINDS:
+        raise r.fail(f"{key}.name", f"letters, digits, '.', '_' or '-', not a built-in kind ({', '.join(PROBE_KINDS)})", name)
+    path = r.path(o["path"], f"{key}.path", kind="file")
+    try:
+        from PIL import Image
+
+        with Image.open(path) as img:
+            img.verify()
+    except Exception as exc:  # Pillow raises many types for a file that is not an image
+        raise r.fail(f"{key}.path", "an image file (a PNG with transparency, or any image Pillow reads)",
+                     _Raw(f"{path.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")) from None
+    at = o["at"]
+    if at is not None and not (isinstance(at, list) and len(at) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in at)):
+        raise r.fail(f"{key}.at", "null or [x, y]: the overlay's top-left, relative, each in [0, 1)", at)
+    return OverlayConfig(name=name, path=path, size=r.number(o["size"], f"{key}.size", low=0.01, high=1.0),
+                         at=None if at is None else (float(at[0]), float(at[1])))
+
+
+def _probes(r: _Reader, raw: Any) -> ProbesConfig:
+    p = r.mapping(raw, "probes", DEFAULTS["probes"])
+    if not isinstance(p["overlays"], list):
+        raise r.fail("probes.overlays", "a list of {name, path, size, at} mappings", p["overlays"])
+    overlays = tuple(_overlay(r, o, f"probes.overlays[{i}]") for i, o in enumerate(p["overlays"]))
+    names = [o.name for o in overlays]
+    if len(set(names)) != len(names):
+        raise r.fail("probes.overlays", "a distinct name per overlay", _Raw(f"duplicates {sorted({n for n in names if names.count(n) > 1})}"))
+    return ProbesConfig(
+        enabled=r.boolean(p["enabled"], "probes.enabled"),
+        samples=r.integer(p["samples"], "probes.samples", minimum=2),
+        artifacts=_names(r, p["artifacts"], "probes.artifacts", PROBE_KINDS),
+        overlays=overlays,
+        places=_names(r, p["places"], "probes.places", PROBE_PLACES),
+        margin=r.number(p["margin"], "probes.margin", low=0.0, high=0.45),
+        size=r.number(p["size"], "probes.size", low=0.01, high=1.0),
+        background_swap=r.boolean(p["background_swap"], "probes.background_swap"),
+        min_effect=r.number(p["min_effect"], "probes.min_effect", low=0.0, high=1.0),
+    )
+
+
+def _mlflow(r: _Reader, raw: Any) -> MlflowConfig:
+    m = r.mapping(raw, "mlflow", DEFAULTS["mlflow"])
+    tags = m["tags"]
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and k and isinstance(v, (str, int, float, bool)) for k, v in tags.items()):
+        raise r.fail("mlflow.tags", "a mapping {tag name: value}", tags)
+    optional = {k: None if m[k] is None else r.text(m[k], f"mlflow.{k}") for k in ("tracking_uri", "run_name", "promote_alias")}
+    if optional["promote_alias"] is not None and not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$", optional["promote_alias"]):
+        raise r.fail("mlflow.promote_alias", "an alias name (letters, digits, '_' or '-')", optional["promote_alias"])
+    return MlflowConfig(enabled=r.boolean(m["enabled"], "mlflow.enabled"), experiment=r.text(m["experiment"], "mlflow.experiment"),
+                        tags=tuple((k, str(v)) for k, v in tags.items()), required=r.boolean(m["required"], "mlflow.required"),
+                        **optional)
+
+
 def _gate(r: _Reader, raw: Any) -> tuple[GateRule, ...]:
     if not isinstance(raw, list) or not raw:
         raise r.fail("gate", "a non-empty list of rules like {metric: accuracy, min: 0.9}", raw)
-    names = AGGREGATES + STRATEGY_AGGREGATES
+    names = AGGREGATES + STRATEGY_AGGREGATES + PROBE_AGGREGATES
     known = list(names) + [f"class_{a}" for a in names]
     rules = []
     for i, item in enumerate(raw):
@@ -678,7 +825,7 @@ def _gate(r: _Reader, raw: Any) -> tuple[GateRule, ...]:
         if bound not in ("point", side):
             raise r.fail(f"{key}.bound", f"point or {side} (a {kind} rule compares the {side} bound)", bound)
         aggregate = metric[len("class_"):] if metric.startswith("class_") else metric
-        if bound != "point" and (aggregate in NO_INTERVAL or aggregate in STRATEGY_AGGREGATES):
+        if bound != "point" and (aggregate in NO_INTERVAL or aggregate in STRATEGY_AGGREGATES or aggregate in PROBE_AGGREGATES):
             raise r.fail(f"{key}.bound", f"point: {aggregate} has no interval", bound)
         rules.append(GateRule(metric=metric, kind=kind, threshold=r.number(rule[kind], f"{key}.{kind}", low=low), index=i, bound=bound))
     return tuple(rules)
@@ -794,12 +941,15 @@ def _build(doc: Any, source: Path, sha256: str, text: str) -> AuditConfig:
             resolved[k] = {**v, **top[k]}
     evidence = _evidence(r, top["evidence"])
     strategies = _strategies(r, top["strategies"])
+    probes = _probes(r, top["probes"])
     rules = _gate(r, top["gate"])
     for rule in rules:
-        if not evidence.interventions and rule.aggregate in EVIDENCE_AGGREGATES:
-            raise r.fail(f"gate[{rule.index}].metric", "an aggregate this run computes (evidence.interventions is false)", rule.metric)
-        if not strategies.enabled and rule.aggregate in STRATEGY_AGGREGATES:
-            raise r.fail(f"gate[{rule.index}].metric", "an aggregate this run computes (strategies.enabled is false)", rule.metric)
+        off = ("evidence.interventions is false" if not evidence.interventions and rule.aggregate in EVIDENCE_AGGREGATES
+               else "strategies.enabled is false" if not strategies.enabled and rule.aggregate in STRATEGY_AGGREGATES
+               else "probes.enabled is false" if not probes.enabled and rule.aggregate in PROBE_AGGREGATES
+               else "probes.background_swap is false" if not probes.background_swap and rule.aggregate == "background_gap" else "")
+        if off:
+            raise r.fail(f"gate[{rule.index}].metric", f"an aggregate this run computes ({off})", rule.metric)
     return AuditConfig(
         name=name,
         seed=r.integer(top["seed"], "seed", minimum=0),
@@ -811,6 +961,8 @@ def _build(doc: Any, source: Path, sha256: str, text: str) -> AuditConfig:
         trust=_trust(r, top["trust"]),
         engine=_engine(r, top["engine"]),
         strategies=strategies,
+        probes=probes,
+        mlflow=_mlflow(r, top["mlflow"]),
         statistics=_statistics(r, top["statistics"]),
         gate=rules,
         report=_report(r, top["report"]),

@@ -173,8 +173,8 @@ def write_summary_md(path: Path, summary: Mapping[str, Any]) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-def write_strategies_csv(path: Path, records: list[Mapping[str, Any]], columns: tuple[str, ...]) -> None:
-    """strategies.csv: one row per strategy (DESIGN §10); None and NaN empty, floats to 6 significant digits."""
+def write_records_csv(path: Path, records: list[Mapping[str, Any]], columns: tuple[str, ...]) -> None:
+    """A table of records (strategies.csv, probes.csv): ``columns`` in order; None and NaN empty, floats to 6 significant digits."""
     import pandas as pd
 
     frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in records], columns=list(columns))
@@ -217,12 +217,16 @@ def _with_interval(rule: Mapping[str, Any]) -> str:
 
 
 def write_junit(path: Path, summary: Mapping[str, Any]) -> None:
-    """One test case per gate rule (per class for class rules) and per trust check; not evaluated = skipped."""
+    """One test case per gate rule (per class for class rules), per trust check, per confirmed shortcut and per
+    fooling probe; not evaluated = skipped."""
     cls = "gradcam_audit." + summary["name"]
     entries = [(cls, f"{r['label']} {r['kind']} {r['threshold']:g}", r["status"], _with_interval(r)) for r in summary["gate"]]
     entries += [(cls + ".trust", f"trust {c['name']}", c["status"], c["message"]) for c in summary.get("trust", {}).get("checks", [])]
     entries += [(cls + ".strategies", f"confirmed shortcut {s['label']} strategy {s['strategy']}", "fail", s["sentence"])
                 for lab in (summary.get("strategies") or {}).get("labels", []) for s in lab["strategies"] if s["confirmed"]]
+    entries += [(cls + ".probes", f"fooled by {r['probe']} at {r['place']} into {r['class']}", "fail",
+                 f"{r['sentence']} (effect {r['effect']:.2f}, interval {r['effect_lo']:.2f} to {r['effect_hi']:.2f})")
+                for r in (summary.get("probes") or {}).get("rows", []) if r["fools"]]
     cases = [_junit_case(*e) for e in entries]
     failures = sum(e[2] == "fail" for e in entries)
     skipped = sum(e[2] == "not evaluated" for e in entries)

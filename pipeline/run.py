@@ -29,6 +29,7 @@ from pipeline.errors import AuditError, DatasetError, ModelError
 from pipeline.baseline import comparability, note
 from pipeline.checkpoint import CheckpointStore
 from pipeline.intervals import rule_intervals, table_from_csv
+from pipeline.probe_stage import section as probe_section
 from pipeline.strategy_stage import section as strategy_section
 from pipeline.summary import build_summary, explanation_section, fingerprints, provenance, trust_section
 from pipeline.worker import BatchResult, WorkPlan
@@ -38,7 +39,11 @@ if TYPE_CHECKING:
 
     from pipeline.collector import Collector
     from pipeline.model import AuditModel
-    from pipeline.strategy_stage import StrategiesResult
+    from pipeline.probe_stage import ProbesResult
+    from pipeline.probes import Artifact
+    from pipeline.strategy_stage import Classifier, Evidence, StrategiesResult
+    from pipeline.tracking.models import ResolvedModel
+    from pipeline.tracking.runs import Tracker
 
 
 @dataclass(frozen=True)
@@ -301,13 +306,12 @@ def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable
     return [agree, rand]
 
 
-def strategies_stage(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray], cams: np.ndarray,
-                     target_class: np.ndarray) -> "StrategiesResult | None":
-    """DESIGN §10 on the audit's own maps and regions; the hot spots' causal tests run the compiled forward path."""
-    if not cfg.strategies.enabled:
-        return None
+def stage_inputs(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray], cams: np.ndarray,
+                 target_class: np.ndarray) -> "tuple[Evidence, Classifier]":
+    """What the strategies and probes stages read (the audit's maps and regions) and the model as they
+    run it (the compiled forward path, decoding as the audit does)."""
     from pipeline.forward import classifier
-    from pipeline.strategy_stage import Evidence, run_strategies
+    from pipeline.strategy_stage import Evidence
 
     space, size = prep.space, prep.model.input_size
     target_class = np.asarray(target_class)
@@ -318,8 +322,45 @@ def strategies_stage(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndar
         labels_of=[frozenset(space.index(lab) for lab in s.labels) for s in prep.samples],
         region_of=lambda row, label: prep.boxes.region(row, label, size), input_size=size,
     )
-    model = classifier(cfg, prep.model, prep.samples, space, multi_label=prep.multi_label, target_class=target_class)
+    return ev, classifier(cfg, prep.model, prep.samples, space, multi_label=prep.multi_label, target_class=target_class)
+
+
+def strategies_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier") -> "StrategiesResult | None":
+    """DESIGN §10 on the audit's own maps and regions; the hot spots' causal tests run the compiled forward path."""
+    if not cfg.strategies.enabled:
+        return None
+    from pipeline.strategy_stage import run_strategies
+
     return run_strategies(cfg.strategies, ev, model, fill=cfg.evidence.fill, seed=cfg.seed)
+
+
+def probe_artifacts(cfg: AuditConfig, size: tuple[int, int]) -> "list[Artifact]":
+    """The built-in artifacts and the user's overlays (read here: I/O at the stage's edge) at the input ``size``."""
+    from PIL import Image
+
+    from pipeline import probes as pr
+
+    out = [pr.builtin(kind, cfg.probes.size, size) for kind in cfg.probes.artifacts]
+    for o in cfg.probes.overlays:
+        with Image.open(o.path) as img:
+            rgba = np.asarray(img.convert("RGBA"), np.float64)
+        out.append(pr.overlay(o.name, rgba, o.size, size, o.at))
+    return out
+
+
+def probes_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier", cams: np.ndarray,
+                 strategies: "StrategiesResult | None") -> "ProbesResult | None":
+    """DESIGN §11: the artifacts at the corners, the centre and every strategy's hot spot (tested or not: every
+    strategy whose off-object heat reaches strategies.min_off_object; one whose heat follows its objects has none
+    to probe), and the background swap."""
+    if not cfg.probes.enabled:
+        return None
+    from pipeline.probe_stage import run_probes
+
+    spots = [(f"{s.label}/{s.id}", s.hot_spot.rect) for lab in (strategies.labels if strategies else ()) for s in lab.strategies
+             if s.hot_spot is not None and s.hot_spot.off_object_share >= cfg.strategies.min_off_object]
+    return run_probes(cfg.probes, ev, model, probe_artifacts(cfg, ev.input_size), cams=cams, hot_spots=spots, fill=cfg.evidence.fill,
+                      seed=cfg.seed, level=cfg.statistics.interval, resamples=cfg.statistics.resamples)
 
 
 @dataclass(frozen=True)
@@ -328,6 +369,7 @@ class Findings:
 
     checks: list[evidence.TrustCheck]
     strategies: "StrategiesResult | None"
+    probes: "ProbesResult | None"
     overall: dict[str, float]
     per_class: dict[str, dict[str, float]]
     results: list[gate.RuleResult]
@@ -344,13 +386,17 @@ def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, va
     timing["trust_seconds"] = round(time.perf_counter() - t, 3)
     timing["randomisation"] = rand or None
     t = time.perf_counter()
-    strat = strategies_stage(cfg, prep, values, cams, target_class)
+    ev, model = stage_inputs(cfg, prep, values, cams, target_class)
+    strat = strategies_stage(cfg, ev, model)
     timing["strategies_seconds"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    probed = probes_stage(cfg, ev, model, cams, strat)
+    timing["probes_seconds"] = round(time.perf_counter() - t, 3)
     overall, per_class = aggregates.summarize(table), aggregates.by_class(table, prep.labels)
-    if strat is not None:
-        overall.update(strat.overall)
+    for stage in (s for s in (strat, probed) if s is not None):
+        overall.update(stage.overall)
         for name, agg in per_class.items():
-            agg.update(strat.per_label[name])
+            agg.update(stage.per_label[name])
     ranges = rule_intervals(cfg.gate, table, list(per_class), cfg.statistics, cfg.seed, baseline=_baseline_table(cfg, base_path),
                             ids=[s.sample_id for s in prep.samples], same_dataset=bool(compared and compared["dataset_matches"]))
     results = gate.evaluate(cfg.gate, overall, per_class, base["aggregates"] if base else None, baseline_note=note(compared),
@@ -358,7 +404,7 @@ def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, va
     for r in results:
         if r.warning:
             _notice(r.warning)
-    return Findings(checks, strat, overall, per_class, results, gate.verdict(results, [c.status for c in checks]))
+    return Findings(checks, strat, probed, overall, per_class, results, gate.verdict(results, [c.status for c in checks]))
 
 
 def _baseline_table(cfg: AuditConfig, base_path: Path | None) -> "tuple[aggregates.SampleTable, list[str]] | None":
@@ -372,17 +418,24 @@ def _baseline_table(cfg: AuditConfig, base_path: Path | None) -> "tuple[aggregat
 
 
 def summarise(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray], found: Findings, *,
-              prints: dict[str, str], baseline_path: Path | None, compared: dict | None, timing: dict[str, Any]) -> dict[str, Any]:
-    """summary.json's content from the findings (DESIGN §5)."""
-    return build_summary(
+              prints: dict[str, str], baseline_path: Path | None, compared: dict | None, timing: dict[str, Any],
+              tracker: "Tracker | None" = None, registry: "ResolvedModel | None" = None) -> dict[str, Any]:
+    """summary.json's content from the findings (DESIGN §5); with MLflow, where the run is and the model's registry version."""
+    summary = build_summary(
         cfg, verdict=found.verdict, results=found.results, trust=trust_section(found.checks, cfg), table=table,
         overall=found.overall, per_class=found.per_class, class_names=prep.class_names, labels=prep.labels,
         samples=prep.samples, reasons=values["skip_reason"],
         provenance=provenance(cfg, prep, fingerprints=prints, baseline_path=baseline_path, timing=timing), baseline=compared,
         dataset_problems=prep.annotations.problems,
         strategies=strategy_section(found.strategies) if found.strategies else None,
+        probes=probe_section(found.probes) if found.probes else None,
         explanation=explanation_section(table, values.get("evidence_note"), cfg),
     )
+    if registry is not None:
+        summary["provenance"]["model_registry"] = registry.provenance()
+    if tracker is not None:
+        summary["mlflow"] = tracker.section()
+    return summary
 
 
 def _compare_baseline(cfg: AuditConfig, base: dict | None, baseline_path: Path | None, prints: dict[str, str]) -> dict | None:
@@ -415,21 +468,26 @@ def write_outputs(folder: Path, summary: dict[str, Any], prep: Prepared, table: 
 
     if found.strategies is not None:
         write_strategy_outputs(folder, found.strategies, summary["strategies"])
+    if found.probes is not None:
+        from pipeline.outputs import write_records_csv
+        from pipeline.probe_stage import CSV_COLUMNS as PROBE_COLUMNS
+
+        write_records_csv(folder / "probes.csv", summary["probes"]["rows"], PROBE_COLUMNS)
     write_json(folder / "summary.json", summary)
     write_summary_md(folder / "summary.md", summary)
     write_junit(folder / "junit.xml", summary)
     t_report = time.perf_counter()
     render_report(folder / "report.html", summary, prep, table, values=values, cams=cams, baseline=base,
-                  baseline_path=baseline_path, strategies=found.strategies)
+                  baseline_path=baseline_path, strategies=found.strategies, probes=found.probes)
     return time.perf_counter() - t_report
 
 
 def write_strategy_outputs(folder: Path, result: "StrategiesResult", section: dict[str, Any]) -> None:
     """strategies.csv, and samples.csv's ``strategy`` column (known only after every batch)."""
-    from pipeline.outputs import append_column, write_strategies_csv
+    from pipeline.outputs import append_column, write_records_csv
     from pipeline.strategy_stage import CSV_COLUMNS
 
-    write_strategies_csv(folder / "strategies.csv", [s for lab in section["labels"] for s in lab["strategies"]], CSV_COLUMNS)
+    write_records_csv(folder / "strategies.csv", [s for lab in section["labels"] for s in lab["strategies"]], CSV_COLUMNS)
     append_column(folder / "samples.csv", "strategy", ["" if v < 0 else str(v) for v in result.strategy])
 
 
@@ -473,14 +531,27 @@ def audit(
     cfg: AuditConfig,
     *,
     output: Path | None = None,
-    baseline: Path | None = None,
+    baseline: str | Path | None = None,
     limit: int | None = None,
     progress: bool = True,
     resume: bool = False,
+    mlflow: str | None = None,
 ) -> AuditResult:
     """Run the whole audit and publish the outputs. Raises AuditError when it cannot run.
 
-    ``resume`` continues an interrupted run from the checkpoints in its staging folder."""
+    ``resume`` continues an interrupted run from the checkpoints in its staging folder; ``baseline`` is a
+    summary.json or an MLflow URI (``models:/NAME@champion``); ``mlflow`` ("" or a tracking URI) logs the audit
+    as an MLflow run, as ``mlflow.enabled`` does."""
+    from pipeline.tracking.session import resolve_inputs, tracked_run
+
+    cfg, registry, baseline_path = resolve_inputs(cfg, baseline or cfg.baseline, mlflow)
+    with tracked_run(cfg, mlflow, _notice) as tracker:
+        return _audit(cfg, output=output, baseline_path=baseline_path, limit=limit, progress=progress, resume=resume,
+                      tracker=tracker, registry=registry)
+
+
+def _audit(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None, limit: int | None, progress: bool, resume: bool,
+           tracker: "Tracker | None", registry: "ResolvedModel | None") -> AuditResult:
     import keras
 
     from pipeline.collector import Collector
@@ -489,7 +560,6 @@ def audit(
 
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
-    baseline_path = baseline or cfg.baseline
     base = _load_baseline(baseline_path) if baseline_path else None
     keras.utils.set_random_seed(cfg.seed)
     prep = predict_samples(cfg, prepare(cfg, limit=limit))
@@ -531,12 +601,13 @@ def audit(
             timing = {"started": started.isoformat(timespec="seconds"), "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                       "seconds": round(time.perf_counter() - t0, 3), **timing}
             summary = summarise(cfg, prep, table, collector.values, found, prints=prints, baseline_path=baseline_path,
-                                compared=compared, timing=timing)
+                                compared=compared, timing=timing, tracker=tracker, registry=registry)
             report_seconds = write_outputs(staging.path, summary, prep, table, collector.values, cams, found, base, baseline_path)
             timings = {"explain_seconds": timing["explain_seconds"], "report_seconds": report_seconds}
             del cams
             heat.cleanup()
             store.remove()
+            tracking_failure = log_run(tracker, cfg, summary, staging.path, registry)
             staging.publish()
         except OSError as exc:
             kept = _discard_or_keep(staging, store)
@@ -547,4 +618,32 @@ def audit(
         except BaseException:
             _discard_or_keep(staging, store)
             raise
+    if tracking_failure is not None:  # mlflow.required: the local outputs are published, the audit still fails
+        raise tracking_failure
     return AuditResult(found.verdict, gate.EXIT_CODES[found.verdict], out_dir, json_safe(summary), timings)  # as summary.json has it
+
+
+def log_run(tracker: "Tracker | None", cfg: AuditConfig, summary: dict[str, Any], folder: Path,
+            registry: "ResolvedModel | None") -> AuditError | None:
+    """Log the audit to its MLflow run from the staging ``folder`` (the outputs as they will be published):
+    values and registry tags, summary.json's ``mlflow`` rewritten, then the folder. A failure is recorded in
+    summary.json; with ``mlflow.required`` it is returned, to raise once the outputs are published."""
+    if tracker is None:
+        return None
+    from pipeline.outputs import write_json
+    from pipeline.tracking.client import TrackingError
+
+    try:
+        tracker.log_values(summary, resolved=cfg.resolved, engine=cfg.engine.kind, extra_tags=dict(cfg.mlflow.tags),
+                           registry=registry.provenance() if registry else None, promote_alias=cfg.mlflow.promote_alias)
+        summary["mlflow"] = tracker.section()
+        write_json(folder / "summary.json", summary)
+        tracker.log_folder(folder)
+    except TrackingError as exc:
+        failure: AuditError | None = exc
+    else:
+        failure = None
+    if tracker.error:
+        summary["mlflow"] = tracker.section()
+        write_json(folder / "summary.json", summary)
+    return failure

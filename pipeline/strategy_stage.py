@@ -12,6 +12,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from pipeline import hotspots
 from pipeline import strategies as st
 from pipeline.config import StrategiesConfig
 from pipeline.evidence import seeded_subset
@@ -48,13 +49,15 @@ class Classifier:
     """The model as the causal tests use it: ``images(rows)`` -> {row: (H, W, 3) float32, 0-255 at the
     input size, before preprocessing}; ``probabilities(batch)`` (B, H, W, 3) -> (B, C);
     ``is_label(probs, label)`` -> (B,) bool, "classified as this label"; ``target_class`` (N,) the
-    explained class of each row (whose probability the confidence drop is measured on)."""
+    explained class of each row (whose probability the confidence drop is measured on); ``explain``
+    the audit's CAM method for the highest-scoring class of each image's label (the probes' heat)."""
 
     images: Callable[[Sequence[int]], Mapping[int, np.ndarray]]
     probabilities: Callable[[np.ndarray], np.ndarray]
     is_label: Callable[[np.ndarray, int], np.ndarray]
     target_class: np.ndarray
     batch_size: int = 32
+    explain: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None  # (B, H, W, 3) raw, (B,) labels -> (B, h, w) CAMs
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ class Strategy:
     tests: Tests | None = None
     not_tested: str = ""  # why the hot spot was not tested ("" when tested or when there is none)
     confirmed: bool = False
+    watched_unused: bool = False  # tested, and both effects' intervals hold 0 below min_effect (DESIGN §12)
+    content: hotspots.HotSpotContent | None = None  # what the hot spot holds (DESIGN §12); None without images
+    crops: tuple[np.ndarray, ...] = ()  # the hot spot's pixels in up to 4 exemplars, uint8 (h, w, 3), for the report
 
 
 @dataclass(frozen=True)
@@ -252,6 +258,55 @@ def _tests(cfg: StrategiesConfig, plan: _Plan, got: Mapping[str, Mapping[int, np
     )
 
 
+# --------------------------------------------------------------------------- what a hot spot holds (DESIGN §12)
+
+
+DECODE_CHUNK = 256  # images decoded at a time for the hot spots' content (bounded memory at large inputs)
+
+
+def _content(cfg: StrategiesConfig, ev: Evidence, label: int, s: Strategy, images: Mapping[int, np.ndarray],
+             members: np.ndarray, seed: int) -> tuple[hotspots.HotSpotContent | None, tuple[np.ndarray, ...]]:
+    """The hot spot's content over ``members`` (their control positions drawn by the mask test's rule), and
+    its crops in the strategy's exemplars."""
+    hot = st.rect_pixels(s.hot_spot.rect, ev.input_size)  # type: ignore[union-attr]
+    rng = np.random.default_rng(seed)
+    patches, controls = [], []
+    for r in (int(r) for r in members if int(r) in images):
+        ctrl = st.control_positions(rng, hot, ev.region_of(r, label), count=1, max_overlap=cfg.max_object_overlap, avoid=hot)[0]
+        patches.append(hotspots.crop(images[r], hot))
+        controls.append(hotspots.crop(images[r], ctrl))
+    content = hotspots.describe(np.array(patches), np.array(controls), hot, ev.input_size) if patches else None
+    return content, tuple(hotspots.crop(images[r], hot) for r in s.exemplars if r in images)
+
+
+def _with_content(cfg: StrategiesConfig, ev: Evidence, found: Sequence[tuple[int, Strategy]], model: Classifier,
+                  seed: int) -> dict[tuple[int, int], Strategy]:
+    """Every hot spot's content (DESIGN §12) over a seeded subset of ``test_samples`` members, the images
+    decoded in chunks shared between strategies."""
+    out: dict[tuple[int, int], Strategy] = {}
+    plans = [(label, s, seeded_subset(s.rows, cfg.test_samples, _seed(seed, label, s.id) + 2)) for label, s in found if s.hot_spot is not None]
+    while plans:
+        chunk, rows = [], set()
+        while plans and (not chunk or len(rows) + plans[0][2].size + len(plans[0][1].exemplars) <= DECODE_CHUNK):
+            label, s, members = plans.pop(0)
+            chunk.append((label, s, members))
+            rows |= {int(r) for r in members} | set(s.exemplars)
+        images = model.images(sorted(rows))
+        for label, s, members in chunk:
+            content, crops = _content(cfg, ev, label, s, images, members, _seed(seed, label, s.id) + 2)
+            out[(label, s.id)] = replace(s, content=content, crops=crops)
+    return out
+
+
+def is_watched_unused(cfg: StrategiesConfig, tests: Tests | None) -> bool:
+    """Tested, and neither edit moved the model: both intervals contain 0 and stay below ``min_effect``."""
+    if tests is None:
+        return False
+    effects = (tests.dependence, tests.transplant)
+    defined = [e for e in effects if not math.isnan(e.low)]
+    return bool(defined) and all(e.low <= 0 <= e.high and e.high < cfg.min_effect for e in defined)
+
+
 # --------------------------------------------------------------------------- the stage
 
 
@@ -288,13 +343,12 @@ def run_strategies(cfg: StrategiesConfig, ev: Evidence, model: Classifier | None
     results = _run_forward(plans, model, fill) if plans and model is not None else []
     for p, got in zip(plans, results):
         outcome[p.key] = _tests(cfg, p, got, ev, _seed(seed, *p.key))
+    tested = [(label, _with_tests(s, o if isinstance(o, Tests) else None, "" if isinstance(o, Tests) else str(o), cfg))
+              for label, lab, _, _ in per_label for s in lab.strategies for o in [outcome.get((label, s.id), "")]]
+    described = _with_content(cfg, ev, tested, model, seed) if model is not None else {}
     labels = []
     for label, lab, _, _ in per_label:
-        done = []
-        for s in lab.strategies:
-            o = outcome.get((label, s.id), "")
-            tests = o if isinstance(o, Tests) else None
-            done.append(_with_tests(s, tests, "" if tests else str(o), bool(tests) and _confirmed(cfg, tests)))
+        done = [described.get((label, s.id), s) for lab_, s in tested if lab_ == label]
         done.sort(key=lambda s: (not s.confirmed, s.id))
         labels.append(LabelStrategies(lab.label, lab.atlas, tuple(done), lab.clustered, lab.stability, lab.eigenvalues, lab.note))
     all_found = [s for lab in labels for s in lab.strategies]
@@ -308,8 +362,10 @@ def _seed(seed: int, label: int, strategy: int = 0) -> int:
     return seed + 7919 * label + 101 * strategy
 
 
-def _with_tests(s: Strategy, tests: Tests | None, reason: str, confirmed: bool) -> Strategy:
-    return replace(s, tests=tests, not_tested=reason if s.hot_spot is not None else "", confirmed=confirmed)
+def _with_tests(s: Strategy, tests: Tests | None, reason: str, cfg: StrategiesConfig) -> Strategy:
+    confirmed = tests is not None and _confirmed(cfg, tests)
+    return replace(s, tests=tests, not_tested=reason if s.hot_spot is not None else "", confirmed=confirmed,
+                   watched_unused=not confirmed and is_watched_unused(cfg, tests))
 
 
 
@@ -319,8 +375,9 @@ CSV_COLUMNS = ("label", "strategy", "n_samples", "share", "accuracy", "mean_focu
                "hotspot_x0", "hotspot_y0", "hotspot_x1", "hotspot_y1", "hotspot_share", "concentration",
                "off_object_share", "hotspot_accuracy", "control_accuracy", "hotspot_dependence",
                "hotspot_dependence_lo", "hotspot_dependence_hi", "transplant_flip", "control_flip",
-               "transplant_effect", "transplant_effect_lo", "transplant_effect_hi", "confirmed")
-"""strategies.csv's columns (DESIGN §10); a value that does not apply is None (written empty)."""
+               "transplant_effect", "transplant_effect_lo", "transplant_effect_hi", "confirmed",
+               "hotspot_consistency", "hotspot_consistency_baseline", "hotspot_flatness", "hotspot_kind")
+"""strategies.csv's columns (DESIGN §10, §12); a value that does not apply is None (written empty)."""
 
 
 def record(lab: LabelStrategies, s: Strategy, interval: float) -> dict[str, object]:
@@ -339,12 +396,24 @@ def record(lab: LabelStrategies, s: Strategy, interval: float) -> dict[str, obje
         "control_flip": t.control_flip if t else None, "transplant_effect": t.transplant.value if t else None,
         "transplant_effect_lo": t.transplant.low if t else None, "transplant_effect_hi": t.transplant.high if t else None,
         "confirmed": s.confirmed,
+        **_content_columns(s.content),
     }
     out.update({"flag_mix": dict(s.flag_mix), "place": st.place_name(h.rect) if h else None, "not_tested": s.not_tested or None,
                 "n_tested": t.n_tested if t else 0, "n_recipients": t.n_recipients if t else 0,
                 "confidence_drop": t.confidence_drop if t else None, "exemplar_rows": list(s.exemplars),
-                "sentence": sentence(s, interval)})
+                "watched_unused": s.watched_unused, "sentence": sentence(s, interval)})
+    c = s.content
+    if c is not None:
+        out.update({"hotspot_colour": c.colour or None, "hotspot_rgb": list(c.rgb), "hotspot_members": c.n,
+                    "hotspot_matches": c.matches, "hotspot_same_colour": c.same_colour, "hotspot_patch": list(c.patch)})
     return out
+
+
+def _content_columns(c: hotspots.HotSpotContent | None) -> dict[str, object]:
+    if c is None:
+        return dict.fromkeys(("hotspot_consistency", "hotspot_consistency_baseline", "hotspot_flatness", "hotspot_kind"))
+    return {"hotspot_consistency": c.consistency, "hotspot_consistency_baseline": c.consistency_baseline,
+            "hotspot_flatness": c.flatness, "hotspot_kind": c.kind}
 
 
 def section(result: StrategiesResult) -> dict[str, object]:
@@ -374,7 +443,7 @@ def sentence(s: Strategy, interval: float) -> str:
                 f"{h.off_object_share:.0%} lies outside the objects, below strategies.min_off_object, so there is no off-object "
                 "hot spot to test.")
     where = (f"{head} put {h.share:.0%} of their heat in the {place} ({h.concentration:.1f}× its area's share), "
-             f"{h.off_object_share:.0%} of it outside the objects")
+             f"{h.off_object_share:.0%} of it outside the objects" + (f", where {s.content.description()}" if s.content else ""))
     if t is None:
         return f"{where}; {s.not_tested or 'not tested'}."
     level = f"{interval:.0%} interval"
@@ -385,7 +454,13 @@ def sentence(s: Strategy, interval: float) -> str:
         text += (f"; paste it onto {t.n_recipients} samples of other labels and {t.transplant_flip:.0%} of them turn into "
                  f"'{s.label}', against {t.control_flip:.0%} for a patch from elsewhere in the same image "
                  f"(effect {_effect_text(t.transplant, level)})")
-    return text + (". Confirmed shortcut." if s.confirmed else ". Not confirmed: neither interval's lower bound reaches strategies.min_effect.")
+    if s.confirmed:
+        return text + ". Confirmed shortcut."
+    if s.watched_unused:
+        return text + (". Watched, but unused in this data: neither edit changes the predictions (both intervals hold 0). A cue that "
+                       "this evaluation set lacks could sit here; the probes place their artifacts here to find out.")
+    return text + ". Not confirmed: neither interval's lower bound reaches strategies.min_effect."
+
 
 
 def _effect_text(e: st.Effect, level: str) -> str:

@@ -125,6 +125,7 @@ def build_summary(
     dataset_problems: Sequence[str] = (),
     strategies: Mapping[str, Any] | None = None,
     explanation: Mapping[str, Any] | None = None,
+    probes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``overall`` and ``per_class``: every gate-able aggregate (the sample table's and the strategies')."""
     return {
@@ -142,6 +143,7 @@ def build_summary(
         "skipped": [{"row": i, "sample_id": samples[i].sample_id, "reason": reasons[i]} for i in range(len(samples)) if table.flags[i] == "skipped"],
         "dataset_problems": list(dataset_problems),
         "strategies": dict(strategies) if strategies is not None else None,
+        "probes": dict(probes) if probes is not None else None,
         "provenance": dict(provenance),
     }
 

@@ -35,11 +35,11 @@ def write_config(tmp_path):
 
 @pytest.fixture(scope="session")
 def demo_runs(tmp_path_factory):
-    """Both bundled demo audits, run once per test session: {config stem: (exit code, output folder)}."""
+    """The bundled demo audits (good, shortcut, dormant cue), run once per test session: {config stem: (exit code, output folder)}."""
     from pipeline.cli import main
 
     out = {}
-    for name in ("demo", "demo_shortcut"):
+    for name in ("demo", "demo_shortcut", "demo_dormant"):
         folder = tmp_path_factory.mktemp(name)
         code = main(["audit", str(ROOT / "configs" / f"{name}.yaml"), "--output", str(folder), "--no-progress"])
         out[name] = (code, folder)

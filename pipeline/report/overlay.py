@@ -82,6 +82,15 @@ def _jpeg_uri(pixels: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def pixels_uri(pixels: np.ndarray, side: int = 112) -> str:
+    """An image at the model's input size, enlarged with nearest-neighbour to ``side`` px (its longest side)
+    so the model's pixels stay visible, as a JPEG data URI."""
+    h, w = pixels.shape[:2]
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return _jpeg_uri(np.asarray(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).resize(size, Image.NEAREST)))
+
+
 def intervention_thumbnails(image: np.ndarray, input_size: tuple[int, int], region: np.ndarray, fill: str, *, side: int = 112,
                             removal: np.ndarray | None = None) -> tuple[str, str]:
     """(object removed, object only) as the model saw them: the image resized to the input size
@@ -92,7 +101,4 @@ def intervention_thumbnails(image: np.ndarray, input_size: tuple[int, int], regi
 
     height, width = input_size
     resized = np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR), np.float64)
-    scale = side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return tuple(_jpeg_uri(np.asarray(Image.fromarray(np.clip(x, 0, 255).astype(np.uint8)).resize(size, Image.NEAREST)))
-                 for x in intervene(resized, region, fill, removal))  # type: ignore[return-value]
+    return tuple(pixels_uri(x, side) for x in intervene(resized, region, fill, removal))  # type: ignore[return-value]

@@ -27,10 +27,12 @@ class StrategyCard:
     share: str
     accuracy: str
     focus: str
-    status: str  # "confirmed shortcut" | "not confirmed" | "not tested" | "looks at its objects"
+    status: str  # "confirmed shortcut" | "watched, unused in this data" | "not confirmed" | "not tested" | "looks at its objects"
     confirmed: bool
     place: str
+    kind: str  # what the hot spot holds: "overlay", "red patch", "black border", "background", "" (none read)
     map_uri: str  # mean map, hot spot outlined
+    crops: tuple[str, ...]  # the hot spot's pixels in up to 4 exemplars, enlarged nearest-neighbour (data URIs)
     exemplars: tuple[str, ...]  # overlay thumbnails (data URIs)
     sentence: str
     numbers: tuple[tuple[str, str], ...]  # (name, value) for the small table under the sentence
@@ -80,23 +82,48 @@ def small_map(values: np.ndarray, *, top: float | None = None, outline: tuple[in
     return _png(big)
 
 
-def reading(lab: LabelStrategies) -> str:
-    """A short plain reading of a label's atlas: how much of the heat lands on the objects against
-    the share of the image they cover (3× or more: the heat follows them), else where the rest is."""
+FOLLOWS, BARELY = 3.0, 1.0  # on-object share / object area: heat follows the objects at 3x their share, avoids them below 1x
+
+
+def reading(lab: LabelStrategies, threshold: float = 0.5) -> str:
+    """A label's atlas in one sentence that never contradicts its numbers: the on-object share, the
+    objects' area and their ratio, then "heat follows the objects" (ratio ≥ 3), "heat barely follows
+    the objects" (1-3) or "heat avoids the objects" (< 1); where off-object heat has a hot spot
+    (``threshold``: strategies.hotspot_threshold), where it is strongest."""
     a = lab.atlas
     text = f"{a.on_object:.0%} of the heat lies on the objects, which cover {a.object_area:.0%} of the image on average"
-    if a.object_area > 0 and a.on_object >= 3 * a.object_area:
-        return text + f" ({a.on_object / a.object_area:.1f}× their share): heat follows the objects."
-    cells = st.hot_spot_cells(a.mean_map, a.mean_coverage, 0.5)
+    if not a.object_area > 0:
+        return text + "."
+    ratio = a.on_object / a.object_area
+    verdict = ("heat follows the objects" if ratio >= FOLLOWS else "heat barely follows the objects" if ratio >= BARELY
+               else "heat avoids the objects")
+    text += f" ({ratio:.1f}× their share): {verdict}"
+    cells = st.hot_spot_cells(a.mean_map, a.mean_coverage, threshold)
     if cells is None:
         return text + "."
-    return text + f": most of the heat lies off the objects, strongest at the {st.place_name(st.rect_relative(cells, a.mean_map.shape))}."
+    return text + f"; strongest off the objects at the {st.place_name(st.rect_relative(cells, a.mean_map.shape))}."
+
+
+def crop_uri(pixels: np.ndarray, side: int = 80) -> str:
+    """A hot spot's pixels (h, w, 3) uint8 enlarged by a whole factor, nearest-neighbour (the pixels stay honest)."""
+    h, w = pixels.shape[:2]
+    scale = max(1, side // max(h, w, 1))
+    return _png(np.kron(pixels, np.ones((scale, scale, 1), np.uint8)))
+
+
+def kind_text(s: Strategy) -> str:
+    """What the hot spot holds in two words: "overlay", "red patch", "black border", "background"."""
+    c = s.content
+    if c is None:
+        return ""
+    return f"{c.colour} {c.kind}" if c.colour else c.kind
 
 
 def _headline(s: Strategy) -> str:
     """One line per confirmed shortcut for the section's top (the full sentence is in the class's row)."""
     t = s.tests
-    return (f"{s.label}, strategy {s.id} ({s.share:.0%} of its samples): the {st.place_name(s.hot_spot.rect)} — blanking it costs "
+    holds = f" ({kind_text(s)})" if s.content is not None else ""
+    return (f"{s.label}, strategy {s.id} ({s.share:.0%} of its samples): the {st.place_name(s.hot_spot.rect)}{holds} — blanking it costs "
             f"{t.dependence.value:.0%} accuracy beyond a blank elsewhere; pasting it turns {t.transplant_flip:.0%} of other classes' "
             f"images into {s.label} (controls {t.control_flip:.0%})")
 
@@ -104,6 +131,8 @@ def _headline(s: Strategy) -> str:
 def _status(s: Strategy) -> str:
     if s.confirmed:
         return "confirmed shortcut"
+    if s.watched_unused:
+        return "watched, unused in this data"
     if s.tests is not None:
         return "not confirmed"
     if s.hot_spot is None or s.not_tested.startswith("not tested: off-object share"):
@@ -117,6 +146,10 @@ def _numbers(s: Strategy) -> tuple[tuple[str, str], ...]:
     if h is not None:
         out += [("hot spot share", format_value(h.share)), ("concentration", format_value(h.concentration, 1)),
                 ("off-object share", format_value(h.off_object_share))]
+    if s.content is not None:
+        c = s.content
+        out += [("consistency", f"{format_value(c.consistency, 2)} (elsewhere {format_value(c.consistency_baseline, 2)})"),
+                ("flatness", format_value(c.flatness, 2))]
     if t is not None:
         out += [("hot-spot accuracy", format_value(t.hotspot_accuracy)), ("control accuracy", format_value(t.control_accuracy)),
                 ("dependence", f"{format_value(t.dependence.value)} [{format_value(t.dependence.low)}, {format_value(t.dependence.high)}]"),
@@ -129,7 +162,8 @@ def _card(s: Strategy, interval: float, thumb: Callable[[int], str | None]) -> S
     return StrategyCard(
         label=s.label, id=s.id, n=int(s.rows.size), share=f"{s.share:.0%}", accuracy=format_value(s.accuracy),
         focus=format_value(s.mean_focus_score), status=_status(s), confirmed=s.confirmed,
-        place=st.place_name(h.rect) if h else "—", map_uri=small_map(s.mean_map, outline=h.cells if h else None),
+        place=st.place_name(h.rect) if h else "—", kind=kind_text(s), map_uri=small_map(s.mean_map, outline=h.cells if h else None),
+        crops=tuple(crop_uri(c) for c in s.crops),
         exemplars=tuple(u for u in (thumb(r) for r in s.exemplars) if u), sentence=sentence(s, interval), numbers=_numbers(s),
     )
 
@@ -144,7 +178,7 @@ def build_strategies_view(result: StrategiesResult | None, thumb: Callable[[int]
         cover = lab.atlas.mean_coverage
         rows.append(LabelRow(
             label=lab.label, n=lab.atlas.n, map_uri=small_map(lab.atlas.mean_map), coverage_uri=small_map(cover, top=1.0),
-            reading=reading(lab), note=lab.note, stability=format_value(lab.stability, 2) if lab.clustered else "—",
+            reading=reading(lab, cfg.hotspot_threshold), note=lab.note, stability=format_value(lab.stability, 2) if lab.clustered else "—",
             strategies=tuple(_card(s, cfg.interval, thumb) for s in lab.strategies),
         ))
     rows.sort(key=lambda r: not any(c.confirmed for c in r.strategies))

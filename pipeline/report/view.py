@@ -18,6 +18,7 @@ from pipeline import evidence
 from pipeline.baseline import note
 from pipeline.report import charts
 from pipeline.report.overlay import intervention_thumbnails, legend_gradient_css, overlay
+from pipeline.report.probes_view import build_probes_view
 from pipeline.report.strategies_view import build_strategies_view
 
 SEVERITY = ("right_for_wrong_reason", "distracted", "confused_on_object", "no_signal", "ok")
@@ -81,8 +82,9 @@ def build_view(
     baseline: Mapping[str, Any] | None,
     baseline_path: Path | None,
     strategies: Any = None,
+    probes: Any = None,
 ) -> dict[str, Any]:
-    """``strategies``: the strategies stage's result (None when it is off)."""
+    """``strategies``, ``probes``: the strategies and probes stages' results (None when off)."""
     cfg, samples = prep.cfg, prep.samples
     flags = table.flags
 
@@ -110,6 +112,7 @@ def build_view(
         "evidence": _evidence_view(summary, cfg, table, values, card),
         "methods": _methods_view(summary, cfg, samples, flags, values),
         "strategies": build_strategies_view(strategies, lambda row: (got := thumbnail(row)) and got[1]),
+        "probes": build_probes_view(probes, cfg.statistics.interval),
         "summary": summary,
         "verdict_class": {"FIT TO DEPLOY": "fit", "NOT FIT": "notfit"}.get(summary["verdict"], "inconclusive"),
         "failed": [r["message"] for r in summary["gate"] if r["status"] == "fail"],

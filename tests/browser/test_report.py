@@ -58,7 +58,7 @@ def test_markup_in_dataset_strings_is_escaped(xss_report):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-@pytest.mark.parametrize("name", ["demo", "demo_shortcut"])
+@pytest.mark.parametrize("name", ["demo", "demo_shortcut", "demo_dormant"])
 def test_report_is_self_contained_and_small(reports, name):
     html = (reports[name] / "report.html").read_text()
     assert not re.search(r"https?://", html), "the report must not reference any web resource"
@@ -87,7 +87,7 @@ def _open(browser, path: Path, width: int):
     return page, errors
 
 
-@pytest.mark.parametrize("name", ["demo", "demo_shortcut"])
+@pytest.mark.parametrize("name", ["demo", "demo_shortcut", "demo_dormant"])
 @pytest.mark.parametrize("width", [1280, 390])
 def test_report_opens_clean_with_verdict_and_gate_visible(browser, reports, name, width):
     summary = json.loads((reports[name] / "summary.json").read_text())
@@ -202,5 +202,74 @@ def test_strategies_section_on_the_good_demo_confirms_nothing(browser, reports):
     assert page.locator("#strategies #no-shortcuts").is_visible()
     assert page.locator("#strategies .strategy.confirmed").count() == 0
     assert page.locator("#strategies .atlas-row").count() == 3
+    assert errors == []
+    page.close()
+
+
+READING = re.compile(r"(\d+)% of the heat lies on the objects, which cover (\d+)% of the image on average \(([\d.]+)× their share\): "
+                     r"heat (follows|barely follows|avoids) the objects")
+
+
+@pytest.mark.parametrize("name", ["demo", "demo_shortcut", "demo_dormant"])
+def test_hot_spot_crops_render_and_no_atlas_sentence_contradicts_its_numbers(browser, reports, name):
+    summary = json.loads((reports[name] / "summary.json").read_text())
+    page, errors = _open(browser, reports[name] / "report.html", 1280)
+    # every strategy with a hot spot shows its crops from up to 4 members, and each one decodes
+    for card in page.locator("#strategies .strategy").all():
+        crops = card.locator("figure.crops img")
+        has_spot = card.locator(".strategy-body").inner_text().count("hot spot:") > 0
+        assert (crops.count() == 4) == has_spot, card.inner_text()[:200]
+    widths = page.eval_on_selector_all("#strategies figure.crops img", "els => els.map(e => [e.naturalWidth, e.naturalHeight])")
+    assert widths and all(w > 0 and h > 0 for w, h in widths)
+    # the atlas sentence of every class says its own numbers and reads them right
+    for lab in summary["strategies"]["labels"]:
+        text = page.locator(f'#strategies .atlas-row[data-label="{lab["label"]}"] .atlas p').inner_text()
+        m = READING.search(text)
+        assert m, text
+        on, area, verdict = int(m[1]), int(m[2]), m[4]
+        share, covered = lab["atlas"]["on_object_share"], lab["atlas"]["object_area_share"]
+        assert on == round(100 * share) and area == round(100 * covered) and float(m[3]) == round(share / covered, 1)
+        assert verdict == ("follows" if share >= 3 * covered else "barely follows" if share >= covered else "avoids"), text
+        if on > 50:
+            assert not re.search(r"most .*off", text), text
+    assert errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_probes_section_shows_the_fooling_probes_first(browser, reports, width):
+    summary = json.loads((reports["demo_dormant"] / "summary.json").read_text())
+    page, errors = _open(browser, reports["demo_dormant"] / "report.html", width)
+    section = page.locator("#probes")
+    assert section.is_visible() and "What would fool it?" in section.inner_text()
+    # after the strategies, before the gallery
+    assert page.locator("#strategies").bounding_box()["y"] < section.bounding_box()["y"] < page.locator("#gallery").bounding_box()["y"]
+    fooled = int(summary["aggregates"]["overall"]["probes_fooled"])
+    assert page.locator("#fooling-probes li").count() == fooled > 0
+    assert page.locator("#fooling-probes").inner_text().count("turns ") == fooled
+    cards = page.locator("#probes .probe-card")
+    assert 0 < cards.count() <= fooled
+    assert cards.first.get_attribute("data-probe") == "vendor-logo"
+    # each card: 4 before/after pairs, every image decoded
+    assert cards.first.locator(".pair").count() == 4 and cards.first.locator(".pair img").count() == 8
+    assert all(w > 0 for w in page.eval_on_selector_all("#probes img", "els => els.map(e => e.naturalWidth)"))
+    # the table lists every fooling probe before any other row
+    marks = [c.inner_text() for c in page.locator("#probe-table tbody tr td:last-child").all()]
+    assert marks[:fooled] == ["fools"] * fooled and "fools" not in marks[fooled:]
+    assert "forward passes" in page.locator("#probe-cost").inner_text()
+    assert "probes:" in page.locator("#run-line").inner_text()
+    assert page.locator("#background-swap").is_visible()
+    if width == 390:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 392
+    ARTIFACTS.mkdir(exist_ok=True)
+    section.screenshot(path=str(ARTIFACTS / f"probes-demo_dormant-{width}.png"))
+    assert errors == []
+    page.close()
+
+
+def test_probes_section_on_the_good_demo_says_nothing_fooled_it(browser, reports):
+    page, errors = _open(browser, reports["demo"] / "report.html", 1280)
+    assert page.locator("#probes #no-fooling").is_visible()
+    assert page.locator("#probes .probe-card").count() == 0
     assert errors == []
     page.close()

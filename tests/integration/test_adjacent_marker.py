@@ -97,7 +97,8 @@ def test_good_demo_is_fit_and_a_small_slice_is_not_evaluated(demo_runs, tmp_path
     (check,) = [c for c in summary["trust"]["checks"] if c["name"] == "heatmap_confirmation"]
     assert code == 0 and check["status"] == "pass"
     cfg = (ROOT / "configs" / "demo.yaml").read_text().replace("../", f"{ROOT}/").replace("randomisation: true", "randomisation: false")
-    cfg = "\n".join(line for line in cfg.splitlines() if "confirmed_shortcuts" not in line) + "\nstrategies: {enabled: false}\n"
+    cfg = "\n".join(line for line in cfg.splitlines() if "confirmed_shortcuts" not in line and "probes_fooled" not in line)
+    cfg = cfg.replace("probes:", "probes:\n  enabled: false") + "\nstrategies: {enabled: false}\n"  # counts, no interval to warn on
     (tmp_path / "d.yaml").write_text(cfg)
     code = main(["audit", str(tmp_path / "d.yaml"), "--output", str(tmp_path / "small"), "--limit", "15", "--no-progress"])
     small = json.loads((tmp_path / "small" / "summary.json").read_text())

@@ -18,7 +18,7 @@ from conftest import FRUITS, ROOT, require
 from pipeline.cli import main
 from pipeline.outputs import SAMPLE_COLUMNS
 
-OUTPUTS = ("report.html", "summary.json", "samples.csv", "heatmaps.npz", "junit.xml", "summary.md", "strategies.csv")
+OUTPUTS = ("report.html", "summary.json", "samples.csv", "heatmaps.npz", "junit.xml", "summary.md", "strategies.csv", "probes.csv")
 
 
 def _rows(path: Path) -> list[dict]:
@@ -77,11 +77,12 @@ def test_outputs_present_and_consistent(demo_runs, name):
     html = (folder / "report.html").read_text()
     assert f'<div class="big">{summary["verdict"]}</div>' in html
     junit = (folder / "junit.xml").read_text()
-    # 6 overall rules + 1 class rule x 3 classes, + one case per trust check and per confirmed shortcut
+    # 7 overall rules + 1 class rule x 3 classes, + one case per trust check, per confirmed shortcut and per fooling probe
     shortcuts = int(summary["strategies"]["aggregates"]["overall"]["confirmed_shortcuts"])
-    assert len(summary["gate"]) == 6 + 3 and junit.count("<testcase") == 9 + 2 + shortcuts
+    fooled = int(summary["probes"]["aggregates"]["overall"]["probes_fooled"])
+    assert len(summary["gate"]) == 7 + 3 and junit.count("<testcase") == 10 + 2 + shortcuts + fooled
     assert junit.count("<failure") == (sum(r["status"] == "fail" for r in summary["gate"])
-                                       + sum(c["status"] == "fail" for c in summary["trust"]["checks"]) + shortcuts)
+                                       + sum(c["status"] == "fail" for c in summary["trust"]["checks"]) + shortcuts + fooled)
     assert summary["verdict"] in (folder / "summary.md").read_text()
     prov = summary["provenance"]
     assert prov["target_layer"] == "relu4" and prov["target_layer_shape"] == [16, 16, 64] and len(prov["model_sha256"]) == 64

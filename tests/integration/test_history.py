@@ -43,10 +43,11 @@ def test_history_rows_are_chronological_and_equal_the_summaries(three_audits, tm
     header = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
     assert len(header) == len(set(header))
     # gated: accuracy, mean_focus_score, right_for_wrong_reason_rate, still_right_without_object_rate, confirmed_shortcuts,
-    # 3 x class_mean_energy_in_box
+    # probes_fooled, 3 x class_mean_energy_in_box
     charts = html.count('<svg viewBox')
-    assert charts == 8 and len(header) == 5 + 8 + 5 and html.count('class="model-change"') == 2 * charts
+    assert charts == 9 and len(header) == 5 + 9 + 5 and html.count('class="model-change"') == 2 * charts
     assert [float(r["confirmed_shortcuts"]) for r in rows] == [0.0, 12.0, 0.0]
+    assert [float(r["probes_fooled"]) for r in rows] == [s["aggregates"]["overall"]["probes_fooled"] for s in summaries]
     assert html.count('class="dataset-change"') == 2 * charts
 
 

@@ -65,6 +65,14 @@ def test_the_shortcut_demo_confirms_a_shortcut_at_its_markers(demo_runs):
         assert float(s["hotspot_dependence_lo"]) >= 0.2 or float(s["transplant_effect_lo"]) >= 0.2
         corners.add((rect[0] < 0.5, rect[1] < 0.5))
     assert len(corners) == 4  # the marker moves to whichever corner is free: a strategy per corner
+    # what the hot spots hold: the class's marker colour (make_shapes.MARKER_COLORS), a uniform patch
+    records = {(s["label"], s["strategy"]): s for lab in summary["strategies"]["labels"] for s in lab["strategies"]}
+    colours = {"circle": "red", "square": "green", "triangle": "blue"}
+    for s in confirmed:
+        rec = records[(s["label"], int(s["strategy"]))]
+        assert s["hotspot_kind"] in ("patch", "border") and rec["hotspot_colour"] == colours[s["label"]], rec
+        assert float(s["hotspot_flatness"]) >= 0.8
+        assert f"where the same flat {colours[s['label']]} area appears on" in rec["sentence"]
     junit = (out / "junit.xml").read_text()
     assert junit.count("confirmed shortcut") == len(confirmed)
 
@@ -74,13 +82,17 @@ def test_the_good_demo_confirms_nothing(demo_runs):
     summary = json.loads((out / "summary.json").read_text())
     assert code == 0
     assert summary["strategies"]["aggregates"]["overall"]["confirmed_shortcuts"] == 0
-    assert not [s for s in read_csv(out / "strategies.csv") if s["confirmed"] == "True"]
+    strategies = read_csv(out / "strategies.csv")
+    assert not [s for s in strategies if s["confirmed"] == "True"]
+    # its hot spots are described, and none holds a fixed overlay
+    kinds = {s["hotspot_kind"] for s in strategies if s["hotspot_x0"]}
+    assert kinds and "" not in kinds and "overlay" not in kinds
     # every label was clustered and every sample that was explained got a strategy
     assert all(r["strategy"] != "" for r in read_csv(out / "samples.csv") if r["flag"] != "skipped")
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_the_good_demo_confirms_nothing_on_other_seeds(tmp_path, seed):
+def test_the_good_demo_confirms_nothing_and_no_probe_fools_it_on_other_seeds(tmp_path, seed):
     text = (ROOT / "configs" / "demo.yaml").read_text().replace("seed: 0", f"seed: {seed}").replace("randomisation: true", "randomisation: false")
     text = text.replace("../data_samples", str(ROOT / "data_samples"))
     cfg = tmp_path / "demo.yaml"
@@ -88,4 +100,5 @@ def test_the_good_demo_confirms_nothing_on_other_seeds(tmp_path, seed):
     assert main(["audit", str(cfg), "--output", str(tmp_path / "out"), "--no-progress"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["strategies"]["aggregates"]["overall"]["confirmed_shortcuts"] == 0
+    assert summary["probes"]["aggregates"]["overall"]["probes_fooled"] == 0  # seed 0: tests/integration/test_probes_demo.py
     assert summary["provenance"]["seed"] == seed

@@ -204,3 +204,38 @@ def test_gate_bound_and_statistics_are_checked(files, write_config):
     assert "evidence.removal_region" in message and "box, mask, dilated" in message
     message = _error(write_config, VALID + "trust: {min_agreement: 0.5}\n")
     assert "trust.min_agreement: unknown key" in message and "min_confirmed" in message
+
+
+def test_probes_keys_are_checked_and_their_aggregates_need_the_stage(files, write_config):
+    from PIL import Image
+
+    from pipeline.config import PROBE_KINDS
+    from pipeline.probes import BUILTIN
+
+    assert PROBE_KINDS == BUILTIN
+    Image.new("RGBA", (20, 8), (255, 0, 0, 128)).save(files / "logo.png")
+    (files / "not-an-image.png").write_text("hello")
+    cfg = load_config(write_config(VALID + "  - {metric: probes_fooled, max: 0}\n  - {metric: class_background_gap, max: 0.3}\n"
+                                   "probes: {artifacts: [stamp], overlays: [{name: vendor, path: logo.png, at: [0.5, 0.8]}]}\n"))
+    assert cfg.probes.enabled and cfg.probes.samples == 64 and cfg.probes.artifacts == ("stamp",)
+    (logo,) = cfg.probes.overlays
+    assert logo.name == "vendor" and logo.path == files / "logo.png" and logo.size == 0.25 and logo.at == (0.5, 0.8)
+    assert load_config(write_config(VALID)).probes.artifacts == ("watermark", "stamp", "noise", "frame")
+    message = _error(write_config, VALID + "probes: {artifacts: [watermark, sticker]}\n")
+    assert "probes.artifacts[1]" in message and "watermark, stamp, noise, frame" in message and "'sticker'" in message
+    message = _error(write_config, VALID + "probes: {places: [corners, corners]}\n")
+    assert "probes.places" in message and "duplicates ['corners']" in message
+    message = _error(write_config, VALID + "probes: {overlays: [{name: v, path: not-an-image.png}]}\n")
+    assert "probes.overlays[0].path" in message and "an image file" in message and "not-an-image.png" in message
+    message = _error(write_config, VALID + "probes: {overlays: [{name: v, path: logo.png, at: [1.2, 0]}]}\n")
+    assert "probes.overlays[0].at" in message and "[x, y]" in message
+    message = _error(write_config, VALID + "probes: {overlays: [{name: frame, path: logo.png}]}\n")
+    assert "probes.overlays[0].name" in message and "not a built-in kind" in message
+    message = _error(write_config, VALID + "probes: {overlays: [{path: logo.png}]}\n")
+    assert "probes.overlays[0].name" in message and "required" in message
+    message = _error(write_config, VALID + "  - {metric: probes_fooled, max: 0}\nprobes: {enabled: false}\n")
+    assert "gate[3].metric" in message and "probes.enabled is false" in message and "probes_fooled" in message
+    message = _error(write_config, VALID + "  - {metric: background_gap, max: 0.2}\nprobes: {background_swap: false}\n")
+    assert "gate[3].metric" in message and "probes.background_swap is false" in message
+    message = _error(write_config, VALID + "  - {metric: max_probe_effect, max: 0.2, bound: upper}\n")
+    assert "gate[3].bound" in message and "max_probe_effect has no interval" in message

@@ -93,6 +93,12 @@ def test_a_model_that_reads_a_corner_patch_is_a_confirmed_shortcut_there():
     rec = record(marked, s, CFG.interval)
     assert set(CSV_COLUMNS) <= set(rec) and rec["confirmed"] is True
     assert "top-right corner" in rec["sentence"] and "Confirmed shortcut" in rec["sentence"]
+    # what the hot spot holds: the same red pixels in every member, filling the corner cell up to the image edges
+    assert s.content.kind == "border" and s.content.colour == "red" and s.content.flatness == 1.0
+    assert s.content.n == s.rows.size and s.content.n_varied == 0  # flat patches: no correlation is defined
+    assert rec["hotspot_kind"] == "border" and rec["hotspot_colour"] == "red" and not rec["watched_unused"]
+    assert f"where the same flat red area appears on {s.rows.size} of {s.rows.size} images" in rec["sentence"]
+    assert len(s.crops) == 4 and s.crops[0].shape == (8, 8, 3) and (s.crops[0] == (255, 0, 0)).all()
     assert section(result)["labels"][0]["strategies"][0]["hotspot_x0"] == 0.75
 
 
@@ -106,6 +112,7 @@ def test_a_model_that_reads_the_object_confirms_nothing():
             assert not s.confirmed
             if s.tests is not None:  # a coarse cell around the object may read as off-object; testing clears it
                 assert s.tests.dependence.value == 0.0 and s.tests.transplant.value == 0.0
+                assert s.watched_unused and "Watched, but unused in this data" in record(lab, s, CFG.interval)["sentence"]
 
 
 def test_too_few_samples_give_an_atlas_only_and_no_model_means_no_tests():
@@ -119,18 +126,63 @@ def test_too_few_samples_give_an_atlas_only_and_no_model_means_no_tests():
     assert untested.labels[0].strategies[0].not_tested == "no model to test with"
 
 
-def test_atlas_reading_says_whether_the_heat_follows_the_objects():
-    from pipeline.report.strategies_view import reading
+def _label(mean_map: np.ndarray, cover: np.ndarray, on: float, area: float):
     from pipeline.strategies import Atlas
     from pipeline.strategy_stage import LabelStrategies
+
+    return LabelStrategies("a", Atlas(mean_map, cover, 10, on, area), (), False, float("nan"), ())
+
+
+def test_atlas_reading_heat_follows_the_objects():
+    from pipeline.report.strategies_view import reading
 
     follows = np.zeros((4, 4))
     follows[1:3, 1:3] = 0.25
     cover = np.zeros((4, 4))
-    cover[1:3, 1:3] = 0.5  # objects cover 12.5% on average; 50% of the heat on them is 4x their share
-    lab = LabelStrategies("a", Atlas(follows, cover, 10, 0.5, 0.125), (), False, float("nan"), ())
-    assert reading(lab).endswith("(4.0× their share): heat follows the objects.")
+    cover[1:3, 1:3] = 1.0  # all of the heat on the objects: no off-object hot spot to name
+    assert reading(_label(follows, cover, 0.5, 0.125)) == (
+        "50% of the heat lies on the objects, which cover 12% of the image on average (4.0× their share): heat follows the objects.")
+
+
+def test_atlas_reading_heat_barely_follows_the_objects_with_the_numbers_that_showed_the_fault():
+    from pipeline.report.strategies_view import reading
+
+    corner = np.full((4, 4), 0.5 / 15)
+    corner[3, 3] = 0.5
+    cover = np.full((4, 4), 0.52)
+    text = reading(_label(corner, cover, 0.58, 0.52))  # apple on the real photos: 58% on, objects 52% of the image
+    assert text == ("58% of the heat lies on the objects, which cover 52% of the image on average (1.1× their share): heat barely "
+                    "follows the objects; strongest off the objects at the bottom-right corner.")
+    assert "most" not in text
+
+
+def test_atlas_reading_heat_avoids_the_objects():
+    from pipeline.report.strategies_view import reading
+
     corner = np.zeros((4, 4))
     corner[3, 3] = 1.0
-    lab = LabelStrategies("a", Atlas(corner, cover, 10, 0.01, 0.125), (), False, float("nan"), ())
-    assert reading(lab).endswith("most of the heat lies off the objects, strongest at the bottom-right corner.")
+    cover = np.zeros((4, 4))
+    cover[1:3, 1:3] = 0.5
+    assert reading(_label(corner, cover, 0.01, 0.125)) == (
+        "1% of the heat lies on the objects, which cover 12% of the image on average (0.1× their share): heat avoids the objects; "
+        "strongest off the objects at the bottom-right corner.")
+
+
+def _tests(dep: tuple[float, float], eff: tuple[float, float]):
+    from pipeline.strategies import Effect
+    from pipeline.strategy_stage import Tests
+
+    return Tests(20, 1.0, 1.0, Effect(sum(dep) / 2, *dep, 20), 0.0, 20, 0.0, 0.0, Effect(sum(eff) / 2, *eff, 20))
+
+
+@pytest.mark.parametrize("dep, eff, watched", [
+    ((-0.05, 0.10), (-0.02, 0.15), True),   # both intervals hold 0, both upper bounds under min_effect (0.2)
+    ((0.0, 0.0), (0.0, 0.0), True),         # nothing moved at all
+    ((-0.05, 0.10), (-0.02, 0.25), False),  # the transplant's upper bound reaches 0.2: an effect is not ruled out
+    ((0.05, 0.15), (-0.02, 0.15), False),   # the dependence interval leaves out 0: the hot spot does something
+])
+def test_watched_but_unused_needs_both_intervals_on_zero_and_under_min_effect(dep, eff, watched):
+    from pipeline.strategy_stage import is_watched_unused
+
+    assert is_watched_unused(CFG, _tests(dep, eff)) is watched
+    assert is_watched_unused(CFG, None) is False

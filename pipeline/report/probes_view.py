@@ -1,0 +1,100 @@
+"""View data of the report section "What would fool it?" (DESIGN §11), built before rendering from a
+:class:`pipeline.probe_stage.ProbesResult` (no TensorFlow)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pipeline.outputs import format_value
+from pipeline.probe_stage import ProbeRow, ProbesResult, place_words, sentence, swap_sentence
+from pipeline.report.overlay import overlay, pixels_uri
+
+TABLE_ROWS = 60  # the table lists the fooling rows and then the largest effects, up to this many
+CARDS = 6  # fooling probes shown with exemplars
+
+
+@dataclass(frozen=True)
+class ProbeCard:
+    probe: str
+    kind: str
+    place: str
+    label: str
+    fools: bool
+    sentence: str
+    n: int
+    flip: str
+    control: str
+    effect: str
+    interval: str
+    accuracy: str
+    heat: str
+    exemplars: tuple[tuple[str, str], ...]  # (before, after) heatmap overlays (data URIs)
+
+
+@dataclass(frozen=True)
+class SwapView:
+    sentence: str
+    numbers: tuple[tuple[str, str], ...]
+    exemplars: tuple[tuple[str, str], ...]  # (the sample, on another class's background)
+
+
+@dataclass(frozen=True)
+class ProbesView:
+    n_fooled: int
+    cards: tuple[ProbeCard, ...]  # fooling probes with exemplars, largest effect first
+    table: tuple[ProbeCard, ...]  # fooling rows first, then by effect
+    n_rows: int
+    swap: SwapView | None
+    cost: str
+    cost_short: str  # for the report's run line
+    settings: str
+
+
+def _card(row: ProbeRow, exemplars: bool) -> ProbeCard:
+    e = row.effect
+    shown = tuple((overlay(x.before, x.before_cam, []), overlay(x.after, x.after_cam, []))
+                  for x in row.exemplars) if exemplars else ()
+    return ProbeCard(
+        probe=row.probe, kind=row.kind, place=place_words(row.place, row.rect), label=row.label, fools=row.fools, sentence=sentence(row),
+        n=row.n, flip=format_value(row.flip, 2), control=format_value(row.control_flip, 2), effect=format_value(e.value, 2),
+        interval="—" if math.isnan(e.low) else f"{e.low:.2f} – {e.high:.2f}", accuracy=format_value(row.accuracy, 2),
+        heat=format_value(row.artifact_heat, 2), exemplars=shown,
+    )
+
+
+def _swap(result: ProbesResult, level: float) -> SwapView | None:
+    swap = result.swap
+    if swap is None:
+        return None
+    if swap.note:
+        return SwapView(swap_sentence(swap), (), ())
+    g = swap.gap
+    numbers = (("probe samples swapped", str(swap.n)), ("accuracy, same-class background", format_value(swap.accuracy_same, 2)),
+               ("accuracy, other-class background", format_value(swap.accuracy_other, 2)),
+               ("background gap", f"{format_value(g.value, 2)} [{format_value(g.low, 2)}, {format_value(g.high, 2)}] ({level:.0%})"),
+               ("answer the background's class", f"{swap.flip:.0%}"))
+    text = swap_sentence(swap)
+    return SwapView(text[0].upper() + text[1:], numbers, tuple((pixels_uri(a), pixels_uri(b)) for _, a, b in swap.exemplars))
+
+
+def build_probes_view(result: ProbesResult | None, level: float) -> ProbesView | None:
+    """``level``: the intervals' two-sided level (statistics.interval)."""
+    if result is None:
+        return None
+    cfg = result.settings
+    fooling = result.fooling()
+    others = sorted((r for r in result.rows if not r.fools), key=lambda r: -(r.effect.value if not math.isnan(r.effect.value) else -9))
+    table = tuple(_card(r, False) for r in (fooling + others)[:TABLE_ROWS])
+    passes = result.passes
+    forward = passes["edits"] + passes["controls"] + passes["swaps"]
+    cost = (f"{result.n_samples} probe samples ({', '.join(f'{k} {v}' for k, v in result.samples_per_label.items())}); "
+            f"{forward} forward passes ({passes['edits']} edited, {passes['controls']} controls, {passes['swaps']} background swaps) "
+            f"and {passes['gradcam']} Grad-CAM passes on flipped images, in {result.seconds:.1f} s")
+    probes = [*cfg.artifacts, *(o.name for o in cfg.overlays)]
+    settings = (f"probes: {', '.join(probes) or 'none'} at {', '.join(cfg.places) or 'no place'} (corners inset {cfg.margin:.0%}), "
+                f"{cfg.size:.0%} of the input width; a probe fools the model when its effect's {level:.0%} interval lower bound "
+                f"≥ {cfg.min_effect:g}")
+    short = f"probes: {forward} forward + {passes['gradcam']} Grad-CAM passes, {result.seconds:.1f} s"
+    return ProbesView(len(fooling), tuple(_card(r, True) for r in fooling[:CARDS]), table, len(result.rows), _swap(result, level),
+                      cost, short, settings)
