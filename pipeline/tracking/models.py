@@ -118,7 +118,12 @@ def resolve_model(text: str, tracking: str) -> ResolvedModel:
     client = connect(tracking, f"model.path {text}")
     if uri.registry:
         mv = version_of(client, uri, tracking)
-        local = download(f"models:/{mv.name}/{mv.version}", tracking, f"models/{mv.name}/{mv.version}", text)
+        try:  # where the version's files are, through this client (download_artifacts alone would ask the global registry)
+            where = client.get_model_version_download_uri(mv.name, mv.version)
+        except Exception as exc:
+            raise ModelError(f"{text}: expected the files of version {mv.version} of {mv.name!r} at {tracking}, found an error: "
+                             f"{one_line(exc)}") from None
+        local = download(where, tracking, f"models/{mv.name}/{mv.version}", text)
         return ResolvedModel(text, tracking, keras_file(local, text), mv.name, str(mv.version), uri.alias, mv.run_id)
     try:
         client.get_run(uri.run_id)

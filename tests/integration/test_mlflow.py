@@ -24,6 +24,12 @@ from pipeline.cli import main
 LIMIT = "45"  # images per audit: enough for every rule to be evaluated, fast enough for CI
 
 
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    """Downloads go to the test's own folder, not ~/.cache."""
+    monkeypatch.setenv("GRADCAM_AUDIT_CACHE", str(tmp_path / "cache"))
+
+
 def _need_mlflow() -> None:
     require(importlib.util.find_spec("mlflow") is not None, "mlflow is not installed (pip install -e '.[mlflow]'; make install does)")
 
@@ -94,20 +100,21 @@ def run_audit(args: list[str]) -> int:
     return main(["audit", *args, "--limit", LIMIT, "--no-progress"])
 
 
-@pytest.fixture(scope="module")
-def registered(server, tmp_path_factory):
-    """The demo's good model logged with the Keras flavour and registered as 'demo' version 1, alias @challenger."""
-    import keras
-    import mlflow
+def register(server: str, model: str, name: str, alias: str = "challenger") -> str:
+    """data_samples/register_models.py in its own process (as a team's training job; this process never sets
+    MLflow's global tracking URI, so the audit must find the server by itself): the new version's number."""
+    out = subprocess.run([sys.executable, str(ROOT / "data_samples" / "register_models.py"), model, "--tracking-uri", server,
+                          "--name", name, "--alias", alias], capture_output=True, text=True, check=True).stdout
+    return out.strip().splitlines()[-1].split(f"models:/{name}/")[1].split(",")[0]
 
-    client = mlflow.MlflowClient(server, server)
-    mlflow.set_tracking_uri(server)
-    mlflow.set_experiment("training")
-    model = keras.models.load_model(ROOT / "data_samples" / "shapes" / "model_good.keras")
-    with mlflow.start_run():
-        mlflow.keras.log_model(model, name="model", registered_model_name="demo")
-    client.set_registered_model_alias("demo", "challenger", "1")
-    return client
+
+@pytest.fixture(scope="module")
+def registered(server):
+    """The demo's good model logged with the Keras flavour and registered as 'demo' version 1, alias @challenger."""
+    from mlflow import MlflowClient
+
+    assert register(server, "good", "demo") == "1"
+    return MlflowClient(server, server)
 
 
 def test_the_embedded_default_logs_one_run_with_the_summarys_numbers(tmp_path, monkeypatch):
@@ -174,12 +181,7 @@ def test_the_baseline_is_the_champions_own_last_audit(server, registered, tmp_pa
 
     if not registered.get_model_version("demo", "1").tags.get("gradcam_audit.run_id"):
         pytest.skip("needs the audit of version 1 above")
-    with mlflow.start_run():  # a second version of the same model, the new challenger
-        import keras
-
-        mlflow.keras.log_model(keras.models.load_model(ROOT / "data_samples" / "shapes" / "model_good.keras"), name="model",
-                               registered_model_name="demo")
-    registered.set_registered_model_alias("demo", "challenger", "2")
+    assert register(server, "good", "demo") == "2"  # a second version of the same model, the new challenger
     cfg = demo_config(tmp_path, "models:/demo@challenger", rule="  - {metric: accuracy, max_drop: 0.02, bound: upper}")
     out = tmp_path / "challenger"
     assert run_audit([str(cfg), "--output", str(out), "--mlflow", server, "--baseline", "models:/demo@champion"]) == 0
@@ -197,13 +199,7 @@ def test_the_baseline_is_the_champions_own_last_audit(server, registered, tmp_pa
 
 
 def test_a_baseline_version_never_audited_is_exit_2(server, registered, tmp_path, capsys):
-    import keras
-    import mlflow
-
-    mlflow.set_tracking_uri(server)
-    with mlflow.start_run():
-        mlflow.keras.log_model(keras.models.load_model(ROOT / "data_samples" / "shapes" / "model_good.keras"), name="model",
-                               registered_model_name="never-audited")
+    register(server, "good", "never-audited")
     code = run_audit([str(demo_config(tmp_path)), "--output", str(tmp_path / "o"), "--mlflow", server,
                       "--baseline", "models:/never-audited/1"])
     err = capsys.readouterr().err
@@ -218,15 +214,16 @@ def test_an_alias_that_does_not_exist_is_exit_2_naming_the_uri(server, registere
 
 
 def test_a_model_without_a_keras_file_is_exit_2_naming_the_uri_and_its_flavours(server, tmp_path, capsys):
-    import mlflow
-
-    class Constant(mlflow.pyfunc.PythonModel):
-        def predict(self, context, model_input):
-            return model_input
-
-    mlflow.set_tracking_uri(server)
-    with mlflow.start_run():
-        mlflow.pyfunc.log_model(name="model", python_model=Constant(), registered_model_name="not-keras")
+    script = f"""
+import mlflow
+class Constant(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input):
+        return model_input
+mlflow.set_tracking_uri({server!r})
+with mlflow.start_run():
+    mlflow.pyfunc.log_model(name="model", python_model=Constant(), registered_model_name="not-keras")
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
     code = run_audit([str(demo_config(tmp_path, "models:/not-keras/1")), "--output", str(tmp_path / "o"), "--mlflow", server])
     err = capsys.readouterr().err
     assert code == 2 and "models:/not-keras/1" in err and "Keras flavour" in err and "python_function" in err
@@ -256,3 +253,19 @@ def test_a_dead_tracking_server_is_a_warning_unless_required(tmp_path, capsys):
     assert run_audit([str(cfg), "--output", str(tmp_path / "hard"), "--mlflow", url]) == 2
     err = capsys.readouterr().err
     assert url in err and "mlflow.required is true" in err and "Traceback" not in err
+
+
+def test_an_audit_that_fails_after_its_run_started_ends_the_run_failed(tmp_path, monkeypatch, capsys):
+    _need_mlflow()
+    from mlflow import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()  # every image missing: the dataset has no usable sample, exit 2 after the run was created
+    cfg = demo_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace(f"images: {ROOT}/data_samples/shapes/images", f"images: {tmp_path / 'empty'}"))
+    assert run_audit([str(cfg), "--output", str(tmp_path / "out"), "--mlflow"]) == 2
+    assert "expected at least one usable sample" in capsys.readouterr().err
+    client = MlflowClient(f"sqlite:///{tmp_path / 'reports' / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("gradcam-audit").experiment_id])
+    assert run.info.status == "FAILED"  # never left RUNNING
