@@ -18,6 +18,7 @@ import numpy as np
 from pipeline import probes as pr
 from pipeline import strategies as st
 from pipeline.config import ProbesConfig
+from pipeline.evidence import seeded_subset
 from pipeline.scoring import score_region
 from pipeline.strategy_stage import Classifier, Evidence
 
@@ -91,6 +92,7 @@ class ProbesResult:
     passes: Mapping[str, int]  # forward passes (edits, controls, swaps) and Grad-CAM passes
     seconds: float
     settings: ProbesConfig = field(default_factory=ProbesConfig)
+    note: str = ""  # why nothing was probed ("" when samples were)
 
     def fooling(self) -> list[ProbeRow]:
         """The rows that fool the model, largest effect first."""
@@ -150,6 +152,9 @@ def _run_edits(placed: Sequence[pr.Placed], rows: np.ndarray, images: Mapping[in
                size: tuple[int, int], n_labels: int) -> _Edits:
     """Each distinct edit (artifact, rectangle) and each distinct control footprint once, in shared batches;
     placements that coincide (a hot spot centred where a corner probe already sits) share their results."""
+    if not placed or not rows.size:
+        none = np.zeros((len(placed), rows.size, n_labels), bool)
+        return _Edits(none, none, 0, 0)
     edit_of, controls_of, unique, footprints = [], [], {}, {}
     for p in placed:
         edit_of.append(unique.setdefault((id(p.artifact), p.rect), len(unique)))
@@ -266,8 +271,8 @@ def run_probes(cfg: ProbesConfig, ev: Evidence, model: Classifier, artifacts: Se
     size, n_labels = ev.input_size, len(ev.labels)
     rows = probe_samples(ev, cfg.samples, seed + 11)
     placed = [p for a in artifacts for p in pr.placements(a, size, places=cfg.places, margin=cfg.margin, hot_spots=hot_spots)]
-    fraction = {int(r): float(ev.region_of(int(r), int(ev.explained[r])).mean()) for r in np.flatnonzero(ev.explained >= 0)} \
-        if cfg.background_swap else {}
+    pool = [r for label in range(n_labels) for r in seeded_subset(np.flatnonzero(ev.explained == label), cfg.samples, seed + 7)]
+    fraction = {int(r): float(ev.region_of(int(r), int(ev.explained[r])).mean()) for r in pool} if cfg.background_swap else {}
     pairs = _swap_pairs(ev, rows, fraction, seed + 13) if cfg.background_swap else []
     images = model.images(sorted({int(r) for r in rows} | {d for p in pairs for d in p}))
     rows = np.array([r for r in rows if int(r) in images], np.int64)
@@ -292,7 +297,8 @@ def run_probes(cfg: ProbesConfig, ev: Evidence, model: Classifier, artifacts: Se
     overall, per_label = aggregates(out, swap, ev.labels)
     counts = {ev.labels[lab]: int((ev.explained[rows] == lab).sum()) for lab in range(n_labels)}
     passes = {"edits": edits.n_edits, "controls": edits.n_controls, "swaps": n_swap, "gradcam": len(jobs)}
-    return ProbesResult(tuple(out), swap, int(rows.size), counts, overall, per_label, passes, time.perf_counter() - t0, cfg)
+    note = "" if rows.size else "no probe sample: the audit has no correctly classified scored sample to edit"
+    return ProbesResult(tuple(out), swap, int(rows.size), counts, overall, per_label, passes, time.perf_counter() - t0, cfg, note)
 
 
 def aggregates(rows: Sequence[ProbeRow], swap: Swap | None, labels: Sequence[str]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -374,6 +380,7 @@ def section(result: ProbesResult) -> dict[str, object]:
     return {
         "settings": {**asdict(result.settings), "overlays": [{**asdict(o), "path": str(o.path)} for o in result.settings.overlays]},
         "n_samples": result.n_samples, "samples_per_label": dict(result.samples_per_label), "passes": dict(result.passes),
+        "note": result.note or None,
         "aggregates": {"overall": result.overall, "per_class": result.per_label},
         "rows": [record(r) for r in result.rows],
         "fooling": [sentence(r) for r in result.fooling()],

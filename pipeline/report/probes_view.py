@@ -88,7 +88,7 @@ def build_probes_view(result: ProbesResult | None, level: float) -> ProbesView |
     table = tuple(_card(r, False) for r in (fooling + others)[:TABLE_ROWS])
     passes = result.passes
     forward = passes["edits"] + passes["controls"] + passes["swaps"]
-    cost = (f"{result.n_samples} probe samples ({', '.join(f'{k} {v}' for k, v in result.samples_per_label.items())}); "
+    cost = (f"{result.note}; " if result.note else "") + (f"{result.n_samples} probe samples ({', '.join(f'{k} {v}' for k, v in result.samples_per_label.items())}); "
             f"{forward} forward passes ({passes['edits']} edited, {passes['controls']} controls, {passes['swaps']} background swaps) "
             f"and {passes['gradcam']} Grad-CAM passes on flipped images, in {result.seconds:.1f} s")
     probes = [*cfg.artifacts, *(o.name for o in cfg.overlays)]

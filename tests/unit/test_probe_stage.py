@@ -200,3 +200,19 @@ def test_aggregates_without_rows_or_swap_are_nan():
     overall, per = aggregates([], None, ("a",))
     assert overall["probes_fooled"] == 0.0 and math.isnan(overall["max_probe_effect"]) and math.isnan(overall["background_gap"])
     assert math.isnan(per["a"]["background_gap"])
+
+
+def test_without_a_correct_sample_nothing_is_probed_and_it_says_why():
+    images, boxes, labels = world()
+    ev = evidence(images, boxes, labels, reads_object)
+    from dataclasses import replace
+
+    ev = replace(ev, correct=np.zeros(len(images), bool))
+    clf = Classifier(images=lambda rows: {r: images[r] for r in rows}, probabilities=reads_object,
+                     is_label=lambda p, label: p.argmax(axis=1) == label, target_class=np.zeros(len(images), int), batch_size=16)
+    cfg = ProbesConfig(samples=10, artifacts=("noise",), places=("centre",))
+    result = run_probes(cfg, ev, clf, [pr.builtin("noise", 0.4, (SIZE, SIZE))], cams=ev.cams, fill="mean", seed=0)
+    assert result.n_samples == 0 and result.passes["edits"] == 0 and "no correctly classified" in result.note
+    assert all(r.n == 0 and math.isnan(r.flip) and not r.fools for r in result.rows)
+    assert result.overall["probes_fooled"] == 0.0 and math.isnan(result.overall["max_probe_effect"])
+    assert section(result)["note"] == result.note
