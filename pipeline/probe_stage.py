@@ -161,7 +161,7 @@ def _run_edits(placed: Sequence[pr.Placed], rows: np.ndarray, images: Mapping[in
         controls_of.append(footprints.setdefault(p.footprint(size).tobytes(), len(footprints)))
     first = {k: placed[edit_of.index(k)] for k in range(len(unique))}
     masks = {k: np.frombuffer(key, bool).reshape(size) for key, k in footprints.items()}
-    stack = np.stack([images[int(r)] for r in rows]) if rows.size else np.zeros((0, *size, 3), np.float32)
+    stack = np.stack([images[int(r)] for r in rows])
     builders: list[Callable[[], np.ndarray]] = []
     for k in range(len(unique)):
         builders += [lambda i=i, p=first[k]: pr.apply(stack[i], p) for i in range(len(rows))]

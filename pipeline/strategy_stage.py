@@ -343,8 +343,7 @@ def run_strategies(cfg: StrategiesConfig, ev: Evidence, model: Classifier | None
     results = _run_forward(plans, model, fill) if plans and model is not None else []
     for p, got in zip(plans, results):
         outcome[p.key] = _tests(cfg, p, got, ev, _seed(seed, *p.key))
-    tested = [(label, _with_tests(s, o if isinstance(o, Tests) else None, "" if isinstance(o, Tests) else str(o), cfg))
-              for label, lab, _, _ in per_label for s in lab.strategies for o in [outcome.get((label, s.id), "")]]
+    tested = [(label, _with_tests(s, outcome.get((label, s.id), ""), cfg)) for label, lab, _, _ in per_label for s in lab.strategies]
     described = _with_content(cfg, ev, tested, model, seed) if model is not None else {}
     labels = []
     for label, lab, _, _ in per_label:
@@ -362,9 +361,11 @@ def _seed(seed: int, label: int, strategy: int = 0) -> int:
     return seed + 7919 * label + 101 * strategy
 
 
-def _with_tests(s: Strategy, tests: Tests | None, reason: str, cfg: StrategiesConfig) -> Strategy:
+def _with_tests(s: Strategy, outcome: Tests | str, cfg: StrategiesConfig) -> Strategy:
+    """The strategy with its tests' outcome: the Tests, or the reason its hot spot was not tested."""
+    tests = outcome if isinstance(outcome, Tests) else None
     confirmed = tests is not None and _confirmed(cfg, tests)
-    return replace(s, tests=tests, not_tested=reason if s.hot_spot is not None else "", confirmed=confirmed,
+    return replace(s, tests=tests, not_tested=str(outcome) if tests is None and s.hot_spot is not None else "", confirmed=confirmed,
                    watched_unused=not confirmed and is_watched_unused(cfg, tests))
 
 
