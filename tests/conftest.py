@@ -33,6 +33,15 @@ def write_config(tmp_path):
     return write
 
 
+@pytest.fixture
+def files(tmp_path):
+    """The files a minimal config names (m.keras, ann.json, imgs/) in tmp_path, for config validation tests."""
+    (tmp_path / "m.keras").write_bytes(b"x")
+    (tmp_path / "ann.json").write_text("{}")
+    (tmp_path / "imgs").mkdir()
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def demo_runs(tmp_path_factory):
     """The bundled demo audits (good, shortcut, dormant cue), run once per test session: {config stem: (exit code, output folder)}."""

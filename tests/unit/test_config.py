@@ -25,14 +25,6 @@ gate:
 """
 
 
-@pytest.fixture
-def files(tmp_path):
-    (tmp_path / "m.keras").write_bytes(b"x")
-    (tmp_path / "ann.json").write_text("{}")
-    (tmp_path / "imgs").mkdir()
-    return tmp_path
-
-
 def _error(write_config, text: str) -> str:
     path = write_config(text)
     with pytest.raises(ConfigError) as exc:

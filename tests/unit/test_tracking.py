@@ -24,14 +24,6 @@ gate:
 """
 
 
-@pytest.fixture
-def files(tmp_path):
-    (tmp_path / "m.keras").write_bytes(b"x")
-    (tmp_path / "ann.json").write_text("{}")
-    (tmp_path / "imgs").mkdir()
-    return tmp_path
-
-
 @pytest.mark.parametrize("text, fields", [
     ("models:/fruits/7", {"name": "fruits", "version": "7", "alias": None, "run_id": None}),
     ("models:/fruits@champion", {"name": "fruits", "version": None, "alias": "champion"}),
