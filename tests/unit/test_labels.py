@@ -10,7 +10,7 @@ from pipeline.errors import ConfigError
 from pipeline.labels import allowed_classes, imagenet_classes, label_space
 from pipeline.model import token_grid
 
-from test_config import VALID, files  # noqa: F401  (fixture)
+from test_config import VALID
 
 SIX = ("a", "b", "c", "d", "e", "f")
 
