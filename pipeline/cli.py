@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -168,8 +169,21 @@ def _audit(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _terminate_as_interrupt() -> None:
+    """A cancelled CI job gets SIGTERM, whose default ends Python at once: the staging folder and the output
+    lock stay behind and an MLflow run stays RUNNING. Raised as an interrupt instead, every ``finally`` runs
+    (staging discarded, lock released, the run ended FAILED) and the exit code is 2."""
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    native_log = _quiet_native_stderr() if argv is None else None  # only when run as a program
+    native_log = None
+    if argv is None:  # only when run as a program
+        native_log = _quiet_native_stderr()
+        _terminate_as_interrupt()
     code = _main(argv, native_log)
     if native_log is not None and not _KEEP_LOG:
         native_log.unlink(missing_ok=True)
@@ -187,8 +201,9 @@ def _main(argv: Sequence[str] | None, native_log: Path | None) -> int:
     except AuditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted; no report was published", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        by = f" by {exc}" if str(exc) else ""
+        print(f"error: interrupted{by}; no report was published", file=sys.stderr)
         return 2
     except MemoryError:
         print("error: out of memory; lower explain.batch_size", file=sys.stderr)

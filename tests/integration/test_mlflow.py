@@ -269,3 +269,32 @@ def test_an_audit_that_fails_after_its_run_started_ends_the_run_failed(tmp_path,
     client = MlflowClient(f"sqlite:///{tmp_path / 'reports' / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("gradcam-audit").experiment_id])
     assert run.info.status == "FAILED"  # never left RUNNING
+
+
+def test_a_cancelled_audit_ends_its_run_failed_and_leaves_nothing_behind(tmp_path):
+    """A cancelled CI job sends SIGTERM: the audit process ends the MLflow run FAILED, discards its staging folder,
+    releases its output lock and exits 2 with one line (Python's default would leave all three behind)."""
+    _need_mlflow()
+    from mlflow import MlflowClient
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "audit", str(demo_config(tmp_path)), "--output", str(out), "--mlflow",
+                             "--no-progress"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'reports' / 'mlflow.db'}")
+    try:
+        deadline, runs = time.time() + 120, []
+        while not runs and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            experiment = client.get_experiment_by_name("gradcam-audit") if (tmp_path / "reports" / "mlflow.db").exists() else None
+            runs = client.search_runs([experiment.experiment_id]) if experiment else []
+        assert runs and runs[0].info.status == "RUNNING", "the audit never started its run"
+        time.sleep(1.0)  # inside the audit's work, not at its first step
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2 and "interrupted by SIGTERM" in err and "Traceback" not in err
+    assert client.get_run(runs[0].info.run_id).info.status == "FAILED"
+    assert not out.exists() and not list(tmp_path.glob(".out*"))  # no report, no staging folder, no lock
