@@ -21,6 +21,28 @@ def require(condition: bool, why: str) -> None:
     pytest.skip(why)
 
 
+def box_evidence(names, boxes, labels, probs, cams, size: int):
+    """An :class:`~pipeline.strategy_stage.Evidence` for a hand-built world of ``size``-px square images: one object
+    box (c0, r0, c1, r1) per image, true ``labels``, a NumPy model's ``probs`` (N, C) and its ``cams`` (N, h, w);
+    the explained class is the predicted one."""
+    import numpy as np
+
+    from pipeline.strategy_stage import Evidence
+
+    predicted = probs.argmax(axis=1)
+
+    def region_of(row: int, label: int) -> np.ndarray:
+        c0, r0, c1, r1 = boxes[row]
+        out = np.zeros((size, size), bool)
+        out[r0:r1, c0:c1] = True
+        return out
+
+    return Evidence(labels=tuple(names), explained=predicted.copy(), predicted=predicted, correct=predicted == labels,
+                    focus=np.zeros(len(boxes)), confidence=probs[np.arange(len(boxes)), predicted],
+                    flags=np.where(predicted == labels, "ok", "distracted").astype(object), cams=cams,
+                    labels_of=[frozenset([int(lab)]) for lab in labels], region_of=region_of, input_size=(size, size))
+
+
 @pytest.fixture
 def write_config(tmp_path):
     """Write a YAML config into tmp_path and return its path."""

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import box_evidence
 from pipeline import probes as pr
 from pipeline.config import ProbesConfig
 from pipeline.probe_stage import CSV_COLUMNS, aggregates, probe_samples, record, run_probes, section, sentence
@@ -76,19 +77,7 @@ def explain_logo(batch: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def evidence(images, boxes, labels, model) -> Evidence:
-    probs = model(np.stack(images))
-    predicted = probs.argmax(axis=1)
-
-    def region_of(row: int, label: int) -> np.ndarray:
-        c0, r0, c1, r1 = boxes[row]
-        out = np.zeros((SIZE, SIZE), bool)
-        out[r0:r1, c0:c1] = True
-        return out
-
-    return Evidence(labels=("a", "b"), explained=predicted.copy(), predicted=predicted, correct=predicted == labels,
-                    focus=np.zeros(len(images)), confidence=probs[np.arange(len(images)), predicted],
-                    flags=np.where(predicted == labels, "ok", "distracted").astype(object), cams=np.ones((len(images), GRID, GRID)),
-                    labels_of=[frozenset([int(lab)]) for lab in labels], region_of=region_of, input_size=(SIZE, SIZE))
+    return box_evidence(("a", "b"), boxes, labels, model(np.stack(images)), np.ones((len(images), GRID, GRID)), SIZE)
 
 
 def run(model, cfg: ProbesConfig, explain=None, seed: int = 0):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import box_evidence
 from pipeline.config import StrategiesConfig
 from pipeline.strategy_stage import CSV_COLUMNS, Classifier, Evidence, record, run_strategies, section
 
@@ -46,18 +47,7 @@ def evidence(images, boxes, labels, probs, heat_on_patch: bool) -> Evidence:
         cams[i, r0 // 8, c0 // 8] += 1.0
         if heat_on_patch and labels[i] == 0:
             cams[i, 0, 3] += 3.0
-    predicted = probs.argmax(axis=1)
-
-    def region_of(row: int, label: int) -> np.ndarray:
-        c0, r0, c1, r1 = boxes[row]
-        out = np.zeros((SIZE, SIZE), bool)
-        out[r0:r1, c0:c1] = True
-        return out
-
-    return Evidence(labels=("marked", "plain"), explained=predicted.copy(), predicted=predicted, correct=predicted == labels,
-                    focus=np.zeros(len(images)), confidence=probs[np.arange(len(images)), predicted],
-                    flags=np.where(predicted == labels, "ok", "distracted").astype(object), cams=cams,
-                    labels_of=[frozenset([int(lab)]) for lab in labels], region_of=region_of, input_size=(SIZE, SIZE))
+    return box_evidence(("marked", "plain"), boxes, labels, probs, cams, SIZE)
 
 
 def classifier(images, model) -> Classifier:
