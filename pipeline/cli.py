@@ -172,7 +172,7 @@ def _audit(args: argparse.Namespace) -> int:
 def _terminate_as_interrupt() -> None:
     """A cancelled CI job gets SIGTERM, whose default ends Python at once: the staging folder and the output
     lock stay behind and an MLflow run stays RUNNING. Raised as an interrupt instead, every ``finally`` runs
-    (staging discarded, lock released, the run ended FAILED) and the exit code is 2."""
+    (lock released, staging discarded or kept for --resume, the run ended FAILED) and the exit code is 2."""
     def interrupt(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
