@@ -336,7 +336,8 @@ def place_words(place: str, rect: tuple[float, float, float, float]) -> str:
     return "at the centre" if place == "centre" else f"at the {place} corner"
 
 
-def _and(names: Sequence[str]) -> str:
+def and_list(names: Sequence[str]) -> str:
+    """"a", "a and b", "a, b and c" ("no" for none)."""
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else "no"
 
 
@@ -344,7 +345,7 @@ def sentence(row: ProbeRow) -> str:
     """One plain sentence: "a stock-photo watermark at the bottom-right corner turns 65% of apple and banana
     images into orange (the same area filled: 5%); 80% of their heat lies on it"."""
     what = KIND_WORDS.get(row.kind, f"the overlay '{row.probe}'")
-    text = (f"{what} {place_words(row.place, row.rect)} turns {row.flip:.0%} of {_and(row.from_labels)} images into {row.label} "
+    text = (f"{what} {place_words(row.place, row.rect)} turns {row.flip:.0%} of {and_list(row.from_labels)} images into {row.label} "
             f"(the same area filled: {row.control_flip:.0%})")
     if row.n_flipped and not math.isnan(row.artifact_heat):
         text += f"; {row.artifact_heat:.0%} of their heat lies on it"

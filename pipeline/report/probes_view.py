@@ -6,12 +6,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pipeline.config import ProbesConfig
 from pipeline.outputs import format_value
-from pipeline.probe_stage import ProbeRow, ProbesResult, place_words, sentence, swap_sentence
+from pipeline.probe_stage import ProbeRow, ProbesResult, and_list, place_words, sentence, swap_sentence
 from pipeline.report.overlay import overlay, pixels_uri
 
 TABLE_ROWS = 60  # the table lists the fooling rows and then the largest effects, up to this many
 CARDS = 6  # fooling probes shown with exemplars
+PLACE_WORDS = {"hot_spots": "every strategy's hot spot", "corners": "the four corners", "centre": "the centre"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,21 @@ def _swap(result: ProbesResult, level: float) -> SwapView | None:
     return SwapView(text[0].upper() + text[1:], numbers, tuple((pixels_uri(a), pixels_uri(b)) for _, a, b in swap.exemplars))
 
 
+def _where(cfg: ProbesConfig) -> str:
+    """Where each probe goes, as the stage places it: the frame around the image, an overlay with
+    ``at`` only there, the rest at ``places`` (with their own widths)."""
+    placed = [a for a in cfg.artifacts if a != "frame"]
+    words = [PLACE_WORDS.get(place, place) for place in cfg.places]
+    where = f"at {and_list(words) if words else 'no place'}" + (f" (corners inset {cfg.margin:.0%})" if "corners" in cfg.places else "")
+    parts = [f"{', '.join(placed)}, {cfg.size:.0%} of the input width, {where}"] if placed else []
+    if any(a == "frame" for a in cfg.artifacts):
+        parts.append("frame around the image")
+    for o in cfg.overlays:
+        at = f"with its top-left at x {o.at[0]:.2f}, y {o.at[1]:.2f}" if o.at is not None else where
+        parts.append(f"{o.name} (the overlay {o.path.name}), {o.size:.0%} of the input width, {at}")
+    return "; ".join(parts) or "none"
+
+
 def build_probes_view(result: ProbesResult | None, level: float) -> ProbesView | None:
     """``level``: the intervals' two-sided level (statistics.interval)."""
     if result is None:
@@ -91,9 +108,7 @@ def build_probes_view(result: ProbesResult | None, level: float) -> ProbesView |
     cost = (f"{result.note}; " if result.note else "") + (f"{result.n_samples} probe samples ({', '.join(f'{k} {v}' for k, v in result.samples_per_label.items())}); "
             f"{forward} forward passes ({passes['edits']} edited, {passes['controls']} controls, {passes['swaps']} background swaps) "
             f"and {passes['gradcam']} Grad-CAM passes on flipped images, in {result.seconds:.1f} s")
-    probes = [*cfg.artifacts, *(o.name for o in cfg.overlays)]
-    settings = (f"probes: {', '.join(probes) or 'none'} at {', '.join(cfg.places) or 'no place'} (corners inset {cfg.margin:.0%}), "
-                f"{cfg.size:.0%} of the input width; a probe fools the model when its effect's {level:.0%} interval lower bound "
+    settings = (f"probes: {_where(cfg)}; a probe fools the model when its effect's {level:.0%} interval lower bound "
                 f"≥ {cfg.min_effect:g}")
     short = f"probes: {forward} forward + {passes['gradcam']} Grad-CAM passes, {result.seconds:.1f} s"
     return ProbesView(len(fooling), tuple(_card(r, True) for r in fooling[:CARDS]), table, len(result.rows), _swap(result, level),

@@ -86,3 +86,19 @@ def test_junit_and_summary_md_show_the_interval_the_value_compared_and_warnings(
     write_summary_md(tmp_path / "s.md", summary)
     text = (tmp_path / "s.md").read_text()
     assert "| 0.810–0.960 (n 40) | 0.810 (lower) |" in text and "- warning: accuracy rests on 12 samples" in text
+
+
+def test_the_probes_settings_line_says_where_each_probe_goes():
+    from pathlib import Path
+
+    from pipeline.config import OverlayConfig, ProbesConfig
+    from pipeline.report.probes_view import _where
+
+    cfg = ProbesConfig(artifacts=("stamp", "frame"), places=("corners", "centre"), margin=0.05, size=0.3,
+                       overlays=(OverlayConfig("logo", Path("/x/logo.png"), 0.25, (0.7, 0.8)), OverlayConfig("tag", Path("/x/tag.png"), 0.1)))
+    assert _where(cfg) == ("stamp, 30% of the input width, at the four corners and the centre (corners inset 5%); frame around the image; "
+                           "logo (the overlay logo.png), 25% of the input width, with its top-left at x 0.70, y 0.80; "
+                           "tag (the overlay tag.png), 10% of the input width, at the four corners and the centre (corners inset 5%)")
+    assert _where(ProbesConfig(artifacts=(), places=("hot_spots",))) == "none"
+    only_spots = ProbesConfig(artifacts=("noise",), places=("hot_spots",), size=0.4)
+    assert _where(only_spots) == "noise, 40% of the input width, at every strategy's hot spot"
