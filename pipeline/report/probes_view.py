@@ -87,7 +87,7 @@ def _where(cfg: ProbesConfig) -> str:
     words = [PLACE_WORDS.get(place, place) for place in cfg.places]
     where = f"at {and_list(words) if words else 'no place'}" + (f" (corners inset {cfg.margin:.0%})" if "corners" in cfg.places else "")
     parts = [f"{', '.join(placed)}, {cfg.size:.0%} of the input width, {where}"] if placed else []
-    if any(a == "frame" for a in cfg.artifacts):
+    if "frame" in cfg.artifacts:
         parts.append("frame around the image")
     for o in cfg.overlays:
         at = f"with its top-left at x {o.at[0]:.2f}, y {o.at[1]:.2f}" if o.at is not None else where
