@@ -149,24 +149,34 @@ def _audit(args: argparse.Namespace) -> int:
     if problems:
         print(f"warning: {len(problems)} dataset problem(s) touched no usable sample; listed in the report and summary.json "
               f"(first: {problems[0]})", file=sys.stderr)
-    agg = result.summary["aggregates"]["overall"]
-    print(f"{result.verdict} (exit {result.exit_code}): accuracy {agg['accuracy']:.3f}, mean energy in box "
-          f"{agg['mean_energy_in_box']:.3f}, mean focus score {agg['mean_focus_score']:.3f}")
-    for r in result.summary["gate"]:
-        if r["status"] == "fail":
-            print(f"  fail: {r['message']}")
-        elif r["status"] != "pass":
-            print(f"  {r['message']}")  # the message already says "not evaluated (why)"
-    for c in result.summary["trust"]["checks"]:
-        if c["status"] == "fail":
-            print(f"  trust check failed: {c['message']}")
-    print(f"report: {result.output_dir / 'report.html'}")
     run = result.summary.get("mlflow")
     if run and run.get("logged"):
         print(f"mlflow: run {run['run_id']} in experiment {run['experiment']!r} at {run['tracking_uri']}")
     for note in (run or {}).get("notes", []):
         print(f"mlflow: {note}")
+    for line in result_lines(result.summary):
+        print(line)
+    print(f"report: {result.output_dir / 'report.html'}")
     return result.exit_code
+
+
+def result_lines(summary: dict) -> list[str]:
+    """The audit's closing lines: the verdict with its headline numbers ("—" where one is missing), then one
+    line per finding (blockers and warnings with what to do); the report's path follows."""
+    from pipeline.outputs import format_value, rule_counts
+
+    agg = summary["aggregates"]["overall"]
+    numbers = [f"{name} {format_value(agg.get(key))}" for name, key in (
+        ("accuracy", "accuracy"), ("balanced accuracy", "balanced_accuracy"), ("majority-class share", "majority_accuracy"),
+        ("mean energy in box", "mean_energy_in_box"), ("mean focus score", "mean_focus_score")) if key in agg]
+    lines = [f"{summary['verdict']} (exit {summary['exit_code']}): {rule_counts(summary['gate'])}; {', '.join(numbers)}"]
+    for f in summary.get("findings") or []:
+        since = f" [{f['since_baseline']}]" if f.get("since_baseline") else ""
+        accounts = f" ({len(f['rules'])} rule{'s' if len(f['rules']) != 1 else ''})" if f.get("rules") else ""
+        lines.append(f"  {f['severity']}: {f['title']}{accounts}{since}")
+        if f["severity"] != "note":
+            lines.append(f"    what to do: {f['action']}")
+    return lines
 
 
 def _terminate_as_interrupt() -> None:

@@ -117,6 +117,7 @@ DEFAULTS: dict[str, Any] = {
         "randomisation_samples": 64,
         "randomisation_draws": 5,  # independent seeded re-initialisations; the statistic pools them
         "max_randomised_similarity": 0.5,  # median rank correlation at or above this -> INCONCLUSIVE
+        "max_no_signal": 0.5,  # heatmap_signal fails when more than this share of the scored samples have an all-zero map
     },
     "scoring": {"focus_metric": "focus_score", "focus_min": 0.2},
     "engine": {
@@ -245,6 +246,7 @@ class TrustConfig:
     randomisation_samples: int
     randomisation_draws: int
     max_randomised_similarity: float
+    max_no_signal: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -710,6 +712,7 @@ def _trust(r: _Reader, raw: Any) -> TrustConfig:
         randomisation_samples=r.integer(t["randomisation_samples"], "trust.randomisation_samples", minimum=2),
         randomisation_draws=r.integer(t["randomisation_draws"], "trust.randomisation_draws", minimum=1),
         max_randomised_similarity=r.number(t["max_randomised_similarity"], "trust.max_randomised_similarity", low=-1.0, high=1.0),
+        max_no_signal=r.number(t["max_no_signal"], "trust.max_no_signal", low=0.0, high=1.0),
     )
 
 

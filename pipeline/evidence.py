@@ -218,6 +218,19 @@ def confirmation_check(confirmed: int, n: int, *, min_confirmed: float, min_clai
     return TrustCheck(name, rate, min_confirmed, PASS if ok else FAIL, text, n)
 
 
+def signal_check(n_no_signal: int, n_scored: int, max_no_signal: float) -> TrustCheck:
+    """heatmap_signal (DESIGN §13): fails when more than ``max_no_signal`` of the scored samples are flagged
+    no_signal (an all-zero map, or boxes covering the input): the heatmaps carry nothing to judge."""
+    name = "heatmap_signal"
+    if n_scored == 0:
+        return TrustCheck(name, math.nan, max_no_signal, NOT_EVALUATED, f"{name}: not evaluated (no scored sample)", 0)
+    share = n_no_signal / n_scored
+    ok = share <= max_no_signal
+    text = (f"{name}: {n_no_signal} of {n_scored} scored samples have no signal (an all-zero heatmap, or boxes covering the input), "
+            f"{share:.0%} {'<=' if ok else '>'} trust.max_no_signal {max_no_signal:.0%}")
+    return TrustCheck(name, share, max_no_signal, PASS if ok else FAIL, text, n_scored)
+
+
 def randomisation_check(value: float, n: int, max_similarity: float, *, enabled: bool) -> TrustCheck:
     name = "randomisation"
     if not enabled:

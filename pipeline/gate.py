@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from pipeline.config import GateRule
+from pipeline.numbers import aggregate_text, fixed
 from pipeline.status import EXIT_CODES, FAIL, FIT, INCONCLUSIVE, NOT_EVALUATED, NOT_FIT, PASS
 
 if TYPE_CHECKING:
@@ -37,16 +38,25 @@ def rule_label(metric: str, scope: str) -> str:
     return metric if scope == "overall" else f"{metric}[{scope}]"
 
 
+def signed(value: float) -> str:
+    """"+0.012" / "-0.034" (a change), never "-0.000"."""
+    text = fixed(value)
+    return text if text.startswith("-") or text == "—" else "+" + text
+
+
 def _bound(rule: GateRule, value: float, interval: "Interval | None") -> tuple[float, str]:
     """(value compared, how it is described) for a level rule: the point value or the rule's bound."""
     if rule.bound == "point" or interval is None:
         return value, ""
     bound = interval.low if rule.bound == "lower" else interval.high
-    return bound, f" ({interval.n} samples, interval {interval.low:.3f} to {interval.high:.3f}; {rule.bound} bound compared)"
+    return bound, f" ({interval.n} samples, interval {fixed(interval.low)} to {fixed(interval.high)}; {rule.bound} bound compared)"
 
 
 def _check(rule: GateRule, label: str, value: float, base: float | None, interval: "Interval | None" = None) -> tuple[str, str, float]:
     """(status, message, value compared)."""
+    def shown(v: float) -> str:
+        return aggregate_text(rule.aggregate, v)
+
     if rule.needs_baseline:
         if base is None:
             return NOT_EVALUATED, f"{label}: not evaluated (no baseline)", math.nan
@@ -57,23 +67,23 @@ def _check(rule: GateRule, label: str, value: float, base: float | None, interva
         extra = ""
         if rule.bound == "upper" and interval is not None:
             change = -interval.low if rule.kind == "max_drop" else interval.high  # the bound of the drop (rise)
-            extra = (f"; {interval.method} interval of the change {interval.low:+.3f} to {interval.high:+.3f} over {interval.n} samples, "
-                     f"upper bound of the {'drop' if rule.kind == 'max_drop' else 'rise'} {change:.3f} compared")
+            extra = (f"; {interval.method} interval of the change {signed(interval.low)} to {signed(interval.high)} over {interval.n} samples, "
+                     f"upper bound of the {'drop' if rule.kind == 'max_drop' else 'rise'} {fixed(change)} compared")
         if math.isnan(change):
             return FAIL, f"{label}: undefined interval of the change{extra}", math.nan
         ok = change <= rule.threshold + 1e-12
         cmp = "<=" if ok else ">"
         point = base - value if rule.kind == "max_drop" else value - base
-        return (PASS if ok else FAIL), f"{label} {word} by {point:.3f} ({base:.3f} -> {value:.3f}){extra} {cmp} {rule.threshold:g}", change
+        return (PASS if ok else FAIL), f"{label} {word} by {fixed(point)} ({fixed(base)} -> {fixed(value)}){extra} {cmp} {rule.threshold:g}", change
     if math.isnan(value):
         return FAIL, f"{label}: undefined (no samples to measure it on)", math.nan
     compared, text = _bound(rule, value, interval)
     if math.isnan(compared):
-        return FAIL, f"{label} {value:.3f}: undefined {rule.bound} bound (no samples to draw an interval from)", compared
+        return FAIL, f"{label} {shown(value)}: undefined {rule.bound} bound (no samples to draw an interval from)", compared
     ok = compared >= rule.threshold if rule.kind == "min" else compared <= rule.threshold
     cmp = {("min", True): ">=", ("min", False): "<", ("max", True): "<=", ("max", False): ">"}[(rule.kind, ok)]
-    shown = f"{label} {value:.3f}" + (f"{text}: {compared:.3f}" if text else "")
-    return (PASS if ok else FAIL), f"{shown} {cmp} {rule.threshold:g}", compared
+    said = f"{label} {shown(value)}" + (f"{text}: {fixed(compared)}" if text else "")
+    return (PASS if ok else FAIL), f"{said} {cmp} {rule.threshold:g}", compared
 
 
 def evaluate(

@@ -44,6 +44,7 @@ class AuditModel:
     output_activation: str
     tokens: tuple[int, int, int] | None = None  # (special, h, w) for a (B, T, K) token target layer (DESIGN §4)
     spec: InputSpec | None = None  # how images become the input (geometry, preprocessing); None = stretch, scale_0_1
+    candidates: tuple[tuple[str, tuple], ...] = ()  # (path, output shape) of the 4-D and token layers, in graph order
 
     @property
     def input(self) -> InputSpec:
@@ -279,6 +280,7 @@ def build_audit_model(cfg: ModelConfig) -> AuditModel:
         output_activation=stripped,
         tokens=tokens,
         spec=spec,
+        candidates=tuple(_candidates(model, lambda s: _is_map(s) or (len(s) == 3 and bool(s[1])))),
     )
 
 

@@ -15,12 +15,13 @@ import os
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
 from pipeline.columns import Column, active
+from pipeline.numbers import aggregate_text, count, fixed
 
 SAMPLE_COLUMNS = tuple(c.name for c in active(()))
 """samples.csv's columns in every run; evidence and compare columns follow when those are on."""
@@ -129,19 +130,53 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
 
 
 def format_value(value: Any, digits: int = 3) -> str:
-    """A number for people: fixed decimals, "—" for missing or NaN (report, summary.md)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    """A number for people: fixed decimals (never "-0.000"), "—" for missing or NaN (report, summary.md)."""
+    if isinstance(value, float) or isinstance(value, np.floating) or value is None:
+        return fixed(value, digits)
+    return str(value)
 
 
-def write_summary_md(path: Path, summary: Mapping[str, Any]) -> None:
-    """A short Markdown verdict and gate table, for a CI job summary."""
+SEVERITY_ICON = {"blocker": "❌", "warning": "⚠️", "note": "ℹ️"}
+
+
+def findings_md(summary: Mapping[str, Any]) -> list[str]:
+    """The findings as Markdown: each blocker's and warning's title, sentence and action; notes one line each."""
+    lines = []
+    for f in summary.get("findings") or []:
+        since = f" ({f['since_baseline']} since the baseline)" if f.get("since_baseline") else ""
+        if f["severity"] == "note":
+            lines.append(f"- {SEVERITY_ICON['note']} {f['title']}{since}")
+            continue
+        lines += [f"### {SEVERITY_ICON[f['severity']]} {f['severity']}: {f['title']}{since}", "", f["sentence"], "",
+                  f"**What to do:** {f['action']}", ""]
+        if f.get("rules"):
+            lines += [f"Accounts for: {', '.join(f'`{r}`' for r in f['rules'])}" + (f"; trust check {', '.join(f['checks'])}" if f.get("checks") else ""), ""]
+        elif f.get("checks"):
+            lines += [f"Accounts for trust check {', '.join(f['checks'])}.", ""]
+    return lines
+
+
+def rule_counts(gate: Sequence[Mapping[str, Any]]) -> str:
+    """"5 of 7 rules pass (1 not evaluated)"."""
+    evaluated = [r for r in gate if r["status"] != "not evaluated"]
+    idle = len(gate) - len(evaluated)
+    text = f"{sum(r['status'] == 'pass' for r in evaluated)} of {len(evaluated)} rules pass"
+    return text + (f" ({idle} not evaluated)" if idle else "")
+
+
+def write_summary_md(path: Path, summary: Mapping[str, Any], report: str | None = None) -> None:
+    """A CI job summary: the verdict, then each finding's title, sentence and action, where the report is; then the rule table."""
     icon = {"FIT TO DEPLOY": "✅", "NOT FIT": "❌", "INCONCLUSIVE": "⚠️"}.get(summary["verdict"], "")
     lines = [
         f"## {icon} Grad-CAM audit `{summary['name']}`: **{summary['verdict']}** (exit {summary['exit_code']})",
         "",
+        rule_counts(summary["gate"]) + ".",
+        "",
+        *findings_md(summary),
     ]
+    if not any(f["severity"] != "note" for f in summary.get("findings") or []):
+        lines += ["", "No blocker and no warning."]
+    lines += ["", f"Report: `{report or 'report.html'}` (in the audit's output folder)", ""]
     failed = [r for r in summary["gate"] if r["status"] == "fail"]
     if failed:
         lines += ["Failed rules:", *[f"- {r['message']}" for r in failed], ""]
@@ -152,10 +187,11 @@ def write_summary_md(path: Path, summary: Mapping[str, Any]) -> None:
     lines += ["| rule | scope | value | interval | compared | threshold | baseline | status |", "|---|---|---|---|---|---|---|---|"]
     for r in summary["gate"]:
         ci = r.get("interval")
-        span = f"{ci[0]:.3f}–{ci[1]:.3f} (n {r['n']})" if ci and ci[0] is not None else "—"
+        span = f"{fixed(ci[0])}–{fixed(ci[1])} (n {r['n']})" if ci and ci[0] is not None else "—"
+        name = r.get("aggregate", r["metric"])
         lines.append(
-            f"| `{r['metric']}` {r['kind']} | {r['scope']} | {format_value(r['value'])} | {span} | {format_value(r.get('compared'))} ({r.get('bound', 'point')}) "
-            f"| {r['threshold']:g} | {format_value(r['baseline'])} | {r['status']} |"
+            f"| `{r['metric']}` {r['kind']} | {r['scope']} | {aggregate_text(name, r['value'])} | {span} | "
+            f"{aggregate_text(name, r.get('compared'))} ({r.get('bound', 'point')}) | {r['threshold']:g} | {aggregate_text(name, r['baseline'])} | {r['status']} |"
         )
     warnings = [r["warning"] for r in summary["gate"] if r.get("warning")]
     if warnings:
@@ -164,8 +200,8 @@ def write_summary_md(path: Path, summary: Mapping[str, Any]) -> None:
     counts = summary["flag_counts"]
     lines += [
         "",
-        f"{int(agg['n_samples'])} samples, {int(agg['n_scored'])} scored; accuracy {format_value(agg['accuracy'])}, "
-        f"mean energy in box {format_value(agg['mean_energy_in_box'])}, mean focus score {format_value(agg['mean_focus_score'])}.",
+        f"{count(agg.get('n_samples'))} samples, {count(agg.get('n_scored'))} scored; accuracy {format_value(agg.get('accuracy'))}, "
+        f"mean energy in box {format_value(agg.get('mean_energy_in_box'))}, mean focus score {format_value(agg.get('mean_focus_score'))}.",
         "",
         "Flags: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
         "",
@@ -212,27 +248,36 @@ def _with_interval(rule: Mapping[str, Any]) -> str:
     ci = rule.get("interval")
     if not ci or ci[0] is None or "compared" in rule["message"]:
         return rule["message"] + (f" [warning: {rule['warning']}]" if rule.get("warning") else "")
-    text = f"{rule['message']} (n {rule['n']}, interval {ci[0]:.3f} to {ci[1]:.3f}, {rule['bound']} value compared)"
+    text = f"{rule['message']} (n {rule['n']}, interval {fixed(ci[0])} to {fixed(ci[1])}, {rule['bound']} value compared)"
     return text + (f" [warning: {rule['warning']}]" if rule.get("warning") else "")
 
 
 def write_junit(path: Path, summary: Mapping[str, Any]) -> None:
-    """One test case per gate rule (per class for class rules), per trust check, per confirmed shortcut and per
-    fooling probe; not evaluated = skipped."""
+    """Two suites: ``findings`` (one case per finding: failed for blockers, and for warnings when the verdict is
+    INCONCLUSIVE), then the rules (one case per gate rule, per class for class rules), per trust check, per
+    confirmed shortcut and per fooling probe; not evaluated = skipped."""
+    from pipeline.probe_stage import place_words
+
     cls = "gradcam_audit." + summary["name"]
+    inconclusive = summary["verdict"] == "INCONCLUSIVE"
+    found = [(cls + ".findings", f"{f['severity']}: {f['title']}",
+              "fail" if f["severity"] == "blocker" or (f["severity"] == "warning" and inconclusive) else "pass",
+              f"{f['sentence']} What to do: {f['action']}") for f in summary.get("findings") or []]
     entries = [(cls, f"{r['label']} {r['kind']} {r['threshold']:g}", r["status"], _with_interval(r)) for r in summary["gate"]]
     entries += [(cls + ".trust", f"trust {c['name']}", c["status"], c["message"]) for c in summary.get("trust", {}).get("checks", [])]
     entries += [(cls + ".strategies", f"confirmed shortcut {s['label']} strategy {s['strategy']}", "fail", s["sentence"])
                 for lab in (summary.get("strategies") or {}).get("labels", []) for s in lab["strategies"] if s["confirmed"]]
-    entries += [(cls + ".probes", f"fooled by {r['probe']} at {r['place']} into {r['class']}", "fail",
+    entries += [(cls + ".probes", f"fooled by {r['probe']} {place_words(r['place'], (r['x0'], r['y0'], r['x1'], r['y1']))} into {r['class']}", "fail",
                  f"{r['sentence']} (effect {r['effect']:.2f}, interval {r['effect_lo']:.2f} to {r['effect_hi']:.2f})")
                 for r in (summary.get("probes") or {}).get("rows", []) if r["fools"]]
+    xml = ('<?xml version="1.0" encoding="utf-8"?>\n<testsuites>\n' + _suite("gradcam-audit " + summary["name"] + " findings", found)
+           + _suite("gradcam-audit " + summary["name"], entries) + "</testsuites>\n")
+    path.write_text(xml, encoding="utf-8")
+
+
+def _suite(name: str, entries: Sequence[tuple[str, str, str, str]]) -> str:
     cases = [_junit_case(*e) for e in entries]
     failures = sum(e[2] == "fail" for e in entries)
     skipped = sum(e[2] == "not evaluated" for e in entries)
-    xml = (
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        f'<testsuite name={quoteattr("gradcam-audit " + summary["name"])} tests="{len(cases)}" failures="{failures}" '
-        f'errors="0" skipped="{skipped}">\n' + "\n".join(cases) + "\n</testsuite>\n"
-    )
-    path.write_text(xml, encoding="utf-8")
+    return (f'<testsuite name={quoteattr(name)} tests="{len(cases)}" failures="{failures}" errors="0" skipped="{skipped}">\n'
+            + "".join(c + "\n" for c in cases) + "</testsuite>\n")

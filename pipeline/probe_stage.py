@@ -37,6 +37,7 @@ class Exemplar:
     after: np.ndarray
     before_cam: np.ndarray
     after_cam: np.ndarray
+    after_confidence: float = math.nan  # the model's top probability on the edited image (the class it flipped into)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class _Edits:
     control: np.ndarray  # (P, n, L) bool
     n_edits: int  # forward passes run for the edits (placements with the same rectangle share one) ...
     n_controls: int  # ... and for the controls (placements with the same footprint share one)
+    top: np.ndarray | None = None  # (P, n) the top class probability after each edit (the report's captions)
 
 
 def _run_edits(placed: Sequence[pr.Placed], rows: np.ndarray, images: Mapping[int, np.ndarray], model: Classifier, fill: str,
@@ -167,10 +169,12 @@ def _run_edits(placed: Sequence[pr.Placed], rows: np.ndarray, images: Mapping[in
         builders += [lambda i=i, p=first[k]: pr.apply(stack[i], p) for i in range(len(rows))]
     for k in range(len(footprints)):
         builders += [lambda i=i, m=masks[k]: pr.control(stack[i], m, fill) for i in range(len(rows))]
-    hits = _hits(model, _batched(model, builders), n_labels).reshape(-1, len(rows), n_labels)
+    probs = _batched(model, builders)
+    hits = _hits(model, probs, n_labels).reshape(-1, len(rows), n_labels)
     edits, controls = hits[:len(unique)], hits[len(unique):]
+    top = probs.max(axis=1).reshape(-1, len(rows))[:len(unique)]
     return _Edits(edits[np.array(edit_of, np.int64)], controls[np.array(controls_of, np.int64)], len(unique) * len(rows),
-                  len(footprints) * len(rows))
+                  len(footprints) * len(rows), top[np.array(edit_of, np.int64)])
 
 
 def _heat(model: Classifier, jobs: Sequence[tuple[int, int, int]], placed: Sequence[pr.Placed], rows: np.ndarray,
@@ -286,7 +290,8 @@ def run_probes(cfg: ProbesConfig, ev: Evidence, model: Classifier, artifacts: Se
         shares = heat.get((p, c), [])
         ex = tuple(Exemplar(int(rows[i]), np.clip(images[int(rows[i])], 0, 255).astype(np.uint8),
                             np.clip(pr.apply(images[int(rows[i])], placed[p]), 0, 255).astype(np.uint8),
-                            np.asarray(cams[int(rows[i])], np.float32), maps[(p, int(i), c)])
+                            np.asarray(cams[int(rows[i])], np.float32), maps[(p, int(i), c)],
+                            float(edits.top[p, i]) if edits.top is not None else math.nan)
                    for i in flipped[:EXEMPLARS] if (p, int(i), c) in maps) if fields["fools"] else ()
         out.append(ProbeRow(**fields, artifact_heat=float(np.mean(shares)) if shares else math.nan, n_flipped=int(flipped.size), exemplars=ex))
     swap, n_swap = (None, 0)
@@ -360,7 +365,8 @@ def record(row: ProbeRow) -> dict[str, object]:
     return {"probe": row.probe, "kind": row.kind, "place": row.place, "x0": x0, "y0": y0, "x1": x1, "y1": y1, "class": row.label,
             "n": row.n, "flip": row.flip, "control_flip": row.control_flip, "effect": row.effect.value, "effect_lo": row.effect.low,
             "effect_hi": row.effect.high, "accuracy": row.accuracy, "artifact_heat": row.artifact_heat, "fools": row.fools,
-            "n_flipped": row.n_flipped, "heat_area": row.heat_area, "from_labels": list(row.from_labels), "sentence": sentence(row)}
+            "n_flipped": row.n_flipped, "heat_area": row.heat_area, "from_labels": list(row.from_labels), "sentence": sentence(row),
+            "exemplar_rows": [x.row for x in row.exemplars], "exemplar_after_confidence": [x.after_confidence for x in row.exemplars]}
 
 
 def swap_sentence(swap: Swap) -> str:
@@ -389,5 +395,6 @@ def section(result: ProbesResult) -> dict[str, object]:
             "n": swap.n, "accuracy_same": swap.accuracy_same, "accuracy_other": swap.accuracy_other, "background_gap": swap.gap.value,
             "background_gap_lo": swap.gap.low, "background_gap_hi": swap.gap.high, "background_flip": swap.flip,
             "per_class": {k: {"n": n, "background_gap": g} for k, (n, g) in swap.per_label.items()}, "note": swap.note or None,
+            "exemplar_rows": [r for r, _, _ in swap.exemplars],
             "sentence": swap_sentence(swap)},
     }

@@ -86,6 +86,11 @@ class AuditResult:
         return self.output_dir / "report.html"
 
     @property
+    def findings(self) -> list[dict]:
+        """The audit's conclusions (DESIGN §13), blockers first: summary.json's ``findings``."""
+        return list(self.summary.get("findings") or [])
+
+    @property
     def samples(self) -> "pd.DataFrame":
         """samples.csv as a DataFrame, one row per sample (DESIGN §5's columns), read on each access."""
         import pandas as pd
@@ -93,7 +98,7 @@ class AuditResult:
         return pd.read_csv(self.output_dir / "samples.csv", keep_default_na=True)
 
     def _repr_html_(self) -> str:
-        """Jupyter's view: the verdict banner and the gate table, with a link to the full report."""
+        """Jupyter's view: the verdict banner, the findings' cards (title, sentence, what to do) and the gate table, with a link to the full report."""
         from pipeline.report import render_result
 
         return render_result(self.summary, self.report_path)
@@ -291,7 +296,7 @@ def sample_table(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray]
 
 def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, cams: np.ndarray, target_class: np.ndarray,
                  rand_timing: dict[str, Any] | None = None) -> list[evidence.TrustCheck]:
-    """Both trust checks of DESIGN §6 (the randomisation one runs the model copy: TensorFlow);
+    """The trust checks of DESIGN §6 and §13 (the randomisation one runs the model copy: TensorFlow);
     ``rand_timing`` receives the randomisation check's own timings."""
     values, _ = aggregates.population(table, "on_target_confirmed_rate", np.arange(len(table.flags)))
     agree = evidence.confirmation_check(int(values.sum()), int(values.size), min_confirmed=cfg.trust.min_confirmed,
@@ -303,7 +308,9 @@ def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable
 
         median, n, _ = randomisation_statistic(cfg, prep.model, prep.samples, cams, target_class, timing=rand_timing)
     rand = evidence.randomisation_check(median, n, cfg.trust.max_randomised_similarity, enabled=cfg.trust.randomisation)
-    return [agree, rand]
+    scored = table.flags != "skipped"
+    signal = evidence.signal_check(int((table.flags == "no_signal").sum()), int(scored.sum()), cfg.trust.max_no_signal)
+    return [agree, rand, signal]
 
 
 def stage_inputs(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray], cams: np.ndarray,
@@ -364,7 +371,7 @@ def probes_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier", cams: np
 
 
 @dataclass(frozen=True)
-class Findings:
+class Conclusions:
     """What the audit concludes from the per-sample results: trust checks, strategies, aggregates, gate."""
 
     checks: list[evidence.TrustCheck]
@@ -378,7 +385,7 @@ class Findings:
 
 def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray], cams: np.ndarray,
              target_class: np.ndarray, base: dict | None, compared: dict | None, timing: dict[str, Any],
-             base_path: Path | None = None) -> Findings:
+             base_path: Path | None = None) -> Conclusions:
     """Trust checks -> strategies -> aggregates -> gate -> verdict (stage times are added to ``timing``)."""
     t = time.perf_counter()
     rand: dict[str, Any] = {}
@@ -404,7 +411,7 @@ def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, va
     for r in results:
         if r.warning:
             _notice(r.warning)
-    return Findings(checks, strat, probed, overall, per_class, results, gate.verdict(results, [c.status for c in checks]))
+    return Conclusions(checks, strat, probed, overall, per_class, results, gate.verdict(results, [c.status for c in checks]))
 
 
 def _baseline_table(cfg: AuditConfig, base_path: Path | None) -> "tuple[aggregates.SampleTable, list[str]] | None":
@@ -417,7 +424,7 @@ def _baseline_table(cfg: AuditConfig, base_path: Path | None) -> "tuple[aggregat
     return table_from_csv(path, cfg.evidence.dependence_min)
 
 
-def summarise(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray], found: Findings, *,
+def summarise(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray], found: Conclusions, *,
               prints: dict[str, str], baseline_path: Path | None, compared: dict | None, timing: dict[str, Any],
               tracker: "Tracker | None" = None, registry: "ResolvedModel | None" = None) -> dict[str, Any]:
     """summary.json's content from the findings (DESIGN §5); with MLflow, where the run is and the model's registry version."""
@@ -460,12 +467,23 @@ def _check_resume(staging: Any, store: CheckpointStore, manifest: dict[str, Any]
 
 
 def write_outputs(folder: Path, summary: dict[str, Any], prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray],
-                  cams: np.ndarray, found: Findings, base: dict | None, baseline_path: Path | None) -> float:
-    """strategies.csv (+ samples.csv's column), summary.json, summary.md, junit.xml and report.html into
-    the staging ``folder``; returns the report's rendering time in seconds."""
+                  cams: np.ndarray, found: Conclusions, base: dict | None, baseline_path: Path | None, report: Path | None = None) -> float:
+    """summary.json, summary.md, junit.xml and report.html into the staging ``folder`` (the stage tables and
+    the findings first: :func:`write_stage_tables`, :func:`add_findings`); returns the report's rendering time in seconds."""
     from pipeline.outputs import write_json, write_junit, write_summary_md
     from pipeline.report import render_report
 
+    write_json(folder / "summary.json", summary)
+    write_summary_md(folder / "summary.md", summary, report=str(report) if report else None)
+    write_junit(folder / "junit.xml", summary)
+    t_report = time.perf_counter()
+    render_report(folder / "report.html", summary, prep, table, values=values, cams=cams, baseline=base,
+                  baseline_path=baseline_path, strategies=found.strategies, probes=found.probes)
+    return time.perf_counter() - t_report
+
+
+def write_stage_tables(folder: Path, summary: dict[str, Any], found: Conclusions) -> None:
+    """strategies.csv (+ samples.csv's ``strategy`` column) and probes.csv into the staging ``folder``."""
     if found.strategies is not None:
         write_strategy_outputs(folder, found.strategies, summary["strategies"])
     if found.probes is not None:
@@ -473,13 +491,18 @@ def write_outputs(folder: Path, summary: dict[str, Any], prep: Prepared, table: 
         from pipeline.probe_stage import CSV_COLUMNS as PROBE_COLUMNS
 
         write_records_csv(folder / "probes.csv", summary["probes"]["rows"], PROBE_COLUMNS)
-    write_json(folder / "summary.json", summary)
-    write_summary_md(folder / "summary.md", summary)
-    write_junit(folder / "junit.xml", summary)
-    t_report = time.perf_counter()
-    render_report(folder / "report.html", summary, prep, table, values=values, cams=cams, baseline=base,
-                  baseline_path=baseline_path, strategies=found.strategies, probes=found.probes)
-    return time.perf_counter() - t_report
+
+
+def add_findings(summary: dict[str, Any], samples_csv: Path, base: dict | None) -> dict[str, Any]:
+    """summary.json with its ``findings`` (DESIGN §13) after the verdict: the causes, from the summary and the
+    staged samples.csv (with its ``strategy`` column), ``since_baseline`` against the baseline's findings."""
+    import pandas as pd
+
+    from pipeline.findings import build
+
+    found = build(summary, pd.read_csv(samples_csv, keep_default_na=True), base)
+    head = ("baseline", "name", "verdict", "exit_code")
+    return {**{k: summary[k] for k in head if k in summary}, "findings": found, **{k: v for k, v in summary.items() if k not in head}}
 
 
 def write_strategy_outputs(folder: Path, result: "StrategiesResult", section: dict[str, Any]) -> None:
@@ -602,7 +625,10 @@ def _audit(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None,
                       "seconds": round(time.perf_counter() - t0, 3), **timing}
             summary = summarise(cfg, prep, table, collector.values, found, prints=prints, baseline_path=baseline_path,
                                 compared=compared, timing=timing, tracker=tracker, registry=registry)
-            report_seconds = write_outputs(staging.path, summary, prep, table, collector.values, cams, found, base, baseline_path)
+            write_stage_tables(staging.path, summary, found)
+            summary = add_findings(summary, staging.path / "samples.csv", base)
+            report_seconds = write_outputs(staging.path, summary, prep, table, collector.values, cams, found, base, baseline_path,
+                                           report=out_dir / "report.html")
             timings = {"explain_seconds": timing["explain_seconds"], "report_seconds": report_seconds}
             del cams
             heat.cleanup()

@@ -14,6 +14,7 @@ import numpy as np
 
 from pipeline import hotspots
 from pipeline import strategies as st
+from pipeline.numbers import fixed
 from pipeline.config import StrategiesConfig
 from pipeline.evidence import seeded_subset
 
@@ -465,4 +466,8 @@ def sentence(s: Strategy, interval: float) -> str:
 
 
 def _effect_text(e: st.Effect, level: str) -> str:
-    return f"{e.value:.2f}, {level} {e.low:.2f} to {e.high:.2f}" if not math.isnan(e.value) else "undefined"
+    if math.isnan(e.value):
+        return "undefined: no sample to measure it on"
+    if math.isnan(e.low) or math.isnan(e.high):
+        return f"{fixed(e.value, 2)}, no {level}: too few samples"
+    return f"{fixed(e.value, 2)}, {level} {fixed(e.low, 2)} to {fixed(e.high, 2)}"

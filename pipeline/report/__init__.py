@@ -26,10 +26,10 @@ def render_report(path: Path, summary: dict, prep: Any, table: Any, **kwargs: An
 
 
 def render_result(summary: dict, report_path: Path) -> str:
-    """A notebook's view of an audit (``AuditResult._repr_html_``): the verdict banner, the gate table, a link to the report."""
+    """A notebook's view of an audit (``AuditResult._repr_html_``): the verdict banner, the findings' cards, the gate table, a link to the report."""
+    from pipeline.outputs import rule_counts
     from pipeline.report.view import _gate_rows
 
     colour = {"FIT TO DEPLOY": "#2b8a3e", "NOT FIT": "#c92a2a"}.get(summary["verdict"], "#e67700")
-    checks = [c for c in summary.get("trust", {}).get("checks", []) if c.get("status") == "fail"]
-    return _template("result.html.j2").render(summary=summary, colour=colour, gate_rows=_gate_rows(summary), failed_checks=checks,
+    return _template("result.html.j2").render(summary=summary, colour=colour, gate_rows=_gate_rows(summary), rule_counts=rule_counts(summary["gate"]),
                                              report=report_path.as_uri() if report_path.is_absolute() else str(report_path))

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 from pipeline.config import ProbesConfig
+from pipeline.numbers import fixed
 from pipeline.outputs import format_value
 from pipeline.probe_stage import ProbeRow, ProbesResult, and_list, place_words, sentence, swap_sentence
 from pipeline.report.overlay import overlay, pixels_uri
@@ -31,7 +33,7 @@ class ProbeCard:
     interval: str
     accuracy: str
     heat: str
-    exemplars: tuple[tuple[str, str], ...]  # (before, after) heatmap overlays (data URIs)
+    exemplars: tuple[tuple[str, str, str], ...]  # (before, after) heatmap overlays (data URIs), and the answers "circle 0.98 → triangle 0.91"
 
 
 @dataclass(frozen=True)
@@ -53,14 +55,16 @@ class ProbesView:
     settings: str
 
 
-def _card(row: ProbeRow, exemplars: bool) -> ProbeCard:
+def _card(row: ProbeRow, exemplars: bool, caption: Callable[[int], str] = lambda row: "") -> ProbeCard:
+    """``caption(row)``: the model's answer on the clean sample ("circle 0.98")."""
     e = row.effect
-    shown = tuple((overlay(x.before, x.before_cam, []), overlay(x.after, x.after_cam, []))
+    shown = tuple((overlay(x.before, x.before_cam, []), overlay(x.after, x.after_cam, []),
+                   f"{caption(x.row)} → {row.label} {format_value(x.after_confidence, 2)}".strip())
                   for x in row.exemplars) if exemplars else ()
     return ProbeCard(
         probe=row.probe, kind=row.kind, place=place_words(row.place, row.rect), label=row.label, fools=row.fools, sentence=sentence(row),
         n=row.n, flip=format_value(row.flip, 2), control=format_value(row.control_flip, 2), effect=format_value(e.value, 2),
-        interval="—" if math.isnan(e.low) else f"{e.low:.2f} – {e.high:.2f}", accuracy=format_value(row.accuracy, 2),
+        interval="none (too few samples)" if math.isnan(e.low) else f"{fixed(e.low, 2)} – {fixed(e.high, 2)}", accuracy=format_value(row.accuracy, 2),
         heat=format_value(row.artifact_heat, 2), exemplars=shown,
     )
 
@@ -95,8 +99,8 @@ def _where(cfg: ProbesConfig) -> str:
     return "; ".join(parts) or "none"
 
 
-def build_probes_view(result: ProbesResult | None, level: float) -> ProbesView | None:
-    """``level``: the intervals' two-sided level (statistics.interval)."""
+def build_probes_view(result: ProbesResult | None, level: float, caption: Callable[[int], str] = lambda row: "") -> ProbesView | None:
+    """``level``: the intervals' two-sided level (statistics.interval); ``caption(row)`` the model's answer on a clean sample."""
     if result is None:
         return None
     cfg = result.settings
@@ -111,5 +115,5 @@ def build_probes_view(result: ProbesResult | None, level: float) -> ProbesView |
     settings = (f"probes: {_where(cfg)}; a probe fools the model when its effect's {level:.0%} interval lower bound "
                 f"≥ {cfg.min_effect:g}")
     short = f"probes: {forward} forward + {passes['gradcam']} Grad-CAM passes, {result.seconds:.1f} s"
-    return ProbesView(len(fooling), tuple(_card(r, True) for r in fooling[:CARDS]), table, len(result.rows), _swap(result, level),
+    return ProbesView(len(fooling), tuple(_card(r, True, caption) for r in fooling[:CARDS]), table, len(result.rows), _swap(result, level),
                       cost, short, settings)

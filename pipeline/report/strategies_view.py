@@ -4,6 +4,7 @@ rendering from a :class:`pipeline.strategy_stage.StrategiesResult` (no TensorFlo
 from __future__ import annotations
 
 import base64
+import math
 import io
 from dataclasses import dataclass
 from typing import Callable
@@ -48,6 +49,18 @@ class LabelRow:
     note: str
     stability: str
     strategies: tuple[StrategyCard, ...]
+
+    @property
+    def shown(self) -> tuple[StrategyCard, ...]:
+        """The card shown unfolded: the first confirmed shortcut, else the first tested strategy (none when all are harmless)."""
+        first = next((c for c in self.strategies if c.confirmed), None) or next(
+            (c for c in self.strategies if c.status in ("not confirmed", "watched, unused in this data")), None)
+        return (first,) if first is not None else ()
+
+    @property
+    def folded(self) -> tuple[StrategyCard, ...]:
+        """The class's other strategy cards, one click away."""
+        return tuple(c for c in self.strategies if c not in self.shown)
 
 
 @dataclass(frozen=True)
@@ -152,18 +165,28 @@ def _numbers(s: Strategy) -> tuple[tuple[str, str], ...]:
                 ("flatness", format_value(c.flatness, 2))]
     if t is not None:
         out += [("hot-spot accuracy", format_value(t.hotspot_accuracy)), ("control accuracy", format_value(t.control_accuracy)),
-                ("dependence", f"{format_value(t.dependence.value)} [{format_value(t.dependence.low)}, {format_value(t.dependence.high)}]"),
-                ("transplant effect", f"{format_value(t.transplant.value)} [{format_value(t.transplant.low)}, {format_value(t.transplant.high)}]")]
+                ("dependence", effect_text(t.dependence)), ("transplant effect", effect_text(t.transplant))]
     return tuple(out)
 
 
+def effect_text(e: st.Effect) -> str:
+    """"0.40 [0.24, 0.55]"; an effect without an interval says why."""
+    if math.isnan(e.value):
+        return "undefined (no sample)"
+    if math.isnan(e.low) or math.isnan(e.high):
+        return f"{format_value(e.value)} (no interval: too few samples)"
+    return f"{format_value(e.value)} [{format_value(e.low)}, {format_value(e.high)}]"
+
+
 def _card(s: Strategy, interval: float, thumb: Callable[[int], str | None]) -> StrategyCard:
-    h = s.hot_spot
+    status = _status(s)
+    # a strategy that looks at its objects has no off-object hot spot: no place, content or crops beside that word
+    h = s.hot_spot if status != "looks at its objects" else None
     return StrategyCard(
         label=s.label, id=s.id, n=int(s.rows.size), share=f"{s.share:.0%}", accuracy=format_value(s.accuracy),
-        focus=format_value(s.mean_focus_score), status=_status(s), confirmed=s.confirmed,
-        place=st.place_name(h.rect) if h else "—", kind=kind_text(s), map_uri=small_map(s.mean_map, outline=h.cells if h else None),
-        crops=tuple(crop_uri(c) for c in s.crops),
+        focus=format_value(s.mean_focus_score), status=status, confirmed=s.confirmed,
+        place=st.place_name(h.rect) if h else "—", kind=kind_text(s) if h else "", map_uri=small_map(s.mean_map, outline=h.cells if h else None),
+        crops=tuple(crop_uri(c) for c in s.crops) if h else (),
         exemplars=tuple(u for u in (thumb(r) for r in s.exemplars) if u), sentence=sentence(s, interval), numbers=_numbers(s),
     )
 
@@ -179,7 +202,7 @@ def build_strategies_view(result: StrategiesResult | None, thumb: Callable[[int]
         rows.append(LabelRow(
             label=lab.label, n=lab.atlas.n, map_uri=small_map(lab.atlas.mean_map), coverage_uri=small_map(cover, top=1.0),
             reading=reading(lab, cfg.hotspot_threshold), note=lab.note, stability=format_value(lab.stability, 2) if lab.clustered else "—",
-            strategies=tuple(_card(s, cfg.interval, thumb) for s in lab.strategies),
+            strategies=tuple(sorted((_card(s, cfg.interval, thumb) for s in lab.strategies), key=lambda c: not c.confirmed)),
         ))
     rows.sort(key=lambda r: not any(c.confirmed for c in r.strategies))
     confirmed = tuple(_headline(s) for lab in result.labels for s in lab.strategies if s.confirmed)

@@ -13,14 +13,19 @@ from pipeline.aggregates import SampleTable
 from pipeline.config import AGGREGATES, FLAGS, resolved_yaml
 from pipeline.data.images import ImageProblem, decode_rgb
 from pipeline.geometry import box_in_window, crop_window
+from pipeline.gate import signed
+from pipeline.numbers import aggregate_text, fixed
 from pipeline.outputs import format_value
 from pipeline import evidence
 from pipeline.baseline import note
 from pipeline.report import charts
+from pipeline.status import NOT_EVALUATED
 from pipeline.report.overlay import intervention_thumbnails, legend_gradient_css, overlay
+from pipeline.report.findings_view import GLOSSES, EvidenceImages, build_first_screen, gallery_split, open_attr
 from pipeline.report.probes_view import build_probes_view
 from pipeline.report.strategies_view import build_strategies_view
 
+GALLERY_SHOWN = 8  # gallery cards a finding concerns shown unfolded; the rest are one click away
 SEVERITY = ("right_for_wrong_reason", "distracted", "confused_on_object", "no_signal", "ok")
 FLAG_TEXT = {
     "ok": "correct, evidence on the object",
@@ -108,16 +113,23 @@ def build_view(
     view_baseline = _baseline_view(summary, samples, flags, baseline, baseline_path)
 
     prov = summary["provenance"]
+    images = EvidenceImages({s.sample_id: s.row for s in samples}, thumbnail, lambda row: (got := thumbnail(row)) and got[0], probes)
+    screen = build_first_screen(summary, images)
+    shown, folded = gallery_split(cards, screen.gallery_flags, GALLERY_SHOWN) if screen.gallery_flags else (cards, [])
     return {
+        "screen": screen,
+        "glosses": GLOSSES,
+        "open_attr": lambda section: open_attr(section, screen),
+        "model_file": Path(str(prov["model"])).name,
+        "cards_shown": shown,
+        "cards_folded": folded,
         "evidence": _evidence_view(summary, cfg, table, values, card),
         "methods": _methods_view(summary, cfg, samples, flags, values),
         "strategies": build_strategies_view(strategies, lambda row: (got := thumbnail(row)) and got[1]),
-        "probes": build_probes_view(probes, cfg.statistics.interval),
+        "probes": build_probes_view(probes, cfg.statistics.interval, caption=lambda row: answer(values, prep.space, row)),
         "summary": summary,
         "verdict_class": {"FIT TO DEPLOY": "fit", "NOT FIT": "notfit"}.get(summary["verdict"], "inconclusive"),
-        "failed": [r["message"] for r in summary["gate"] if r["status"] == "fail"],
-        "not_evaluated": [f"{r['metric']} {r['kind']} {r['threshold']:g}" for r in summary["gate"] if r["status"] == "not evaluated"],
-        "overall": {k: (f"{int(v)}" if k.startswith("n_") else format_value(v)) for k, v in summary["aggregates"]["overall"].items()},
+        "overall": {k: aggregate_text(k, v) for k, v in summary["aggregates"]["overall"].items()},
         "gate_rows": gate_rows,
         "gate_warnings": [r["warning"] for r in summary["gate"] if r.get("warning")],
         "stats_level": f"{cfg.statistics.interval:.0%}", "stats_resamples": cfg.statistics.resamples,
@@ -130,7 +142,6 @@ def build_view(
             color_key, COLORS, title="energy_in_box against box_area_fraction",
         ),
         "per_class": per_class_rows,
-        "cards": cards,
         "gallery_flags": [f for f in SEVERITY if any(c["flag"] == f for c in cards)],
         "class_names": list(prep.labels),
         "skipped": summary["skipped"],
@@ -223,12 +234,12 @@ def _gate_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         change_rule = r["kind"] in ("max_drop", "max_rise")
         out.append({
             **r,
-            "value_text": format_value(r["value"]),
+            "value_text": aggregate_text(r.get("aggregate", r["metric"]), r["value"]),
             "n_text": "—" if r.get("n") is None else str(r["n"]),
-            "ci_text": "—" if ci[0] is None else (f"{ci[0]:+.3f} – {ci[1]:+.3f}" if change_rule else f"{ci[0]:.3f} – {ci[1]:.3f}"),
-            "compared_text": format_value(r.get("compared")),
-            "baseline_text": format_value(r["baseline"]),
-            "change_text": "—" if change is None or math.isnan(change) else f"{change:+.3f}",
+            "ci_text": "—" if ci[0] is None else (f"{signed(ci[0])} – {signed(ci[1])}" if change_rule else f"{fixed(ci[0])} – {fixed(ci[1])}"),
+            "compared_text": aggregate_text(r.get("aggregate", r["metric"]), r.get("compared")),
+            "baseline_text": aggregate_text(r.get("aggregate", r["metric"]), r["baseline"]),
+            "change_text": "—" if change is None or math.isnan(change) else signed(change),
         })
     return out
 
@@ -262,7 +273,7 @@ def _baseline_view(summary: Mapping[str, Any], samples: Any, flags: np.ndarray, 
             a, b = now.get(name), before.get(name)
             if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
                 continue
-            deltas.append({"scope": scope, "name": name, "now": format_value(a), "before": format_value(float(b)), "delta": f"{a - float(b):+.3f}"})
+            deltas.append({"scope": scope, "name": name, "now": format_value(a), "before": format_value(float(b)), "delta": signed(a - float(b))})
     before_flags = _baseline_flags(baseline_path)
     ids = {s.sample_id for s in samples}
     unmatched_now = sum(s.sample_id not in before_flags for s in samples) if before_flags else 0
@@ -279,6 +290,13 @@ def _baseline_view(summary: Mapping[str, Any], samples: Any, flags: np.ndarray, 
         "unmatched_now": unmatched_now, "unmatched_before": unmatched_before,
         "note": note(summary.get("baseline")), "comparability": summary.get("baseline"),
     }
+
+
+def answer(values: Mapping[str, np.ndarray], space: Any, row: int) -> str:
+    """The model's answer on a sample with its confidence: "circle 0.98" (the mapped model class when labels are mapped)."""
+    model_class = values.get("predicted_model_class")
+    shown = shown_prediction(int(values["predicted"][row]), None if model_class is None else int(model_class[row]), space)
+    return f"{shown} {format_value(float(values['confidence'][row]), 2)}"
 
 
 def shown_prediction(label: int, model_class: int | None, space: Any) -> str:
@@ -308,9 +326,13 @@ def _evidence_view(summary: Mapping[str, Any], cfg: Any, table: SampleTable, val
     out["n_defined"] = int(sum(v.size for v in cells.values()))
     out["examples"] = {k: [c for c in (card(int(r)) for r in cells[k][np.argsort(-np.nan_to_num(table.focus_score[cells[k]]))][:examples]) if c]
                        for k in ("on_not_needed", "off_needed")}
-    out["claims"] = _claims_view(summary.get("explanation"))
+    confirmation = next((c for c in trust["checks"] if c["name"] == "heatmap_confirmation"), None)
+    idle = confirmation is not None and confirmation["status"] == NOT_EVALUATED
+    out["claims"] = _claims_view(summary.get("explanation"), idle)
     agg = summary["aggregates"]["overall"]
     out["aggregates"] = {k: format_value(agg.get(k)) for k in ("mean_object_dependence", "still_right_without_object_rate", "object_only_accuracy", "explanation_agreement")}
+    if idle:  # the check that reads these numbers was not evaluated: they are not shown as results
+        out["aggregates"]["explanation_agreement"] = "not evaluated"
     judged = np.isin(table.flags, ("ok", "right_for_wrong_reason", "confused_on_object", "distracted"))
     out["scatter"] = charts.scatter(
         np.where(judged, table.focus_score, np.nan), np.where(judged, dep, np.nan), np.where(table.correct, "correct", "incorrect"), COLORS,
@@ -322,17 +344,19 @@ def _evidence_view(summary: Mapping[str, Any], cfg: Any, table: SampleTable, val
     return out
 
 
-def _claims_view(ex: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Claim confirmation, chance agreement and κ beside the 2x2 (summary.json's ``explanation``)."""
+def _claims_view(ex: Mapping[str, Any] | None, idle: bool = False) -> dict[str, Any] | None:
+    """Claim confirmation, chance agreement and κ beside the 2x2 (summary.json's ``explanation``); ``idle``: the
+    heatmap_confirmation check was not evaluated, so the on-target rate is said so rather than shown as a result."""
     if not ex:
         return None
 
     def interval(pair: list) -> str:
-        return "—" if pair[0] is None else f"{pair[0]:.2f}–{pair[1]:.2f}"
+        low, high = fixed(pair[0], 2), fixed(pair[1], 2)
+        return "none (no sample)" if "—" in (low, high) else f"{low}–{high}"
 
     on, off = ex["on_target_confirmed_rate"], ex["off_target_confirmed_rate"]
     return {
-        "on": format_value(on["value"]), "on_interval": interval(on["interval"]), "on_n": on["n"],
+        "on": "not evaluated" if idle else format_value(on["value"]), "on_interval": interval(on["interval"]), "on_n": on["n"],
         "off": format_value(off["value"]), "off_interval": interval(off["interval"]), "off_n": off["n"],
         "chance": format_value(ex["chance_agreement"]), "kappa": format_value(ex["kappa"]), "kappa_reason": ex["kappa_reason"],
         "level": f"{ex['interval_level']:.0%}", "large": ex["not_judged_large_region"], "blank": ex["blank_also_right"],

@@ -5,7 +5,7 @@ audit, or a failed upload, ends it FAILED). Logged: params = the resolved config
 every overall aggregate, each gate interval as ``<name>_lo`` / ``<name>_hi``, per class
 ``class_<c>_<name>``; tags = verdict, exit code, fingerprints, engine and the user's tags; artifacts =
 the whole output folder (report.html opens from the MLflow UI). A model from the registry gets the
-version tags ``gradcam_audit.verdict``, ``.run_id``, ``.report`` and ``.date``, and, when asked and
+version tags ``gradcam_audit.verdict``, ``.run_id``, ``.report``, ``.date`` and ``.findings`` (the blockers' ids), and, when asked and
 only on FIT TO DEPLOY, an alias.
 """
 
@@ -55,12 +55,17 @@ def metrics(summary: Mapping[str, Any]) -> dict[str, float]:
     return {_NAME.sub("_", k): float(v) for k, v in out.items() if isinstance(v, (int, float)) and not math.isnan(float(v))}
 
 
+def blocker_ids(summary: Mapping[str, Any]) -> str:
+    """The version tag ``gradcam_audit.findings``: the blocker findings' ids, comma-separated ("" when none)."""
+    return ",".join(f["id"] for f in summary.get("findings") or [] if f["severity"] == "blocker")
+
+
 def tags(summary: Mapping[str, Any], engine: str, extra: Mapping[str, str]) -> dict[str, str]:
     prov = summary["provenance"]
     out = {"gradcam_audit.verdict": summary["verdict"], "gradcam_audit.exit_code": str(summary["exit_code"]),
            "gradcam_audit.config_sha256": prov["config_sha256"], "gradcam_audit.model_sha256": prov["model_sha256"],
            "gradcam_audit.dataset_fingerprint": prov["dataset_fingerprint"], "gradcam_audit.engine": engine,
-           "gradcam_audit.name": summary["name"]}
+           "gradcam_audit.name": summary["name"], "gradcam_audit.findings": blocker_ids(summary)}
     if (prov.get("model_registry") or {}).get("uri"):
         out["gradcam_audit.model_uri"] = prov["model_registry"]["uri"]
     out.update({str(k): str(v) for k, v in extra.items()})
@@ -142,7 +147,8 @@ class Tracker:
         name, version = registry["name"], registry["version"]
         for key, value in (("gradcam_audit.verdict", summary["verdict"]), ("gradcam_audit.run_id", self.run_id),
                            ("gradcam_audit.report", f"{self.artifact_uri}/report.html"),
-                           ("gradcam_audit.date", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))):
+                           ("gradcam_audit.date", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
+                           ("gradcam_audit.findings", blocker_ids(summary))):
             self.client.set_model_version_tag(name, version, key, value)
         if not alias:
             return

@@ -24,9 +24,20 @@ SUMMARY = {
 }
 
 
+FINDING = {"id": "heatmap:a<b>:*", "severity": "blocker", "kind": "heatmap", "title": "Heat lies off the objects",
+           "sentence": "class_mean_energy_in_box[a<b>] 0.30 is below the required 0.4.", "action": "Name an earlier target layer.",
+           "rules": ["class_mean_energy_in_box[a<b>]"], "rule_index": [1], "checks": [], "evidence": [], "since_baseline": None}
+NOTE = {**FINDING, "id": "not_evaluated:*:*", "severity": "note", "kind": "not_evaluated", "title": "1 rule not evaluated: no baseline",
+        "rules": [], "rule_index": []}
+
+
+def _rules_suite(path):
+    return ET.parse(path).getroot().findall("testsuite")[1]
+
+
 def test_junit_one_case_per_rule_and_class_with_failures_and_skips(tmp_path):
     write_junit(tmp_path / "junit.xml", SUMMARY)
-    suite = ET.parse(tmp_path / "junit.xml").getroot()
+    suite = _rules_suite(tmp_path / "junit.xml")
     assert suite.get("tests") == "3" and suite.get("failures") == "1" and suite.get("skipped") == "1"
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == ["accuracy min 0.9", "class_mean_energy_in_box[a<b>] min 0.4", "mean_focus_score max_drop 0.05"]
@@ -40,6 +51,31 @@ def test_summary_md_lists_failed_rules_and_table(tmp_path):
     assert "**NOT FIT** (exit 1)" in text
     assert "- class_mean_energy_in_box[a<b>] 0.300 < 0.4" in text
     assert text.count("\n| `") == 3
+    assert "| `n_samples`" not in text  # only rules in the table
+
+
+def test_summary_md_leads_with_the_verdict_the_findings_and_the_report(tmp_path):
+    write_summary_md(tmp_path / "s.md", {**SUMMARY, "findings": [FINDING, NOTE]}, report="reports/t/report.html")
+    lines = (tmp_path / "s.md").read_text().splitlines()
+    assert "**NOT FIT**" in lines[0]
+    assert lines[2] == "1 of 2 rules pass (1 not evaluated)."  # accuracy passes, one fails, one not evaluated
+    body = "\n".join(lines)
+    # the blocker's title, sentence and action come before the rule table; the note is one line
+    order = [body.index(x) for x in ("blocker: Heat lies off the objects", FINDING["sentence"], "**What to do:** Name an earlier",
+                                      "- ℹ️ 1 rule not evaluated", "`reports/t/report.html`", "| rule |")]
+    assert order == sorted(order)
+
+
+def test_junit_findings_suite_fails_blockers_and_warnings_only_when_inconclusive(tmp_path):
+    warning = {**FINDING, "id": "trust:randomisation:*", "severity": "warning", "kind": "trust", "title": "Maps ignore the weights",
+               "rules": [], "rule_index": [], "checks": ["randomisation"]}
+    for verdict, failed in (("NOT FIT", ["blocker: Heat lies off the objects"]),
+                            ("INCONCLUSIVE", ["blocker: Heat lies off the objects", "warning: Maps ignore the weights"])):
+        write_junit(tmp_path / "junit.xml", {**SUMMARY, "verdict": verdict, "findings": [FINDING, warning, NOTE]})
+        found = ET.parse(tmp_path / "junit.xml").getroot().findall("testsuite")[0]
+        assert found.get("name").endswith("findings") and found.get("tests") == "3"
+        assert [c.get("name") for c in found.findall("testcase") if c.find("failure") is not None] == failed
+        assert "What to do: Name an earlier target layer." in found.findall("testcase")[0].find("failure").get("message")
 
 
 def test_staging_publishes_atomically_and_discard_keeps_the_old_output(tmp_path):
@@ -80,7 +116,7 @@ def test_junit_and_summary_md_show_the_interval_the_value_compared_and_warnings(
              "warning": "accuracy rests on 12 samples, fewer than statistics.min_samples (30)", "n": 12}
     summary = {**SUMMARY, "gate": [rule, point]}
     write_junit(tmp_path / "junit.xml", summary)
-    cases = ET.parse(tmp_path / "junit.xml").getroot().findall("testcase")
+    cases = _rules_suite(tmp_path / "junit.xml").findall("testcase")
     assert cases[0].find("failure").get("message") == rule["message"]  # it already says the interval and what was compared
     assert "n 12, interval 0.810 to 0.960, point value compared" in (tmp_path / "junit.xml").read_text()
     write_summary_md(tmp_path / "s.md", summary)

@@ -1,0 +1,39 @@
+"""Numbers as people read them (pure, no imports of the pipeline): fixed decimals without "-0.000", counts as
+integers, "—" for a value that is missing or undefined. Used by gate messages, CI outputs, findings and the report."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+MISSING = "—"
+
+
+def fixed(value: Any, digits: int = 3) -> str:
+    """``value`` with ``digits`` decimals; a negative number that rounds to zero loses its sign; "—" for None/NaN."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return MISSING
+    if math.isnan(f):
+        return MISSING
+    text = f"{f:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def count(value: Any) -> str:
+    """A count as an integer ("12", not "12.000"); "—" for None/NaN."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return MISSING
+    return MISSING if math.isnan(f) else str(int(round(f)))
+
+
+COUNT_AGGREGATES = frozenset({"n_samples", "n_scored", "confirmed_shortcuts", "probes_fooled"})
+"""Aggregates that are counts: shown as integers everywhere."""
+
+
+def aggregate_text(name: str, value: Any, digits: int = 3) -> str:
+    """An aggregate's value as shown: a count as an integer, else fixed decimals."""
+    return count(value) if name in COUNT_AGGREGATES else fixed(value, digits)
