@@ -77,13 +77,16 @@ def browser():
         b.close()
 
 
-def _open(browser, path: Path, width: int):
+def _open(browser, path: Path, width: int, unfold: bool = False):
+    """The report in a fresh page; ``unfold``: every folded section opened, as a reader who clicks them all."""
     page = browser.new_page(viewport={"width": width, "height": 900})
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
     page.goto(path.as_uri())
+    if unfold:
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
     return page, errors
 
 
@@ -94,6 +97,8 @@ def test_report_opens_clean_with_verdict_and_gate_visible(browser, reports, name
     page, errors = _open(browser, reports[name] / "report.html", width)
     verdict = page.locator("#verdict .big")
     assert verdict.is_visible() and verdict.inner_text() == summary["verdict"]
+    assert not page.locator("#gate table").is_visible()  # folded: the findings lead
+    page.locator("#gate > summary").click()  # opening a folded section shows its content
     assert page.locator("#gate table").is_visible()
     assert page.locator("#gate tbody tr").count() == len(summary["gate"])
     # the verdict banner sits in the first screen
@@ -108,7 +113,7 @@ def test_report_opens_clean_with_verdict_and_gate_visible(browser, reports, name
 
 
 def test_filters_change_which_cards_are_shown(browser, reports):
-    page, errors = _open(browser, reports["demo"] / "report.html", 1280)  # the good model's gallery mixes flags
+    page, errors = _open(browser, reports["demo"] / "report.html", 1280, unfold=True)  # the good model's gallery mixes flags
     cards = page.locator("#gallery .card")
     total = cards.count()
     assert total > 0
@@ -129,7 +134,7 @@ def test_filters_change_which_cards_are_shown(browser, reports):
 
 
 def test_escaped_report_runs_no_script_in_browser(browser, xss_report):
-    page, errors = _open(browser, xss_report, 1280)
+    page, errors = _open(browser, xss_report, 1280, unfold=True)
     assert page.locator("#classes").inner_text().count(XSS) >= 1  # shown as text
     assert errors == []
     page.close()
@@ -138,14 +143,14 @@ def test_escaped_report_runs_no_script_in_browser(browser, xss_report):
 @pytest.mark.parametrize("name", ["demo", "demo_shortcut"])
 def test_need_the_object_section_shows_the_evidence(browser, reports, name):
     summary = json.loads((reports[name] / "summary.json").read_text())
-    page, errors = _open(browser, reports[name] / "report.html", 1280)
+    page, errors = _open(browser, reports[name] / "report.html", 1280, unfold=True)
     section = page.locator("#need-object")
     assert section.is_visible() and "Does the model need the object?" in section.inner_text()
     counts = [int(t) for t in page.locator("#agreement-quad b").all_inner_texts()]
     correct_judged = summary["flag_counts"]["ok"] + summary["flag_counts"]["right_for_wrong_reason"]
     assert len(counts) == 4 and sum(counts) == correct_judged
     assert page.locator("#need-object svg.chart circle").count() > 0  # the focus vs dependence scatter
-    assert page.locator("#trust-checks li").count() == 2
+    assert page.locator("#trust-checks li").count() == 3
     # claim confirmation with its interval, chance agreement and κ beside the 2x2; the exclusions counted
     claims = page.locator("#claims").inner_text()
     ex = summary["explanation"]
@@ -172,7 +177,7 @@ def test_need_the_object_section_shows_the_evidence(browser, reports, name):
 @pytest.mark.parametrize("width", [1280, 390])
 def test_strategies_section_shows_confirmed_shortcuts_first(browser, reports, width):
     summary = json.loads((reports["demo_shortcut"] / "summary.json").read_text())
-    page, errors = _open(browser, reports["demo_shortcut"] / "report.html", width)
+    page, errors = _open(browser, reports["demo_shortcut"] / "report.html", width, unfold=True)
     section = page.locator("#strategies")
     assert section.is_visible() and "Where does the model look instead?" in section.inner_text()
     # it comes before the gallery
@@ -198,7 +203,7 @@ def test_strategies_section_shows_confirmed_shortcuts_first(browser, reports, wi
 
 
 def test_strategies_section_on_the_good_demo_confirms_nothing(browser, reports):
-    page, errors = _open(browser, reports["demo"] / "report.html", 1280)
+    page, errors = _open(browser, reports["demo"] / "report.html", 1280, unfold=True)
     assert page.locator("#strategies #no-shortcuts").is_visible()
     assert page.locator("#strategies .strategy.confirmed").count() == 0
     assert page.locator("#strategies .atlas-row").count() == 3
@@ -213,14 +218,17 @@ READING = re.compile(r"(\d+)% of the heat lies on the objects, which cover (\d+)
 @pytest.mark.parametrize("name", ["demo", "demo_shortcut", "demo_dormant"])
 def test_hot_spot_crops_render_and_no_atlas_sentence_contradicts_its_numbers(browser, reports, name):
     summary = json.loads((reports[name] / "summary.json").read_text())
-    page, errors = _open(browser, reports[name] / "report.html", 1280)
+    page, errors = _open(browser, reports[name] / "report.html", 1280, unfold=True)
     # every strategy with a hot spot shows its crops from up to 4 members, and each one decodes
     for card in page.locator("#strategies .strategy").all():
         crops = card.locator("figure.crops img")
-        has_spot = card.locator(".strategy-body").inner_text().count("hot spot:") > 0
+        body = card.locator(".strategy-body").inner_text()
+        has_spot = body.count("hot spot:") > 0
         assert (crops.count() == 4) == has_spot, card.inner_text()[:200]
+        assert not ("looks at its objects" in body and "holds:" in body), body[:200]  # never both words
     widths = page.eval_on_selector_all("#strategies figure.crops img", "els => els.map(e => [e.naturalWidth, e.naturalHeight])")
-    assert widths and all(w > 0 and h > 0 for w, h in widths)
+    assert all(w > 0 and h > 0 for w, h in widths)
+    assert bool(widths) == (name == "demo_shortcut")  # the demos without a hot spot off the objects show none
     # the atlas sentence of every class says its own numbers and reads them right
     for lab in summary["strategies"]["labels"]:
         text = page.locator(f'#strategies .atlas-row[data-label="{lab["label"]}"] .atlas p').inner_text()
@@ -239,7 +247,7 @@ def test_hot_spot_crops_render_and_no_atlas_sentence_contradicts_its_numbers(bro
 @pytest.mark.parametrize("width", [1280, 390])
 def test_probes_section_shows_the_fooling_probes_first(browser, reports, width):
     summary = json.loads((reports["demo_dormant"] / "summary.json").read_text())
-    page, errors = _open(browser, reports["demo_dormant"] / "report.html", width)
+    page, errors = _open(browser, reports["demo_dormant"] / "report.html", width, unfold=True)
     section = page.locator("#probes")
     assert section.is_visible() and "What would fool it?" in section.inner_text()
     # after the strategies, before the gallery
@@ -252,6 +260,8 @@ def test_probes_section_shows_the_fooling_probes_first(browser, reports, width):
     assert cards.first.get_attribute("data-probe") == "vendor-logo"
     # each card: 4 before/after pairs, every image decoded
     assert cards.first.locator(".pair").count() == 4 and cards.first.locator(".pair img").count() == 8
+    # each pair says the model's answer before and after: "circle 0.99 → triangle 0.97"
+    assert all(re.search(r"\w+ [01]\.\d\d → triangle [01]\.\d\d", c) for c in cards.first.locator(".pair figcaption").all_inner_texts())
     assert all(w > 0 for w in page.eval_on_selector_all("#probes img", "els => els.map(e => e.naturalWidth)"))
     # the table lists every fooling probe before any other row
     marks = [c.inner_text() for c in page.locator("#probe-table tbody tr td:last-child").all()]
@@ -268,8 +278,86 @@ def test_probes_section_shows_the_fooling_probes_first(browser, reports, width):
 
 
 def test_probes_section_on_the_good_demo_says_nothing_fooled_it(browser, reports):
-    page, errors = _open(browser, reports["demo"] / "report.html", 1280)
+    page, errors = _open(browser, reports["demo"] / "report.html", 1280, unfold=True)
     assert page.locator("#probes #no-fooling").is_visible()
     assert page.locator("#probes .probe-card").count() == 0
+    assert errors == []
+    page.close()
+
+
+FIRST_SCREEN = 900  # px: the viewport's height at 1280 px
+HEIGHTS = {"demo": 6000, "demo_shortcut": 8000, "demo_dormant": 8000}  # the page with the defaults (sections as they open)
+
+
+@pytest.mark.parametrize("name", ["demo_shortcut", "demo_dormant"])
+def test_the_first_findings_title_and_first_evidence_image_lie_on_the_first_screen(browser, reports, name):
+    summary = json.loads((reports[name] / "summary.json").read_text())
+    page, errors = _open(browser, reports[name] / "report.html", 1280)
+    first = summary["findings"][0]
+    card = page.locator(".finding").first
+    assert card.get_attribute("data-id") == first["id"] and first["severity"] == "blocker"
+    title, image = card.locator("h3"), card.locator(".ev img").first
+    for box in (title.bounding_box(), image.bounding_box()):
+        assert box["y"] >= 0 and box["y"] + box["height"] <= FIRST_SCREEN, box
+    assert first["title"] in title.inner_text() and first["action"] in card.locator(".action").inner_text()
+    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", image.element_handle())
+    # every caption carries the model's answer with its confidence (or, for a crop, what the hot spot holds)
+    for e, caption in zip(first["evidence"], card.locator(".ev figcaption").all_inner_texts()):
+        assert caption == e["caption"]
+    if name == "demo_dormant":  # the logo before → after, each pair two images
+        assert card.locator(".ev figure.before_after").count() == 4 and card.locator(".ev figure.before_after img").count() == 8
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"first-screen-{name}.png"))
+    assert errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("name", ["demo", "demo_shortcut", "demo_dormant"])
+def test_page_height_sections_fold_and_open_and_images_keep_their_aspect(browser, reports, name):
+    summary = json.loads((reports[name] / "summary.json").read_text())
+    page, errors = _open(browser, reports[name] / "report.html", 1280)
+    assert page.evaluate("document.documentElement.scrollHeight") <= HEIGHTS[name]
+    # every section is a <details>; only those holding a blocker's or warning's evidence are open
+    sections = page.eval_on_selector_all("main > details.section", "els => els.map(e => [e.id, e.open])")
+    acting = [f for f in summary["findings"] if f["severity"] != "note"]
+    assert {s for s, is_open in sections if is_open} == ({"strategies", "gallery"} if name == "demo_shortcut" else
+                                                         {"probes"} if name == "demo_dormant" else set())
+    assert page.locator(".finding").count() == len(acting)
+    for sid, is_open in sections:  # opening a folded section shows its content
+        if not is_open:
+            page.locator(f"#{sid} > summary").click()
+            assert page.evaluate(f"document.getElementById('{sid}').open")
+            assert page.locator(f"#{sid} > :not(summary)").first.is_visible()
+    # no displayed image differs from its source's aspect by more than 2%
+    ratios = page.evaluate("""() => [...document.images].filter(i => i.naturalWidth && i.clientWidth && i.clientHeight)
+        .map(i => [i.naturalWidth / i.naturalHeight, i.clientWidth / i.clientHeight, i.alt])""")
+    assert ratios and all(abs(src / shown - 1) <= 0.02 for src, shown, _ in ratios), [r for r in ratios if abs(r[0] / r[1] - 1) > 0.02][:3]
+    assert errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("name", ["demo", "demo_shortcut", "demo_dormant"])
+def test_no_text_fault_in_the_page(browser, reports, name):
+    """No "nan", "None" or "-0.000" anywhere (every section open); counts are integers; the banner counts
+    evaluated and not-evaluated rules apart; the check that was not evaluated shows no result; terms are glossed."""
+    summary = json.loads((reports[name] / "summary.json").read_text())
+    page, errors = _open(browser, reports[name] / "report.html", 1280, unfold=True)
+    text = page.inner_text("body")
+    assert not re.search(r"\bnan\b", text, re.I) and "None" not in text and not re.search(r"-0\.0+\b(?!\d)", text)
+    for count in ("confirmed_shortcuts", "probes_fooled"):
+        assert not re.search(count + r"\s+\d+\.\d", text), count
+    idle = sum(r["status"] == "not evaluated" for r in summary["gate"])
+    evaluated = len(summary["gate"]) - idle
+    passed = sum(r["status"] == "pass" for r in summary["gate"])
+    banner = page.locator("#rule-counts").inner_text()
+    assert banner.startswith(f"{passed} of {evaluated} rules pass" + (f" ({idle} not evaluated)" if idle else ""))
+    assert "Every gate rule passed" not in text
+    confirmation = next(c for c in summary["trust"]["checks"] if c["name"] == "heatmap_confirmation")
+    if confirmation["status"] == "not evaluated":
+        assert "not evaluated\nheatmap and behaviour agree" in page.locator("#need-object").inner_text()
+    terms = page.eval_on_selector_all("dfn", "els => els.map(e => [e.textContent, e.title])")
+    assert {t for t, gloss in terms if gloss} >= {"Focus score", "pointing game", "strategies", "SpRAy", "hot spot", "consistency",
+                                                 "flatness", "Cohen's κ", "Wilson"}
+    assert "/" not in page.locator("#run-line").inner_text().split(" · ")[0]  # the model file's name, not an absolute path
     assert errors == []
     page.close()

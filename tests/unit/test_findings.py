@@ -1,0 +1,251 @@
+"""Findings (DESIGN §13) on hand-built summaries and samples tables: accounting, attribution, grouping, ids,
+since_baseline, and the text faults the report used to show. No TensorFlow."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from pipeline import findings
+from pipeline.numbers import count, fixed
+
+LEVEL = {"config_resolved": {"statistics": {"interval": 0.9}}, "target": "predicted", "target_layer": "conv3",
+         "target_layer_shape": [4, 4, 8], "target_layer_candidates": [{"name": "conv1", "shape": [16, 16, 8]},
+                                                                       {"name": "conv2", "shape": [8, 8, 8]},
+                                                                       {"name": "conv3", "shape": [4, 4, 8]}]}
+
+
+def rule(metric, kind="min", threshold=0.5, scope="overall", status="pass", value=0.6):
+    aggregate = metric[len("class_"):] if metric.startswith("class_") else metric
+    label = metric if scope == "overall" else f"{metric}[{scope}]"
+    return {"metric": metric, "label": label, "aggregate": aggregate, "kind": kind, "threshold": threshold, "bound": "point",
+            "scope": scope, "value": value, "baseline": None, "compared": value, "n": 100, "interval": [value - 0.05, value + 0.05],
+            "status": status, "message": f"{label} {value:.3f} {'<' if status == 'fail' else '>='} {threshold:g}", "warning": None}
+
+
+def strategy(label, sid, rect, kind="patch", colour="red", dep=0.8, lo=0.6, rows=(0,)):
+    return {"label": label, "strategy": sid, "confirmed": True, "hotspot_x0": rect[0], "hotspot_y0": rect[1], "hotspot_x1": rect[2],
+            "hotspot_y1": rect[3], "hotspot_kind": kind, "hotspot_colour": colour, "hotspot_dependence": dep, "hotspot_dependence_lo": lo,
+            "hotspot_dependence_hi": min(dep + 0.1, 1.0), "transplant_effect": 0.5, "transplant_effect_lo": 0.3,
+            "transplant_effect_hi": 0.7, "exemplar_rows": list(rows)}
+
+
+def summary(gate, *, strategies=(), probes=(), checks=(), verdict="NOT FIT", **extra):
+    labels = sorted({s["label"] for s in strategies})
+    out = {"name": "t", "verdict": verdict, "exit_code": 1, "gate": list(gate), "provenance": dict(LEVEL),
+           "trust": {"checks": list(checks)}, "flag_counts": {"ok": 10, "right_for_wrong_reason": 90, "no_signal": 0, "skipped": 0},
+           "strategies": {"settings": {"hotspot_threshold": 0.5},
+                          "labels": [{"label": lab, "strategies": [s for s in strategies if s["label"] == lab],
+                                      "atlas": {"mean_map": [[0.0]], "mean_coverage": [[0.0]]}} for lab in labels]},
+           "probes": {"rows": list(probes), "settings": {"min_effect": 0.2, "overlays": []}}, "skipped": [], "dataset_problems": []}
+    out.update(extra)
+    return out
+
+
+def samples(n, *, labels, flags, strategies, predicted=None, confidence=None):
+    """A samples.csv-like table (columns as read by pandas)."""
+    return {"row": np.arange(n), "sample_id": [f"s{i}.jpg" for i in range(n)], "label": labels,
+            "predicted": predicted if predicted is not None else labels, "confidence": confidence if confidence is not None else [0.9] * n,
+            "flag": flags, "strategy": strategies, "focus_score": [0.0] * n}
+
+
+TL, TR, BL, CENTRE = (0.0, 0.0, 0.2, 0.2), (0.8, 0.0, 1.0, 0.2), (0.0, 0.8, 0.2, 1.0), (0.4, 0.4, 0.6, 0.6)
+
+
+def assert_accounted(out, s):
+    assert findings.accounts(out, s) == ([], [], [], []), out
+    # a blocker is exactly a finding that accounts for a failing rule
+    assert all((f["severity"] == "blocker") == bool(f["rules"]) for f in out)
+
+
+# --------------------------------------------------------------------------- accounting
+
+
+FAMILY = [("accuracy", {}), ("mean_focus_score", {}), ("right_for_wrong_reason_rate", {"kind": "max"}),
+          ("class_mean_energy_in_box", {"scope": "a"}), ("still_right_without_object_rate", {"kind": "max"}),
+          ("confirmed_shortcuts", {"kind": "max", "threshold": 0}), ("probes_fooled", {"kind": "max", "threshold": 0}),
+          ("mean_focus_score", {"kind": "max_drop", "threshold": 0.05}), ("no_signal_rate", {"kind": "max"}),
+          ("n_scored", {"threshold": 50}), ("background_gap", {"kind": "max", "threshold": 0.1})]
+
+
+@pytest.mark.parametrize("with_causes", [False, True])
+def test_every_failing_rule_is_in_exactly_one_finding_over_every_combination(with_causes):
+    """All 2^11 fail/pass combinations of one rule per family, with and without confirmed shortcuts and a fooling probe."""
+    strategies = [strategy("a", 0, TL, rows=(0, 1)), strategy("b", 0, TR, colour="green", rows=(2,))] if with_causes else []
+    probes = [{"probe": "logo", "kind": "overlay", "place": "at", "x0": 0.7, "y0": 0.8, "x1": 0.9, "y1": 0.9, "class": "b", "effect": 0.9,
+               "effect_lo": 0.8, "effect_hi": 1.0, "fools": True, "from_labels": ["a"], "sentence": "the overlay turns a into b",
+               "exemplar_rows": [3]}] if with_causes else [{"probe": "stamp", "kind": "stamp", "place": "top-left", "x0": 0, "y0": 0,
+                                                            "x1": 0.3, "y1": 0.1, "class": "a", "effect": 0.1, "effect_lo": 0.0,
+                                                            "effect_hi": 0.2, "fools": False, "from_labels": ["b"], "sentence": "s"}]
+    table = samples(6, labels=["a", "a", "b", "a", "b", "a"], flags=["right_for_wrong_reason"] * 4 + ["ok", "distracted"],
+                    strategies=[0, 0, 0, -1, -1, -1])
+    checks = [{"name": "randomisation", "status": "fail", "message": "randomisation: 0.9 >= 0.5"},
+              {"name": "heatmap_signal", "status": "fail", "message": "heatmap_signal: 60% > 50%"}]
+    swap = {"background_gap": 0.4, "background_gap_lo": 0.3, "background_gap_hi": 0.5, "accuracy_same": 1.0, "accuracy_other": 0.6,
+            "background_flip": 0.3, "note": None}
+    for failing in itertools.product((False, True), repeat=len(FAMILY)):
+        gate = [rule(m, status="fail" if f else "pass", **kw) for (m, kw), f in zip(FAMILY, failing)]
+        s = summary(gate, strategies=strategies, probes=probes, checks=checks if sum(failing) % 2 else ())
+        s["probes"]["background_swap"] = swap
+        out = findings.build(s, table)
+        assert_accounted(out, s)
+
+
+def test_no_rule_or_check_failing_gives_no_blocker_or_warning():
+    s = summary([rule("accuracy"), rule("mean_focus_score", kind="max_drop", status="not evaluated")], verdict="FIT TO DEPLOY")
+    out = findings.build(s, samples(2, labels=["a", "b"], flags=["ok", "ok"], strategies=[-1, -1]))
+    assert [f["severity"] for f in out] == ["note"] and out[0]["id"] == "not_evaluated:*:*"
+
+
+# --------------------------------------------------------------------------- attribution at the 50% boundary
+
+
+@pytest.mark.parametrize("members, owner", [(49, "heatmap"), (50, "shortcut"), (51, "shortcut")])
+def test_a_heatmap_rule_is_the_shortcuts_when_its_members_are_half_of_the_rfwr_samples(members, owner):
+    """100 right-for-wrong-reason samples of class a; ``members`` of them in a's confirmed strategy 0 (hand-counted share)."""
+    n = 100
+    table = samples(n + 10, labels=["a"] * (n + 10), flags=["right_for_wrong_reason"] * n + ["ok"] * 10,
+                    strategies=[0] * members + [1] * (n - members) + [0] * 10)
+    s = summary([rule("class_mean_focus_score", scope="a", status="fail", value=0.1)], strategies=[strategy("a", 0, TL)])
+    out = findings.build(s, table)
+    assert_accounted(out, s)
+    holder = next(f for f in out if f["rules"])
+    assert holder["kind"] == owner
+    shortcut = next(f for f in out if f["kind"] == "shortcut")
+    assert f"{members} of the {n} right-for-wrong-reason samples are in these strategies" in shortcut["sentence"]
+    assert shortcut["severity"] == ("blocker" if owner == "shortcut" else "warning")  # found, but no rule then looks at it
+
+
+def test_an_overall_rule_is_attributed_over_every_class_and_a_class_rule_only_to_that_class():
+    # class a: 10 rfwr all in a's strategy; class b: 10 rfwr, none in a strategy
+    table = samples(20, labels=["a"] * 10 + ["b"] * 10, flags=["right_for_wrong_reason"] * 20, strategies=[0] * 10 + [-1] * 10)
+    gate = [rule("mean_focus_score", status="fail"), rule("class_mean_focus_score", scope="a", status="fail"),
+            rule("class_mean_focus_score", scope="b", status="fail")]
+    s = summary(gate, strategies=[strategy("a", 0, TL)])
+    out = findings.build(s, table)
+    assert_accounted(out, s)
+    by_kind = {f["kind"]: f for f in out}
+    assert by_kind["shortcut"]["rules"] == ["mean_focus_score", "class_mean_focus_score[a]"]  # 10 of 20 overall: half
+    assert by_kind["heatmap"]["rules"] == ["class_mean_focus_score[b]"]
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def test_two_classes_same_kind_overlapping_places_are_one_finding_naming_each_colour():
+    s = summary([rule("confirmed_shortcuts", kind="max", threshold=0, status="fail", value=4.0)],
+                strategies=[strategy("circle", 0, TL), strategy("circle", 1, TR), strategy("square", 0, TR, colour="green"),
+                            strategy("square", 1, TL, colour="green", dep=0.9, lo=0.7)])
+    out = findings.build(s, samples(1, labels=["circle"], flags=["right_for_wrong_reason"], strategies=[0]))
+    shortcuts = [f for f in out if f["kind"] == "shortcut"]
+    assert len(shortcuts) == 1
+    f = shortcuts[0]
+    assert f["id"] == "shortcut:circle+square:corners" and f["labels"] == ["circle", "square"]
+    assert "red → circle" in f["sentence"] and "green → square" in f["sentence"]
+    assert len(f["title"].split()) <= 12 and f["rules"] == ["confirmed_shortcuts"]
+
+
+def test_different_kinds_or_places_apart_are_separate_findings():
+    s = summary([], strategies=[strategy("circle", 0, TL), strategy("square", 0, TL, kind="overlay", colour=""),
+                                strategy("triangle", 0, CENTRE, colour="blue")], verdict="FIT TO DEPLOY")
+    out = findings.build(s, None)
+    ids = sorted(f["id"] for f in out if f["kind"] == "shortcut")
+    # circle's red patch and triangle's blue patch do not overlap; square's overlay is another kind
+    assert ids == ["shortcut:circle:top-left", "shortcut:square:top-left", "shortcut:triangle:centre"]
+    assert all(f["severity"] == "warning" for f in out if f["kind"] == "shortcut")  # found, no rule on it
+
+
+def test_fooling_probes_of_one_artifact_and_class_at_several_places_are_one_finding():
+    def row(place, effect, cls="b"):
+        return {"probe": "noise", "kind": "noise", "place": place, "x0": 0, "y0": 0, "x1": 0.3, "y1": 0.1, "class": cls,
+                "effect": effect, "effect_lo": effect - 0.1, "effect_hi": effect + 0.1, "fools": True, "from_labels": ["a"],
+                "sentence": f"noise at {place}"}
+    s = summary([rule("probes_fooled", kind="max", threshold=0, status="fail", value=3.0)],
+                probes=[row("top-left", 0.5), row("bottom-right", 0.7), row("top-left", 0.4, cls="c")])
+    out = findings.build(s, None)
+    probes = [f for f in out if f["kind"] == "probe"]
+    assert [f["id"] for f in probes] == ["probe:b:noise@bottom-right+top-left", "probe:c:noise@top-left"]
+    assert probes[0]["rules"] == ["probes_fooled"] and probes[0]["severity"] == "blocker" and probes[1]["severity"] == "warning"
+    assert probes[0]["effect"] == 0.7  # the strongest place leads
+
+
+# --------------------------------------------------------------------------- other kinds
+
+
+def test_no_signal_check_and_rule_are_one_finding_that_suggests_an_earlier_layer():
+    checks = [{"name": "heatmap_signal", "status": "fail", "message": "heatmap_signal: 160 of 160 scored samples have no signal"}]
+    s = summary([rule("accuracy")], checks=checks, verdict="INCONCLUSIVE")
+    s["flag_counts"] = {"ok": 0, "no_signal": 160, "skipped": 0}
+    out = findings.build(s, samples(2, labels=["a", "b"], flags=["no_signal"] * 2, strategies=[-1, -1]))
+    f = out[0]
+    assert f["id"] == "no_signal:*:*" and f["severity"] == "warning" and f["checks"] == ["heatmap_signal"]
+    assert "160 of 160 scored samples have an all-zero heatmap at conv3 (4×4)" in f["sentence"]
+    assert "model.target_layer: conv2" in f["action"] and "conv1 (16×16)" in f["sentence"]
+
+
+def test_accuracy_finding_names_the_most_common_confusion_with_evidence_most_confident_first():
+    table = samples(5, labels=["a", "a", "a", "b", "b"], predicted=["b", "b", "a", "a", "b"], confidence=[0.6, 0.9, 0.8, 0.7, 0.9],
+                    flags=["distracted", "confused_on_object", "ok", "distracted", "ok"], strategies=[-1] * 5)
+    s = summary([rule("accuracy", status="fail", value=0.4, threshold=0.9)])
+    f = findings.build(s, table)[0]
+    assert f["id"] == "accuracy:*:*" and f["title"] == "Accuracy 0.40 is below the required 0.9"
+    assert "3 wrong answers; the most common: a answered as b (2)" in f["sentence"]
+    assert [e["sample_id"] for e in f["evidence"]] == ["s1.jpg", "s3.jpg", "s0.jpg"]
+    assert f["evidence"][0]["caption"] == "s1.jpg: b 0.90"
+
+
+def test_trust_checks_are_warnings_each_in_its_own_finding():
+    checks = [{"name": "heatmap_confirmation", "status": "fail", "message": "heatmap_confirmation: 0 of 37 confirmed"},
+              {"name": "randomisation", "status": "pass", "message": "ok"}]
+    out = findings.build(summary([rule("accuracy")], checks=checks, verdict="INCONCLUSIVE"), None)
+    assert [(f["id"], f["severity"], f["checks"]) for f in out] == [("trust:heatmap_confirmation:*", "warning", ["heatmap_confirmation"])]
+    assert "finer target layer" in out[0]["action"]
+
+
+def test_since_baseline_marks_new_persisting_and_lists_resolved_ones():
+    now = summary([rule("probes_fooled", kind="max", threshold=0, status="fail", value=1.0)],
+                  strategies=[strategy("a", 0, TL)],
+                  probes=[{"probe": "logo", "kind": "overlay", "place": "at", "x0": 0.7, "y0": 0.8, "x1": 0.9, "y1": 0.9, "class": "b",
+                           "effect": 0.9, "effect_lo": 0.8, "effect_hi": 1.0, "fools": True, "from_labels": ["a"], "sentence": "s"}])
+    base = {"findings": [{"id": "shortcut:a:top-left", "kind": "shortcut", "title": "old", "sentence": "was there", "labels": ["a"],
+                          "since_baseline": None},
+                         {"id": "accuracy:*:*", "kind": "accuracy", "title": "Accuracy 0.50 is below 0.9", "sentence": "fixed since",
+                          "labels": [], "since_baseline": None},
+                         {"id": "gone:*:*", "kind": "data", "title": "resolved before", "sentence": "x", "since_baseline": "resolved"}]}
+    out = findings.build(now, None, base)
+    state = {f["id"]: (f["since_baseline"], f["severity"]) for f in out}
+    assert state == {"probe:b:logo@at": ("new", "blocker"), "shortcut:a:top-left": ("persisting", "warning"),
+                     "accuracy:*:*": ("resolved", "note")}  # a finding already resolved in the baseline is not carried on
+    assert findings.build(now, None, {"verdict": "FIT TO DEPLOY"})[0]["since_baseline"] is None  # a baseline from before findings
+
+
+# --------------------------------------------------------------------------- places and numbers
+
+
+def test_place_tokens_and_words():
+    assert findings.place_token([TL]) == "top-left" and findings.rects_words([TL]) == "the top-left corner"
+    assert findings.place_token([TL, TR, BL, (0.8, 0.8, 1, 1)]) == "corners" and findings.rects_words([TL, TR, BL, (0.8, 0.8, 1, 1)]) == "the four corners"
+    assert findings.place_token([(0.4, 0.85, 0.6, 1.0), CENTRE]) == "bottom+centre"
+    assert findings.rects_words([(0.4, 0.85, 0.6, 1.0)]) == "the bottom edge"
+    assert findings.overlaps(TL, (0.1, 0.1, 0.3, 0.3)) and not findings.overlaps(TL, (0.2, 0.0, 0.4, 0.2))  # touching is not overlapping
+
+
+def test_numbers_never_show_minus_zero_nan_or_counts_as_rates():
+    assert fixed(-0.0004) == "0.000" and fixed(-0.0004, 2) == "0.00" and fixed(-0.0051, 2) == "-0.01"
+    assert fixed(float("nan")) == "—" and fixed(None) == "—"
+    assert count(12.0) == "12" and count(None) == "—"
+    assert findings.interval_text(float("nan"), 0.5, 0.9) == "no interval: too few samples"
+
+
+def test_gate_messages_say_counts_as_integers_and_never_minus_zero():
+    from pipeline import gate
+    from pipeline.config import GateRule
+
+    rules = [GateRule("confirmed_shortcuts", "max", 0, 0), GateRule("mean_focus_score", "min", 0.25, 1),
+             GateRule("mean_focus_score", "max_drop", 0.05, 2)]
+    results = gate.evaluate(rules, {"confirmed_shortcuts": 12.0, "mean_focus_score": -0.0002}, {},
+                            baseline={"overall": {"mean_focus_score": 0.0001}})
+    assert [r.message for r in results] == ["confirmed_shortcuts 12 > 0", "mean_focus_score 0.000 < 0.25",
+                                            "mean_focus_score dropped by 0.000 (0.000 -> 0.000) <= 0.05"]
