@@ -42,6 +42,11 @@ class Audit:
     def verdict(self) -> str:
         return str(self.summary.get("verdict", "?"))
 
+    @property
+    def finding_ids(self) -> tuple[str, ...]:
+        """The ids of its blockers and warnings (DESIGN §13; none for an audit from before findings)."""
+        return tuple(f["id"] for f in self.summary.get("findings") or [] if f.get("severity") in ("blocker", "warning"))
+
 
 @dataclass(frozen=True)
 class Series:
@@ -115,11 +120,11 @@ def changes(audits: Sequence[Audit]) -> list[dict[str, bool]]:
 def csv_rows(audits: Sequence[Audit], all_series: Sequence[Series]) -> tuple[list[str], list[list[str]]]:
     labels = [s.label for s in all_series]
     rates = [f"{f}_rate" for f in FLAGS if f"{f}_rate" not in labels]  # a gated rate is already a column
-    header = ["started", "name", "verdict", "model_sha", "dataset_fingerprint", *labels, *rates]
+    header = ["started", "name", "verdict", "model_sha", "dataset_fingerprint", "findings", *labels, *rates]
     rows = []
     for i, a in enumerate(audits):
         overall = a.summary["aggregates"]["overall"]
-        cells = [a.started.isoformat(), a.name, a.verdict, a.model_sha[:12], a.dataset[:12]]
+        cells = [a.started.isoformat(), a.name, a.verdict, a.model_sha[:12], a.dataset[:12], " ".join(a.finding_ids)]
         cells += ["" if math.isnan(s.values[i]) else repr(s.values[i]) for s in all_series]
         cells += ["" if overall.get(r) is None else repr(float(overall[r])) for r in rates]
         rows.append(cells)
@@ -179,6 +184,7 @@ def view(audits: Sequence[Audit], all_series: Sequence[Series], out_dir: Path) -
             "model_changed": marks[i]["model"], "dataset_changed": marks[i]["dataset"],
             "report": os.path.relpath(report, out_dir) if report.is_file() else None,
             "accuracy": format_value(a.summary["aggregates"]["overall"].get("accuracy")),
+            "findings": a.finding_ids, "new": set(a.finding_ids) - set(audits[i - 1].finding_ids) if i else set(),
         })
     latest = audits[-1]
     return {"entries": entries, "charts": [chart(s, audits, marks) for s in all_series], "n": len(audits),

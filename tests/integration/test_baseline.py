@@ -96,7 +96,7 @@ def test_matching_dataset_says_nothing_and_prints_not_evaluated_once(tmp_path, g
     # without a baseline, the console says "not evaluated" once per rule, not twice
     main(["audit", str(ROOT / "configs" / "demo.yaml"), "--output", str(tmp_path / "p"), "--no-progress", "--limit", "20"])
     line = [ln for ln in capsys.readouterr().out.splitlines() if "no baseline" in ln]
-    assert line == ["  mean_focus_score: not evaluated (no baseline)"]
+    assert line == ["  note: 1 rule not evaluated: no baseline"]
 
 
 def test_change_rules_with_a_bound_use_the_paired_interval_of_the_change(tmp_path, good_baseline):

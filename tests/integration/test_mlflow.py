@@ -170,6 +170,7 @@ def test_a_registered_model_is_audited_and_its_version_tagged(server, registered
     run_id = summary["mlflow"]["run_id"]
     assert version.tags["gradcam_audit.verdict"] == "FIT TO DEPLOY" and version.tags["gradcam_audit.run_id"] == run_id
     assert version.tags["gradcam_audit.report"].endswith(f"{run_id}/artifacts/report.html") and version.tags["gradcam_audit.date"]
+    assert version.tags["gradcam_audit.findings"] == ""  # FIT: no blocker id
     # promote_alias on FIT TO DEPLOY: the audited version is now the champion
     assert registered.get_model_version_by_alias("demo", "champion").version == "1"
     assert summary["mlflow"]["notes"] == ["set alias @champion on models:/demo/1 (FIT TO DEPLOY)"]

@@ -96,3 +96,15 @@ def test_without_mlflow_installed_its_use_is_exit_2_with_the_install_command(mon
     with pytest.raises(AuditError) as exc:
         require_mlflow("model.path models:/fruits@champion")
     assert exc.value.exit_code == 2 and "models:/fruits@champion" in str(exc.value) and INSTALL in str(exc.value)
+
+
+def test_the_findings_version_tag_lists_the_blockers_ids():
+    from pipeline.tracking.runs import blocker_ids, tags
+
+    summary = {"findings": [{"id": "shortcut:a+b:corners", "severity": "blocker"}, {"id": "trust:randomisation:*", "severity": "warning"},
+                            {"id": "probe:b:logo@at", "severity": "blocker"}, {"id": "not_evaluated:*:*", "severity": "note"}]}
+    assert blocker_ids(summary) == "shortcut:a+b:corners,probe:b:logo@at"
+    assert blocker_ids({}) == ""  # an audit from before findings
+    prov = {"config_sha256": "c", "model_sha256": "m", "dataset_fingerprint": "d"}
+    assert tags({**summary, "verdict": "NOT FIT", "exit_code": 1, "name": "x", "provenance": prov}, "local", {})[
+        "gradcam_audit.findings"] == "shortcut:a+b:corners,probe:b:logo@at"
