@@ -79,13 +79,21 @@ class FirstScreen:
 
 
 def passed_line(summary: Mapping[str, Any]) -> str:
-    """What passed, in plain words: "accuracy 0.97 (at least 0.90), mean focus score 0.37 (at least 0.25); trust checks: ..."."""
-    parts = []
+    """What passed, in plain words, a class rule's classes together: "accuracy 0.97 (at least 0.9); class mean energy in
+    box: circle 0.54, square 0.38 (at least 0.25). Trust checks passed: randomisation."."""
+    groups: dict[tuple[str, str, float], list[Mapping[str, Any]]] = {}
     for r in summary["gate"]:
-        if r["status"] != "pass":
-            continue
-        bound = {"min": "at least", "max": "at most", "max_drop": "drop at most", "max_rise": "rise at most"}[r["kind"]]
-        parts.append(f"{r['label'].replace('_', ' ')} {aggregate_text(r.get('aggregate', r['metric']), r['value'], 2)} ({bound} {r['threshold']:g})")
+        if r["status"] == "pass":
+            groups.setdefault((r["metric"], r["kind"], r["threshold"]), []).append(r)
+    parts = []
+    for (metric, kind, threshold), rules in groups.items():
+        bound = {"min": "at least", "max": "at most", "max_drop": "drop at most", "max_rise": "rise at most"}[kind]
+
+        def shown(r: Mapping[str, Any]) -> str:
+            return aggregate_text(r.get("aggregate", metric), r["value"], 2)
+        values = (shown(rules[0]) if rules[0]["scope"] == "overall" and len(rules) == 1
+                  else ": " + ", ".join(f"{r['scope']} {shown(r)}" for r in rules))
+        parts.append(f"{metric.replace('_', ' ')}{'' if values.startswith(':') else ' '}{values} ({bound} {threshold:g})")
     checks = [c["name"].replace("_", " ") for c in (summary.get("trust") or {}).get("checks", []) if c["status"] == "pass"]
     text = ("Passed: " + "; ".join(parts)) if parts else "No gate rule passed"
     return text + (f". Trust checks passed: {', '.join(checks)}." if checks else ".")

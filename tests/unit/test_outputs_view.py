@@ -138,3 +138,18 @@ def test_the_probes_settings_line_says_where_each_probe_goes():
     assert _where(ProbesConfig(artifacts=(), places=("hot_spots",))) == "none"
     only_spots = ProbesConfig(artifacts=("noise",), places=("hot_spots",), size=0.4)
     assert _where(only_spots) == "noise, 40% of the input width, at every strategy's hot spot"
+
+
+def test_the_first_screens_passed_line_says_what_passed_in_plain_words():
+    from pipeline.report.findings_view import passed_line
+
+    def r(metric, scope, value, kind="min", threshold=0.25, status="pass"):
+        agg = metric[len("class_"):] if metric.startswith("class_") else metric
+        return {"metric": metric, "aggregate": agg, "scope": scope, "value": value, "kind": kind, "threshold": threshold, "status": status,
+                "label": metric if scope == "overall" else f"{metric}[{scope}]"}
+    summary = {"gate": [r("accuracy", "overall", 0.971, threshold=0.9), r("class_mean_energy_in_box", "circle", 0.5449),
+                        r("class_mean_energy_in_box", "square", -0.0001), r("confirmed_shortcuts", "overall", 0.0, "max", 0),
+                        r("mean_focus_score", "overall", 0.1, status="fail")],
+               "trust": {"checks": [{"name": "heatmap_signal", "status": "pass"}, {"name": "randomisation", "status": "not evaluated"}]}}
+    assert passed_line(summary) == ("Passed: accuracy 0.97 (at least 0.9); class mean energy in box: circle 0.54, square 0.00 "
+                                    "(at least 0.25); confirmed shortcuts 0 (at most 0). Trust checks passed: heatmap signal.")
