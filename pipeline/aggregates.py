@@ -51,6 +51,8 @@ def population(table: SampleTable, name: str, rows: np.ndarray) -> tuple[np.ndar
     judged = scored & (flags != "no_signal")
     if name == "accuracy":
         return table.correct[rows][scored].astype(np.float64), "mean"
+    if name in ("balanced_accuracy", "majority_accuracy"):
+        return _class_weighted(table, rows[scored], majority=name == "majority_accuracy"), "mean"
     if name in ("mean_energy_in_box", "median_energy_in_box", "mean_focus_score", "mean_energy_lift", "pointing_accuracy"):
         column = {"pointing_accuracy": "pointing_hit"}.get(name, name.split("_", 1)[1])
         values = np.asarray(getattr(table, column), dtype=np.float64)[rows][judged]
@@ -73,6 +75,27 @@ def population(table: SampleTable, name: str, rows: np.ndarray) -> tuple[np.ndar
     if name.endswith("_rate") and name[: -len("_rate")] in FLAGS:
         return (flags[scored] == name[: -len("_rate")]).astype(np.float64), "mean"
     raise KeyError(name)
+
+
+def _class_weighted(table: SampleTable, rows: np.ndarray, *, majority: bool) -> np.ndarray:
+    """Per-sample values whose mean is the balanced accuracy (mean over the labels present of the recall,
+    correct / samples with that label) or, with ``majority``, the share of the most common label.
+
+    Balanced: v_i = n · correct_i · Σ_{c ∈ labels_i} 1 / (K · n_c), with K labels present and n_c samples of
+    label c, so that mean(v) = (1/K) Σ_c recall_c; a sample of several labels counts once for each."""
+    labels = [table.labels[i] for i in rows]
+    counts: dict[str, int] = {}
+    for labs in labels:
+        for c in set(labs):
+            counts[c] = counts.get(c, 0) + 1
+    if not counts:
+        return np.zeros(0)
+    if majority:
+        top = max(counts, key=lambda c: (counts[c], c))
+        return np.array([float(top in labs) for labs in labels])
+    n, k = len(rows), len(counts)
+    weights = np.array([sum(1.0 / (k * counts[c]) for c in set(labs)) for labs in labels])
+    return n * table.correct[rows].astype(np.float64) * weights
 
 
 def explanation_kappa(table: SampleTable, rows: np.ndarray) -> tuple[float, str]:

@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--output", type=Path, default=None, help="output folder (default: report.output_dir, else reports/<name>/)")
     a.add_argument("--baseline", default=None, metavar="SUMMARY_OR_URI",
                    help="a previous audit's summary.json, or the audit of a registered version: models:/NAME@champion, runs:/RUN_ID")
-    a.add_argument("--limit", type=int, default=None, help="audit only the first N images")
+    a.add_argument("--limit", type=int, default=None, help="audit a seeded, label-stratified sample of N images (every label present, in proportion)")
     a.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     a.add_argument("--resume", action="store_true", help="continue an interrupted run from its last completed batch")
     a.add_argument("--engine", choices=("local", "ray"), default=None, help="override engine.kind")

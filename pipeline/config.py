@@ -27,6 +27,8 @@ AGGREGATES = (
     "n_samples",
     "n_scored",
     "accuracy",
+    "balanced_accuracy",  # mean per-class recall
+    "majority_accuracy",  # the share of the most common label: what a constant answer scores
     "mean_energy_in_box",
     "median_energy_in_box",
     "mean_focus_score",
@@ -118,6 +120,7 @@ DEFAULTS: dict[str, Any] = {
         "randomisation_draws": 5,  # independent seeded re-initialisations; the statistic pools them
         "max_randomised_similarity": 0.5,  # median rank correlation at or above this -> INCONCLUSIVE
         "max_no_signal": 0.5,  # heatmap_signal fails when more than this share of the scored samples have an all-zero map
+        "max_one_class": 0.95,  # prediction_spread fails when one class takes more of the answers (labels of 2+ classes)
     },
     "scoring": {"focus_metric": "focus_score", "focus_min": 0.2},
     "engine": {
@@ -247,6 +250,7 @@ class TrustConfig:
     randomisation_draws: int
     max_randomised_similarity: float
     max_no_signal: float = 0.5
+    max_one_class: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -713,6 +717,7 @@ def _trust(r: _Reader, raw: Any) -> TrustConfig:
         randomisation_draws=r.integer(t["randomisation_draws"], "trust.randomisation_draws", minimum=1),
         max_randomised_similarity=r.number(t["max_randomised_similarity"], "trust.max_randomised_similarity", low=-1.0, high=1.0),
         max_no_signal=r.number(t["max_no_signal"], "trust.max_no_signal", low=0.0, high=1.0),
+        max_one_class=r.number(t["max_one_class"], "trust.max_one_class", low=0.0, high=1.0),
     )
 
 

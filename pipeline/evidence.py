@@ -231,6 +231,36 @@ def signal_check(n_no_signal: int, n_scored: int, max_no_signal: float) -> Trust
     return TrustCheck(name, share, max_no_signal, PASS if ok else FAIL, text, n_scored)
 
 
+SPREAD_MIN_SHARE = 0.05  # prediction_spread applies when at least two labels each hold this share of the samples
+
+
+def spread_check(predicted: Sequence[str], labels: Sequence[Sequence[str]], max_one_class: float) -> TrustCheck:
+    """prediction_spread: over the scored samples, ``predicted`` (the answer's label, "" for none) and their
+    ``labels``. Fails when one answer takes more than ``max_one_class`` of them while at least two labels
+    each hold SPREAD_MIN_SHARE of the samples: a constant answer (wrong preprocessing, a dead model) scores
+    the majority label's share as accuracy and must not pass as FIT."""
+    name = "prediction_spread"
+    n = len(predicted)
+    counts: dict[str, int] = {}
+    for labs in labels:
+        for c in set(labs):
+            counts[c] = counts.get(c, 0) + 1
+    held = sorted((c for c, k in counts.items() if k >= SPREAD_MIN_SHARE * n), key=lambda c: (-counts[c], c))
+    if n == 0 or len(held) < 2:
+        why = "no scored sample" if n == 0 else f"the labels hold {len(held)} class with at least {SPREAD_MIN_SHARE:.0%} of the samples"
+        return TrustCheck(name, math.nan, max_one_class, NOT_EVALUATED, f"{name}: not evaluated ({why})", n)
+    answers: dict[str, int] = {}
+    for p in predicted:
+        answers[p] = answers.get(p, 0) + 1
+    top = max(answers, key=lambda c: (answers[c], c))
+    share = answers[top] / n
+    ok = share <= max_one_class
+    shown = ", ".join(f"{c} {counts[c]}" for c in held[:6])
+    text = (f"{name}: the model answers '{top or 'no class'}' for {answers[top]} of {n} scored samples ({share:.0%}) "
+            f"{'<=' if ok else '>'} trust.max_one_class {max_one_class:.0%}, while the labels hold {len(held)} classes ({shown})")
+    return TrustCheck(name, share, max_one_class, PASS if ok else FAIL, text, n)
+
+
 def randomisation_check(value: float, n: int, max_similarity: float, *, enabled: bool) -> TrustCheck:
     name = "randomisation"
     if not enabled:

@@ -87,6 +87,7 @@ class Samples:
     strategy: np.ndarray  # int, -1 when not clustered
     focus: np.ndarray
     object_dependence: np.ndarray | None = None
+    box_area: np.ndarray | None = None  # box_area_fraction: the share of the input the scored region covers
 
     @classmethod
     def of(cls, table: Any, target: str = "predicted") -> "Samples":
@@ -110,6 +111,7 @@ class Samples:
             explained=predicted if target == "predicted" else label, confidence=_floats(col("confidence"), n),
             flag=text(col("flag")), strategy=strategy, focus=_floats(col("focus_score"), n),
             object_dependence=None if dep is None else _floats(dep, n),
+            box_area=_floats(col("box_area_fraction"), n),
         )
 
     def in_scope(self, scope: str) -> np.ndarray:
@@ -692,6 +694,32 @@ def _trust(check: Mapping[str, Any], s: Samples | None) -> Finding:
                    checks=(name,), evidence=evidence)
 
 
+COARSE_GRID = 4  # a CAM grid of at most 4 x 4 cells ...
+COARSE_AREA = 1 / 3  # ... over boxes that cover more than this of the input on average: energy in box says little
+
+
+def _coarse(summary: Mapping[str, Any], s: Samples | None) -> list[Finding]:
+    """A note when the maps are too coarse for the boxes: its chance level and the finer candidate layers."""
+    prov = summary.get("provenance") or {}
+    grid = prov.get("target_layer_shape") or []
+    if s is None or s.box_area is None or len(grid) < 2 or max(grid[0] or 0, grid[1] or 0) > COARSE_GRID:
+        return []
+    area = s.box_area[(s.flag != "skipped") & ~np.isnan(s.box_area)]
+    if not area.size or area.mean() <= COARSE_AREA:
+        return []
+    finer = [c for c in prov.get("target_layer_candidates") or [] if len(c.get("shape", [])) >= 2 and (c["shape"][0] or 0) > grid[0]]
+    sentence = (f"The heatmaps are {grid[0]}×{grid[1]} cells at {prov.get('target_layer')}, and the boxes cover {area.mean():.0%} of the "
+                f"input on average: a uniform map already scores energy in box {area.mean():.2f}, so energy in box says little here "
+                "(the focus score corrects for it).")
+    if finer:
+        sentence += " Finer layers: " + ", ".join(f"{c['name']} ({c['shape'][0]}×{c['shape'][1]})" for c in finer[-4:]) + "."
+    action = (f"Name a finer layer in model.target_layer ({finer[-1]['name']} is the last one finer than this grid) and re-audit, "
+              "or gate on the focus score rather than energy in box." if finer else
+              "Gate on the focus score rather than energy in box, or audit at a larger input size for a finer map.")
+    return [Finding(id="heatmap:*:coarse", severity=NOTE, kind="heatmap", title=_words(f"Coarse {grid[0]}×{grid[1]} heatmaps over large boxes"),
+                    sentence=sentence, action=action)]
+
+
 def _notes(summary: Mapping[str, Any]) -> list[Finding]:
     out = []
     idle = [(i, g) for i, g in enumerate(summary.get("gate", [])) if g["status"] == NOT_EVALUATED]
@@ -802,7 +830,7 @@ def build(summary: Mapping[str, Any], samples: Any = None, baseline: Mapping[str
             found = build_one([gate[i] for i in idx])
             findings.append(_with_rules(found, idx, gate, tuple(c["name"] for c in signal) if group == "no_signal" else ()))
     findings += [_trust(c, s) for c in checks if c["name"] != "heatmap_signal"]
-    findings += _notes(summary)
+    findings += _notes(summary) + _coarse(summary, s)
     findings = _unique_ids(sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), -_sortable(f.effect), f.id)))
     return [f.record() for f in since_baseline(findings, baseline)]
 

@@ -17,7 +17,7 @@ from pipeline.config import AGGREGATES, FLAGS, NO_INTERVAL, StatisticsConfig
 from pipeline.evidence import wilson
 
 PROPORTIONS = frozenset(
-    ["accuracy", "pointing_accuracy", "object_only_accuracy", "explanation_agreement", "on_target_confirmed_rate",
+    ["accuracy", "majority_accuracy", "pointing_accuracy", "object_only_accuracy", "explanation_agreement", "on_target_confirmed_rate",
      "off_target_confirmed_rate", "still_right_without_object_rate", "skipped_rate", *(f"{f}_rate" for f in FLAGS)])
 """Aggregates that are a share of 0/1 outcomes: their interval is Wilson's."""
 

@@ -22,7 +22,7 @@ import numpy as np
 from pipeline import aggregates, evidence, gate
 from pipeline.config import AuditConfig
 from pipeline.data import load_annotations
-from pipeline.data.records import Annotations, first
+from pipeline.data.records import Annotations, stratified
 from pipeline.data.samples import BoxArrays, Sample, box_arrays, build_samples, expand_predicted, target_sets
 from pipeline.labels import IMAGENET, LabelSpace, imagenet_classes, label_space
 from pipeline.errors import AuditError, DatasetError, ModelError
@@ -109,7 +109,10 @@ def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
     from pipeline.model import build_audit_model
 
     preprocessing_fn(cfg.model.preprocessing)  # a keras.applications module that does not exist fails here
-    annotations = first(load_annotations(cfg.dataset), limit)
+    annotations = load_annotations(cfg.dataset)
+    if cfg.dataset.limit is not None:
+        annotations = stratified(annotations, cfg.dataset.limit, cfg.seed, source="dataset.limit")
+    annotations = stratified(annotations, limit, cfg.seed)
     for line in annotations.notes:
         _notice(line)
     if not annotations.images:
@@ -295,7 +298,7 @@ def sample_table(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray]
 
 
 def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, cams: np.ndarray, target_class: np.ndarray,
-                 rand_timing: dict[str, Any] | None = None) -> list[evidence.TrustCheck]:
+                 predicted: np.ndarray, rand_timing: dict[str, Any] | None = None) -> list[evidence.TrustCheck]:
     """The trust checks of DESIGN §6 and §13 (the randomisation one runs the model copy: TensorFlow);
     ``rand_timing`` receives the randomisation check's own timings."""
     values, _ = aggregates.population(table, "on_target_confirmed_rate", np.arange(len(table.flags)))
@@ -310,7 +313,9 @@ def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable
     rand = evidence.randomisation_check(median, n, cfg.trust.max_randomised_similarity, enabled=cfg.trust.randomisation)
     scored = table.flags != "skipped"
     signal = evidence.signal_check(int((table.flags == "no_signal").sum()), int(scored.sum()), cfg.trust.max_no_signal)
-    return [agree, rand, signal]
+    answers = [prep.space.labels[int(p)] if int(p) >= 0 else "" for p in np.asarray(predicted)[scored]]
+    spread = evidence.spread_check(answers, [table.labels[i] for i in np.flatnonzero(scored)], cfg.trust.max_one_class)
+    return [agree, rand, signal, spread]
 
 
 def stage_inputs(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray], cams: np.ndarray,
@@ -389,7 +394,7 @@ def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, va
     """Trust checks -> strategies -> aggregates -> gate -> verdict (stage times are added to ``timing``)."""
     t = time.perf_counter()
     rand: dict[str, Any] = {}
-    checks = trust_checks(cfg, prep, table, cams, target_class, rand)
+    checks = trust_checks(cfg, prep, table, cams, target_class, values["predicted"], rand)
     timing["trust_seconds"] = round(time.perf_counter() - t, 3)
     timing["randomisation"] = rand or None
     t = time.perf_counter()

@@ -249,3 +249,17 @@ def test_gate_messages_say_counts_as_integers_and_never_minus_zero():
                             baseline={"overall": {"mean_focus_score": 0.0001}})
     assert [r.message for r in results] == ["confirmed_shortcuts 12 > 0", "mean_focus_score 0.000 < 0.25",
                                             "mean_focus_score dropped by 0.000 (0.000 -> 0.000) <= 0.05"]
+
+
+def test_coarse_maps_over_large_boxes_are_a_note_with_the_chance_level_and_finer_layers():
+    table = samples(3, labels=["a", "b", "a"], flags=["ok", "ok", "skipped"], strategies=[-1] * 3)
+    table["box_area_fraction"] = [0.5, 0.6, np.nan]  # mean over scored: 0.55 > 1/3
+    s = summary([rule("accuracy")], verdict="FIT TO DEPLOY")  # conv3 is 4x4
+    (f,) = [f for f in findings.build(s, table) if f["id"] == "heatmap:*:coarse"]
+    assert f["severity"] == "note" and "a uniform map already scores energy in box 0.55" in f["sentence"]
+    assert "Finer layers: conv1 (16×16), conv2 (8×8)." in f["sentence"] and "conv2" in f["action"]
+    table["box_area_fraction"] = [0.3, 0.3, np.nan]  # small boxes: no note
+    assert not [f for f in findings.build(s, table) if f["id"] == "heatmap:*:coarse"]
+    s["provenance"] = {**LEVEL, "target_layer_shape": [8, 8, 8]}  # a finer grid: no note
+    table["box_area_fraction"] = [0.5, 0.6, np.nan]
+    assert not [f for f in findings.build(s, table) if f["id"] == "heatmap:*:coarse"]
