@@ -80,6 +80,9 @@ def _validate(config: Path) -> int:
 
     cfg, resolved, _ = resolve_inputs(load_config(config), None)
     prep = prepare(cfg)
+    from pipeline.preprocessing_check import enforce, run_check
+
+    check = run_check(cfg.model.check_preprocessing, prep, batch_size=cfg.explain.batch_size, seed=cfg.seed)
     skipped = [s for s in prep.samples if s.skip_reason]
     m = prep.model
     print(f"config ok: {cfg.source}")
@@ -90,6 +93,9 @@ def _validate(config: Path) -> int:
           f"({m.layer_shape[0]}x{m.layer_shape[1]}x{m.layer_shape[2]}), {m.n_classes} classes, output activation {m.output_activation}")
     for line in _resolved_lines(cfg, prep):
         print(line)
+    print("the model's own preprocessing layers: " + ("; ".join(check.own_layers) or "none (no Rescaling or Normalization layer)"))
+    enforce(check, str(cfg.source))  # a clearly better preprocessing: exit 2, as the audit would
+    print(check.line())
     per = " (one per image until the prediction pass: multi-label, target predicted)" if prep.pending_predictions else ""
     print(f"dataset: {len(prep.annotations.images)} images, {len(prep.samples)} samples{per} (target {cfg.explain.target}), {len(skipped)} to skip")
     for problem in prep.annotations.problems[:20]:

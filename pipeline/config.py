@@ -85,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
         "threshold": 0.5,  # multi-label: a class is predicted when its probability >= threshold
         "token_grid": "auto",  # token (B, T, C) target layers: [h, w]; auto = the input's patch grid (DESIGN §4)
         "special_tokens": "auto",  # leading tokens dropped before the reshape (class token, registers)
+        "check_preprocessing": True,  # compare the preprocessing with the alternatives on 64 images before Grad-CAM
     },
     "dataset": {
         "format": None,  # required
@@ -200,6 +201,7 @@ class ModelConfig:
     crop_fraction: float = 0.875
     pad_value: float = 0.0
     uri: str | None = None  # models:/NAME/VERSION, models:/NAME@ALIAS or runs:/RUN_ID/PATH (pipeline.tracking)
+    check_preprocessing: bool = True  # pipeline.preprocessing_check before any Grad-CAM
 
 
 @dataclass(frozen=True)
@@ -620,6 +622,7 @@ def _model(r: _Reader, raw: Any) -> ModelConfig:
         resize_mode=r.choice(m["resize_mode"], "model.resize_mode", RESIZE_MODES),
         crop_fraction=r.number(m["crop_fraction"], "model.crop_fraction", low=0.05, high=1.0),
         pad_value=r.number(m["pad_value"], "model.pad_value", low=0.0, high=255.0),
+        check_preprocessing=r.boolean(m["check_preprocessing"], "model.check_preprocessing"),
         uri=uri,
     )
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from pipeline.collector import Collector
     from pipeline.model import AuditModel
+    from pipeline.preprocessing_check import PreprocessingCheck
     from pipeline.probe_stage import ProbesResult
     from pipeline.probes import Artifact
     from pipeline.strategy_stage import Classifier, Evidence, StrategiesResult
@@ -58,6 +59,7 @@ class Prepared:
     space: LabelSpace
     multi_label: bool
     pending_predictions: bool = False  # multi-label, target predicted: samples are per image until the prediction pass
+    check: "PreprocessingCheck | None" = None  # the preprocessing check's outcome (check_preprocessing)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -183,6 +185,15 @@ def predict_samples(cfg: AuditConfig, prep: Prepared) -> Prepared:
         probs[r[r >= 0]] = p[r >= 0]
     samples = expand_predicted(prep.samples, probs, cfg.model.threshold, prep.space)
     return replace(prep, samples=samples, boxes=box_arrays(samples, prep.space, prep.model.input_size), pending_predictions=False)
+
+
+def check_preprocessing(cfg: AuditConfig, prep: Prepared) -> Prepared:
+    """The preprocessing check (model.check_preprocessing): a clearly better preprocessing is exit 2 before any Grad-CAM."""
+    from pipeline.preprocessing_check import enforce, run_check
+
+    check = run_check(cfg.model.check_preprocessing, prep, batch_size=cfg.explain.batch_size, seed=cfg.seed)
+    enforce(check, str(cfg.source))
+    return replace(prep, check=check)
 
 
 def _output_dir(cfg: AuditConfig, override: Path | None) -> Path:
@@ -590,7 +601,7 @@ def _audit(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None,
     t0 = time.perf_counter()
     base = _load_baseline(baseline_path) if baseline_path else None
     keras.utils.set_random_seed(cfg.seed)
-    prep = predict_samples(cfg, prepare(cfg, limit=limit))
+    prep = check_preprocessing(cfg, predict_samples(cfg, prepare(cfg, limit=limit)))
     prints = fingerprints(cfg, prep)
     compared = _compare_baseline(cfg, base, baseline_path, prints)
     plan = work_plan(cfg, prep)

@@ -84,3 +84,22 @@ def test_limit_below_the_number_of_labels_says_which_label_has_no_sample():
     # a rare label still gets one image while the limit allows
     small = stratified(_sorted_by_class({"apple": 97, "banana": 2, "orange": 1}), 5, seed=0)
     assert sorted(r.labels[0] for r in small.images) == ["apple", "apple", "apple", "banana", "orange"]
+
+
+def test_the_preprocessing_check_refuses_only_a_clearly_worse_configured_preprocessing():
+    from pipeline.preprocessing_check import Outcome, judge
+
+    constant = Outcome(0.33, "apple", 62 / 64)
+    right = {"scale_0_1": constant, "none": Outcome(0.92, "apple", 0.40), "scale_-1_1": Outcome(0.40, "banana", 0.7)}
+    message = judge("scale_0_1", right, ("Rescaling efficientnetb0/rescaling: scale 0.003922, offset 0",))
+    assert message == ("model.preprocessing: scale_0_1 gives accuracy 0.33 and answers 'apple' for 62 of 64 images; with "
+                       "preprocessing: none accuracy is 0.92 — the model has its own Rescaling efficientnetb0/rescaling: scale 0.003922, "
+                       "offset 0, so it may expect raw 0–255 pixels. Set model.preprocessing: none (or model.check_preprocessing: false "
+                       "if scale_0_1 is right).")
+    # 0.24 better is not enough on its own ...
+    assert judge("a", {"a": Outcome(0.60, "x", 0.5), "b": Outcome(0.84, "x", 0.5)}) is None
+    assert judge("a", {"a": Outcome(0.60, "x", 0.5), "b": Outcome(0.85, "x", 0.5)}) is not None
+    # ... unless the configured one answers one class for 90% of the batch and the other does not (and is 0.1 better)
+    assert judge("a", {"a": Outcome(0.50, "x", 0.9), "b": Outcome(0.60, "x", 0.5)}) is not None
+    assert judge("a", {"a": Outcome(0.50, "x", 0.9), "b": Outcome(0.55, "x", 0.5)}) is None  # a random model's noise
+    assert judge("a", {"a": Outcome(0.50, "x", 0.9), "b": Outcome(0.70, "y", 0.95)}) is None  # constant too
