@@ -91,6 +91,10 @@ def _validate(config: Path) -> int:
         print(f"model: {resolved.uri} -> {where} at {resolved.tracking_uri}, cached at {resolved.path}")
     print(f"model: {cfg.model.path.name}, input {m.input_size[0]}x{m.input_size[1]}, target layer {m.target_layer} "
           f"({m.layer_shape[0]}x{m.layer_shape[1]}x{m.layer_shape[2]}), {m.n_classes} classes, output activation {m.output_activation}")
+    if m.skipped_layers:
+        shown = ", ".join(m.skipped_layers[:6]) + (f", ... ({len(m.skipped_layers)} in all)" if len(m.skipped_layers) > 6 else "")
+        print(f"target layer auto: passed over {shown}: later maps larger than 1x1 that lie on a branch (not every path to the "
+              f"scores passes through them); {m.target_layer} is the last map every path passes through")
     for line in _resolved_lines(cfg, prep):
         print(line)
     print("the model's own preprocessing layers: " + ("; ".join(check.own_layers) or "none (no Rescaling or Normalization layer)"))

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import keras
 
 from pipeline import encoders
+from pipeline.dominators import model_dominators
 from pipeline.config import ModelConfig
 from pipeline.errors import ModelError
 from pipeline.geometry import InputSpec
@@ -45,6 +46,7 @@ class AuditModel:
     tokens: tuple[int, int, int] | None = None  # (special, h, w) for a (B, T, K) token target layer (DESIGN §4)
     spec: InputSpec | None = None  # how images become the input (geometry, preprocessing); None = stretch, scale_0_1
     candidates: tuple[tuple[str, tuple], ...] = ()  # (path, output shape) of the 4-D and token layers, in graph order
+    skipped_layers: tuple[str, ...] = ()  # auto: later 4-D maps passed over because they lie on a branch
 
     @property
     def input(self) -> InputSpec:
@@ -263,8 +265,9 @@ def build_audit_model(cfg: ModelConfig) -> AuditModel:
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
         raise ModelError(f"{cfg.path}: expected one output of shape (None, n_classes), found {[tuple(o.shape) for o in model.outputs]}")
 
+    skipped: list[str] = []
     if cfg.target_layer == "auto":
-        path, tokens = _auto_layer(cfg, model, input_size)
+        path, tokens = _auto_layer(cfg, model, input_size, skipped)
     else:
         path = resolve_target_layer(model, cfg.target_layer)
         shape = _output_shape(_layer_at(model, path))
@@ -281,6 +284,7 @@ def build_audit_model(cfg: ModelConfig) -> AuditModel:
         tokens=tokens,
         spec=spec,
         candidates=tuple(_candidates(model, lambda s: _is_map(s) or (len(s) == 3 and bool(s[1])))),
+        skipped_layers=tuple(skipped),
     )
 
 
@@ -314,6 +318,16 @@ def input_spec(cfg: ModelConfig, model: keras.Model, shape: tuple) -> InputSpec:
                      channels(converter.scale), channels(converter.offset), bool(converter.antialias))
 
 
+def _in_encoder(model: keras.Model, path: list[str]) -> bool:
+    """The path leads into a KerasHub encoder's insides (reached by re-running it, not in the layer graph)."""
+    layer: Any = model
+    for part in path[:-1]:
+        if encoders.is_encoder(layer):
+            return True
+        layer = layer.get_layer(part)
+    return encoders.is_encoder(layer)
+
+
 def _layer_at(model: keras.Model, path: list[str]) -> keras.layers.Layer:
     layer: Any = model
     for part in path:
@@ -323,9 +337,11 @@ def _layer_at(model: keras.Model, path: list[str]) -> keras.layers.Layer:
     return layer
 
 
-def _auto_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int]) -> tuple[list[str], tuple[int, int, int] | None]:
-    """``target_layer: auto`` (DESIGN §4): the layer last in graph order among 4-D layers larger than 1x1
-    and token layers whose patch tokens reach the class score.
+def _auto_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int],
+                skipped: list[str]) -> tuple[list[str], tuple[int, int, int] | None]:
+    """``target_layer: auto`` (DESIGN §4): the layer last in graph order among the 4-D layers larger than 1x1
+    that every path to the scores passes through (the output's dominators; later maps on a branch are
+    appended to ``skipped``) and the token layers whose patch tokens reach the class score.
 
     A class-token ViT's head reads only the class token, so after the last attention the patch
     tokens get no gradient; a probe image (seeded noise) tells those layers apart."""
@@ -337,11 +353,15 @@ def _auto_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int
                               and token_grid(int(s[1]), input_size, grid=cfg.token_grid, special=cfg.special_tokens) is not None)
 
     candidates = _candidates(model, usable)
+    trunk = model_dominators(model, lambda m: [p for p, _ in flat_layers(m)])
     probe = tf.constant(np.random.default_rng(0).uniform(0, 1, (1, *input_size, 3)).astype(np.float32))
     tried = 0
     for path_text, shape in reversed(candidates):
         path = path_text.split("/")
         if len(shape) == 4:
+            if trunk is not None and path_text not in trunk and not _in_encoder(model, path):
+                skipped.append(path_text)  # on a branch: not every path to the scores passes through it
+                continue
             return path, None
         tokens = _tokens_of(cfg, path, shape, input_size)
         cam_model, _, _ = build_cam_model(model, path, input_size, source=cfg.path, tokens=tokens)
