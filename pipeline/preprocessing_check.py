@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 ALTERNATIVES = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_torch")
 SAMPLES = 64
+MIN_IMAGES = 20  # fewer usable images: a gain of 0.25 is a handful of images, so the check is not run (said)
 MIN_GAIN = 0.25  # another preprocessing this much more accurate: the configured one is wrong
 CONSTANT = 0.9  # the configured one answering one class for this share of the batch ...
 CONSTANT_GAIN = 0.1  # ... while another does not, and is at least this much more accurate: wrong too
@@ -134,8 +135,9 @@ def run_check(enabled: bool, prep: "Prepared", *, batch_size: int, seed: int) ->
     usable = [s for s in prep.samples if s.skip_reason is None and s.labels]
     rows = stratified_rows([s.labels[0] for s in usable], SAMPLES, seed)
     chosen = [usable[i] for i in rows]
-    if not chosen:
-        return PreprocessingCheck(configured, "skipped", own_layers=layers, note="no usable sample")
+    if len(chosen) < MIN_IMAGES:
+        return PreprocessingCheck(configured, "skipped", own_layers=layers,
+                                  note=f"{len(chosen)} usable images, fewer than the {MIN_IMAGES} it needs")
     t0 = time.perf_counter()
     raw = _raw_images(prep, chosen, batch_size)
     names = list(dict.fromkeys([configured, *ALTERNATIVES]))

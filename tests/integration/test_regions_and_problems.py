@@ -25,9 +25,15 @@ def test_the_mask_demo_scores_inside_each_box_more_tightly(tmp_path, demo_runs):
     summary = json.loads((tmp_path / "mask" / "summary.json").read_text())
     assert code == summary["exit_code"] and summary["provenance"]["region"] == "mask"
     assert "region = mask" in (tmp_path / "mask" / "report.html").read_text()
-    boxes, masks = _rows(demo_runs["demo"][1])[:64], _rows(tmp_path / "mask")
-    assert [b["sample_id"] for b in boxes] == [m["sample_id"] for m in masks]
-    assert np.array_equal(np.load(demo_runs["demo"][1] / "heatmaps.npz")["cams"][:64], np.load(tmp_path / "mask" / "heatmaps.npz")["cams"])
+    masks = _rows(tmp_path / "mask")  # --limit 64: a label-stratified sample, matched to the box audit's rows by sample id
+    everything = _rows(demo_runs["demo"][1])
+    where = {r["sample_id"]: i for i, r in enumerate(everything)}
+    rows = [where[m["sample_id"]] for m in masks]
+    boxes = [everything[i] for i in rows]
+    assert len(masks) == 64 and {b["label"] for b in boxes} == {"circle", "square", "triangle"}
+    # the same heatmaps: batches of other neighbours give the same maps up to oneDNN's rounding
+    np.testing.assert_allclose(np.load(demo_runs["demo"][1] / "heatmaps.npz")["cams"][rows], np.load(tmp_path / "mask" / "heatmaps.npz")["cams"],
+                               rtol=1e-4, atol=1e-6)
     fb, fm = (np.array([float(r["box_area_fraction"]) for r in rows]) for rows in (boxes, masks))
     eb, em = (np.array([float(r["energy_in_box"]) for r in rows]) for rows in (boxes, masks))
     assert (fm < fb).all() and (em <= eb + 1e-6).all()
