@@ -1,6 +1,6 @@
 # make audit [CONFIG=configs/x.yaml] [ARGS="--baseline reports/old/summary.json"]
 # make history [RUNS="reports/*/summary.json"] | make test | make bench | make validate | make demo-data
-# The first use creates .venv and installs the package with its dev, ray, hub and mlflow extras; again only when pyproject.toml changes.
+# The first use creates .venv and installs the package with its dev, ray, hub, mlflow and legacy extras; again only when pyproject.toml changes.
 
 PYTHON ?= python3
 VENV := .venv
@@ -16,7 +16,7 @@ RUNS ?= reports/*/summary.json
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,ray,hub,mlflow]'
+	$(PY) -m pip install --quiet -e '.[dev,ray,hub,mlflow,legacy]'
 	touch $(STAMP)
 
 install: $(STAMP)

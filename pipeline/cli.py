@@ -74,12 +74,13 @@ def _quiet_native_stderr() -> Path | None:
 
 def _validate(config: Path) -> int:
     from pipeline.config import load_config
-    from pipeline.run import prepare
+    from pipeline.run import check_conversion, output_dir, prepare, resolve_legacy
 
     from pipeline.tracking.session import resolve_inputs
 
     cfg, resolved, _ = resolve_inputs(load_config(config), None)
-    prep = prepare(cfg)
+    cfg, state = resolve_legacy(cfg, output_dir(cfg, None).parent)
+    cfg, prep = check_conversion(cfg, prepare(cfg), state)
     from pipeline.preprocessing_check import enforce, run_check
 
     check = run_check(cfg.model.check_preprocessing, prep, batch_size=cfg.explain.batch_size, seed=cfg.seed)
@@ -89,6 +90,10 @@ def _validate(config: Path) -> int:
     if resolved is not None:
         where = f"version {resolved.version} of {resolved.name!r}" if resolved.name else f"run {resolved.run_id}"
         print(f"model: {resolved.uri} -> {where} at {resolved.tracking_uri}, cached at {resolved.path}")
+    if prep.conversion is not None:
+        c = prep.conversion
+        print(f"model: {c.source} is a Keras 2 model, {c.line()}; cached as {c.converted}"
+              + (f"; dropped keys Keras 3 does not know: {', '.join(c.dropped[:8])}{' ...' if len(c.dropped) > 8 else ''}" if c.dropped else ""))
     print(f"model: {cfg.model.path.name}, input {m.input_size[0]}x{m.input_size[1]}, target layer {m.target_layer} "
           f"({m.layer_shape[0]}x{m.layer_shape[1]}x{m.layer_shape[2]}), {m.n_classes} classes, output activation {m.output_activation}")
     if m.skipped_layers:

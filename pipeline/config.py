@@ -187,7 +187,7 @@ class MlflowConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    path: Path  # the local .keras / .h5 file (for an MLflow URI: where it was downloaded, once resolved)
+    path: Path  # the local .keras / .h5 file or Keras 2 SavedModel folder (MLflow URI: where it was downloaded; Keras 2: its conversion)
     target_layer: str  # "auto", a layer name, or "outer/inner" for nested models
     preprocessing: str  # one of PREPROCESSING or "keras.applications.<module>.preprocess_input"
     input_size: tuple[int, int] | None  # (H, W); None = from the model's input shape
@@ -559,9 +559,16 @@ def _model_path(r: _Reader, value: Any) -> tuple[Path, str | None]:
         if parse(value) is None:
             raise r.fail("model.path", f"a .keras or .h5 file, or {FORMS}", value)
         return Path(value), value
-    path = r.path(value, "model.path", kind="file")
+    path = r.path(value, "model.path", kind="any")
+    if path.is_dir():  # a Keras 2 SavedModel folder (DESIGN §14)
+        if not (path / "saved_model.pb").is_file():
+            raise r.fail("model.path", "a .keras or .h5 file, or a Keras 2 SavedModel folder (with saved_model.pb)",
+                         f"a folder without saved_model.pb ({path})")
+        return path, None
+    if path.name == "saved_model.pb":
+        return path.parent, None
     if path.suffix not in (".keras", ".h5"):
-        raise r.fail("model.path", "a .keras or .h5 file", path.name)
+        raise r.fail("model.path", "a .keras or .h5 file, or a Keras 2 SavedModel folder", path.name)
     return path, None
 
 

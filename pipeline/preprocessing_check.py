@@ -145,6 +145,15 @@ def run_check(enabled: bool, prep: "Prepared", *, batch_size: int, seed: int) ->
     return PreprocessingCheck(configured, "ok", outcomes, len(names) * len(chosen), time.perf_counter() - t0, layers)
 
 
+def preprocessed_batch(prep: "Prepared", count: int, batch_size: int, seed: int, fn: Any) -> np.ndarray:
+    """(n, H, W, 3) float32: ``count`` seeded, label-stratified usable samples decoded as the audit does, after ``fn``."""
+    import tensorflow as tf
+
+    usable = [s for s in prep.samples if s.skip_reason is None and s.labels]
+    chosen = [usable[i] for i in stratified_rows([s.labels[0] for s in usable], count, seed)]
+    return np.asarray(fn(tf.constant(_raw_images(prep, chosen, batch_size))), np.float32)
+
+
 def _raw_images(prep: "Prepared", samples: Sequence[Any], batch_size: int) -> np.ndarray:
     """(n, H, W, 3) float32 0-255 as the audit decodes them (window, resize), before preprocessing."""
     from pipeline.data.batches import sample_batches

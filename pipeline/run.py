@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from pipeline.collector import Collector
     from pipeline.model import AuditModel
+    from pipeline.legacy import Conversion
     from pipeline.preprocessing_check import PreprocessingCheck
     from pipeline.probe_stage import ProbesResult
     from pipeline.probes import Artifact
@@ -60,6 +61,7 @@ class Prepared:
     multi_label: bool
     pending_predictions: bool = False  # multi-label, target predicted: samples are per image until the prediction pass
     check: "PreprocessingCheck | None" = None  # the preprocessing check's outcome (check_preprocessing)
+    conversion: "Conversion | None" = None  # a Keras 2 model's conversion (DESIGN §14), None for a Keras 3 file
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -187,6 +189,53 @@ def predict_samples(cfg: AuditConfig, prep: Prepared) -> Prepared:
     return replace(prep, samples=samples, boxes=box_arrays(samples, prep.space, prep.model.input_size), pending_predictions=False)
 
 
+@dataclass(frozen=True)
+class Legacy:
+    """A Keras 2 model on its way in: its conversion, and the tf_keras model while the conversion is unchecked."""
+
+    conversion: "Conversion"
+    model: Any = None  # the tf_keras model (None when the conversion came from the cache, checked)
+
+
+def resolve_legacy(cfg: AuditConfig, reports: Path) -> tuple[AuditConfig, Legacy | None]:
+    """A Keras 2 SavedModel / .h5 / .keras: the config pointed at its Keras 3 conversion (from the cache under
+    ``reports``, or converted now and checked by :func:`check_conversion`); a Keras 3 file: unchanged."""
+    from pipeline import legacy
+
+    fmt = legacy.legacy_format(cfg.model.path)
+    if fmt is None:
+        return cfg, None
+    folder = legacy.cache_dir(reports)
+    found = legacy.cached(cfg.model.path, fmt, folder)
+    state = Legacy(found) if found is not None else Legacy(*legacy.convert(cfg.model.path, fmt, folder))
+    return replace(cfg, model=replace(cfg.model, path=state.conversion.converted)), state
+
+
+def check_conversion(cfg: AuditConfig, prep: Prepared, state: Legacy | None) -> tuple[AuditConfig, Prepared]:
+    """Both models' outputs on a seeded batch of the evaluation images (after the config's preprocessing) agree to
+    legacy.MAX_DIFF, else exit 2 naming the first layer that differs; the checked conversion joins the cache."""
+    if state is None:
+        return cfg, prep
+    from pipeline import legacy
+
+    conversion = state.conversion
+    if state.model is not None:
+        from pipeline.data.batches import spec_preprocessing
+        from pipeline.preprocessing_check import preprocessed_batch
+
+        images = preprocessed_batch(prep, legacy.CHECK_IMAGES, cfg.explain.batch_size, cfg.seed, spec_preprocessing(prep.model.input))
+        diff = legacy.max_difference(state.model, prep.model.model, images)
+        if not diff <= legacy.MAX_DIFF:
+            where = legacy.first_difference(state.model, prep.model.model, images)
+            legacy.discard(conversion)
+            raise ModelError(f"{conversion.source}: expected the Keras 3 rebuild to match the Keras 2 model (max |Δ probability| "
+                             f"<= {legacy.MAX_DIFF:g} on {len(images)} evaluation images), found {diff:.3g}; the first layer whose "
+                             f"outputs differ: {where}")
+        conversion = legacy.accept(conversion, diff, len(images))
+        cfg = replace(cfg, model=replace(cfg.model, path=conversion.converted))
+    return cfg, replace(prep, cfg=cfg, conversion=conversion)
+
+
 def check_preprocessing(cfg: AuditConfig, prep: Prepared) -> Prepared:
     """The preprocessing check (model.check_preprocessing): a clearly better preprocessing is exit 2 before any Grad-CAM."""
     from pipeline.preprocessing_check import enforce, run_check
@@ -196,7 +245,7 @@ def check_preprocessing(cfg: AuditConfig, prep: Prepared) -> Prepared:
     return replace(prep, check=check)
 
 
-def _output_dir(cfg: AuditConfig, override: Path | None) -> Path:
+def output_dir(cfg: AuditConfig, override: Path | None) -> Path:
     if override is not None:
         return override.resolve()
     if cfg.report.output_dir is not None:
@@ -601,11 +650,20 @@ def _audit(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None,
     t0 = time.perf_counter()
     base = _load_baseline(baseline_path) if baseline_path else None
     keras.utils.set_random_seed(cfg.seed)
-    prep = check_preprocessing(cfg, predict_samples(cfg, prepare(cfg, limit=limit)))
+    cfg, state = resolve_legacy(cfg, output_dir(cfg, output).parent)
+    try:
+        cfg, prep = check_conversion(cfg, predict_samples(cfg, prepare(cfg, limit=limit)), state)
+    except BaseException:
+        if state is not None:
+            from pipeline.legacy import discard
+
+            discard(state.conversion)
+        raise
+    prep = check_preprocessing(cfg, prep)
     prints = fingerprints(cfg, prep)
     compared = _compare_baseline(cfg, base, baseline_path, prints)
     plan = work_plan(cfg, prep)
-    out_dir = _output_dir(cfg, output)
+    out_dir = output_dir(cfg, output)
     from pipeline.lock import OutputLock
 
     with OutputLock(out_dir) as lock:

@@ -50,7 +50,8 @@ def versions() -> dict[str, str]:
 
 def fingerprints(cfg: AuditConfig, prep: Any) -> dict[str, str]:
     """What identifies the run's inputs: the config's, model file's and dataset's sha256."""
-    return {"config_sha256": cfg.sha256, "model_sha256": sha256_file(cfg.model.path),
+    conversion = getattr(prep, "conversion", None)  # a Keras 2 model: its source's sha256, not the conversion's
+    return {"config_sha256": cfg.sha256, "model_sha256": conversion.sha256 if conversion is not None else sha256_file(cfg.model.path),
             "dataset_fingerprint": dataset_fingerprint(prep.annotations, prep.samples)}
 
 
@@ -185,6 +186,7 @@ def provenance(cfg: AuditConfig, prep: Any, *, fingerprints: Mapping[str, str], 
         "focus_metric": cfg.scoring.focus_metric,
         "focus_min": cfg.scoring.focus_min,
         "seed": cfg.seed,
+        "model_source": prep.conversion.record() if getattr(prep, "conversion", None) is not None else None,
         "preprocessing_check": prep.check.record() if getattr(prep, "check", None) is not None else None,
         "baseline": str(baseline_path) if baseline_path else None,
         "versions": versions(),
