@@ -41,6 +41,7 @@ bench: $(STAMP)
 demo-data: $(STAMP)
 	$(PY) data_samples/make_shapes.py
 	$(PY) data_samples/make_vit.py
+	$(PY) data_samples/make_legacy.py
 
 clean:
 	rm -rf reports/*/ test-artifacts .pytest_cache

@@ -222,9 +222,11 @@ def training_arrays(n: int, seed: int, *, shortcut: bool, dormant: bool = False)
     return np.stack(xs), np.array(ys)
 
 
-def build_model(name: str):
-    import keras
-    from keras import layers
+def build_model(name: str, keras=None):
+    """The demo CNN; ``keras``: the Keras module to build it with (Keras 3 by default; tf_keras for the Keras 2 demo)."""
+    if keras is None:
+        import keras
+    layers = keras.layers
 
     # Two poolings only: the Grad-CAM layer (relu4) is 16x16, whose smaller receptive field keeps
     # the evidence of a model that learned the shapes on the shapes (8x8 variants smeared it).

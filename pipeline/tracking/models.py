@@ -96,18 +96,22 @@ def keras_file(local: Path, label: str) -> Path:
                          f"{', '.join(sorted(p.name for p in local.iterdir())[:8]) or 'nothing'}")
     doc = parse_yaml(mlmodel, mlmodel.read_bytes(), error=ModelError) or {}
     flavors = doc.get("flavors") or {}
-    keras = flavors.get("keras")
+    keras = flavors.get("keras") if isinstance(flavors.get("keras"), dict) else flavors.get("tensorflow")
     if not isinstance(keras, dict):
-        raise ModelError(f"{label}: expected a model logged with the Keras flavour (mlflow.keras.log_model), whose Keras file "
-                         f"the audit loads (pyfunc hides the layers Grad-CAM needs); found the flavours {', '.join(flavors) or 'none'}")
+        raise ModelError(f"{label}: expected a model logged with the Keras flavour (mlflow.keras.log_model, or a Keras 2 model through "
+                         "mlflow.tensorflow), whose Keras file the audit loads (pyfunc hides the layers Grad-CAM needs); found the "
+                         f"flavours {', '.join(flavors) or 'none'}")
     if keras.get("save_exported_model"):
         raise ModelError(f"{label}: expected a Keras model file, found a TensorFlow export (save_exported_model: true), which "
                          "has no layers to explain; log the model with mlflow.keras.log_model(model, ..., save_exported_model=False)")
-    data = local / str(keras.get("data") or "data")
+    data = local / str(keras.get("data") or keras.get("saved_model_dir") or "data")
     found = sorted(p for p in data.rglob("*") if p.suffix in KERAS_SUFFIXES) if data.is_dir() else []
-    if not found:
-        raise ModelError(f"{label}: expected a .keras or .h5 file in the Keras flavour's {data.name}/ folder, found none")
-    return found[0]
+    # a Keras 2 model (DESIGN §14): its SavedModel folder, whose Keras metadata the audit converts from
+    saved = sorted(p.parent for p in data.rglob("saved_model.pb")) if data.is_dir() else []
+    if not found and not saved:
+        raise ModelError(f"{label}: expected a .keras or .h5 file, or a Keras 2 SavedModel folder, in the model's {data.name}/ folder, "
+                         "found none")
+    return found[0] if found else saved[0]
 
 
 def resolve_model(text: str, tracking: str) -> ResolvedModel:

@@ -220,3 +220,16 @@ def test_a_folder_that_is_no_savedmodel_is_a_config_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     err = _refused(tmp_path, capsys, tmp_path / "empty")
     assert "model.path: expected a .keras or .h5 file, or a Keras 2 SavedModel folder (with saved_model.pb)" in err
+
+
+def test_the_keras_2_demo_gives_the_good_demos_verdict_and_heatmaps(demo_runs, tmp_path):
+    _tf_keras()
+    code = main(["audit", str(ROOT / "configs" / "demo_legacy.yaml"), "--output", str(tmp_path / "out"), "--no-progress"])
+    good_code, good = demo_runs["demo"]
+    assert code == good_code == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["provenance"]["model_source"]["format"] == "savedmodel"
+    assert summary["provenance"]["model_source"]["max_probability_difference"] <= 1e-4
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "heatmaps.npz")["cams"], np.load(good / "heatmaps.npz")["cams"])
+    assert (tmp_path / "out" / "samples.csv").read_text() == (good / "samples.csv").read_text()
+    assert "Keras 2 SavedModel, converted: max |Δp|" in (tmp_path / "out" / "report.html").read_text()

@@ -108,3 +108,16 @@ def test_the_findings_version_tag_lists_the_blockers_ids():
     prov = {"config_sha256": "c", "model_sha256": "m", "dataset_fingerprint": "d"}
     assert tags({**summary, "verdict": "NOT FIT", "exit_code": 1, "name": "x", "provenance": prov}, "local", {})[
         "gradcam_audit.findings"] == "shortcut:a+b:corners,probe:b:logo@at"
+
+
+def test_a_registered_keras_2_model_is_its_savedmodel_folder(tmp_path):
+    """mlflow.tensorflow / an older mlflow.keras logged a Keras 2 model as a SavedModel folder under data/."""
+    from pipeline.tracking.models import keras_file
+
+    model = tmp_path / "m"
+    (model / "data" / "model" / "variables").mkdir(parents=True)
+    (model / "data" / "model" / "saved_model.pb").write_bytes(b"x")
+    (model / "MLmodel").write_text("flavors:\n  tensorflow:\n    saved_model_dir: data\n    model_type: keras\n  python_function: {}\n")
+    assert keras_file(model, "models:/old/1") == model / "data" / "model"
+    (model / "MLmodel").write_text("flavors:\n  keras:\n    data: data\n    keras_module: tensorflow.keras\n")
+    assert keras_file(model, "models:/old/1") == model / "data" / "model"
