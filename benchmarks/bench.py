@@ -71,12 +71,12 @@ def write_config(folder: Path, name: str, model: Path, ann: Path, preprocessing:
                  jit: bool = False, interventions: bool = False, compare: str | None = None, engine: str = "local",
                  strategies: bool = False) -> Path:
     """(b) runs with interventions off and no compare method (the bare Grad-CAM audit); the trust
-    checks' randomisation, the strategies and the probes stages are off (they run after the loop:
-    fixed costs, measured in their own rows), unless asked for."""
+    checks' randomisation, the preprocessing check, the strategies and the probes stages are off (they run
+    before or after the loop: fixed costs, measured in their own rows), unless asked for."""
     cfg = folder / f"{name}.yaml"
     cfg.write_text(
         f"""name: {name}
-model: {{path: {model}, preprocessing: {preprocessing}}}
+model: {{path: {model}, preprocessing: {preprocessing}, check_preprocessing: false}}
 dataset: {{format: coco, annotations: {ann}, images: {ann.parent / 'images'}}}
 explain: {{batch_size: {batch_size}, jit_compile: {str(jit).lower()}, compare_method: {compare or 'null'}}}
 evidence: {{interventions: {str(interventions).lower()}}}
@@ -277,8 +277,9 @@ report: {{output_dir: {where / 'out'}}}
     steady = p["steady_samples_per_second"]
     batch_steady = min(batch_size, n) / steady if steady else float("nan")
     r = p.get("randomisation") or {}
+    check = p.get("preprocessing_check") or {}
     print(f"{kind:12s} default audit of {n} images: wall {wall:.1f} s = start-up {p['startup_seconds']:.1f} s (config, model, "
-          f"dataset) + explain {p['explain_seconds']:.1f} s (first batch {p['first_batch_seconds']:.1f} s, of which tracing "
+          f"dataset, and the preprocessing check: {check.get('seconds')} s for {check.get('passes')} forward passes) + explain {p['explain_seconds']:.1f} s (first batch {p['first_batch_seconds']:.1f} s, of which tracing "
           f"~{p['first_batch_seconds'] - batch_steady:.1f} s; steady {steady} img/s) + trust {p['trust_seconds']:.1f} s "
           f"(randomisation: setup {r.get('setup')} s, first draw {r.get('first_draw')} s, then {r.get('per_draw')} s a draw over "
           f"{r.get('samples')} samples = {(r.get('per_draw') or float('nan')) / max(r.get('samples') or 1, 1) * 1000:.0f} ms a sample-draw; "

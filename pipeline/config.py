@@ -479,8 +479,9 @@ class _Reader:
             raise self.fail(key, "a non-empty string", value)
         return value
 
-    def path(self, value: Any, key: str, *, kind: str) -> Path:
-        """Resolve against the config's folder; ``kind`` is "file", "dir" or "any" (must exist)."""
+    def path(self, value: Any, key: str, *, kind: str, what: str | None = None) -> Path:
+        """Resolve against the config's folder; ``kind`` is "file", "dir" or "any" (must exist); ``what`` the
+        expected thing in the message (default: from ``kind``)."""
         text = self.text(value, key)
         try:
             path = Path(text).expanduser()
@@ -490,7 +491,7 @@ class _Reader:
         path = path.resolve()
         checks: dict[str, Callable[[Path], bool]] = {"file": Path.is_file, "dir": Path.is_dir, "any": Path.exists}
         if not checks[kind](path):
-            what = {"file": "an existing file", "dir": "an existing folder", "any": "an existing path"}[kind]
+            what = what or {"file": "an existing file", "dir": "an existing folder", "any": "an existing path"}[kind]
             found = "a folder" if path.is_dir() else "a file" if path.exists() else "nothing there"
             raise ConfigError(f"{self.source}: {key}: expected {what} at {path}, found {found}")
         return path
@@ -559,7 +560,7 @@ def _model_path(r: _Reader, value: Any) -> tuple[Path, str | None]:
         if parse(value) is None:
             raise r.fail("model.path", f"a .keras or .h5 file, or {FORMS}", value)
         return Path(value), value
-    path = r.path(value, "model.path", kind="any")
+    path = r.path(value, "model.path", kind="any", what="an existing .keras or .h5 file or Keras 2 SavedModel folder")
     if path.is_dir():  # a Keras 2 SavedModel folder (DESIGN §14)
         if not (path / "saved_model.pb").is_file():
             raise r.fail("model.path", "a .keras or .h5 file, or a Keras 2 SavedModel folder (with saved_model.pb)",

@@ -236,6 +236,22 @@ def check_conversion(cfg: AuditConfig, prep: Prepared, state: Legacy | None) -> 
     return cfg, replace(prep, cfg=cfg, conversion=conversion)
 
 
+def prepare_checked(cfg: AuditConfig, *, limit: int | None, reports: Path) -> tuple[AuditConfig, Prepared]:
+    """Everything before Grad-CAM, checked: a Keras 2 model converted and checked (its cache under ``reports``),
+    the samples (per predicted class for multi-label), the preprocessing check. An unchecked conversion is
+    discarded when anything fails."""
+    cfg, state = resolve_legacy(cfg, reports)
+    try:
+        cfg, prep = check_conversion(cfg, predict_samples(cfg, prepare(cfg, limit=limit)), state)
+    except BaseException:
+        if state is not None:
+            from pipeline.legacy import discard
+
+            discard(state.conversion)
+        raise
+    return cfg, check_preprocessing(cfg, prep)
+
+
 def check_preprocessing(cfg: AuditConfig, prep: Prepared) -> Prepared:
     """The preprocessing check (model.check_preprocessing): a clearly better preprocessing is exit 2 before any Grad-CAM."""
     from pipeline.preprocessing_check import enforce, run_check
@@ -650,16 +666,7 @@ def _audit(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None,
     t0 = time.perf_counter()
     base = _load_baseline(baseline_path) if baseline_path else None
     keras.utils.set_random_seed(cfg.seed)
-    cfg, state = resolve_legacy(cfg, output_dir(cfg, output).parent)
-    try:
-        cfg, prep = check_conversion(cfg, predict_samples(cfg, prepare(cfg, limit=limit)), state)
-    except BaseException:
-        if state is not None:
-            from pipeline.legacy import discard
-
-            discard(state.conversion)
-        raise
-    prep = check_preprocessing(cfg, prep)
+    cfg, prep = prepare_checked(cfg, limit=limit, reports=output_dir(cfg, output).parent)
     prints = fingerprints(cfg, prep)
     compared = _compare_baseline(cfg, base, baseline_path, prints)
     plan = work_plan(cfg, prep)
