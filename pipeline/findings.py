@@ -14,7 +14,7 @@ ids are ``kind:labels:place``, labels joined with ``+`` in sorted order, ``*`` f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np

@@ -12,12 +12,11 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import shutil
 import time
 import zipfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 

@@ -3,10 +3,10 @@ in summary.json, summary.md, junit.xml and the CLI's last lines."""
 
 from __future__ import annotations
 
+import csv
 import json
 import xml.etree.ElementTree as ET
 
-import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -48,7 +48,7 @@ def test_the_dormant_demo_has_one_blocker_the_vendor_logo_with_before_after_answ
     assert f["rules"] == ["probes_fooled"] and f["labels"] == ["triangle"]
     assert "vendor_logo.png" in f["action"] and "triangle" in f["action"]
     assert len(f["evidence"]) == 4 and all(e["view"] == "before_after" for e in f["evidence"])
-    samples = {r["sample_id"]: r for r in __import__("csv").DictReader((out / "samples.csv").open())}
+    samples = {r["sample_id"]: r for r in csv.DictReader((out / "samples.csv").open())}
     for e in f["evidence"]:  # "circle_0007.jpg: circle 0.99 → triangle 0.97": the answer before and after
         before, after = e["caption"].split(" → ")
         row = samples[e["sample_id"]]

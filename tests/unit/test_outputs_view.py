@@ -153,3 +153,15 @@ def test_the_first_screens_passed_line_says_what_passed_in_plain_words():
                "trust": {"checks": [{"name": "heatmap_signal", "status": "pass"}, {"name": "randomisation", "status": "not evaluated"}]}}
     assert passed_line(summary) == ("Passed: accuracy 0.97 (at least 0.9); class mean energy in box: circle 0.54, square 0.00 "
                                     "(at least 0.25); confirmed shortcuts 0 (at most 0). Trust checks passed: heatmap signal.")
+
+
+def test_the_notebook_view_shows_the_findings_cards_before_the_gate_table():
+    from pathlib import Path
+
+    from pipeline.report import render_result
+
+    gate = [{**r, "bound": "point", "n": None, "interval": None} for r in SUMMARY["gate"]]  # as summary.json has them
+    html = render_result({**SUMMARY, "gate": gate, "findings": [FINDING, NOTE]}, Path("/tmp/r/report.html"))
+    assert html.index('class="finding" data-id="heatmap:a&lt;b&gt;:*"') < html.index("<table")
+    assert "blocker: Heat lies off the objects" in html and "Name an earlier target layer." in html
+    assert "1 of 2 rules pass (1 not evaluated)" in html and "not_evaluated:*:*" not in html  # notes are not cards
