@@ -141,7 +141,8 @@ def run_check(enabled: bool, prep: "Prepared", *, batch_size: int, seed: int) ->
     t0 = time.perf_counter()
     raw = _raw_images(prep, chosen, batch_size)
     names = list(dict.fromkeys([configured, *ALTERNATIVES]))
-    outcomes = {name: _outcome(prep, chosen, raw, name, batch_size) for name in names}
+    scores = _compiled_scores(prep, batch_size)
+    outcomes = {name: _outcome(prep, chosen, raw, name, scores) for name in names}
     return PreprocessingCheck(configured, "ok", outcomes, len(names) * len(chosen), time.perf_counter() - t0, layers)
 
 
@@ -167,14 +168,31 @@ def _raw_images(prep: "Prepared", samples: Sequence[Any], batch_size: int) -> np
     return out
 
 
-def _outcome(prep: "Prepared", samples: Sequence[Any], raw: np.ndarray, name: str, batch_size: int) -> Outcome:
+def _compiled_scores(prep: "Prepared", batch_size: int) -> Any:
+    """(n, H, W, 3) preprocessed -> (n,) top class, through the audit model's compiled scores (before the output
+    activation: the same argmax) in batches padded to ``batch_size``, so the function is traced once."""
+    import tensorflow as tf
+
+    scores = tf.function(lambda x: tf.argmax(prep.model.cam_model(x, training=False)[1], axis=1), reduce_retracing=True)
+
+    def top(images: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(images), batch_size):
+            chunk = images[i:i + batch_size]
+            padded = np.zeros((batch_size, *chunk.shape[1:]), np.float32)
+            padded[:len(chunk)] = chunk
+            out.append(scores(tf.constant(padded)).numpy()[:len(chunk)])
+        return np.concatenate(out)
+
+    return top
+
+
+def _outcome(prep: "Prepared", samples: Sequence[Any], raw: np.ndarray, name: str, scores: Any) -> Outcome:
     import tensorflow as tf
 
     from pipeline.data.batches import preprocessing_fn
 
-    fn = preprocessing_fn(name)
-    top = np.concatenate([np.argmax(np.asarray(prep.model.model(fn(tf.constant(raw[i:i + batch_size])), training=False)), axis=1)
-                          for i in range(0, len(raw), batch_size)])
+    top = scores(np.asarray(preprocessing_fn(name)(tf.constant(raw)), np.float32))
     space = prep.space
     answers = [space.labels[k] if (k := int(space.class_label[c])) >= 0 else space.class_names[c] for c in top]
     correct = [a in s.labels for a, s in zip(answers, samples)]
