@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from pipeline.errors import ConfigError
 
-if TYPE_CHECKING:
-    from pipeline.run import Prepared
+Prepared = Any  # pipeline.run.Prepared (not imported: run imports this module)
 
 ALTERNATIVES = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_torch")
 SAMPLES = 64
