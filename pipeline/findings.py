@@ -281,18 +281,18 @@ def _holds(s: Mapping[str, Any]) -> str:
     return _thing(kind, [s.get("hotspot_colour") or ""], False) if kind != "background" else "background"
 
 
+THINGS = {  # kind -> (short, long) words for the cause's object; {c} is the colour when every hot spot has one
+    "patch": ("a {c} marker", "a flat {c} marker"), "border": ("a {c} border", "a flat {c} border"),
+    "overlay": ("an overlay", "the same pattern on most images (an overlay such as a watermark or logo)"),
+    "background": ("the background", "the background"), "unknown": ("something off the objects", "an area off the objects"),
+}
+
+
 def _thing(kind: str, colours: Sequence[str], long: bool) -> str:
-    """The cause's object: "a red marker" / "a flat marker ... colour" (long) for patches, etc."""
-    one = colours[0] if len(set(colours)) == 1 and colours[0] else ""
-    if kind == "patch":
-        return (f"a flat {one} marker" if long else f"a {one} marker") if one else ("a flat marker" if long else "a coloured marker")
-    if kind == "border":
-        return f"a flat {one} border".replace("  ", " ") if long else f"a {one} border".replace("  ", " ")
-    if kind == "overlay":
-        return "the same pattern on most images (an overlay such as a watermark or logo)" if long else "an overlay"
-    if kind == "background":
-        return "the background" if long else "the background"
-    return "an area off the objects" if long else "something off the objects"
+    """The cause's object: "a red marker" / "a flat red marker" (long); "a coloured marker" when the colours differ."""
+    one = colours[0] if len(set(colours)) == 1 else ""
+    text = THINGS.get(kind, THINGS["unknown"])[long]
+    return text.format(c=one) if one else text.replace(" {c}", "" if long or kind != "patch" else " coloured")
 
 
 SHORTCUT_ACTIONS = {
@@ -323,9 +323,9 @@ def _shortcut_cause(group: Sequence[Mapping[str, Any]], s: Samples | None, level
     else:
         title = f"Reads {_thing(kind, colours, False)} in {where}, not the objects"
         gives = ", ".join(f"{_content(gs[0])} → {lab}" for lab, gs in by_label.items())
-        what = f"{_thing(kind, [''], True)[0].upper()}{_thing(kind, [''], True)[1:]} in {where} gives the class away: {gives}."
-        if kind == "patch":
-            what = f"A flat marker in {where} whose colour gives the class away: {gives}."
+        thing = _thing(kind, [""], True)
+        what = (f"A flat marker in {where} whose colour gives the class away: {gives}." if kind == "patch" else
+                f"{thing[0].upper()}{thing[1:]} in {where} gives the class away: {gives}.")
     top = group[0]
     tests = (f" Covering it at the {zone(_rect(top))} of '{top['label']}' images costs {num(top.get('hotspot_dependence'))} of their "
              f"accuracy beyond covering an equal area elsewhere "
@@ -427,9 +427,14 @@ def place_words_of_probe(r: Mapping[str, Any]) -> str:
     return probe_place(str(r["place"]), _probe_rect(r))
 
 
+def _overlay_files(probes: Mapping[str, Any]) -> dict[str, str]:
+    """Overlay name -> its image's file name (for the action: the file to look for)."""
+    return {o["name"]: str(o.get("path", "")).rsplit("/", 1)[-1] for o in (probes.get("settings") or {}).get("overlays", [])}
+
+
 def _probe_causes(summary: Mapping[str, Any], s: Samples | None, level: float) -> list[_Cause]:
     probes = summary.get("probes") or {}
-    overlays = {o["name"]: str(o.get("path", "")).rsplit("/", 1)[-1] for o in (probes.get("settings") or {}).get("overlays", [])}
+    overlays = _overlay_files(probes)
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for r in probes.get("rows", []):
         if r.get("fools"):
@@ -444,8 +449,7 @@ def _strongest_probe(summary: Mapping[str, Any], scope: str, s: Samples | None, 
     rows = [r for r in probes.get("rows", []) if (scope == "overall" or r["class"] == scope) and not math.isnan(_float(r.get("effect")))]
     if not rows:
         return None
-    overlays = {o["name"]: str(o.get("path", "")).rsplit("/", 1)[-1] for o in (probes.get("settings") or {}).get("overlays", [])}
-    return _probe_cause([max(rows, key=lambda r: _float(r["effect"]))], s, level, overlays)
+    return _probe_cause([max(rows, key=lambda r: _float(r["effect"]))], s, level, _overlay_files(probes))
 
 
 def _background_cause(summary: Mapping[str, Any], level: float) -> _Cause | None:

@@ -56,16 +56,11 @@ class EvidenceImage:
 
 @dataclass(frozen=True)
 class FindingCard:
-    id: str
-    severity: str
-    kind: str
-    title: str
-    sentence: str
-    action: str
-    since: str  # "new" / "persisting" since the baseline, or ""
-    rules: tuple[str, ...]
-    checks: tuple[str, ...]
-    evidence: tuple[EvidenceImage, ...]
+    """A finding as summary.json has it (``finding``: id, severity, title, sentence, action, rules, checks,
+    since_baseline, ...) and its evidence rendered."""
+
+    finding: Mapping[str, Any]
+    evidence: tuple[EvidenceImage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,10 +99,10 @@ def build_first_screen(summary: Mapping[str, Any], images: Callable[[Mapping[str
     findings = summary.get("findings") or []
     cards, notes = [], []
     for f in findings:
-        shown = tuple(e for e in (images(item) for item in f.get("evidence", [])) if e is not None) if f["severity"] != "note" else ()
-        card = FindingCard(f["id"], f["severity"], f["kind"], f["title"], f["sentence"], f["action"], f.get("since_baseline") or "",
-                           tuple(f.get("rules", [])), tuple(f.get("checks", [])), shown)
-        (notes if f["severity"] == "note" else cards).append(card)
+        if f["severity"] == "note":
+            notes.append(FindingCard(f))
+        else:
+            cards.append(FindingCard(f, tuple(e for e in (images(item) for item in f.get("evidence", [])) if e is not None)))
     active = [f for f in findings if f["severity"] != "note"]
     sections = {s for f in active for s in _sections(f)}
     flags = tuple(dict.fromkeys(flag for f in active for flag in GALLERY_FLAGS_OF_KIND.get(f["kind"], ())))

@@ -120,7 +120,7 @@ def build_view(
         "screen": screen,
         "glosses": GLOSSES,
         "open_attr": lambda section: open_attr(section, screen),
-        "model_file": Path(str((prov.get("model_source") or prov)["model" if not prov.get("model_source") else "path"])).name,
+        "model_file": Path(str((prov.get("model_source") or {}).get("path") or prov["model"])).name,  # a Keras 2 model: its source
         "cards_shown": shown,
         "cards_folded": folded,
         "evidence": _evidence_view(summary, cfg, table, values, card),

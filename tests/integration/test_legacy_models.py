@@ -233,3 +233,24 @@ def test_the_keras_2_demo_gives_the_good_demos_verdict_and_heatmaps(demo_runs, t
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "heatmaps.npz")["cams"], np.load(good / "heatmaps.npz")["cams"])
     assert (tmp_path / "out" / "samples.csv").read_text() == (good / "samples.csv").read_text()
     assert "Keras 2 SavedModel, converted: max |Δp|" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_a_rebuild_that_differs_is_exit_2_naming_the_first_layer_that_differs(saved, tmp_path, capsys, monkeypatch):
+    """A rebuild whose depthwise layer kept its fresh initial weights (the copy skipped it) differs from the Keras 2
+    model from that layer on: the check refuses it, names the layer, and caches nothing."""
+    from pipeline import legacy
+
+    paths, _ = saved
+    copy = legacy.copy_weights
+
+    def all_but_dw(source, target):
+        copy(source, target)
+        layer = legacy.leaf_layers(target)["dw"]
+        layer.set_weights([w + 0.5 for w in layer.get_weights()])
+
+    monkeypatch.setattr(legacy, "copy_weights", all_but_dw)
+    code = main(["audit", str(_config(tmp_path, paths[("sequential", "h5")])), "--output", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "expected the Keras 3 rebuild to match the Keras 2 model (max |Δ probability| <= 0.0001" in err
+    assert err.rstrip().endswith("the first layer whose outputs differ: dw") and "Traceback" not in err
+    assert not list((tmp_path / ".converted").glob("*.keras"))  # neither the unchecked file nor a cache entry is left
