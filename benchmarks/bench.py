@@ -118,7 +118,7 @@ def forward_rate(cfg_path: Path) -> float:
 
     from pipeline.config import load_config
     from pipeline.data.batches import sample_batches
-    from pipeline.run import prepare
+    from pipeline.prepare import prepare
 
     cfg = load_config(cfg_path)
     prep = prepare(cfg)
@@ -152,7 +152,7 @@ def reference_rate(cfg_path: Path, n: int) -> float:
     from pipeline.config import load_config
     from pipeline.data.batches import preprocessing_fn
     from pipeline.data.images import decode_rgb
-    from pipeline.run import prepare
+    from pipeline.prepare import prepare
 
     cfg = load_config(cfg_path)
     prep = prepare(cfg)
@@ -370,7 +370,8 @@ def probes_cost_model(kind: str, folder: Path, model: Path, pre: str, n_classes:
 
     from pipeline import probe_stage
     from pipeline.config import ProbesConfig, load_config
-    from pipeline.run import predict_samples, prepare, probe_artifacts, stage_inputs
+    from pipeline.conclude import probe_artifacts, stage_inputs
+    from pipeline.prepare import predict_samples, prepare
 
     where = folder / "probes"
     ann = make_dataset(where / "data", n, (224, 224), n_classes, seed=n + 9)

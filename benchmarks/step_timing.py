@@ -8,7 +8,7 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, tensorflow as tf, keras
 from pipeline.cams import get_method
 from pipeline.cams.step import make_step
-from pipeline.model import build_cam_model
+from pipeline.model.cam_model import build_cam_model
 keras.utils.set_random_seed(0)
 m = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3))
 path = [l.name for l in m.layers if len(l.output.shape) == 4][-1:]

@@ -1,7 +1,7 @@
 """The Python API (DESIGN §3): ``from pipeline import audit``, for notebooks and scripts.
 
 ``audit(config)`` runs the same audit as ``python -m pipeline audit`` and returns its
-:class:`~pipeline.run.AuditResult` (verdict, exit code, summary, a samples DataFrame, the report's
+:class:`~pipeline.result.AuditResult` (verdict, exit code, summary, a samples DataFrame, the report's
 path, an HTML view for Jupyter). Errors raise the typed :class:`~pipeline.errors.AuditError` s;
 nothing here prints or exits. TensorFlow is imported when the audit runs, not on import.
 """
@@ -16,7 +16,7 @@ from pipeline.errors import UsageError
 
 if TYPE_CHECKING:
     from pipeline.config import AuditConfig
-    from pipeline.run import AuditResult
+    from pipeline.result import AuditResult
 
 def load(config: "str | Path | dict[str, Any] | AuditConfig") -> "AuditConfig":
     """A config file path, a mapping (paths relative to the working directory) or an AuditConfig -> AuditConfig."""

@@ -74,14 +74,16 @@ def _quiet_native_stderr() -> Path | None:
 
 def _validate(config: Path) -> int:
     from pipeline.config import load_config
-    from pipeline.run import check_conversion, output_dir, prepare, resolve_legacy
+    from pipeline.model.conversion import check_conversion, resolve_legacy
+    from pipeline.prepare import prepare
+    from pipeline.run import output_dir
 
     from pipeline.tracking.session import resolve_inputs
 
     cfg, resolved, _ = resolve_inputs(load_config(config), None)
     cfg, state = resolve_legacy(cfg, output_dir(cfg, None).parent)
     cfg, prep = check_conversion(cfg, prepare(cfg), state)
-    from pipeline.preprocessing_check import enforce, run_check
+    from pipeline.model.preprocessing import enforce, run_check
 
     check = run_check(cfg.model.check_preprocessing, prep, batch_size=cfg.explain.batch_size, seed=cfg.seed)
     skipped = [s for s in prep.samples if s.skip_reason]

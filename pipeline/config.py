@@ -201,7 +201,7 @@ class ModelConfig:
     crop_fraction: float = 0.875
     pad_value: float = 0.0
     uri: str | None = None  # models:/NAME/VERSION, models:/NAME@ALIAS or runs:/RUN_ID/PATH (pipeline.tracking)
-    check_preprocessing: bool = True  # pipeline.preprocessing_check before any Grad-CAM
+    check_preprocessing: bool = True  # pipeline.model.preprocessing before any Grad-CAM
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pipeline.worker import probabilities
 if TYPE_CHECKING:
     from pipeline.config import AuditConfig
     from pipeline.data.samples import Sample
-    from pipeline.model import AuditModel
+    from pipeline.model.explainable import AuditModel
 
 
 def compiled_forward(model: "AuditModel", batch_size: int) -> Callable[[np.ndarray], np.ndarray]:

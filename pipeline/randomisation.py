@@ -22,7 +22,7 @@ from pipeline.config import AuditConfig
 from pipeline.data.samples import Sample
 from pipeline.evidence import rank_correlation, seeded_subset
 from pipeline.labels import allowed_classes
-from pipeline.model import AuditModel
+from pipeline.model.explainable import AuditModel
 
 
 def randomisation_statistic(
@@ -42,7 +42,10 @@ def randomisation_statistic(
     from pipeline.cams import get_method
     from pipeline.cams.step import make_step
     from pipeline.data.batches import sample_batches
-    from pipeline.model import build_cam_model, flat_layers, layer_ids, load_keras_model, randomisable_layers, reinitialise
+    from pipeline.model.cam_model import build_cam_model
+    from pipeline.model.explainable import randomisable_layers, reinitialise
+    from pipeline.model.graph import flat_layers, layer_ids
+    from pipeline.model.load import load_keras_model
 
     rows = seeded_subset(np.flatnonzero(np.asarray(target_class) >= 0), cfg.trust.randomisation_samples, cfg.seed)
     if rows.size == 0:

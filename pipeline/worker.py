@@ -20,7 +20,7 @@ from pipeline.flags import assign_flags
 from pipeline.scoring import score, score_region
 
 if TYPE_CHECKING:
-    from pipeline.model import AuditModel
+    from pipeline.model.explainable import AuditModel
 
 
 @dataclass(frozen=True)

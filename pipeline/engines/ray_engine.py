@@ -54,7 +54,7 @@ class RayAuditActor:
             tf.config.experimental.set_memory_growth(gpu, True)
         import keras
 
-        from pipeline.model import build_audit_model
+        from pipeline.model.explainable import build_audit_model
         from pipeline.worker import AuditWorker
 
         keras.utils.set_random_seed(cfg.seed)

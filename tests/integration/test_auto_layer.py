@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import ModelConfig
-from pipeline.model import build_audit_model
+from pipeline.model.explainable import build_audit_model
 
 
 def _audit_model(model, tmp_path):

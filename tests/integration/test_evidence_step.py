@@ -15,7 +15,7 @@ from pipeline.cams import METHODS, get_method  # noqa: E402
 from pipeline.cams.step import make_step  # noqa: E402
 from pipeline.labels import allowed_classes  # noqa: E402
 from pipeline.config import ModelConfig  # noqa: E402
-from pipeline.model import build_audit_model  # noqa: E402
+from pipeline.model.explainable import build_audit_model  # noqa: E402
 from pipeline.scoring import pixel_boxes  # noqa: E402
 from test_gradcam import mock_conv_model  # noqa: E402
 

@@ -20,7 +20,7 @@ from pipeline.cams import get_method  # noqa: E402
 from pipeline.cams.step import make_step  # noqa: E402
 from pipeline.config import ModelConfig  # noqa: E402
 from pipeline.labels import allowed_classes  # noqa: E402
-from pipeline.model import build_audit_model  # noqa: E402
+from pipeline.model.explainable import build_audit_model  # noqa: E402
 
 
 def gradcam_step(cam_model, n_classes: int = 3, method: str = "gradcam"):

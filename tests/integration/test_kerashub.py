@@ -23,7 +23,8 @@ from pipeline import ModelError, audit  # noqa: E402
 from pipeline.config import ModelConfig  # noqa: E402
 from pipeline.data.batches import sample_batches  # noqa: E402
 from pipeline.data.images import decode_rgb  # noqa: E402
-from pipeline.model import build_audit_model, load_keras_model  # noqa: E402
+from pipeline.model.explainable import build_audit_model  # noqa: E402
+from pipeline.model.load import load_keras_model  # noqa: E402
 
 SHAPES = ROOT / "data_samples" / "shapes"
 N = 24
@@ -154,7 +155,7 @@ def test_without_keras_hub_the_message_says_how_to_install(tmp_path, monkeypatch
 
 
 def test_an_encoder_rerun_that_differs_is_refused_naming_usable_layers(tmp_path, monkeypatch):
-    from pipeline import encoders
+    from pipeline.model import encoders
 
     path = _vit(tmp_path / "vit.keras")
     own = encoders.run_encoder

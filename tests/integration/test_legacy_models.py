@@ -238,7 +238,7 @@ def test_the_keras_2_demo_gives_the_good_demos_verdict_and_heatmaps(demo_runs, t
 def test_a_rebuild_that_differs_is_exit_2_naming_the_first_layer_that_differs(saved, tmp_path, capsys, monkeypatch):
     """A rebuild whose depthwise layer kept its fresh initial weights (the copy skipped it) differs from the Keras 2
     model from that layer on: the check refuses it, names the layer, and caches nothing."""
-    from pipeline import legacy
+    from pipeline.model import legacy
 
     paths, _ = saved
     copy = legacy.copy_weights

@@ -18,7 +18,7 @@ from pipeline.cams.step import make_step  # noqa: E402
 from pipeline.config import ModelConfig  # noqa: E402
 from pipeline.errors import ModelError  # noqa: E402
 from pipeline.labels import allowed_classes  # noqa: E402
-from pipeline.model import build_audit_model  # noqa: E402
+from pipeline.model.explainable import build_audit_model  # noqa: E402
 
 
 def _make_vit():

@@ -116,7 +116,7 @@ def test_randomisation_leaves_the_users_model_alone_and_is_reproducible(nested_s
 
     from pipeline.config import load_config
     from pipeline.randomisation import randomisation_statistic
-    from pipeline.run import prepare
+    from pipeline.prepare import prepare
 
     cfg = load_config(nested_setup / "c.yaml")
     prep = prepare(cfg)
@@ -147,7 +147,7 @@ def test_randomising_every_layer_above_the_map_changes_it_on_the_demo(tmp_path):
     """The good demo: the trained maps and those of re-initialised heads are unrelated (well below 0.5)."""
     from pipeline.config import load_config
     from pipeline.randomisation import randomisation_statistic
-    from pipeline.run import prepare
+    from pipeline.prepare import prepare
 
     cfg = load_config(ROOT / "configs" / "demo.yaml")
     prep = prepare(cfg, limit=40)

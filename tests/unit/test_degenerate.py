@@ -87,7 +87,7 @@ def test_limit_below_the_number_of_labels_says_which_label_has_no_sample():
 
 
 def test_the_preprocessing_check_refuses_only_a_clearly_worse_configured_preprocessing():
-    from pipeline.preprocessing_check import Outcome, judge
+    from pipeline.model.preprocessing import Outcome, judge
 
     constant = Outcome(0.33, "apple", 62 / 64)
     right = {"scale_0_1": constant, "none": Outcome(0.92, "apple", 0.40), "scale_-1_1": Outcome(0.40, "banana", 0.7)}

@@ -3,7 +3,7 @@ input to the output passes through a dominator."""
 
 from __future__ import annotations
 
-from pipeline.dominators import dominators
+from pipeline.model.dominators import dominators
 
 
 def test_a_chain_is_all_dominators():

@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline.errors import ConfigError
 
-Prepared = Any  # pipeline.run.Prepared (not imported: run imports this module)
+Prepared = Any  # pipeline.prepare.Prepared (not imported: prepare imports this module)
 
 ALTERNATIVES = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_torch")
 SAMPLES = 64
@@ -111,7 +111,7 @@ def own_layers(model: Any) -> tuple[str, ...]:
     """The model's Rescaling and Normalization layers, described ("Rescaling efficientnetb0/rescaling: scale 0.00392")."""
     import keras
 
-    from pipeline.model import flat_layers
+    from pipeline.model.graph import flat_layers
 
     out = []
     for path, layer in flat_layers(model):
