@@ -74,18 +74,14 @@ def _quiet_native_stderr() -> Path | None:
 
 def _validate(config: Path) -> int:
     from pipeline.config import load_config
-    from pipeline.model.conversion import check_conversion, resolve_legacy
-    from pipeline.prepare import prepare
+    from pipeline.model.preprocessing import enforce
+    from pipeline.prepare import prepare_checked
     from pipeline.run import output_dir
-
     from pipeline.tracking.session import resolve_inputs
 
     cfg, resolved, _ = resolve_inputs(load_config(config), None)
-    cfg, state = resolve_legacy(cfg, output_dir(cfg, None).parent)
-    cfg, prep = check_conversion(cfg, prepare(cfg), state)
-    from pipeline.model.preprocessing import enforce, run_check
-
-    check = run_check(cfg.model.check_preprocessing, prep, batch_size=cfg.explain.batch_size, seed=cfg.seed)
+    prep = prepare_checked(cfg, limit=None, reports=output_dir(cfg, None).parent, enforce=False, predict=False)
+    check = prep.check
     skipped = [s for s in prep.samples if s.skip_reason]
     m = prep.model
     print(f"config ok: {cfg.source}")
@@ -95,7 +91,8 @@ def _validate(config: Path) -> int:
     if prep.conversion is not None:
         c = prep.conversion
         print(f"model: {c.source} is a Keras 2 model, {c.line()}; cached as {c.converted}"
-              + (f"; dropped keys Keras 3 does not know: {', '.join(c.dropped[:8])}{' ...' if len(c.dropped) > 8 else ''}" if c.dropped else ""))
+              + (f"; dropped keys Keras 3 does not know: {', '.join(c.dropped[:8])}{' ...' if len(c.dropped) > 8 else ''}" if c.dropped else "")
+              + (f"; {len(c.renamed)} layer names with '/' renamed for Keras 3 (messages and outputs use the original names)" if c.renamed else ""))
     print(f"model: {cfg.model.path.name}, input {m.input_size[0]}x{m.input_size[1]}, target layer {m.target_layer} "
           f"({m.layer_shape[0]}x{m.layer_shape[1]}x{m.layer_shape[2]}), {m.n_classes} classes, output activation {m.output_activation}")
     if m.skipped_layers:

@@ -51,7 +51,8 @@ def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable
     if cfg.trust.randomisation:
         from pipeline.randomisation import randomisation_statistic
 
-        median, n, _ = randomisation_statistic(cfg, prep.model, prep.samples, cams, target_class, timing=rand_timing)
+        median, n, _ = randomisation_statistic(cfg, prep.model, prep.samples, cams, target_class, timing=rand_timing,
+                                              keras_file=prep.loaded.keras_file)
     rand = evidence.randomisation_check(median, n, cfg.trust.max_randomised_similarity, enabled=cfg.trust.randomisation)
     scored = table.flags != "skipped"
     signal = evidence.signal_check(int((table.flags == "no_signal").sum()), int(scored.sum()), cfg.trust.max_no_signal)

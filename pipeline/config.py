@@ -553,23 +553,23 @@ _KERAS_PREPROCESS_RE = re.compile(r"^keras\.applications\.[a-z0-9_]+\.preprocess
 
 
 def _model_path(r: _Reader, value: Any) -> tuple[Path, str | None]:
-    """(local file, None) or, for an MLflow URI, (a placeholder resolved before loading, the URI)."""
+    """(local file or SavedModel folder, None) or, for an MLflow URI, (a placeholder resolved before loading, the URI).
+
+    A file is recognised by its content when it is loaded (pipeline.model.source), whatever its suffix."""
     from pipeline.tracking.uris import FORMS, is_mlflow_uri, parse
 
     if is_mlflow_uri(value):
         if parse(value) is None:
-            raise r.fail("model.path", f"a .keras or .h5 file, or {FORMS}", value)
+            raise r.fail("model.path", f"a model file (.keras, .h5, .hdf5), a Keras 2 SavedModel folder, or {FORMS}", value)
         return Path(value), value
-    path = r.path(value, "model.path", kind="any", what="an existing .keras or .h5 file or Keras 2 SavedModel folder")
+    path = r.path(value, "model.path", kind="any", what="an existing model file (.keras, .h5, .hdf5) or Keras 2 SavedModel folder")
     if path.is_dir():  # a Keras 2 SavedModel folder (DESIGN §14)
         if not (path / "saved_model.pb").is_file():
-            raise r.fail("model.path", "a .keras or .h5 file, or a Keras 2 SavedModel folder (with saved_model.pb)",
-                         f"a folder without saved_model.pb ({path})")
+            raise r.fail("model.path", "a model file (.keras, .h5, .hdf5), or a Keras 2 SavedModel folder (with saved_model.pb)",
+                         _Raw(f"a folder without saved_model.pb ({path})"))
         return path, None
     if path.name == "saved_model.pb":
         return path.parent, None
-    if path.suffix not in (".keras", ".h5"):
-        raise r.fail("model.path", "a .keras or .h5 file, or a Keras 2 SavedModel folder", path.name)
     return path, None
 
 

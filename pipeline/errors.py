@@ -32,3 +32,9 @@ class UsageError(AuditError):
     """Bad command-line usage."""
 
     kind = "usage error"
+
+
+def one_line(exc: BaseException, limit: int | None = None) -> str:
+    """A library's (often multi-line) error message on one line, whole unless ``limit`` characters cut it."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return (text[:limit] + "…") if limit is not None and len(text) > limit else text

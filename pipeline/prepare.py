@@ -14,13 +14,14 @@ from pipeline.data import load_annotations
 from pipeline.data.records import Annotations, stratified
 from pipeline.data.samples import BoxArrays, Sample, box_arrays, build_samples, expand_predicted
 from pipeline.errors import DatasetError, ModelError
-from pipeline.model.conversion import check_conversion, resolve_legacy
+from pipeline.model.conversion import check_conversion
 from pipeline.labels import IMAGENET, LabelSpace, imagenet_classes, label_space
 from pipeline.notices import notice
 
 if TYPE_CHECKING:
     from pipeline.model.explainable import AuditModel
     from pipeline.model.legacy import Conversion
+    from pipeline.model.load import LoadedModel
     from pipeline.model.preprocessing import PreprocessingCheck
 
 @dataclass(frozen=True)
@@ -35,8 +36,13 @@ class Prepared:
     space: LabelSpace
     multi_label: bool
     pending_predictions: bool = False  # multi-label, target predicted: samples are per image until the prediction pass
+    loaded: "LoadedModel | None" = None  # the model as loaded (a Keras 2 model: its conversion, DESIGN §14)
     check: "PreprocessingCheck | None" = None  # the preprocessing check's outcome (check_preprocessing)
-    conversion: "Conversion | None" = None  # a Keras 2 model's conversion (DESIGN §14), None for a Keras 3 file
+
+    @property
+    def conversion(self) -> "Conversion | None":
+        """A Keras 2 model's conversion, None for a Keras 3 file."""
+        return self.loaded.conversion if self.loaded is not None else None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -49,9 +55,12 @@ class Prepared:
         return tuple(lab for lab in self.space.labels if self.space.known(lab))
 
 
-def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
+def prepare(cfg: AuditConfig, *, limit: int | None = None, reports: Path | None = None) -> Prepared:
+    """The dataset's samples and the model (opened, explainable), unchecked; a Keras 2 model's checked conversions
+    are cached under ``reports`` (default: ``reports/`` under the working directory)."""
     from pipeline.data.batches import preprocessing_fn
     from pipeline.model.explainable import build_audit_model
+    from pipeline.model.load import open_model
 
     preprocessing_fn(cfg.model.preprocessing)  # a keras.applications module that does not exist fails here
     annotations = load_annotations(cfg.dataset)
@@ -62,7 +71,8 @@ def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
         notice(line)
     if not annotations.images:
         raise DatasetError(f"{cfg.dataset.annotations}: expected at least one image in the annotations, found none")
-    model = build_audit_model(cfg.model)
+    loaded = open_model(cfg.model.path, reports if reports is not None else Path.cwd() / "reports")
+    model = build_audit_model(cfg.model, loaded)
     space = label_space_of(cfg, annotations, model)
     multi_label = cfg.model.multi_label if cfg.model.multi_label is not None else model.output_activation == "sigmoid"
     if cfg.dataset.region == "mask" and not any(b.segmentation is not None for r in annotations.images for b in r.boxes):
@@ -83,7 +93,7 @@ def prepare(cfg: AuditConfig, *, limit: int | None = None) -> Prepared:
             f"(check dataset.images and dataset.annotations); first reasons: {reasons}"
         )
     pending = multi_label and cfg.explain.target == "predicted"
-    return Prepared(cfg, annotations, model, samples, box_arrays(samples, space, model.input_size), space, multi_label, pending)
+    return Prepared(cfg, annotations, model, samples, box_arrays(samples, space, model.input_size), space, multi_label, pending, loaded)
 
 
 def label_space_of(cfg: AuditConfig, annotations: Annotations, model: "AuditModel") -> LabelSpace:
@@ -130,26 +140,21 @@ def predict_samples(cfg: AuditConfig, prep: Prepared) -> Prepared:
     return replace(prep, samples=samples, boxes=box_arrays(samples, prep.space, prep.model.input_size), pending_predictions=False)
 
 
-def prepare_checked(cfg: AuditConfig, *, limit: int | None, reports: Path) -> tuple[AuditConfig, Prepared]:
-    """Everything before Grad-CAM, checked: a Keras 2 model converted and checked (its cache under ``reports``),
-    the samples (per predicted class for multi-label), the preprocessing check. An unchecked conversion is
-    discarded when anything fails."""
-    cfg, state = resolve_legacy(cfg, reports)
-    try:
-        cfg, prep = check_conversion(cfg, predict_samples(cfg, prepare(cfg, limit=limit)), state)
-    except BaseException:
-        if state is not None:
-            from pipeline.model.legacy import discard
-
-            discard(state.conversion)
-        raise
-    return cfg, check_preprocessing(cfg, prep)
+def prepare_checked(cfg: AuditConfig, *, limit: int | None, reports: Path, enforce: bool = True, predict: bool = True) -> Prepared:
+    """Everything before Grad-CAM, checked: the samples (``predict``: per predicted class for multi-label), a Keras 2
+    model's conversion (cached under ``reports`` once checked), the preprocessing check (``enforce``: a clearly
+    better preprocessing is exit 2; ``validate`` enforces it after printing what it found)."""
+    prep = prepare(cfg, limit=limit, reports=reports)
+    prep = predict_samples(cfg, prep) if predict else prep
+    prep = check_conversion(prep, reports=reports, batch_size=cfg.explain.batch_size, seed=cfg.seed)
+    return check_preprocessing(cfg, prep, enforce=enforce)
 
 
-def check_preprocessing(cfg: AuditConfig, prep: Prepared) -> Prepared:
+def check_preprocessing(cfg: AuditConfig, prep: Prepared, *, enforce: bool = True) -> Prepared:
     """The preprocessing check (model.check_preprocessing): a clearly better preprocessing is exit 2 before any Grad-CAM."""
-    from pipeline.model.preprocessing import enforce, run_check
+    from pipeline.model import preprocessing
 
-    check = run_check(cfg.model.check_preprocessing, prep, batch_size=cfg.explain.batch_size, seed=cfg.seed)
-    enforce(check, str(cfg.source))
+    check = preprocessing.run_check(cfg.model.check_preprocessing, prep, batch_size=cfg.explain.batch_size, seed=cfg.seed)
+    if enforce:
+        preprocessing.enforce(check, str(cfg.source))
     return replace(prep, check=check)

@@ -1,6 +1,6 @@
 """The cascading model-randomisation trust check (Adebayo et al. 2018; DESIGN §6). Needs TensorFlow.
 
-A copy of the model is loaded afresh from its file (the user's model object is never touched);
+A copy of the model is loaded afresh from its Keras 3 file (the user's model object is never touched);
 its layers from the output down to and including the target layer are re-initialised with their
 own initialisers, ``trust.randomisation_draws`` times with seeds derived from ``seed``. For each
 draw, the configured CAM method is recomputed for the same explained classes on a seeded subset
@@ -14,6 +14,7 @@ five seeds).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -27,7 +28,7 @@ from pipeline.model.explainable import AuditModel
 
 def randomisation_statistic(
     cfg: AuditConfig, model: AuditModel, samples: Sequence[Sample], cams: np.ndarray, target_class: np.ndarray,
-    timing: dict | None = None,
+    timing: dict | None = None, *, keras_file: Path,
 ) -> tuple[float, int, np.ndarray]:
     """(median rank correlation, number of (draw, sample) pairs it is over, rows used).
 
@@ -50,12 +51,12 @@ def randomisation_statistic(
     rows = seeded_subset(np.flatnonzero(np.asarray(target_class) >= 0), cfg.trust.randomisation_samples, cfg.seed)
     if rows.size == 0:
         return float("nan"), 0, rows
-    copy = load_keras_model(cfg.model.path)
-    cam_model, _, _ = build_cam_model(copy, model.target_layer.split("/"), model.input_size, source=cfg.model.path, tokens=model.tokens)
+    copy = load_keras_model(keras_file)  # the model's Keras 3 file (a Keras 2 model: its checked conversion)
+    cam_model, _, _ = build_cam_model(copy, list(model.target_path), model.input_size, source=keras_file, tokens=model.tokens)
     # The sub-model's output layer may be a twin without the softmax (a copy of the weights): re-initialise it too.
     own = layer_ids(copy)
     twins = [layer for _, layer in flat_layers(cam_model) if id(layer) not in own and layer.weights]
-    layers = randomisable_layers(copy, model.target_layer) + twins
+    layers = randomisable_layers(copy, "/".join(model.target_path)) + twins
     step = make_step(cam_model, get_method(cfg.explain.method), n_classes=model.n_classes, input_size=model.input_size, tokens=model.tokens)
     batch = cfg.explain.batch_size
     no_boxes = (np.zeros((batch, 1, 4), np.int32), np.zeros((batch, 1), np.int32), np.zeros((batch, 1), bool))

@@ -1,4 +1,4 @@
-"""The stage sequence: prepare -> engine -> conclude (trust, strategies, probes, gate) -> publish.
+"""The stage sequence: prepare -> explain (the engine) -> conclude (trust, strategies, probes, gate) -> publish.
 
 The per-batch work (Grad-CAM, interventions, scoring) is ``pipeline.worker.AuditWorker``; an
 engine runs it over the samples and the collector streams its results to samples.csv and
@@ -9,31 +9,31 @@ lazily, by the stages that need it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipeline import gate
-from pipeline.baseline import comparability
+from pipeline.baseline import compare_baseline, load_baseline
 from pipeline.checkpoint import CheckpointStore
 from pipeline.conclude import conclude, sample_table
 from pipeline.config import AuditConfig
 from pipeline.engines.drive import run_engine, work_plan
-from pipeline.errors import AuditError
 from pipeline.notices import notice
-from pipeline.prepare import prepare_checked
+from pipeline.prepare import Prepared, prepare_checked
 from pipeline.publish import (add_findings, check_resume, discard_or_keep, log_run, open_staging, summarise, write_failure,
                               write_outputs, write_stage_tables)
 from pipeline.result import AuditResult
 from pipeline.summary import fingerprints
-from pipeline.worker import BatchResult
+from pipeline.worker import BatchResult, WorkPlan
 
 if TYPE_CHECKING:
     from pipeline.tracking.models import ResolvedModel
     from pipeline.tracking.runs import Tracker
+
 
 def output_dir(cfg: AuditConfig, override: Path | None) -> Path:
     if override is not None:
@@ -41,26 +41,6 @@ def output_dir(cfg: AuditConfig, override: Path | None) -> Path:
     if cfg.report.output_dir is not None:
         return cfg.report.output_dir
     return (Path.cwd() / "reports" / cfg.name).resolve()
-
-
-def load_baseline(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data["aggregates"]["overall"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise AuditError(f"{path}: expected a summary.json from a previous audit, found {type(exc).__name__}: {exc}") from None
-    return data
-
-
-def compare_baseline(cfg: AuditConfig, base: dict | None, baseline_path: Path | None, prints: dict[str, str]) -> dict | None:
-    """The baseline's comparability (None without one); a baseline on other data is exit 2 when the config requires the same."""
-    compared = comparability(base, path=baseline_path, **prints) if base is not None and baseline_path else None
-    if compared and not compared["dataset_matches"] and cfg.baseline_require_same_dataset:
-        theirs = str((base.get("provenance") or {}).get("dataset_fingerprint") or "none recorded")[:12]
-        raise AuditError(
-            f"{baseline_path}: baseline.require_same_dataset: expected a baseline audited on the same evaluation set "
-            f"(dataset fingerprint {prints['dataset_fingerprint'][:12]}), found one on {theirs}")
-    return compared
 
 
 def audit(
@@ -82,75 +62,66 @@ def audit(
 
     cfg, registry, baseline_path = resolve_inputs(cfg, baseline or cfg.baseline, mlflow)
     with tracked_run(cfg, mlflow, notice) as tracker:
-        return _audit(cfg, output=output, baseline_path=baseline_path, limit=limit, progress=progress, resume=resume,
-                      tracker=tracker, registry=registry)
+        run = _start(cfg, output=output, baseline_path=baseline_path, limit=limit)
+        return _staged(run, progress=progress, resume=resume, tracker=tracker, registry=registry)
 
 
-def _audit(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None, limit: int | None, progress: bool, resume: bool,
-           tracker: "Tracker | None", registry: "ResolvedModel | None") -> AuditResult:
+@dataclass(frozen=True)
+class Run:
+    """What every step after preparation reads: the checked inputs and where the outputs go."""
+
+    cfg: AuditConfig
+    prep: Prepared
+    plan: WorkPlan
+    prints: dict[str, str]  # config, model and dataset fingerprints
+    base: dict | None  # the baseline's summary.json
+    baseline_path: Path | None
+    compared: dict | None  # the baseline's comparability
+    out_dir: Path
+    limit: int | None
+    started: dt.datetime
+    t0: float  # perf_counter at the start
+
+
+def _start(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None, limit: int | None) -> Run:
+    """Prepare: the baseline, the checked samples and model, the fingerprints, the per-sample work plan."""
     import keras
 
-    from pipeline.collector import Collector
-    from pipeline.columns import active
-    from pipeline.outputs import HeatmapWriter, SamplesWriter, json_safe
-
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
+    started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     base = load_baseline(baseline_path) if baseline_path else None
     keras.utils.set_random_seed(cfg.seed)
-    cfg, prep = prepare_checked(cfg, limit=limit, reports=output_dir(cfg, output).parent)
-    prints = fingerprints(cfg, prep)
-    compared = compare_baseline(cfg, base, baseline_path, prints)
-    plan = work_plan(cfg, prep)
     out_dir = output_dir(cfg, output)
-    from pipeline.lock import OutputLock
+    prep = prepare_checked(cfg, limit=limit, reports=out_dir.parent)
+    prints = fingerprints(cfg, prep)
+    compared = compare_baseline(base, baseline_path, prints, require_same=cfg.baseline_require_same_dataset)
+    return Run(cfg, prep, work_plan(cfg, prep), prints, base, baseline_path, compared, out_dir, limit, started, t0)
 
-    with OutputLock(out_dir) as lock:
+
+def _staged(run: Run, *, progress: bool, resume: bool, tracker: "Tracker | None", registry: "ResolvedModel | None") -> AuditResult:
+    """Explain, conclude and publish inside the output folder's lock and staging folder; a failure keeps completed
+    batches for --resume (or removes the staging folder) and publishes nothing."""
+    from pipeline.lock import OutputLock
+    from pipeline.outputs import json_safe
+
+    with OutputLock(run.out_dir) as lock:
         if lock.took_over:
-            notice(f"{out_dir}: took over the lock left by a run that is gone (pid {lock.took_over.get('pid', '?')} on "
-                    f"{lock.took_over.get('host', '?')}, started {lock.took_over.get('started', '?')})")
-        staging = open_staging(out_dir, resume)
+            notice(f"{run.out_dir}: took over the lock left by a run that is gone (pid {lock.took_over.get('pid', '?')} on "
+                   f"{lock.took_over.get('host', '?')}, started {lock.took_over.get('started', '?')})")
+        staging = open_staging(run.out_dir, resume)
         store = CheckpointStore(staging.path)
-        manifest = {**prints, "limit": limit, "n_samples": len(prep.samples)}
+        manifest = {**run.prints, "limit": run.limit, "n_samples": len(run.prep.samples)}
         check_resume(staging, store, manifest, resume)
         try:
             if not staging.resumed:
                 store.start(manifest)
-            csv_out = SamplesWriter(staging.path / "samples.csv", active(plan.groups))
-            heat = HeatmapWriter(staging.path, len(prep.samples), prep.model.layer_shape[:2])
-            collector = Collector(prep.samples, prep.space, plan.groups, csv_out, heat)
-            for done in store.load() if staging.resumed else ():
-                collector.add(done)
-
-            def checkpoint(result: BatchResult) -> None:
-                store.save(result)
-                lock.heartbeat()
-
-            timing = run_engine(cfg, prep, plan, collector, progress, on_result=checkpoint, started=t0)
-            csv_out.close()
-            heat.close()
-            cams = np.load(staging.path / "cams.npy", mmap_mode="r")
-            target_class = np.load(staging.path / "target_class.npy")
-
-            table = sample_table(cfg, prep, collector.values)
-            found = conclude(cfg, prep, table, collector.values, cams, target_class, base, compared, timing, baseline_path)
-            timing = {"started": started.isoformat(timespec="seconds"), "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                      "seconds": round(time.perf_counter() - t0, 3), **timing}
-            summary = summarise(cfg, prep, table, collector.values, found, prints=prints, baseline_path=baseline_path,
-                                compared=compared, timing=timing, tracker=tracker, registry=registry)
-            write_stage_tables(staging.path, summary, found)
-            summary = add_findings(summary, staging.path / "samples.csv", base)
-            report_seconds = write_outputs(staging.path, summary, prep, table, collector.values, cams, found, base, baseline_path,
-                                           report=out_dir / "report.html")
-            timings = {"explain_seconds": timing["explain_seconds"], "report_seconds": report_seconds}
-            del cams
-            heat.cleanup()
+            explained = _explain(run, staging, store, lock, progress)
+            summary, found, timings = _conclude_and_write(run, staging.path, explained, tracker, registry)
+            explained.release()
             store.remove()
-            tracking_failure = log_run(tracker, cfg, summary, staging.path, registry)
+            tracking_failure = log_run(tracker, run.cfg, summary, staging.path, registry)
             staging.publish()
         except OSError as exc:
-            kept = discard_or_keep(staging, store)
-            failure = write_failure(exc, out_dir, kept)
+            failure = write_failure(exc, run.out_dir, discard_or_keep(staging, store))
             if failure is None:
                 raise
             raise failure from None
@@ -159,4 +130,63 @@ def _audit(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None,
             raise
     if tracking_failure is not None:  # mlflow.required: the local outputs are published, the audit still fails
         raise tracking_failure
-    return AuditResult(found.verdict, gate.EXIT_CODES[found.verdict], out_dir, json_safe(summary), timings)  # as summary.json has it
+    return AuditResult(found.verdict, gate.EXIT_CODES[found.verdict], run.out_dir, json_safe(summary), timings)  # as summary.json has it
+
+
+@dataclass
+class Explained:
+    """The engine's per-sample results: the collector's values, the native CAMs (memory-mapped) and explained classes."""
+
+    values: dict[str, np.ndarray]
+    cams: np.ndarray
+    target_class: np.ndarray
+    timing: dict[str, Any]
+    heat: Any  # the HeatmapWriter, whose temporary arrays go once the report is written
+
+    def release(self) -> None:
+        self.cams = np.empty((0,))
+        self.heat.cleanup()
+
+
+def _explain(run: Run, staging: Any, store: CheckpointStore, lock: Any, progress: bool) -> Explained:
+    """The engine over the samples not yet checkpointed; results stream to samples.csv and the CAM arrays."""
+    from pipeline.collector import Collector
+    from pipeline.columns import active
+    from pipeline.outputs import HeatmapWriter, SamplesWriter
+
+    prep = run.prep
+    csv_out = SamplesWriter(staging.path / "samples.csv", active(run.plan.groups))
+    heat = HeatmapWriter(staging.path, len(prep.samples), prep.model.layer_shape[:2])
+    collector = Collector(prep.samples, prep.space, run.plan.groups, csv_out, heat)
+    for done in store.load() if staging.resumed else ():
+        collector.add(done)
+
+    def checkpoint(result: BatchResult) -> None:  # written before the collector sees it: a kill between loses nothing
+        store.save(result)
+        lock.heartbeat()
+
+    timing = run_engine(run.cfg, prep, run.plan, collector, progress, on_result=checkpoint, started=run.t0)
+    csv_out.close()
+    heat.close()
+    return Explained(collector.values, np.load(staging.path / "cams.npy", mmap_mode="r"), np.load(staging.path / "target_class.npy"),
+                     timing, heat)
+
+
+def _conclude_and_write(run: Run, folder: Path, explained: Explained, tracker: "Tracker | None",
+                        registry: "ResolvedModel | None") -> tuple[dict[str, Any], Any, dict[str, float]]:
+    """Conclusions (trust, strategies, probes, gate), summary.json with its findings, the stage tables and the report,
+    all into the staging ``folder``; returns (summary, conclusions, timings)."""
+    cfg, prep = run.cfg, run.prep
+    table = sample_table(cfg, prep, explained.values)
+    timing = explained.timing
+    found = conclude(cfg, prep, table, explained.values, explained.cams, explained.target_class, run.base, run.compared, timing,
+                     run.baseline_path)
+    timing = {"started": run.started.isoformat(timespec="seconds"), "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "seconds": round(time.perf_counter() - run.t0, 3), **timing}
+    summary = summarise(cfg, prep, table, explained.values, found, prints=run.prints, baseline_path=run.baseline_path,
+                        compared=run.compared, timing=timing, tracker=tracker, registry=registry)
+    write_stage_tables(folder, summary, found)
+    summary = add_findings(summary, folder / "samples.csv", run.base)
+    report_seconds = write_outputs(folder, summary, prep, table, explained.values, explained.cams, found, run.base, run.baseline_path,
+                                   report=run.out_dir / "report.html")
+    return summary, found, {"explain_seconds": timing["explain_seconds"], "report_seconds": report_seconds}

@@ -50,7 +50,7 @@ def engine_results(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, todo: list[
     if cfg.engine.kind == "ray":
         from pipeline.engines.ray_engine import run_ray
 
-        return run_ray(cfg, plan, prep.samples, todo)
+        return run_ray(cfg, prep.loaded.handle(), plan, prep.samples, todo)
     from pipeline.engines.local import run_local
     from pipeline.worker import AuditWorker
 

@@ -25,6 +25,7 @@ from pipeline.worker import BatchResult, WorkPlan
 if TYPE_CHECKING:
     from pipeline.config import AuditConfig
     from pipeline.data.samples import Sample
+    from pipeline.model.load import ModelHandle
 
 INSTALL = "pip install '.[ray]'  (or: .venv/bin/pip install 'ray[data]==2.60.0')"
 CONNECT_TIMEOUT = 30.0  # seconds: an unreachable head is exit 2 within this, never a hang
@@ -42,7 +43,7 @@ def import_ray() -> Any:
 class RayAuditActor:
     """One per actor: builds the model and the compiled step once, then maps batches of rows."""
 
-    def __init__(self, cfg: "AuditConfig", plan: WorkPlan, sources: tuple[Sequence[str], np.ndarray], batches: Sequence[np.ndarray],
+    def __init__(self, cfg: "AuditConfig", model: "ModelHandle", plan: WorkPlan, sources: tuple[Sequence[str], np.ndarray], batches: Sequence[np.ndarray],
                  threads: int, gpus: float):
         # TensorFlow ignores Ray's CPU count and grabs every GPU's memory unless told otherwise.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -61,7 +62,7 @@ class RayAuditActor:
         from pipeline.data.batches import StreamingDecoder
 
         self.cfg, (self.paths, self.windows), self.batches = cfg, sources, batches
-        self.worker = AuditWorker(cfg, build_audit_model(cfg.model), plan)
+        self.worker = AuditWorker(cfg, build_audit_model(cfg.model, model.open()), plan)
         self.decoder = StreamingDecoder(spec=self.worker.model.input, batch_size=cfg.explain.batch_size)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -116,7 +117,7 @@ def connect(ray: Any, address: str | None, cpus_per_worker: float) -> bool:
     return False
 
 
-def run_ray(cfg: "AuditConfig", plan: WorkPlan, samples: Sequence["Sample"], todo: Sequence[Sequence["Sample"]]) -> Iterator[BatchResult]:
+def run_ray(cfg: "AuditConfig", model: "ModelHandle", plan: WorkPlan, samples: Sequence["Sample"], todo: Sequence[Sequence["Sample"]]) -> Iterator[BatchResult]:
     """Yield BatchResults for the ``todo`` batches (the run's fixed groups of samples), computed on a Ray actor pool."""
     ray = import_ray()
     engine = cfg.engine
@@ -132,7 +133,7 @@ def run_ray(cfg: "AuditConfig", plan: WorkPlan, samples: Sequence["Sample"], tod
         ds = ray.data.from_items([{"batch": i} for i in range(len(batches))], override_num_blocks=len(batches))
         mapped = ds.map_batches(
             RayAuditActor,
-            fn_constructor_args=(cfg, plan, (paths, windows(samples)), batches, max(1, int(engine.cpus_per_worker)), engine.gpus_per_worker),
+            fn_constructor_args=(cfg, model, plan, (paths, windows(samples)), batches, max(1, int(engine.cpus_per_worker)), engine.gpus_per_worker),
             batch_size=1,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=engine.workers),

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import keras
 
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, one_line
 from pipeline.model import encoders
 from pipeline.model.graph import child_layers, is_model, output_shape, spatial_candidates, token_candidates
 
@@ -80,11 +80,14 @@ def _rerun(model: keras.Model, x: Any, path: list[str], captured: list, strip: b
 
 
 def build_cam_model(model: keras.Model, path: list[str], input_size: tuple[int, int], *, source: Path,
-                    tokens: tuple[int, int, int] | None = None) -> tuple[keras.Model, tuple[int, int, int], str]:
+                    tokens: tuple[int, int, int] | None = None,
+                    shown: Callable[[str], str] = str) -> tuple[keras.Model, tuple[int, int, int], str]:
     """(cam_model, target layer (h, w, K), stripped activation) for ``model`` and the layer at ``path``.
 
     A token layer's activations stay (B, T, K) in the sub-model (the gradient is taken there);
-    ``tokens`` (special, h, w) gives the grid the step reshapes them to."""
+    ``tokens`` (special, h, w) gives the grid the step reshapes them to. Messages name ``source`` and the
+    layer as ``shown`` writes a path (the user's model's names)."""
+    where = shown("/".join(path))
     inputs = keras.Input(shape=(input_size[0], input_size[1], 3), name="audit_input")
     captured: list = []
     stripped: list = []
@@ -93,12 +96,12 @@ def build_cam_model(model: keras.Model, path: list[str], input_size: tuple[int, 
     except ModelError:
         raise
     except Exception as exc:
-        raise ModelError(f"{source}: could not build the Grad-CAM sub-model for layer {'/'.join(path)!r}: {exc}") from None
+        raise ModelError(f"{source}: could not build the Grad-CAM sub-model for layer {where!r}: {one_line(exc)}") from None
     if len(captured) != 1:
-        raise ModelError(f"{source}: target layer {'/'.join(path)!r} is not on the path from input to output (found {len(captured)} calls)")
+        raise ModelError(f"{source}: target layer {where!r} is not on the path from input to output (found {len(captured)} calls)")
     acts = captured[0]
     if len(acts.shape) != (4 if tokens is None else 3):
-        raise ModelError(f"{source}: target layer {'/'.join(path)!r}: expected a {'4-D' if tokens is None else 'token (B, T, K)'} "
+        raise ModelError(f"{source}: target layer {where!r}: expected a {'4-D' if tokens is None else 'token (B, T, K)'} "
                          f"output, found shape {tuple(acts.shape)}")
     cam_model = keras.Model(inputs, [acts, scores], name="audit_cam_model")
     _check_encoder_adapter(model, path, source)

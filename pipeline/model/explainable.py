@@ -4,7 +4,8 @@ sub-model (:class:`AuditModel`); and what the randomisation check does to a copy
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import keras
 
@@ -14,8 +15,10 @@ from pipeline.geometry import InputSpec
 from pipeline.model import encoders
 from pipeline.model.cam_model import build_cam_model
 from pipeline.model.graph import candidates, flat_layers, is_map, output_shape
-from pipeline.model.load import load_keras_model
 from pipeline.model.target import auto_layer, layer_at, resolve_target_layer, tokens_of
+
+if TYPE_CHECKING:
+    from pipeline.model.load import LoadedModel
 
 @dataclass(frozen=True)
 class AuditModel:
@@ -28,7 +31,8 @@ class AuditModel:
 
     model: keras.Model
     cam_model: keras.Model
-    target_layer: str
+    target_layer: str  # as the user's model names it (a Keras 2 model's original layer names)
+    target_path: tuple[str, ...]  # the same layer's path in ``model`` (outer to inner)
     layer_shape: tuple[int, int, int]  # (h, w, K) of the target layer's output
     input_size: tuple[int, int]  # (H, W)
     n_classes: int
@@ -43,61 +47,68 @@ class AuditModel:
         return self.spec or InputSpec(self.input_size)
 
 
-def build_audit_model(cfg: ModelConfig) -> AuditModel:
-    """Load the model and build the Grad-CAM sub-model."""
-    model = load_keras_model(cfg.path)
+def build_audit_model(cfg: ModelConfig, loaded: "LoadedModel | None" = None) -> AuditModel:
+    """The explainable model: input spec, target layer (named as the user's model names it) and Grad-CAM sub-model
+    of ``loaded`` (:func:`~pipeline.model.load.open_model`), or of the Keras 3 file at ``cfg.path``."""
+    if loaded is None:
+        from pipeline.model.load import LoadedModel, load_keras_model
+        from pipeline.model.source import identify
+
+        loaded = LoadedModel(load_keras_model(cfg.path), identify(cfg.path))
+    model, names, source = loaded.model, loaded.names, loaded.file.path
     shape = tuple(model.inputs[0].shape) if model.inputs else None
     if shape is None or len(shape) != 4 or shape[-1] != 3:
-        raise ModelError(f"{cfg.path}: expected an image model with input shape (None, H, W, 3), found {shape}")
-    spec = input_spec(cfg, model, shape)
+        raise ModelError(f"{source}: expected an image model with input shape (None, H, W, 3), found {shape}")
+    spec = input_spec(cfg, model, shape, source)
     input_size = spec.input_size
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
-        raise ModelError(f"{cfg.path}: expected one output of shape (None, n_classes), found {[tuple(o.shape) for o in model.outputs]}")
+        raise ModelError(f"{source}: expected one output of shape (None, n_classes), found {[tuple(o.shape) for o in model.outputs]}")
 
     skipped: list[str] = []
     if cfg.target_layer == "auto":
-        path, tokens = auto_layer(cfg, model, input_size, skipped)
+        path, tokens = auto_layer(cfg, model, input_size, skipped, names=names, source=source)
     else:
-        path = resolve_target_layer(model, cfg.target_layer)
+        path = resolve_target_layer(model, cfg.target_layer, names)
         shape = output_shape(layer_at(model, path))
-        tokens = tokens_of(cfg, path, shape, input_size) if shape is not None and len(shape) == 3 else None
-    cam_model, layer_shape, stripped = build_cam_model(model, path, input_size, source=cfg.path, tokens=tokens)
+        tokens = tokens_of(cfg, path, shape, input_size, names) if shape is not None and len(shape) == 3 else None
+    cam_model, layer_shape, stripped = build_cam_model(model, path, input_size, source=source, tokens=tokens, shown=names.shown)
     return AuditModel(
         model=model,
         cam_model=cam_model,
-        target_layer="/".join(path),
+        target_layer=names.shown("/".join(path)),
+        target_path=tuple(path),
         layer_shape=layer_shape,
         input_size=input_size,
         n_classes=int(model.outputs[0].shape[-1]),
         output_activation=stripped,
         tokens=tokens,
         spec=spec,
-        candidates=tuple(candidates(model, lambda s: is_map(s) or (len(s) == 3 and bool(s[1])))),
-        skipped_layers=tuple(skipped),
+        candidates=tuple((names.shown(p), s) for p, s in candidates(model, lambda s: is_map(s) or (len(s) == 3 and bool(s[1])))),
+        skipped_layers=tuple(names.shown(p) for p in skipped),
     )
 
 
-def input_spec(cfg: ModelConfig, model: keras.Model, shape: tuple) -> InputSpec:
+def input_spec(cfg: ModelConfig, model: keras.Model, shape: tuple, source: Path) -> InputSpec:
     """How images become this model's input: the config's size, resize and geometry, or under
     ``preprocessing: model`` the saved KerasHub ImageConverter's (size, crop/pad rule, interpolation, scale, offset)."""
     fixed = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None
     if cfg.preprocessing != "model":
         size = cfg.input_size or fixed
         if size is None:
-            raise ModelError(f"{cfg.path}: model.input_size is auto but the model's input shape {shape} has no fixed H, W; set model.input_size: [H, W]")
+            raise ModelError(f"{source}: model.input_size is auto but the model's input shape {shape} has no fixed H, W; set model.input_size: [H, W]")
         return InputSpec(size, cfg.resize, cfg.resize_mode, cfg.crop_fraction, cfg.pad_value, cfg.preprocessing)
     converter = getattr(getattr(model, "preprocessor", None), "image_converter", None)
     if converter is None or not hasattr(converter, "resizing"):
-        raise ModelError(f"{cfg.path}: model.preprocessing is model: expected a KerasHub model saved with its preprocessor's "
+        raise ModelError(f"{source}: model.preprocessing is model: expected a KerasHub model saved with its preprocessor's "
                          f"ImageConverter, found {'no preprocessor' if getattr(model, 'preprocessor', None) is None else 'no image_converter'}; "
                          "name the preprocessing instead (scale_0_1, imagenet_torch, ...)")
     size = tuple(converter.image_size) if converter.image_size else None
     size = cfg.input_size or size or fixed
     if size is None:
-        raise ModelError(f"{cfg.path}: the saved ImageConverter has no image_size and the model's input shape {shape} no fixed H, W; "
+        raise ModelError(f"{source}: the saved ImageConverter has no image_size and the model's input shape {shape} no fixed H, W; "
                          "set model.input_size: [H, W]")
     if fixed is not None and tuple(size) != fixed:
-        raise ModelError(f"{cfg.path}: the saved ImageConverter resizes to {list(size)} but the model's input is {list(fixed)}")
+        raise ModelError(f"{source}: the saved ImageConverter resizes to {list(size)} but the model's input is {list(fixed)}")
 
     def channels(value: Any) -> tuple[float, ...] | None:
         return None if value is None else tuple(float(v) for v in (value if isinstance(value, (list, tuple)) else [value]))

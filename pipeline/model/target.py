@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -14,21 +15,23 @@ from pipeline.errors import ModelError
 from pipeline.model import encoders
 from pipeline.model.cam_model import build_cam_model
 from pipeline.model.dominators import model_dominators
+from pipeline.model.rebuild import LayerNames
 from pipeline.model.graph import candidates, child_layers, flat_layers, is_map, is_model, output_shape
 
-def resolve_target_layer(model: keras.Model, requested: str) -> list[str]:
+def resolve_target_layer(model: keras.Model, requested: str, names: LayerNames = LayerNames()) -> list[str]:
     """A named target layer as a path of names from the outer model (``outer/inner``; a KerasHub
-    ViTEncoder's ``.../vit_encoder/transformer_block_<i>/ln_1`` too)."""
+    ViTEncoder's ``.../vit_encoder/transformer_block_<i>/ln_1`` too); ``requested`` and the messages use the
+    user's model's names (``names``: a Keras 2 model's layers renamed for Keras 3)."""
     found = candidates(model, lambda s: is_map(s) or (len(s) == 3 and bool(s[1])))
-    parts = requested.split("/")
+    parts = names.internal(requested).split("/")
     current: keras.Model = model
     for i, part in enumerate(parts):
-        names = [layer.name for layer in child_layers(current)]
-        if part not in names:
-            paths = [c[0] for c in found]
+        children = [layer.name for layer in child_layers(current)]
+        if part not in children:
+            paths = [names.shown(c[0]) for c in found]
             hint = difflib.get_close_matches(requested, paths, n=3)
             raise ModelError(
-                f"model.target_layer: expected a layer of model {current.name!r}, found no layer named {part!r}; "
+                f"model.target_layer: expected a layer of model {current.name!r}, found no layer named {names.shown(part)!r}; "
                 f"{'did you mean ' + ', '.join(hint) + '? ' if hint else ''}4-D and token layers: {', '.join(paths[-8:]) or 'none'}"
             )
         layer = current.get_layer(part)
@@ -69,11 +72,12 @@ def token_grid(n_tokens: int, input_size: tuple[int, int], *, grid: tuple[int, i
     return None
 
 
-def tokens_of(cfg: ModelConfig, path: list[str], shape: tuple, input_size: tuple[int, int]) -> tuple[int, int, int]:
+def tokens_of(cfg: ModelConfig, path: list[str], shape: tuple, input_size: tuple[int, int],
+              names: LayerNames = LayerNames()) -> tuple[int, int, int]:
     layout = token_grid(int(shape[1]), input_size, grid=cfg.token_grid, special=cfg.special_tokens)
     if layout is None:
         raise ModelError(
-            f"model.token_grid: the target layer {'/'.join(path)!r} has {shape[1]} tokens; expected special_tokens + h * w of them "
+            f"model.token_grid: the target layer {names.shown('/'.join(path))!r} has {shape[1]} tokens; expected special_tokens + h * w of them "
             f"with [h, w] the {input_size[0]}x{input_size[1]} input's patch grid, found no such split "
             f"(special_tokens {cfg.special_tokens if cfg.special_tokens is not None else 'auto (0-8)'}, "
             f"token_grid {list(cfg.token_grid) if cfg.token_grid else 'auto'}); set model.token_grid and model.special_tokens")
@@ -99,8 +103,8 @@ def layer_at(model: keras.Model, path: list[str]) -> keras.layers.Layer:
     return layer
 
 
-def auto_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int],
-                skipped: list[str]) -> tuple[list[str], tuple[int, int, int] | None]:
+def auto_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int], skipped: list[str], *,
+               names: LayerNames = LayerNames(), source: Path | None = None) -> tuple[list[str], tuple[int, int, int] | None]:
     """``target_layer: auto`` (DESIGN §4): the layer last in graph order among the 4-D layers larger than 1x1
     that every path to the scores passes through (the output's dominators; later maps on a branch are
     appended to ``skipped``) and the token layers whose patch tokens reach the class score.
@@ -125,8 +129,8 @@ def auto_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int]
                 skipped.append(path_text)  # on a branch: not every path to the scores passes through it
                 continue
             return path, None
-        tokens = tokens_of(cfg, path, shape, input_size)
-        cam_model, _, _ = build_cam_model(model, path, input_size, source=cfg.path, tokens=tokens)
+        tokens = tokens_of(cfg, path, shape, input_size, names)
+        cam_model, _, _ = build_cam_model(model, path, input_size, source=source or cfg.path, tokens=tokens, shown=names.shown)
         tried += 1
         with tf.GradientTape() as tape:
             acts, scores = cam_model(probe, training=False)
@@ -134,6 +138,6 @@ def auto_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int]
         grads = tape.gradient(top, acts)
         if grads is not None and float(tf.reduce_max(tf.abs(grads[:, tokens[0]:, :]))) > 0:
             return path, tokens
-    raise ModelError(f"model {model.name}: target_layer auto: expected a layer with a 4-D output larger than 1x1, or a token (B, T, K) "
+    raise ModelError(f"{source or cfg.path}: target_layer auto: expected a layer with a 4-D output larger than 1x1, or a token (B, T, K) "
                      f"layer whose patch tokens reach the class score, found none ({tried} token layers tried); "
                      "set model.target_layer")

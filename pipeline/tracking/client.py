@@ -66,7 +66,3 @@ def connect(uri: str, what: str) -> Any:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def one_line(exc: BaseException) -> str:
-    """MLflow's (often multi-line, JSON-bearing) error as one short line."""
-    text = " ".join(str(exc).split())
-    return (text[:300] + "…") if len(text) > 300 else (text or type(exc).__name__)

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ModelError
-from pipeline.tracking.client import connect, one_line
+from pipeline.errors import ModelError, one_line
+from pipeline.tracking.client import connect
 from pipeline.tracking.uris import FORMS, MlflowUri, parse
 
-KERAS_SUFFIXES = (".keras", ".h5")
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def version_of(client: Any, uri: MlflowUri, tracking: str) -> Any:
     except Exception as exc:  # MLflow raises MlflowException or a requests error; the message is what matters
         what = f"alias @{uri.alias}" if uri.alias else f"version {uri.version}"
         raise ModelError(f"{uri.text}: expected a registered model {uri.name!r} with {what} at {tracking}, found none: "
-                         f"{one_line(exc)}") from None
+                         f"{one_line(exc, 300)}") from None
 
 
 def download(client_uri: str, tracking: str, key: str, label: str) -> Path:
@@ -71,7 +71,7 @@ def download(client_uri: str, tracking: str, key: str, label: str) -> Path:
         got = Path(mlflow.artifacts.download_artifacts(artifact_uri=client_uri, dst_path=str(tmp), tracking_uri=tracking))
     except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelError(f"{label}: expected its artifacts to download from {tracking}, found an error: {one_line(exc)}") from None
+        raise ModelError(f"{label}: expected its artifacts to download from {tracking}, found an error: {one_line(exc, 300)}") from None
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
     local = folder / got.relative_to(tmp)
@@ -86,7 +86,7 @@ def keras_file(local: Path, label: str) -> Path:
     if local.is_file():
         if local.suffix in KERAS_SUFFIXES:
             return local
-        raise ModelError(f"{label}: expected a Keras model file (.keras or .h5), found {local.name}")
+        raise ModelError(f"{label}: expected a Keras model file (.keras, .h5 or .hdf5), found {local.name}")
     mlmodel = local / "MLmodel"
     if not mlmodel.is_file():
         found = sorted(p.name for p in local.rglob("*") if p.suffix in KERAS_SUFFIXES)
@@ -126,12 +126,12 @@ def resolve_model(text: str, tracking: str) -> ResolvedModel:
             where = client.get_model_version_download_uri(mv.name, mv.version)
         except Exception as exc:
             raise ModelError(f"{text}: expected the files of version {mv.version} of {mv.name!r} at {tracking}, found an error: "
-                             f"{one_line(exc)}") from None
+                             f"{one_line(exc, 300)}") from None
         local = download(where, tracking, f"models/{mv.name}/{mv.version}", text)
         return ResolvedModel(text, tracking, keras_file(local, text), mv.name, str(mv.version), uri.alias, mv.run_id)
     try:
         client.get_run(uri.run_id)
     except Exception as exc:
-        raise ModelError(f"{text}: expected a run {uri.run_id} at {tracking}, found none: {one_line(exc)}") from None
+        raise ModelError(f"{text}: expected a run {uri.run_id} at {tracking}, found none: {one_line(exc, 300)}") from None
     local = download(text, tracking, f"runs/{uri.run_id}/{uri.path or '_root'}", text)
     return ResolvedModel(text, tracking, keras_file(local, text), run_id=uri.run_id)

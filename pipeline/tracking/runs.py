@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from pipeline.tracking.client import TrackingError, artifact_root, connect, one_line
+from pipeline.errors import one_line
+from pipeline.tracking.client import TrackingError, artifact_root, connect
 
 MAX_PARAM = 6000  # MLflow's limit on a param's value
 BATCH = 100  # params / metrics / tags per log_batch request
@@ -100,7 +101,7 @@ class Tracker:
         except TrackingError:
             raise
         except Exception as exc:  # unreachable server, refused request: MLflow and requests raise many types
-            t.fail(f"could not start a run on {uri}: {one_line(exc)}")
+            t.fail(f"could not start a run on {uri}: {one_line(exc, 300)}")
         return t
 
     def fail(self, why: str) -> None:
@@ -132,7 +133,7 @@ class Tracker:
             if registry and registry.get("name"):
                 self._tag_version(summary, registry, promote_alias)
         except Exception as exc:  # a server gone, a refused request: MLflow and requests raise many types
-            self.fail(f"logging run {self.run_id} on {self.uri} failed: {one_line(exc)}")
+            self.fail(f"logging run {self.run_id} on {self.uri} failed: {one_line(exc, 300)}")
 
     def log_folder(self, folder: Path) -> None:
         """The whole output folder as the run's artifacts (report.html opens from the MLflow UI)."""
@@ -141,7 +142,7 @@ class Tracker:
         try:
             self.client.log_artifacts(self.run_id, str(folder))
         except Exception as exc:
-            self.fail(f"uploading the outputs to run {self.run_id} on {self.uri} failed: {one_line(exc)}")
+            self.fail(f"uploading the outputs to run {self.run_id} on {self.uri} failed: {one_line(exc, 300)}")
 
     def _tag_version(self, summary: Mapping[str, Any], registry: Mapping[str, Any], alias: str | None) -> None:
         name, version = registry["name"], registry["version"]
@@ -166,4 +167,4 @@ class Tracker:
             self.client.set_terminated(self.run_id, "FINISHED" if ok and not self.error else "FAILED")
         except Exception as exc:
             if not self.error:
-                self.notice(f"could not end MLflow run {self.run_id} on {self.uri}: {one_line(exc)}")
+                self.notice(f"could not end MLflow run {self.run_id} on {self.uri}: {one_line(exc, 300)}")

@@ -90,7 +90,7 @@ def test_empty_gate_is_an_error(files, write_config):
 
 def test_missing_file(files, write_config):
     msg = _error(write_config, VALID.replace("m.keras", "missing.keras"))
-    assert (f"model.path: expected an existing .keras or .h5 file or Keras 2 SavedModel folder at {files / 'missing.keras'}, "
+    assert (f"model.path: expected an existing model file (.keras, .h5, .hdf5) or Keras 2 SavedModel folder at {files / 'missing.keras'}, "
             "found nothing there") in msg
 
 
