@@ -1,0 +1,29 @@
+"""``report:`` where the outputs go and how much the gallery shows (DESIGN §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config.reader import Reader
+
+DEFAULTS: dict[str, Any] = {"output_dir": "auto", "gallery_size": 48}
+"""The report section's keys and their defaults (None under a required key)."""
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    output_dir: Path | None  # None = reports/<name>/ under the working directory
+    gallery_size: int
+
+
+def read_report(r: Reader, raw: Any) -> ReportConfig:
+    p = r.mapping(raw, "report", DEFAULTS)
+    out = p["output_dir"]
+    if out == "auto":
+        output_dir = None
+    else:
+        text = r.text(out, "report.output_dir")
+        output_dir = Path(text) if Path(text).is_absolute() else (r.base / text).resolve()
+    return ReportConfig(output_dir=output_dir, gallery_size=r.integer(p["gallery_size"], "report.gallery_size", minimum=0))

@@ -1,0 +1,25 @@
+"""``statistics:`` the intervals every number carries (DESIGN §6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.config.reader import Reader
+
+DEFAULTS: dict[str, Any] = {"interval": 0.90, "resamples": 1000, "min_samples": 30}  # intervals: Wilson for rates, bootstrap else
+"""The statistics section's keys and their defaults (None under a required key)."""
+
+
+@dataclass(frozen=True)
+class StatisticsConfig:
+    interval: float = 0.90  # two-sided level of every interval
+    resamples: int = 1000  # bootstrap resamples
+    min_samples: int = 30  # a gate rule on fewer samples is reported with a warning
+
+
+def read_statistics(r: Reader, raw: Any) -> StatisticsConfig:
+    s = r.mapping(raw, "statistics", DEFAULTS)
+    return StatisticsConfig(interval=r.number(s["interval"], "statistics.interval", low=0.5, high=0.999),
+                            resamples=r.integer(s["resamples"], "statistics.resamples", minimum=100),
+                            min_samples=r.integer(s["min_samples"], "statistics.min_samples", minimum=1))

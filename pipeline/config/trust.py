@@ -1,0 +1,46 @@
+"""``trust:`` the checks a heatmap must pass before a verdict can be FIT (DESIGN §6, §13, §16)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.config.reader import Reader
+
+DEFAULTS: dict[str, Any] = {
+    "min_confirmed": 0.5,  # heatmap_confirmation fails when on_target_confirmed_rate's upper bound is below this
+    "min_claims": 20,  # fewer on-target samples with interventions: heatmap_confirmation is not evaluated
+    "randomisation": True,  # cascading model-randomisation check
+    "randomisation_samples": 64,
+    "randomisation_draws": 5,  # independent seeded re-initialisations; the statistic pools them
+    "max_randomised_similarity": 0.5,  # median rank correlation at or above this -> INCONCLUSIVE
+    "max_no_signal": 0.5,  # heatmap_signal fails when more than this share of the scored samples have an all-zero map
+    "max_one_class": 0.95,  # prediction_spread fails when one class takes more of the answers (labels of 2+ classes)
+}
+"""The trust section's keys and their defaults (None under a required key)."""
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    min_confirmed: float
+    min_claims: int
+    randomisation: bool
+    randomisation_samples: int
+    randomisation_draws: int
+    max_randomised_similarity: float
+    max_no_signal: float = 0.5
+    max_one_class: float = 0.95
+
+
+def read_trust(r: Reader, raw: Any) -> TrustConfig:
+    t = r.mapping(raw, "trust", DEFAULTS)
+    return TrustConfig(
+        min_confirmed=r.number(t["min_confirmed"], "trust.min_confirmed", low=0.0, high=1.0),
+        min_claims=r.integer(t["min_claims"], "trust.min_claims", minimum=1),
+        randomisation=r.boolean(t["randomisation"], "trust.randomisation"),
+        randomisation_samples=r.integer(t["randomisation_samples"], "trust.randomisation_samples", minimum=2),
+        randomisation_draws=r.integer(t["randomisation_draws"], "trust.randomisation_draws", minimum=1),
+        max_randomised_similarity=r.number(t["max_randomised_similarity"], "trust.max_randomised_similarity", low=-1.0, high=1.0),
+        max_no_signal=r.number(t["max_no_signal"], "trust.max_no_signal", low=0.0, high=1.0),
+        max_one_class=r.number(t["max_one_class"], "trust.max_one_class", low=0.0, high=1.0),
+    )
