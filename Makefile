@@ -42,6 +42,7 @@ demo-data: $(STAMP)
 	$(PY) data_samples/make_shapes.py
 	$(PY) data_samples/make_vit.py
 	$(PY) data_samples/make_legacy.py
+	$(PY) data_samples/make_antialias.py
 
 clean:
 	rm -rf reports/*/ test-artifacts .pytest_cache

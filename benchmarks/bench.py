@@ -389,7 +389,7 @@ def probes_cost_model(kind: str, folder: Path, model: Path, pre: str, n_classes:
     label = prep.space.class_label[answer]
     ev = replace(ev, explained=label, predicted=label, labels_of=[frozenset([int(x)]) for x in label])
     t = time.perf_counter()
-    result = probe_stage.run_probes(ProbesConfig(), ev, clf, probe_artifacts(cfg, ev.input_size), cams=cams, fill="mean", seed=0)
+    result = probe_stage.run_probes(ProbesConfig(), ev, clf, probe_artifacts(cfg, prep.model.input), cams=cams, fill="mean", seed=0)
     wall = time.perf_counter() - t
     forward = sum(result.passes[k] for k in ("edits", "controls", "swaps"))
     print(f"{kind:12s} default probes on {result.n_samples} samples: {wall:.1f} s for {forward} forward passes and "

@@ -200,10 +200,11 @@ def with_logo(image: np.ndarray, rgba: np.ndarray) -> np.ndarray:
     return probes.apply(image, placed)
 
 
-def training_arrays(n: int, seed: int, *, shortcut: bool, dormant: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def training_arrays(n: int, seed: int, *, shortcut: bool, dormant: bool = False, gray: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Images resized to the model input exactly as the audit does (bilinear, no antialias), in [0, 1];
     ``dormant``: DORMANT_SHARE of the DORMANT_CLASS images come from a vendor whose every image carries its
-    logo and is labelled that class whatever it shows (its catalogue's label), so the logo alone explains them."""
+    logo and is labelled that class whatever it shows (its catalogue's label), so the logo alone explains them;
+    ``gray``: one channel, PIL's ``convert("L")`` (ITU-R 601-2 luma) of each image before the resize."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -214,7 +215,8 @@ def training_arrays(n: int, seed: int, *, shortcut: bool, dormant: bool = False)
         vendor = dormant and label == DORMANT_CLASS and rng.random() < DORMANT_SHARE
         shape_cls = int(rng.integers(0, len(CLASSES))) if shortcut or vendor else None
         img, _, _ = make_image(rng, label, marker=shortcut, shape_cls=shape_cls)
-        x = tf.image.resize(np.asarray(img, np.float32), (INPUT, INPUT), method="bilinear").numpy()
+        pixels = np.asarray(img.convert("L"), np.float32)[..., None] if gray else np.asarray(img, np.float32)
+        x = tf.image.resize(pixels, (INPUT, INPUT), method="bilinear").numpy()
         if vendor:
             x = with_logo(x, logo)
         xs.append(x / 255.0)
@@ -222,15 +224,16 @@ def training_arrays(n: int, seed: int, *, shortcut: bool, dormant: bool = False)
     return np.stack(xs), np.array(ys)
 
 
-def build_model(name: str, keras=None):
-    """The demo CNN; ``keras``: the Keras module to build it with (Keras 3 by default; tf_keras for the Keras 2 demo)."""
+def build_model(name: str, keras=None, channels: int = 3):
+    """The demo CNN; ``keras``: the Keras module to build it with (Keras 3 by default; tf_keras for the Keras 2 demo);
+    ``channels``: 1 for the grayscale demo."""
     if keras is None:
         import keras
     layers = keras.layers
 
     # Two poolings only: the Grad-CAM layer (relu4) is 16x16, whose smaller receptive field keeps
     # the evidence of a model that learned the shapes on the shapes (8x8 variants smeared it).
-    stack = [keras.Input((INPUT, INPUT, 3))]
+    stack = [keras.Input((INPUT, INPUT, channels))]
     for i, filters in enumerate((16, 32, 64, 64), start=1):
         stack += [
             layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}"),
@@ -243,14 +246,15 @@ def build_model(name: str, keras=None):
     return keras.Sequential(stack, name=name)
 
 
-def train(path: Path, *, shortcut: bool, seed: int, n_train: int, epochs: int, dormant: bool = False) -> None:
+def train(path: Path, *, shortcut: bool, seed: int, n_train: int, epochs: int, dormant: bool = False, gray: bool = False) -> None:
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    x, y = training_arrays(n_train, seed + 100, shortcut=shortcut, dormant=dormant)
-    model = build_model("shapes_shortcut" if shortcut else "shapes_dormant" if dormant else "shapes_good")
+    x, y = training_arrays(n_train, seed + 100, shortcut=shortcut, dormant=dormant, gray=gray)
+    model = build_model("shapes_shortcut" if shortcut else "shapes_dormant" if dormant else "shapes_gray" if gray else "shapes_good",
+                        channels=1 if gray else 3)
     steps = epochs * int(np.ceil(0.9 * len(x) / 64))
     lr = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps)  # settles BN and weights by the end
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -279,7 +283,7 @@ def main() -> None:
     p.add_argument("--n-train", type=int, default=12000)
     p.add_argument("--epochs", type=int, default=16)
     p.add_argument("--skip-models", action="store_true")
-    p.add_argument("--models", default="good,shortcut,dormant", help="comma-separated: which models to train")
+    p.add_argument("--models", default="good,shortcut,dormant,gray", help="comma-separated: which models to train")
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     write_coco(args.out / "shapes", args.n_eval, seed=1, marker=False)
@@ -297,6 +301,9 @@ def main() -> None:
     if "dormant" in models:
         train(args.out / "shapes_dormant" / "model_dormant.keras", shortcut=False, dormant=True, seed=5, n_train=args.n_train,
               epochs=args.epochs)
+    if "gray" in models:  # the grayscale demo (configs/demo_gray.yaml): the good demo's task on one luma channel
+        (args.out / "shapes_gray").mkdir(exist_ok=True)
+        train(args.out / "shapes_gray" / "model_gray.keras", shortcut=False, gray=True, seed=6, n_train=args.n_train, epochs=args.epochs)
 
 
 if __name__ == "__main__":

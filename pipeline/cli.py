@@ -142,7 +142,9 @@ def _resolved_lines(cfg, prep) -> list[str]:
     spec = m.input
     pre = (f"model (the saved ImageConverter: scale {spec.scale}, offset {spec.offset}, {spec.interpolation})" if spec.preprocessing == "model"
            else spec.preprocessing)
-    lines.append(f"input: {spec.input_size[0]}x{spec.input_size[1]}, {spec.describe()}, preprocessing {pre}")
+    pixels = ("luma (ITU-R 601-2), one channel" if spec.channels == 1 else "luma (ITU-R 601-2) repeated to three channels") if spec.gray else "RGB"
+    lines.append(f"input: {spec.input_size[0]}x{spec.input_size[1]}, {spec.describe()}, {'antialiased' if spec.antialias else 'plain'} "
+                 f"resize, {pixels}, preprocessing {pre}")
     lines.append(f"region: {cfg.dataset.region}" + (" (COCO segmentation masks at the input resolution)" if cfg.dataset.region == "mask" else " (box union)"))
     return lines
 

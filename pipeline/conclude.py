@@ -17,6 +17,7 @@ from pipeline.intervals import rule_intervals, table_from_csv
 from pipeline.notices import notice
 
 if TYPE_CHECKING:
+    from pipeline.geometry import InputSpec
     from pipeline.prepare import Prepared
     from pipeline.probe_stage import ProbesResult
     from pipeline.probes import Artifact
@@ -58,7 +59,21 @@ def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable
     signal = evidence.signal_check(int((table.flags == "no_signal").sum()), int(scored.sum()), cfg.trust.max_no_signal)
     answers = [prep.space.labels[int(p)] if int(p) >= 0 else "" for p in np.asarray(predicted)[scored]]
     spread = evidence.spread_check(answers, [table.labels[i] for i in np.flatnonzero(scored)], cfg.trust.max_one_class)
-    return [agree, rand, signal, spread]
+    return [agree, rand, signal, spread, chance_check(cfg, table)]
+
+
+def chance_check(cfg: AuditConfig, table: aggregates.SampleTable) -> evidence.TrustCheck:
+    """better_than_chance (DESIGN §16): balanced accuracy's interval (statistics.interval, bootstrap over the scored
+    samples) must lie above 1/k, k the labels the scored samples hold."""
+    from pipeline.intervals import aggregate_interval
+
+    rows = np.flatnonzero(table.flags != "skipped")
+    k = len({lab for i in rows for lab in table.labels[i]})
+    values, _ = aggregates.population(table, "balanced_accuracy", rows)
+    value = float(values.mean()) if values.size else float("nan")
+    interval = aggregate_interval(table, "balanced_accuracy", rows, cfg.statistics, cfg.seed)
+    return evidence.chance_check(value, interval.low, interval.high, k, int(rows.size), cfg.statistics.interval,
+                                 enabled=cfg.trust.better_than_chance)
 
 
 def stage_inputs(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray], cams: np.ndarray,
@@ -89,22 +104,24 @@ def strategies_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier") -> "
     return run_strategies(cfg.strategies, ev, model, fill=cfg.evidence.fill, seed=cfg.seed)
 
 
-def probe_artifacts(cfg: AuditConfig, size: tuple[int, int]) -> "list[Artifact]":
-    """The built-in artifacts and the user's overlays (read here: I/O at the stage's edge) at the input ``size``."""
+def probe_artifacts(cfg: AuditConfig, spec: "InputSpec") -> "list[Artifact]":
+    """The built-in artifacts and the user's overlays (read here: I/O at the stage's edge) at the input size, in the
+    model's channel space."""
     from PIL import Image
 
     from pipeline import probes as pr
 
+    size = spec.input_size
     out = [pr.builtin(kind, cfg.probes.size, size) for kind in cfg.probes.artifacts]
     for o in cfg.probes.overlays:
         with Image.open(o.path) as img:
             rgba = np.asarray(img.convert("RGBA"), np.float64)
         out.append(pr.overlay(o.name, rgba, o.size, size, o.at))
-    return out
+    return [a.in_channels(spec.channels, spec.gray) for a in out]
 
 
 def probes_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier", cams: np.ndarray,
-                 strategies: "StrategiesResult | None") -> "ProbesResult | None":
+                 strategies: "StrategiesResult | None", spec: "InputSpec") -> "ProbesResult | None":
     """DESIGN §11: the artifacts at the corners, the centre and every strategy's hot spot (tested or not: every
     strategy whose off-object heat reaches strategies.min_off_object; one whose heat follows its objects has none
     to probe), and the background swap."""
@@ -114,7 +131,7 @@ def probes_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier", cams: np
 
     spots = [(f"{s.label}/{s.id}", s.hot_spot.rect) for lab in (strategies.labels if strategies else ()) for s in lab.strategies
              if s.hot_spot is not None and s.hot_spot.off_object_share >= cfg.strategies.min_off_object]
-    return run_probes(cfg.probes, ev, model, probe_artifacts(cfg, ev.input_size), cams=cams, hot_spots=spots, fill=cfg.evidence.fill,
+    return run_probes(cfg.probes, ev, model, probe_artifacts(cfg, spec), cams=cams, hot_spots=spots, fill=cfg.evidence.fill,
                       seed=cfg.seed, level=cfg.statistics.interval, resamples=cfg.statistics.resamples)
 
 
@@ -145,7 +162,7 @@ def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, va
     strat = strategies_stage(cfg, ev, model)
     timing["strategies_seconds"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
-    probed = probes_stage(cfg, ev, model, cams, strat)
+    probed = probes_stage(cfg, ev, model, cams, strat, prep.model.input)
     timing["probes_seconds"] = round(time.perf_counter() - t, 3)
     overall, per_class = aggregates.summarize(table), aggregates.by_class(table, prep.labels)
     for stage in (s for s in (strat, probed) if s is not None):

@@ -28,9 +28,10 @@ def region_from_boxes(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def fill_colour(image: np.ndarray, keep: np.ndarray, fill: str) -> np.ndarray:
-    """(3,) fill: mean colour of the kept pixels (``mean``; gray when none is kept) or 127.5 (``gray``)."""
+    """(C,) fill: mean colour of the kept pixels (``mean``; gray when none is kept) or 127.5 (``gray``); ``image``
+    (H, W, C) in the model's channel space (a grayscale model's fill is one value)."""
     if fill == "gray" or not keep.any():
-        return np.full(3, GRAY)
+        return np.full(np.shape(image)[-1], GRAY)
     return image[keep].mean(axis=0)
 
 
@@ -199,6 +200,23 @@ def wilson(successes: float, n: int, level: float) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def paired_difference(before: Sequence[bool], after: Sequence[bool], level: float) -> tuple[float, float, float]:
+    """(mean(after) - mean(before), its interval's low and high at two-sided ``level``) for two 0/1 outcomes on the same
+    items (accuracy of two settings on the same images): Agresti & Min's (2005) adjusted Wald interval for paired
+    proportions, half an observation added to each cell of the 2x2. NaNs for no items."""
+    from statistics import NormalDist
+
+    a, b = np.asarray(before, bool), np.asarray(after, bool)
+    n = int(a.size)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    lost, gained = float((a & ~b).sum()) + 0.5, float((~a & b).sum()) + 0.5  # discordant pairs, adjusted
+    m = n + 2.0
+    centre = (gained - lost) / m
+    half = NormalDist().inv_cdf(0.5 + level / 2) * math.sqrt((lost + gained) - (gained - lost) ** 2 / m) / m
+    return float(b.mean() - a.mean()), max(-1.0, centre - half), min(1.0, centre + half)
+
+
 def confirmation_check(confirmed: int, n: int, *, min_confirmed: float, min_claims: int, level: float, enabled: bool) -> TrustCheck:
     """heatmap_confirmation (DESIGN §6): of ``n`` on-target claims (flag ok, judged by removal),
     ``confirmed`` need the object. Fails when the Wilson upper bound of the rate is below
@@ -259,6 +277,23 @@ def spread_check(predicted: Sequence[str], labels: Sequence[Sequence[str]], max_
     text = (f"{name}: the model answers '{top or 'no class'}' for {answers[top]} of {n} scored samples ({share:.0%}) "
             f"{'<=' if ok else '>'} trust.max_one_class {max_one_class:.0%}, while the labels hold {len(held)} classes ({shown})")
     return TrustCheck(name, share, max_one_class, PASS if ok else FAIL, text, n)
+
+
+def chance_check(value: float, low: float, high: float, n_labels: int, n: int, level: float, *, enabled: bool) -> TrustCheck:
+    """better_than_chance (DESIGN §16): a model no better than guessing has heatmaps that explain noise, and must not
+    pass as FIT. Fails unless balanced accuracy's ``level`` interval lower bound ``low`` is above 1/``n_labels``."""
+    name = "better_than_chance"
+    if not enabled:
+        return TrustCheck(name, math.nan, math.nan, NOT_EVALUATED, f"{name}: not evaluated (trust.better_than_chance is off)", n)
+    if n == 0 or n_labels < 2 or math.isnan(low):
+        why = "no scored sample" if n == 0 else f"the scored samples hold {n_labels} label" if n_labels < 2 else "no interval"
+        return TrustCheck(name, math.nan, math.nan, NOT_EVALUATED, f"{name}: not evaluated ({why})", n)
+    chance = 1.0 / n_labels
+    ok = low > chance
+    text = (f"{name}: balanced accuracy {value:.3f} ({level:.0%} interval {low:.3f} to {high:.3f}, {n} scored samples); its lower "
+            f"bound {'>' if ok else '<='} chance 1/{n_labels} = {chance:.3f}"
+            + ("" if ok else ": the model does no better than guessing among its labels, so its heatmaps explain noise"))
+    return TrustCheck(name, low, chance, PASS if ok else FAIL, text, n)
 
 
 def randomisation_check(value: float, n: int, max_similarity: float, *, enabled: bool) -> TrustCheck:

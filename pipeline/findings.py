@@ -575,7 +575,7 @@ def _heatmap(rules: Sequence[Mapping[str, Any]], s: Samples | None, level: float
     title = f"Heat lies off the objects, strongest at {where[0]}" if where else "Heat lies off the objects"
     sentence = "; ".join(_rule_text(g, level) for g in rules) + "."
     if where:
-        sentence += f" The strongest off-object heat is at {where[0]}: {where[2]:.0%} of '{where[3]}''s heat, off its objects."
+        sentence += f" The strongest off-object heat is at {where[0]}: {where[2]:.0%} of the heat of '{where[3]}' images, off their objects."
     evidence = ()
     if s is not None:
         rf = (s.flag == RFWR) & _scope_mask(s, rules)
@@ -673,6 +673,11 @@ TRUST_TEXT = {
         "Heatmaps barely change when the model's weights are destroyed",
         "The maps show the image, not the model: name a finer model.target_layer or another explain.method, and re-audit before "
         "trusting any heatmap number."),
+    "better_than_chance": (
+        "The model does no better than chance: its heatmaps explain noise",
+        "A model no better than guessing has nothing to explain: check that model.path is the trained model (not an untrained or "
+        "re-initialised one), that model.preprocessing and model.class_names match its training, and that the labels are its "
+        "classes; then re-audit."),
     "prediction_spread": (
         "The model gives almost every image the same answer",
         "A constant answer usually means the wrong preprocessing: keep model.check_preprocessing on (or set model.preprocessing to "
@@ -721,6 +726,23 @@ def _coarse(summary: Mapping[str, Any], s: Samples | None) -> list[Finding]:
               "or gate on the focus score rather than energy in box." if finer else
               "Gate on the focus score rather than energy in box, or audit at a larger input size for a finer map.")
     return [Finding(id="heatmap:*:coarse", severity=NOTE, kind="heatmap", title=_words(f"Coarse {grid[0]}×{grid[1]} heatmaps over large boxes"),
+                    sentence=sentence, action=action)]
+
+
+def _resize(summary: Mapping[str, Any]) -> list[Finding]:
+    """A warning when the preprocessing check found the other resize convention clearly more accurate (DESIGN §16)."""
+    r = ((summary.get("provenance") or {}).get("preprocessing_check") or {}).get("resize") or {}
+    if not r.get("other_better"):
+        return []
+    mine, other = ("antialiased", "plain") if r["antialias"] else ("plain", "antialiased")
+    sentence = (f"On the preprocessing check's {r['images']} images the model is more accurate after an {other} resize: accuracy "
+                f"{r['other_accuracy']:.2f} against {r['accuracy']:.2f} with the configured {mine} one (gain {r['difference']:.2f}, "
+                f"{r['level']:.0%} interval {r['low']:.2f} to {r['high']:.2f}). The model was likely trained on pixels shrunk that "
+                "way, so this audit's numbers may describe pixels it never saw.")
+    action = (f"Set model.antialias: {str(not r['antialias']).lower()} if the training shrank its images that way (PIL's Image.resize, "
+              "keras.utils.load_img and ImageDataGenerator antialias; tf.image.resize, Resizing and image_dataset_from_directory do "
+              "not), and re-audit.")
+    return [Finding(id="data:*:resize", severity=WARNING, kind="data", title=_words(f"The model reads {other}-resized images better"),
                     sentence=sentence, action=action)]
 
 
@@ -834,7 +856,7 @@ def build(summary: Mapping[str, Any], samples: Any = None, baseline: Mapping[str
             found = build_one([gate[i] for i in idx])
             findings.append(_with_rules(found, idx, gate, tuple(c["name"] for c in signal) if group == "no_signal" else ()))
     findings += [_trust(c, s) for c in checks if c["name"] != "heatmap_signal"]
-    findings += _notes(summary) + _coarse(summary, s)
+    findings += _notes(summary) + _coarse(summary, s) + _resize(summary)
     findings = _unique_ids(sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), -_sortable(f.effect), f.id)))
     return [f.record() for f in since_baseline(findings, baseline)]
 

@@ -35,7 +35,9 @@ class InputSpec:
     ``input_size`` (H, W); ``interpolation`` of the resize; ``mode``/``crop_fraction``/``pad_value``
     the geometry (``pad_value`` in raw 0-255 units, before preprocessing); ``preprocessing`` a
     config name, or ``model`` with ``scale``/``offset`` (per channel or scalar, KerasHub's
-    ImageConverter: ``x * scale + offset`` after the resize).
+    ImageConverter: ``x * scale + offset`` after the resize); ``antialias`` the resize's
+    (DESIGN §16); ``channels`` the model input's (1 or 3); ``gray``: the image becomes its
+    ITU-R 601-2 luma first (one channel, repeated when the model takes three).
     """
 
     input_size: tuple[int, int]
@@ -47,6 +49,8 @@ class InputSpec:
     scale: tuple[float, ...] | None = None
     offset: tuple[float, ...] | None = None
     antialias: bool = False
+    channels: int = 3
+    gray: bool = False
 
     def window(self, size: tuple[int, int]) -> Window:
         """The window of an image of ``size`` (width, height) that the model sees."""

@@ -167,11 +167,16 @@ def touches_edge(rect: Rect, size: tuple[int, int]) -> bool:
     return c0 <= 0 or r0 <= 0 or c1 >= size[1] or r1 >= size[0]
 
 
+def _rgb(pixels: np.ndarray) -> np.ndarray:
+    pixels = np.asarray(pixels, np.float64)
+    return np.repeat(pixels, 3, axis=-1) if pixels.ndim == 4 and pixels.shape[-1] == 1 else pixels
+
+
 def describe(patches: np.ndarray, controls: np.ndarray, rect: Rect, size: tuple[int, int]) -> HotSpotContent | None:
-    """What the hot spot ``rect`` holds. ``patches`` (n, h, w, 3): each member's pixels inside it;
-    ``controls`` (n, h, w, 3): the same members' pixels at a control position; ``size`` (H, W).
-    None without members."""
-    patches = np.asarray(patches, np.float64)
+    """What the hot spot ``rect`` holds. ``patches`` (n, h, w, C): each member's pixels inside it;
+    ``controls`` (n, h, w, C): the same members' pixels at a control position; ``size`` (H, W). A grayscale
+    model's one channel reads as RGB gray. None without members."""
+    patches, controls = _rgb(patches), _rgb(controls)
     n = len(patches)
     if n == 0:
         return None

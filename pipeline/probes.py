@@ -11,7 +11,7 @@ is above 0: the pixels it changes, and exactly the pixels its control fills.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -100,6 +100,17 @@ class Artifact:
     @property
     def shape(self) -> tuple[int, int]:
         return self.alpha.shape  # type: ignore[return-value]
+
+    def in_channels(self, channels: int, gray: bool) -> "Artifact":
+        """The artifact in the model's channel space (DESIGN §16): for a grayscale input its ITU-R 601-2 luma, one
+        channel or repeated to ``channels``."""
+        if not gray:
+            return self
+        luma = np.asarray(self.rgb, np.float64) @ LUMA
+        return replace(self, rgb=np.repeat(luma[..., None], channels, axis=-1))
+
+
+LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2, what PIL's convert("L") weighs R, G, B with
 
 
 def artifact_size(width: float, aspect: float, size: tuple[int, int]) -> tuple[int, int]:

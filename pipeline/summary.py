@@ -172,7 +172,9 @@ def provenance(cfg: AuditConfig, prep: Any, *, fingerprints: Mapping[str, str], 
         "region": cfg.dataset.region,
         "target_layer_shape": list(model.layer_shape),
         "target_layer_skipped": list(getattr(model, "skipped_layers", ())),
-        "target_layer_candidates": [{"name": name, "shape": [s for s in shape[1:]]} for name, shape in model.candidates[-12:]],
+        # the auto rule's candidates: maps every path to the scores passes through (a branch's map explains a branch)
+        "target_layer_candidates": [{"name": name, "shape": [s for s in shape[1:]]} for name, shape, trunk in model.candidates
+                                    if trunk][-12:],
         "input_size": list(model.input_size),
         "input": _input(model.input),
         "output_activation_stripped": model.output_activation,
@@ -196,11 +198,12 @@ def provenance(cfg: AuditConfig, prep: Any, *, fingerprints: Mapping[str, str], 
 
 def _input(spec: Any) -> dict[str, Any]:
     """How images became the input (pipeline.geometry.InputSpec), for provenance."""
-    out = {"resize_mode": spec.mode, "interpolation": spec.interpolation, "preprocessing": spec.preprocessing}
+    out = {"resize_mode": spec.mode, "interpolation": spec.interpolation, "preprocessing": spec.preprocessing,
+           "antialias": spec.antialias, "channels": spec.channels, "luma": spec.gray}
     if spec.mode == "crop":
         out["crop_fraction"] = spec.crop_fraction
     if spec.mode == "pad":
         out["pad_value"] = spec.pad_value
     if spec.preprocessing == "model":
-        out.update(scale=list(spec.scale) if spec.scale else None, offset=list(spec.offset) if spec.offset else None, antialias=spec.antialias)
+        out.update(scale=list(spec.scale) if spec.scale else None, offset=list(spec.offset) if spec.offset else None)
     return out

@@ -49,9 +49,10 @@ def region_mask(boxes: tf.Tensor, box_classes: tf.Tensor, box_valid: tf.Tensor, 
 
 
 def _fill(images: tf.Tensor, keep: tf.Tensor, fill: str) -> tf.Tensor:
-    """(B, 1, 1, 3) fill colour: the mean of the kept pixels (``mean``; gray when none is kept) or gray."""
+    """(B, 1, 1, C) fill colour: the mean of the kept pixels (``mean``; gray when none is kept) or gray; one value per
+    channel of the model's input (a grayscale model's fill is one value)."""
     if fill == "gray":
-        return tf.fill([tf.shape(images)[0], 1, 1, 3], GRAY)
+        return tf.fill([tf.shape(images)[0], 1, 1, tf.shape(images)[3]], GRAY)
     k = tf.cast(keep, images.dtype)[..., None]
     count = tf.reduce_sum(k, axis=(1, 2), keepdims=True)
     mean = tf.reduce_sum(images * k, axis=(1, 2), keepdims=True) / tf.maximum(count, 1.0)

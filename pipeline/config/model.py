@@ -12,7 +12,7 @@ from pipeline.config.reader import Raw, Reader
 PREPROCESSING = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_torch", "model")
 RESIZE_METHODS = ("bilinear", "nearest", "area")
 RESIZE_MODES = ("stretch", "crop", "pad")  # kept in step with pipeline.geometry.RESIZE_MODES (unit test)
-GEOMETRY_KEYS = ("resize", "resize_mode", "crop_fraction", "pad_value")
+GEOMETRY_KEYS = ("resize", "resize_mode", "crop_fraction", "pad_value", "antialias")
 """Keys that ``preprocessing: model`` takes from the saved ImageConverter instead."""
 KERAS_PREPROCESS_RE = re.compile(r"^keras\.applications\.[a-z0-9_]+\.preprocess_input$")
 
@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "token_grid": "auto",  # token (B, T, C) target layers: [h, w]; auto = the input's patch grid (DESIGN §4)
     "special_tokens": "auto",  # leading tokens dropped before the reshape (class token, registers)
     "check_preprocessing": True,  # compare the preprocessing with the alternatives on 64 images before Grad-CAM
+    "channels": "auto",  # auto | 1 | 3; 1 = the image's ITU-R 601-2 luma (PIL's convert("L")) before preprocessing (DESIGN §16)
+    "antialias": False,  # true: an antialiased resize, as PIL's Image.resize, load_img and ImageDataGenerator shrink (DESIGN §16)
 }
 """The model section's keys and their defaults (None under a required key)."""
 
@@ -52,6 +54,8 @@ class ModelConfig:
     pad_value: float = 0.0
     uri: str | None = None  # models:/NAME/VERSION, models:/NAME@ALIAS or runs:/RUN_ID/PATH (pipeline.tracking)
     check_preprocessing: bool = True  # pipeline.model.preprocessing before any Grad-CAM
+    channels: int | None = None  # None = the model's input; 1 = luma (repeated when the model takes three)
+    antialias: bool = False  # the resize's antialiasing (tf.image.resize antialias=)
 
 
 def model_path(r: Reader, value: Any) -> tuple[Path, str | None]:
@@ -73,6 +77,15 @@ def model_path(r: Reader, value: Any) -> tuple[Path, str | None]:
     if path.name == "saved_model.pb":
         return path.parent, None
     return path, None
+
+
+def _channels(r: Reader, value: Any) -> int | None:
+    """``model.channels``: auto (None: the model's input), 1 (luma) or 3 (RGB)."""
+    if value == "auto":
+        return None
+    if isinstance(value, bool) or value not in (1, 3):
+        raise r.fail("model.channels", "auto, 1 (grayscale: the image's luma) or 3 (RGB)", value)
+    return int(value)
 
 
 def read_model(r: Reader, raw: Any) -> ModelConfig:
@@ -133,5 +146,7 @@ def read_model(r: Reader, raw: Any) -> ModelConfig:
         crop_fraction=r.number(m["crop_fraction"], "model.crop_fraction", low=0.05, high=1.0),
         pad_value=r.number(m["pad_value"], "model.pad_value", low=0.0, high=255.0),
         check_preprocessing=r.boolean(m["check_preprocessing"], "model.check_preprocessing"),
+        channels=_channels(r, m["channels"]),
+        antialias=r.boolean(m["antialias"], "model.antialias"),
         uri=uri,
     )

@@ -14,8 +14,9 @@ DEFAULTS: dict[str, Any] = {
     "randomisation_samples": 64,
     "randomisation_draws": 5,  # independent seeded re-initialisations; the statistic pools them
     "max_randomised_similarity": 0.5,  # median rank correlation at or above this -> INCONCLUSIVE
-    "max_no_signal": 0.5,  # heatmap_signal fails when more than this share of the scored samples have an all-zero map
+    "max_no_signal": 0.2,  # heatmap_signal fails when more than this share of the scored samples have an all-zero map
     "max_one_class": 0.95,  # prediction_spread fails when one class takes more of the answers (labels of 2+ classes)
+    "better_than_chance": True,  # balanced accuracy's interval lower bound must exceed 1/k (k labels with samples; DESIGN §16)
 }
 """The trust section's keys and their defaults (None under a required key)."""
 
@@ -28,8 +29,9 @@ class TrustConfig:
     randomisation_samples: int
     randomisation_draws: int
     max_randomised_similarity: float
-    max_no_signal: float = 0.5
+    max_no_signal: float = 0.2
     max_one_class: float = 0.95
+    better_than_chance: bool = True
 
 
 def read_trust(r: Reader, raw: Any) -> TrustConfig:
@@ -43,4 +45,5 @@ def read_trust(r: Reader, raw: Any) -> TrustConfig:
         max_randomised_similarity=r.number(t["max_randomised_similarity"], "trust.max_randomised_similarity", low=-1.0, high=1.0),
         max_no_signal=r.number(t["max_no_signal"], "trust.max_no_signal", low=0.0, high=1.0),
         max_one_class=r.number(t["max_one_class"], "trust.max_one_class", low=0.0, high=1.0),
+        better_than_chance=r.boolean(t["better_than_chance"], "trust.better_than_chance"),
     )

@@ -1,8 +1,9 @@
 """tf.data input pipeline: parallel decode + window (crop/pad) + resize + preprocessing, fixed-size padded batches.
 
-Each element is ``(rows (B,) int32, images (B, H, W, 3) float32, raw (B, H, W, 3) float32,
+Each element is ``(rows (B,) int32, images (B, H, W, C) float32, raw (B, H, W, C) float32,
 errors (B,) string)``: ``images`` preprocessed for the model, ``raw`` the same pixels before
-preprocessing (RGB in [0, 255], what the interventions edit); padding rows are -1, and a row
+preprocessing (0-255 in the model's channel space: RGB, or luma for a grayscale model; what the
+interventions edit); padding rows are -1, and a row
 whose image failed to decode carries its reason in ``errors``. The original images are
 preprocessed here rather than in the compiled step because Grappler rewrites the step's
 arithmetic (``x / 255`` becomes ``x * (1 / 255)``), which would move the CAMs by an ulp.
@@ -17,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from pipeline.data.images import ImageProblem, decode_rgb
+from pipeline.data.images import ImageProblem, decode_rgb, luma
 from pipeline.data.samples import Sample, windows
 from pipeline.geometry import InputSpec
 from pipeline.errors import ConfigError
@@ -54,11 +55,19 @@ def spec_preprocessing(spec: InputSpec) -> Callable[[tf.Tensor], tf.Tensor]:
     return preprocessing_fn(spec.preprocessing, spec.scale, spec.offset)
 
 
-def _decode(path: bytes) -> tuple[np.ndarray, bytes]:
-    try:
-        return decode_rgb(Path(path.decode())), b""
-    except ImageProblem as exc:
-        return np.zeros((1, 1, 3), np.uint8), str(exc).encode()
+def _decoder(spec: InputSpec) -> Callable[[bytes], tuple[np.ndarray, bytes]]:
+    """path -> ((h, w, C) uint8 as the model takes it, error): RGB, or its luma (PIL's ``convert("L")``) for a
+    grayscale input, repeated to C channels when the model takes three."""
+    def decode(path: bytes) -> tuple[np.ndarray, bytes]:
+        try:
+            rgb = decode_rgb(Path(path.decode()))
+        except ImageProblem as exc:
+            return np.zeros((1, 1, spec.channels), np.uint8), str(exc).encode()
+        if not spec.gray:
+            return rgb, b""
+        return np.repeat(luma(rgb)[..., None], spec.channels, axis=-1), b""
+
+    return decode
 
 
 def _windowed(image: tf.Tensor, win: tf.Tensor, pad_value: float) -> tf.Tensor:
@@ -76,15 +85,17 @@ def _windowed(image: tf.Tensor, win: tf.Tensor, pad_value: float) -> tf.Tensor:
 def load_fn(spec: InputSpec) -> Callable:
     """The per-image map: ``(row, path, window) -> (row, preprocessed, raw, error)`` (the same ops for every engine)."""
     prep = spec_preprocessing(spec)
+    decode = _decoder(spec)
 
     def load(row, path, win):
-        image, error = tf.numpy_function(_decode, [path], [tf.uint8, tf.string], stateful=False)
-        image.set_shape([None, None, 3])
+        image, error = tf.numpy_function(decode, [path], [tf.uint8, tf.string], stateful=False)
+        image.set_shape([None, None, spec.channels])
         error.set_shape([])
         image = tf.cast(image, tf.float32)
         if spec.mode != "stretch":  # stretch's window is the whole image: no op, so its numbers stay bit-identical
             image = tf.cond(tf.equal(tf.strings.length(error), 0), lambda: _windowed(image, win, spec.pad_value), lambda: image)
-        # Then a plain resize, no antialias: what Keras' image_dataset_from_directory and Resizing do.
+        # Then the resize the training did (DESIGN §16): plain, what Keras' image_dataset_from_directory and Resizing do, or
+        # antialiased (model.antialias), what PIL's resize, load_img and ImageDataGenerator do when they shrink an image.
         image = tf.image.resize(image, spec.input_size, method=spec.interpolation, antialias=spec.antialias)
         return row, prep(image), image, error
 

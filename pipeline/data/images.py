@@ -73,3 +73,10 @@ def decode_rgb(path: Path) -> np.ndarray:
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise ImageProblem(f"image is corrupt or truncated: {path} ({exc})") from None
     return np.asarray(rgb, dtype=np.uint8)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 ITU-R 601-2 luma of (H, W, 3) uint8 RGB, exactly as PIL's ``convert("L")`` computes it
+    (L = R * 299/1000 + G * 587/1000 + B * 114/1000 in 16-bit fixed point, rounded)."""
+    rgb = np.asarray(rgb, np.uint32)
+    return ((rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint8)

@@ -79,6 +79,12 @@ def _rerun(model: keras.Model, x: Any, path: list[str], captured: list, strip: b
     return model._run_through_graph(x, operation_fn=substitute)  # Keras' own graph walk
 
 
+def input_channels(model: keras.Model) -> int:
+    """The channels of the model's image input (3 when the model does not say)."""
+    shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else ()
+    return int(shape[-1]) if len(shape) == 4 and shape[-1] else 3
+
+
 def build_cam_model(model: keras.Model, path: list[str], input_size: tuple[int, int], *, source: Path,
                     tokens: tuple[int, int, int] | None = None,
                     shown: Callable[[str], str] = str) -> tuple[keras.Model, tuple[int, int, int], str]:
@@ -88,7 +94,7 @@ def build_cam_model(model: keras.Model, path: list[str], input_size: tuple[int, 
     ``tokens`` (special, h, w) gives the grid the step reshapes them to. Messages name ``source`` and the
     layer as ``shown`` writes a path (the user's model's names)."""
     where = shown("/".join(path))
-    inputs = keras.Input(shape=(input_size[0], input_size[1], 3), name="audit_input")
+    inputs = keras.Input(shape=(input_size[0], input_size[1], input_channels(model)), name="audit_input")
     captured: list = []
     stripped: list = []
     try:
@@ -124,7 +130,7 @@ def _check_encoder_adapter(model: keras.Model, path: list[str], source: Path) ->
             gap = float(np.max(np.abs(np.asarray(mine) - np.asarray(layer(probe)))))
             if not gap <= 1e-5:
                 usable = [p for p, _ in spatial_candidates(model) + token_candidates(model) if "/".join(path[: i + 1]) not in p]
-                raise ModelError(f"{source}: target layer {'/'.join(path)!r}: the audit re-runs {part!r}'s blocks to reach inside it, "
+                raise ModelError(f"{source}: target layer {'/'.join(path)!r}: the audit re-runs the blocks of {part!r} to reach inside it, "
                                  f"but that re-run differs from the layer's own output by {gap:.2g} (this keras-hub version computes it "
                                  f"differently); use one of these layers instead: {', '.join(usable[-8:]) or 'none'}")
             return

@@ -15,7 +15,7 @@ from pipeline.geometry import InputSpec
 from pipeline.model import encoders
 from pipeline.model.cam_model import build_cam_model
 from pipeline.model.graph import candidates, flat_layers, is_map, output_shape
-from pipeline.model.target import auto_layer, layer_at, resolve_target_layer, tokens_of
+from pipeline.model.target import auto_layer, every_path, layer_at, resolve_target_layer, tokens_of
 
 if TYPE_CHECKING:
     from pipeline.model.load import LoadedModel
@@ -39,7 +39,8 @@ class AuditModel:
     output_activation: str
     tokens: tuple[int, int, int] | None = None  # (special, h, w) for a (B, T, K) token target layer (DESIGN §4)
     spec: InputSpec | None = None  # how images become the input (geometry, preprocessing); None = stretch, scale_0_1
-    candidates: tuple[tuple[str, tuple], ...] = ()  # (path, output shape) of the 4-D and token layers, in graph order
+    candidates: tuple[tuple[str, tuple, bool], ...] = ()  # (path, output shape, on every path to the scores) of the 4-D and
+    # token layers, in graph order (token layers count as on every path: the auto rule tests them by their gradient)
     skipped_layers: tuple[str, ...] = ()  # auto: later 4-D maps passed over because they lie on a branch
 
     @property
@@ -57,8 +58,11 @@ def build_audit_model(cfg: ModelConfig, loaded: "LoadedModel | None" = None) -> 
         loaded = LoadedModel(load_keras_model(cfg.path), identify(cfg.path))
     model, names, source = loaded.model, loaded.names, loaded.file.path
     shape = tuple(model.inputs[0].shape) if model.inputs else None
-    if shape is None or len(shape) != 4 or shape[-1] != 3:
-        raise ModelError(f"{source}: expected an image model with input shape (None, H, W, 3), found {shape}")
+    channels = int(shape[-1]) if shape is not None and len(shape) == 4 and shape[-1] else None
+    if shape is None or len(shape) != 4 or channels not in (1, 3):
+        found = f"{channels} channels (input shape {shape})" if channels else f"input shape {shape}"
+        raise ModelError(f"{source}: expected an image model whose input has 1 (grayscale) or 3 (RGB) channels, (None, H, W, C), "
+                         f"found {found}")
     spec = input_spec(cfg, model, shape, source)
     input_size = spec.input_size
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
@@ -72,6 +76,7 @@ def build_audit_model(cfg: ModelConfig, loaded: "LoadedModel | None" = None) -> 
         shape = output_shape(layer_at(model, path))
         tokens = tokens_of(cfg, path, shape, input_size, names) if shape is not None and len(shape) == 3 else None
     cam_model, layer_shape, stripped = build_cam_model(model, path, input_size, source=source, tokens=tokens, shown=names.shown)
+    trunk = every_path(model)
     return AuditModel(
         model=model,
         cam_model=cam_model,
@@ -83,7 +88,8 @@ def build_audit_model(cfg: ModelConfig, loaded: "LoadedModel | None" = None) -> 
         output_activation=stripped,
         tokens=tokens,
         spec=spec,
-        candidates=tuple((names.shown(p), s) for p, s in candidates(model, lambda s: is_map(s) or (len(s) == 3 and bool(s[1])))),
+        candidates=tuple((names.shown(p), s, len(s) == 3 or trunk(p))
+                         for p, s in candidates(model, lambda s: is_map(s) or (len(s) == 3 and bool(s[1])))),
         skipped_layers=tuple(names.shown(p) for p in skipped),
     )
 
@@ -92,11 +98,13 @@ def input_spec(cfg: ModelConfig, model: keras.Model, shape: tuple, source: Path)
     """How images become this model's input: the config's size, resize and geometry, or under
     ``preprocessing: model`` the saved KerasHub ImageConverter's (size, crop/pad rule, interpolation, scale, offset)."""
     fixed = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None
+    channels, gray = pixel_channels(cfg, int(shape[-1]), source)
     if cfg.preprocessing != "model":
         size = cfg.input_size or fixed
         if size is None:
             raise ModelError(f"{source}: model.input_size is auto but the model's input shape {shape} has no fixed H, W; set model.input_size: [H, W]")
-        return InputSpec(size, cfg.resize, cfg.resize_mode, cfg.crop_fraction, cfg.pad_value, cfg.preprocessing)
+        return InputSpec(size, cfg.resize, cfg.resize_mode, cfg.crop_fraction, cfg.pad_value, cfg.preprocessing, antialias=cfg.antialias,
+                         channels=channels, gray=gray)
     converter = getattr(getattr(model, "preprocessor", None), "image_converter", None)
     if converter is None or not hasattr(converter, "resizing"):
         raise ModelError(f"{source}: model.preprocessing is model: expected a KerasHub model saved with its preprocessor's "
@@ -110,12 +118,27 @@ def input_spec(cfg: ModelConfig, model: keras.Model, shape: tuple, source: Path)
     if fixed is not None and tuple(size) != fixed:
         raise ModelError(f"{source}: the saved ImageConverter resizes to {list(size)} but the model's input is {list(fixed)}")
 
-    def channels(value: Any) -> tuple[float, ...] | None:
+    def per_channel(value: Any) -> tuple[float, ...] | None:
         return None if value is None else tuple(float(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
 
     mode = "crop" if converter.crop_to_aspect_ratio else "pad" if converter.pad_to_aspect_ratio else "stretch"
     return InputSpec((int(size[0]), int(size[1])), converter.interpolation, mode, 1.0, 0.0, "model",
-                     channels(converter.scale), channels(converter.offset), bool(converter.antialias))
+                     per_channel(converter.scale), per_channel(converter.offset), bool(converter.antialias), channels=channels, gray=gray)
+
+
+RGB_ONLY = ("imagenet_caffe", "imagenet_torch")  # per-channel RGB means and deviations
+
+
+def pixel_channels(cfg: ModelConfig, model_channels: int, source: Path) -> tuple[int, bool]:
+    """(the model input's channels, whether images become their luma first) from ``model.channels`` (DESIGN §16): auto
+    follows the model; 1 on a three-channel model feeds the luma repeated (a model trained on grayscale copies)."""
+    if cfg.channels == 3 and model_channels == 1:
+        raise ModelError(f"{source}: model.channels is 3 but the model's input takes 1 channel (grayscale); set model.channels: 1 or auto")
+    gray = (cfg.channels or model_channels) == 1
+    if model_channels == 1 and (cfg.preprocessing in RGB_ONLY or cfg.preprocessing.startswith("keras.applications.")):
+        raise ModelError(f"{source}: model.preprocessing: {cfg.preprocessing} expects three RGB channels, but the model's input takes 1 "
+                         "(grayscale); use none, scale_0_1 or scale_-1_1")
+    return model_channels, gray
 
 
 def randomisable_layers(model: keras.Model, target_layer: str) -> list[keras.layers.Layer]:

@@ -1,39 +1,75 @@
-"""The preprocessing check (no silent FIT on a misconfigured audit): before any Grad-CAM, a seeded,
-label-stratified batch of the evaluation images goes through the model under the configured
-preprocessing and under each alternative; when another is clearly right and the configured one is
-not, the audit stops (exit 2) saying both.
+"""The preprocessing check (no silent FIT on a misconfigured audit; DESIGN §3, §16): before any Grad-CAM, a seeded,
+label-stratified batch of the evaluation images goes through the model under the configured preprocessing and under
+each alternative, and under the other resize convention (``model.antialias``).
 
-:func:`judge` is pure (numbers in, verdict and message out); :func:`run_check` runs the forward
+- A preprocessing that is clearly right where the configured one is not stops the audit (exit 2) saying both:
+  clearly right = the paired difference of the two accuracies on the same images has a 90% interval whose lower
+  bound reaches MIN_GAIN (so a handful of images cannot flip it), or the configured one answers one class for most
+  of the batch while the other does not and is CONSTANT_GAIN more accurate.
+- The other resize convention (an antialiased resize, as PIL and ``load_img`` shrink, or the plain one) being at
+  least RESIZE_GAIN more accurate, with the paired interval above 0, is a warning (summary provenance
+  ``preprocessing_check.resize``; a ``data`` finding): both conventions are legitimate, the training's is not known.
+
+:func:`judge` and :func:`resize_verdict` are pure (numbers in, verdict out); :func:`run_check` runs the forward
 passes (TensorFlow, imported there).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from pipeline.errors import ConfigError
+from pipeline.evidence import paired_difference
 
 Prepared = Any  # pipeline.prepare.Prepared (not imported: prepare imports this module)
 
 ALTERNATIVES = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_torch")
+ONE_CHANNEL = ("none", "scale_0_1", "scale_-1_1")  # the alternatives that mean something for a grayscale input
 SAMPLES = 64
-MIN_IMAGES = 20  # fewer usable images: a gain of 0.25 is a handful of images, so the check is not run (said)
-MIN_GAIN = 0.25  # another preprocessing this much more accurate: the configured one is wrong
+MIN_IMAGES = 20  # fewer usable images: too few to tell preprocessings apart, so the check is not run (said)
+LEVEL = 0.90  # two-sided level of the paired intervals
+MIN_GAIN = 0.15  # refuse when another preprocessing's paired gain has a lower bound at least this
 CONSTANT = 0.9  # the configured one answering one class for this share of the batch ...
 CONSTANT_GAIN = 0.1  # ... while another does not, and is at least this much more accurate: wrong too
+RESIZE_GAIN = 0.05  # the other resize convention this much more accurate (interval above 0): a warning
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """One preprocessing's answers on the check's batch: accuracy, its most common answer and that answer's share."""
+    """One setting's answers on the check's batch: accuracy, its most common answer, that answer's share, and each
+    image's correctness (in the batch's order, for the paired intervals)."""
 
     accuracy: float
     top: str
     top_share: float
+    correct: tuple[bool, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResizeCheck:
+    """The configured resize convention against the other on the same images (with the configured preprocessing)."""
+
+    antialias: bool  # the configured model.antialias
+    accuracy: float
+    other_accuracy: float
+    difference: float  # other - configured
+    low: float
+    high: float
+    n: int  # images
+
+    @property
+    def better(self) -> bool:
+        """The other convention is clearly more accurate: at least RESIZE_GAIN, the paired interval above 0."""
+        return resize_verdict(self.difference, self.low)
+
+    def record(self) -> dict[str, Any]:
+        return {"antialias": self.antialias, "accuracy": self.accuracy, "other_antialias": not self.antialias,
+                "other_accuracy": self.other_accuracy, "difference": self.difference, "low": self.low, "high": self.high,
+                "level": LEVEL, "images": self.n, "other_better": self.better}
 
 
 @dataclass(frozen=True)
@@ -47,12 +83,14 @@ class PreprocessingCheck:
     seconds: float = 0.0
     own_layers: tuple[str, ...] = ()  # the model's own Rescaling / Normalization layers, described
     note: str = ""
+    resize: ResizeCheck | None = None
 
     def record(self) -> dict[str, Any]:
         """provenance's ``preprocessing_check``."""
         return {"configured": self.configured, "status": self.status, "passes": self.passes, "seconds": round(self.seconds, 3),
                 "own_layers": list(self.own_layers), "note": self.note or None,
-                "outcomes": {k: {"accuracy": o.accuracy, "answer": o.top, "answer_share": o.top_share} for k, o in self.outcomes.items()}}
+                "outcomes": {k: {"accuracy": o.accuracy, "answer": o.top, "answer_share": o.top_share} for k, o in self.outcomes.items()},
+                "resize": self.resize.record() if self.resize is not None else None}
 
     def line(self) -> str:
         """One line for validate and the report's run line."""
@@ -62,31 +100,50 @@ class PreprocessingCheck:
             return f"preprocessing check: skipped ({self.note})"
         mine = self.outcomes[self.configured]
         others = ", ".join(f"{k} {o.accuracy:.2f}" for k, o in self.outcomes.items() if k != self.configured)
-        return (f"preprocessing check: {self.configured} gives accuracy {mine.accuracy:.2f} on {self.n} images (others: {others}); "
+        text = (f"preprocessing check: {self.configured} gives accuracy {mine.accuracy:.2f} on {self.n} images (others: {others}); "
                 f"{self.passes} forward passes, {self.seconds:.1f} s")
+        if self.resize is not None:
+            r = self.resize
+            text += (f"; resize: {'antialiased' if r.antialias else 'plain'} {r.accuracy:.2f}, "
+                     f"{'plain' if r.antialias else 'antialiased'} {r.other_accuracy:.2f}"
+                     + (f" — set model.antialias: {str(not r.antialias).lower()}" if r.better else ""))
+        return text
 
     @property
     def n(self) -> int:
-        return self.passes // max(1, len(self.outcomes))
+        return len(next(iter(self.outcomes.values())).correct) if self.outcomes else 0
 
 
-def judge(configured: str, outcomes: Mapping[str, Outcome], own_layers: Sequence[str] = (), n: int = SAMPLES) -> str | None:
+def resize_verdict(difference: float, low: float) -> bool:
+    """The other resize convention is clearly more accurate: by RESIZE_GAIN at least, the paired interval above 0."""
+    eps = 1e-9  # accuracies are shares of the same batch: 0.55 - 0.50 must count as 0.05
+    return difference >= RESIZE_GAIN - eps and low > 0
+
+
+def judge(configured: str, outcomes: Mapping[str, Outcome], own_layers: Sequence[str] = (), level: float = LEVEL) -> str | None:
     """The refusal message when another preprocessing is clearly right and ``configured`` is not, else None.
 
-    Clearly right: accuracy at least MIN_GAIN higher; or ``configured`` answers one class for CONSTANT of the batch
-    while the other does not and is CONSTANT_GAIN more accurate."""
+    Clearly right: the paired gain over ``configured`` (same images) has a ``level`` interval whose lower bound is at
+    least MIN_GAIN; or ``configured`` answers one class for CONSTANT of the batch while the other does not and is
+    CONSTANT_GAIN more accurate."""
     mine = outcomes[configured]
+    n = len(mine.correct)
     constant = mine.top_share >= CONSTANT
-    eps = 1e-9  # accuracies are shares of the same batch: 0.60 - 0.50 must count as 0.1
-    better = [(k, o) for k, o in outcomes.items() if k != configured and (
-        o.accuracy - mine.accuracy >= MIN_GAIN - eps
-        or (constant and o.top_share < CONSTANT and o.accuracy - mine.accuracy >= CONSTANT_GAIN - eps))]
+    eps = 1e-9
+    better = []
+    for name, other in outcomes.items():
+        if name == configured:
+            continue
+        gain, low, high = paired_difference(mine.correct, other.correct, level)
+        if low >= MIN_GAIN - eps or (constant and other.top_share < CONSTANT and other.accuracy - mine.accuracy >= CONSTANT_GAIN - eps):
+            better.append((name, other, low, high))
     if not better:
         return None
-    best, b = max(better, key=lambda kv: (kv[1].accuracy, kv[0]))
+    best, b, low, high = max(better, key=lambda x: (x[1].accuracy, x[0]))
     said = f"answers '{mine.top}' for {round(mine.top_share * n)} of {n} images" if constant else f"answers '{mine.top}' most often"
     text = (f"model.preprocessing: {configured} gives accuracy {mine.accuracy:.2f} and {said}; with preprocessing: {best} "
-            f"accuracy is {b.accuracy:.2f}")
+            f"accuracy is {b.accuracy:.2f} on the same {n} images (gain {b.accuracy - mine.accuracy:.2f}, {level:.0%} interval "
+            f"{low:.2f} to {high:.2f})")
     if own_layers:
         text += f" — the model has its own {'; '.join(own_layers)}, so it may expect raw 0–255 pixels"
     return text + f". Set model.preprocessing: {best} (or model.check_preprocessing: false if {configured} is right)."
@@ -124,8 +181,10 @@ def own_layers(model: Any) -> tuple[str, ...]:
 
 
 def run_check(enabled: bool, prep: "Prepared", *, batch_size: int, seed: int) -> PreprocessingCheck:
-    """The configured preprocessing and each alternative on a seeded, label-stratified batch of usable samples."""
-    configured = prep.model.input.preprocessing
+    """The configured preprocessing and each alternative, and the other resize convention, on a seeded,
+    label-stratified batch of usable samples."""
+    spec = prep.model.input
+    configured = spec.preprocessing
     layers = own_layers(prep.model.model)
     if not enabled:
         return PreprocessingCheck(configured, "off", own_layers=layers)
@@ -139,14 +198,18 @@ def run_check(enabled: bool, prep: "Prepared", *, batch_size: int, seed: int) ->
                                   note=f"{len(chosen)} usable images, fewer than the {MIN_IMAGES} it needs")
     t0 = time.perf_counter()
     raw = _raw_images(prep, chosen, batch_size)
-    names = list(dict.fromkeys([configured, *ALTERNATIVES]))
+    names = list(dict.fromkeys([configured, *(ONE_CHANNEL if spec.channels == 1 else ALTERNATIVES)]))
     scores = _compiled_scores(prep, batch_size)
     outcomes = {name: _outcome(prep, chosen, raw, name, scores) for name in names}
-    return PreprocessingCheck(configured, "ok", outcomes, len(names) * len(chosen), time.perf_counter() - t0, layers)
+    other = _outcome(prep, chosen, _raw_images(prep, chosen, batch_size, replace(spec, antialias=not spec.antialias)), configured, scores)
+    mine = outcomes[configured]
+    difference, low, high = paired_difference(mine.correct, other.correct, LEVEL)
+    resize = ResizeCheck(spec.antialias, mine.accuracy, other.accuracy, difference, low, high, len(chosen))
+    return PreprocessingCheck(configured, "ok", outcomes, (len(names) + 1) * len(chosen), time.perf_counter() - t0, layers, resize=resize)
 
 
 def preprocessed_batch(prep: "Prepared", count: int, batch_size: int, seed: int, fn: Any) -> np.ndarray:
-    """(n, H, W, 3) float32: ``count`` seeded, label-stratified usable samples decoded as the audit does, after ``fn``."""
+    """(n, H, W, C) float32: ``count`` seeded, label-stratified usable samples decoded as the audit does, after ``fn``."""
     import tensorflow as tf
 
     usable = [s for s in prep.samples if s.skip_reason is None and s.labels]
@@ -154,13 +217,15 @@ def preprocessed_batch(prep: "Prepared", count: int, batch_size: int, seed: int,
     return np.asarray(fn(tf.constant(_raw_images(prep, chosen, batch_size))), np.float32)
 
 
-def _raw_images(prep: "Prepared", samples: Sequence[Any], batch_size: int) -> np.ndarray:
-    """(n, H, W, 3) float32 0-255 as the audit decodes them (window, resize), before preprocessing."""
+def _raw_images(prep: "Prepared", samples: Sequence[Any], batch_size: int, spec: Any = None) -> np.ndarray:
+    """(n, H, W, C) float32 0-255 as the audit decodes them (window, resize; ``spec``: another input convention than
+    the model's), before preprocessing."""
     from pipeline.data.batches import sample_batches
 
-    out = np.zeros((len(samples), *prep.model.input_size, 3), np.float32)
+    spec = spec or prep.model.input
+    out = np.zeros((len(samples), *prep.model.input_size, spec.channels), np.float32)
     where = {s.row: i for i, s in enumerate(samples)}
-    for rows, _images, raw, _errors in sample_batches(samples, prep.model.input, batch_size):
+    for rows, _images, raw, _errors in sample_batches(samples, spec, batch_size):
         r, x = rows.numpy(), raw.numpy()
         for k in np.flatnonzero(r >= 0):
             out[where[int(r[k])]] = x[k]
@@ -168,7 +233,7 @@ def _raw_images(prep: "Prepared", samples: Sequence[Any], batch_size: int) -> np
 
 
 def _compiled_scores(prep: "Prepared", batch_size: int) -> Any:
-    """(n, H, W, 3) preprocessed -> (n,) top class, through the audit model's compiled scores (before the output
+    """(n, H, W, C) preprocessed -> (n,) top class, through the audit model's compiled scores (before the output
     activation: the same argmax) in batches padded to ``batch_size``, so the function is traced once."""
     import tensorflow as tf
 
@@ -194,15 +259,15 @@ def _outcome(prep: "Prepared", samples: Sequence[Any], raw: np.ndarray, name: st
     top = scores(np.asarray(preprocessing_fn(name)(tf.constant(raw)), np.float32))
     space = prep.space
     answers = [space.labels[k] if (k := int(space.class_label[c])) >= 0 else space.class_names[c] for c in top]
-    correct = [a in s.labels for a, s in zip(answers, samples)]
+    correct = tuple(bool(a in s.labels) for a, s in zip(answers, samples))
     values, counts = np.unique(answers, return_counts=True)
-    return Outcome(float(np.mean(correct)), str(values[np.argmax(counts)]), float(counts.max() / len(answers)))
+    return Outcome(float(np.mean(correct)), str(values[np.argmax(counts)]), float(counts.max() / len(answers)), correct)
 
 
 def enforce(check: PreprocessingCheck, source: str) -> None:
     """Raise the refusal (exit 2) when the check found a clearly better preprocessing."""
     if check.status != "ok":
         return
-    message = judge(check.configured, check.outcomes, check.own_layers, check.n)
+    message = judge(check.configured, check.outcomes, check.own_layers)
     if message is not None:
         raise ConfigError(f"{source}: {message}")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import difflib
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import keras
 
 from pipeline.config import ModelConfig
 from pipeline.errors import ModelError
 from pipeline.model import encoders
-from pipeline.model.cam_model import build_cam_model
+from pipeline.model.cam_model import build_cam_model, input_channels
 from pipeline.model.dominators import model_dominators
 from pipeline.model.rebuild import LayerNames
 from pipeline.model.graph import candidates, child_layers, flat_layers, is_map, is_model, output_shape
@@ -103,6 +103,13 @@ def layer_at(model: keras.Model, path: list[str]) -> keras.layers.Layer:
     return layer
 
 
+def every_path(model: keras.Model) -> Callable[[str], bool]:
+    """path -> True when every path from the input to the scores passes through that layer (the output's dominators,
+    nested models expanded; a KerasHub encoder's insides count; every layer does when the graph cannot be read)."""
+    trunk = model_dominators(model, lambda m: [p for p, _ in flat_layers(m)])
+    return lambda path: trunk is None or path in trunk or in_encoder(model, path.split("/"))
+
+
 def auto_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int], skipped: list[str], *,
                names: LayerNames = LayerNames(), source: Path | None = None) -> tuple[list[str], tuple[int, int, int] | None]:
     """``target_layer: auto`` (DESIGN §4): the layer last in graph order among the 4-D layers larger than 1x1
@@ -119,13 +126,13 @@ def auto_layer(cfg: ModelConfig, model: keras.Model, input_size: tuple[int, int]
                               and token_grid(int(s[1]), input_size, grid=cfg.token_grid, special=cfg.special_tokens) is not None)
 
     found = candidates(model, usable)
-    trunk = model_dominators(model, lambda m: [p for p, _ in flat_layers(m)])
-    probe = tf.constant(np.random.default_rng(0).uniform(0, 1, (1, *input_size, 3)).astype(np.float32))
+    on_every_path = every_path(model)
+    probe = tf.constant(np.random.default_rng(0).uniform(0, 1, (1, *input_size, input_channels(model))).astype(np.float32))
     tried = 0
     for path_text, shape in reversed(found):
         path = path_text.split("/")
         if len(shape) == 4:
-            if trunk is not None and path_text not in trunk and not in_encoder(model, path):
+            if not on_every_path(path_text):
                 skipped.append(path_text)  # on a branch: not every path to the scores passes through it
                 continue
             return path, None

@@ -41,6 +41,14 @@ def _frame(img: np.ndarray, r0: int, c0: int, r1: int, c1: int, color: tuple[int
             img[top:bottom, c] = color
 
 
+def as_rgb(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3) for display: a grayscale model's (H, W, 1) or (H, W) pixels repeated into three channels."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
+
+
 def overlay(image: np.ndarray, cam: np.ndarray, boxes: Sequence[tuple[float, float, float, float]], *, alpha: float = 0.45,
             region: np.ndarray | None = None) -> str:
     """``image`` (H, W, 3) uint8 original; ``cam`` (h, w) native CAM; boxes in original pixels;
@@ -49,6 +57,7 @@ def overlay(image: np.ndarray, cam: np.ndarray, boxes: Sequence[tuple[float, flo
     The CAM covers the whole input, which is a plain resize of the whole image, so it is upsampled
     bilinearly straight onto the thumbnail grid; min-max normalised for display only.
     """
+    image = as_rgb(image)
     height, width = image.shape[:2]
     scale = THUMB / max(height, width)
     th, tw = max(1, round(height * scale)), max(1, round(width * scale))
@@ -78,7 +87,7 @@ def overlay(image: np.ndarray, cam: np.ndarray, boxes: Sequence[tuple[float, flo
 
 def _jpeg_uri(pixels: np.ndarray) -> str:
     buf = io.BytesIO()
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buf, format="JPEG", quality=85)
+    Image.fromarray(as_rgb(np.clip(pixels, 0, 255).astype(np.uint8))).save(buf, format="JPEG", quality=85)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -88,7 +97,7 @@ def pixels_uri(pixels: np.ndarray, side: int = 112) -> str:
     h, w = pixels.shape[:2]
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return _jpeg_uri(np.asarray(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).resize(size, Image.NEAREST)))
+    return _jpeg_uri(np.asarray(Image.fromarray(as_rgb(np.clip(pixels, 0, 255).astype(np.uint8))).resize(size, Image.NEAREST)))
 
 
 def intervention_thumbnails(image: np.ndarray, input_size: tuple[int, int], region: np.ndarray, fill: str, *, side: int = 112,

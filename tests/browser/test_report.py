@@ -150,7 +150,7 @@ def test_need_the_object_section_shows_the_evidence(browser, reports, name):
     correct_judged = summary["flag_counts"]["ok"] + summary["flag_counts"]["right_for_wrong_reason"]
     assert len(counts) == 4 and sum(counts) == correct_judged
     assert page.locator("#need-object svg.chart circle").count() > 0  # the focus vs dependence scatter
-    assert page.locator("#trust-checks li").count() == 4
+    assert page.locator("#trust-checks li").count() == len(summary["trust"]["checks"]) == 5
     # claim confirmation with its interval, chance agreement and κ beside the 2x2; the exclusions counted
     claims = page.locator("#claims").inner_text()
     ex = summary["explanation"]

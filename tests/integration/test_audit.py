@@ -49,9 +49,9 @@ def test_demo_shortcut_model_is_accurate_but_not_fit(demo_runs):
     # (a third of the shortcut model's samples are right on a flat image too: the blank control takes them out)
     assert evidence["still_right_without_object_rate"] > 0.6 and good_evidence["still_right_without_object_rate"] < 0.3
     assert abs(evidence["mean_object_dependence"]) < 0.05 and good_evidence["mean_object_dependence"] > 0.4
-    assert [c["status"] for c in good["trust"]["checks"]] == ["pass", "pass", "pass", "pass"]
+    assert [c["status"] for c in good["trust"]["checks"]] == ["pass", "pass", "pass", "pass", "pass"]
     # no heatmap of the shortcut model claims the object, so there is no claim to confirm
-    assert [c["status"] for c in summary["trust"]["checks"]] == ["not evaluated", "pass", "pass", "pass"]
+    assert [c["status"] for c in summary["trust"]["checks"]] == ["not evaluated", "pass", "pass", "pass", "pass"]
 
 
 @pytest.mark.parametrize("name", ["demo", "demo_shortcut"])
@@ -81,7 +81,7 @@ def test_outputs_present_and_consistent(demo_runs, name):
     shortcuts = int(summary["strategies"]["aggregates"]["overall"]["confirmed_shortcuts"])
     fooled = int(summary["probes"]["aggregates"]["overall"]["probes_fooled"])
     findings = summary["findings"]
-    assert len(summary["gate"]) == 7 + 3 and junit.count("<testcase") == len(findings) + 10 + 4 + shortcuts + fooled
+    assert len(summary["gate"]) == 7 + 3 and junit.count("<testcase") == len(findings) + 10 + 5 + shortcuts + fooled
     assert junit.count("<failure") == (sum(r["status"] == "fail" for r in summary["gate"]) + sum(f["severity"] == "blocker" for f in findings)
                                        + sum(c["status"] == "fail" for c in summary["trust"]["checks"]) + shortcuts + fooled)
     assert summary["verdict"] in (folder / "summary.md").read_text()
@@ -254,7 +254,7 @@ def test_real_voc_dataset_has_no_unusable_sample(tmp_path, tiny_fruit_model, spl
 model: {{path: {tiny_fruit_model}}}
 dataset: {{format: voc, annotations: {folder}, images: {folder}}}
 explain: {{target: {target}}}
-trust: {{max_one_class: 1.0}}  # an untrained model's constant answer is not under test here
+trust: {{max_one_class: 1.0, better_than_chance: false}}  # an untrained model's constant answer and chance accuracy are not under test here
 gate:
   - {{metric: skipped_rate, max: 0.0}}
 """

@@ -47,6 +47,9 @@ def test_a_residual_block_gives_its_add_not_its_inner_convs(tmp_path):
     outputs = layers.Dense(3)(layers.GlobalAveragePooling2D()(x))
     m = _audit_model(keras.Model(inputs, outputs, name="residual"), tmp_path)
     assert m.target_layer == "add" and m.skipped_layers == ()
+    # the layers suggested anywhere (the coarse-map note, the no-signal finding) are the auto rule's: not a branch's convs
+    assert [name for name, _shape, every_path in m.candidates if every_path] == ["x", "add"]
+    assert [name for name, _shape, every_path in m.candidates if not every_path] == ["inner1", "inner2"]
 
 
 def test_a_nested_backbone_keeps_its_last_map(tmp_path):

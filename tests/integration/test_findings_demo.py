@@ -117,8 +117,8 @@ gate:
     lines = out.strip().splitlines()
     assert lines[0].startswith("INCONCLUSIVE (exit 3): 1 of 1 rules pass; accuracy ") and "mean focus score —" in lines[0]
     assert lines[1] == "  warning: Heatmaps are empty at the target layer dead_relu" and lines[-1].startswith("report: ")
-    # the head answers one class for every image: prediction_spread fails too, a warning of its own
-    assert [g["id"] for g in summary["findings"]] == ["no_signal:*:*", "trust:prediction_spread:*"]
-    assert summary["findings"][1]["title"] == "The model answers 'circle' for almost every image"
+    # the head answers one class for every image: prediction_spread fails too, and better_than_chance, warnings of their own
+    assert [g["id"] for g in summary["findings"]] == ["no_signal:*:*", "trust:better_than_chance:*", "trust:prediction_spread:*"]
+    assert summary["findings"][2]["title"] == "The model answers 'circle' for almost every image"
     junit = ET.parse(tmp_path / "out" / "junit.xml").getroot().findall("testsuite")[0]
-    assert junit.get("failures") == "2"  # a warning fails the findings suite when the verdict is INCONCLUSIVE
+    assert junit.get("failures") == "3"  # a warning fails the findings suite when the verdict is INCONCLUSIVE: all three

@@ -73,7 +73,8 @@ def test_resnet_classifier_audits_end_to_end(tmp_path):
     assert prov["target_layer"] == "res_net_backbone/stack1_block0_out"  # the backbone's last spatial map (48 / 8 = 6x6)
     assert prov["target_layer_shape"] == [6, 6, 64] and prov["input_size"] == [48, 48]
     assert prov["input"] == {"resize_mode": "crop", "interpolation": "bilinear", "preprocessing": "model",
-                             "crop_fraction": 1.0, "scale": [pytest.approx(1 / 255)], "offset": None, "antialias": False}
+                             "crop_fraction": 1.0, "scale": [pytest.approx(1 / 255)], "offset": None, "antialias": False, "channels": 3,
+                             "luma": False}
     assert result.summary["aggregates"]["overall"]["n_scored"] == N and result.report_path.is_file()
     assert result.exit_code in (0, 1, 3)
 
@@ -161,7 +162,7 @@ def test_an_encoder_rerun_that_differs_is_refused_naming_usable_layers(tmp_path,
     own = encoders.run_encoder
     monkeypatch.setattr(encoders, "run_encoder", lambda layer, x, inner: (lambda out: (out[0] * 1.01, out[1]))(own(layer, x, inner)))
     cfg = ModelConfig(path=path, target_layer="auto", preprocessing="model", input_size=None, resize="bilinear", class_names=None)
-    with pytest.raises(ModelError, match=r"the audit re-runs 'vit_encoder''s blocks to reach inside it, but that re-run differs from "
+    with pytest.raises(ModelError, match=r"the audit re-runs the blocks of 'vit_encoder' to reach inside it, but that re-run differs from "
                                          r"the layer's own output by .*use one of these layers instead: .*vi_t_backbone/vit_patching_and_embedding"):
         build_audit_model(cfg)
 

@@ -67,7 +67,7 @@ dataset:
   images: images
   label_map: {{warm: [a, "1-2"], cool: ["3-5"]}}
 explain: {{target: {target}, batch_size: 4}}
-trust: {{randomisation: false}}
+trust: {{randomisation: false, better_than_chance: false}}  # a hand-set model on four images: correctness, not chance, is under test
 gate:
   - {{metric: accuracy, min: 0.0}}
 """
@@ -155,7 +155,7 @@ def test_imagenet_class_names_read_ilsvrc_voc_xml_with_wordnet_ids(tmp_path):
     (tmp_path / "audit.yaml").write_text(
         "name: ilsvrc\nmodel: {path: model.keras, preprocessing: scale_-1_1, class_names: imagenet}\n"
         "dataset: {format: voc, annotations: xml, images: images}\n"
-        "trust: {randomisation: false, max_one_class: 1.0}\n"  # the constant answer is the point here, not under test
+        "trust: {randomisation: false, max_one_class: 1.0, better_than_chance: false}\n"  # the constant answer is the point here, not under test
         "evidence: {interventions: false}\ngate:\n  - {metric: accuracy, min: 0.0}\n")
     assert main(["audit", str(tmp_path / "audit.yaml"), "--output", str(tmp_path / "out"), "--no-progress"]) == 0
     rows = _rows(tmp_path / "out")
@@ -195,8 +195,9 @@ gate:
     # an untrained network that says "banana" for every image is never FIT: prediction_spread makes it INCONCLUSIVE
     assert main(["audit", str(tmp_path / "fruits.yaml"), "--output", str(tmp_path / "out"), "--no-progress"]) == 3
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert [f["id"] for f in summary["findings"] if f["severity"] == "warning"] == ["trust:prediction_spread:*"]
-    assert summary["findings"][0]["title"] == "The model answers 'banana' for almost every image"
+    # ... and so does better_than_chance: one class right of three
+    assert [f["id"] for f in summary["findings"] if f["severity"] == "warning"] == ["trust:better_than_chance:*", "trust:prediction_spread:*"]
+    assert summary["findings"][1]["title"] == "The model answers 'banana' for almost every image"
     rows = _rows(tmp_path / "out")
     assert len(rows) == 60 and all(r["flag"] != "skipped" for r in rows)
     assert {r["predicted_model_class"] for r in rows} == {"banana"} and {r["predicted"] for r in rows} == {"banana"}

@@ -26,6 +26,21 @@ def _tf_keras():
     return tf_keras
 
 
+@pytest.fixture(autouse=True)
+def _fresh_sessions():
+    """Each test starts with empty Keras 2 and Keras 3 global state: dozens of backbones built in one process otherwise
+    slow every later model's construction and save."""
+    import keras
+
+    yield
+    keras.backend.clear_session()
+    try:
+        import tf_keras
+    except ImportError:
+        return
+    tf_keras.backend.clear_session()
+
+
 def _config(tmp_path, model, name="door", extra=""):
     path = tmp_path / f"{name}.yaml"
     path.write_text(f"""name: {name}
@@ -290,7 +305,7 @@ def test_the_three_backbones_once_refused_audit_end_to_end(tmp_path):
     from pipeline.model.legacy import application_layers
 
     tk = _tf_keras()
-    for family, fmt in (("DenseNet121", "savedmodel"), ("MobileNetV3Small", "h5"), ("ConvNeXtTiny", "keras")):
+    for family, fmt in (("DenseNet121", "h5"), ("MobileNetV3Small", "savedmodel"), ("ConvNeXtTiny", "keras")):
         tk.utils.set_random_seed(0)
         path = tmp_path / f"{family}_{SAVED[fmt]}"
         getattr(tk.applications, family)(weights=None, input_shape=(64, 64, 3), classes=3).save(str(path))

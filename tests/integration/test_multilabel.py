@@ -48,7 +48,7 @@ def _audit(tmp_path, target: str, threshold: float, name: str):
     (tmp_path / f"{name}.yaml").write_text(
         f"name: {name}\nmodel: {{path: model.keras, preprocessing: scale_0_1, threshold: {threshold}}}\n"
         "dataset: {format: coco, annotations: ann.json, images: images}\n"
-        f"explain: {{target: {target}, batch_size: 4}}\ntrust: {{randomisation: false}}\ngate:\n  - {{metric: accuracy, min: 0.0}}\n")
+        f"explain: {{target: {target}, batch_size: 4}}\ntrust: {{randomisation: false, better_than_chance: false, max_no_signal: 1.0}}\ngate:\n  - {{metric: accuracy, min: 0.0}}\n")
     assert main(["audit", str(tmp_path / f"{name}.yaml"), "--output", str(tmp_path / name), "--no-progress"]) == 0
     return _rows(tmp_path / name), json.loads((tmp_path / name / "summary.json").read_text())
 

@@ -62,7 +62,8 @@ def test_the_right_preprocessing_audits_quietly_and_the_check_is_counted(rescali
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     check = summary["provenance"]["preprocessing_check"]
     assert check["status"] == "ok" and check["configured"] == "none" and check["outcomes"]["none"]["accuracy"] == 1.0
-    assert check["passes"] == 5 * 60 and check["seconds"] > 0  # 60 usable samples (fewer than 64) x 5 preprocessings
+    # 60 usable samples (fewer than 64) x (5 preprocessings + the other resize convention)
+    assert check["passes"] == 6 * 60 and check["seconds"] > 0 and check["resize"]["other_better"] is False
     assert "preprocessing check" in (tmp_path / "o" / "report.html").read_text()
 
 
@@ -75,4 +76,5 @@ def test_with_the_check_off_a_constant_model_is_inconclusive_through_prediction_
     assert summary["aggregates"]["overall"]["majority_accuracy"] == pytest.approx(20 / 60)  # 20 of each label
     assert summary["aggregates"]["overall"]["balanced_accuracy"] == pytest.approx(1 / 3)  # one class right, two never
     assert summary["provenance"]["preprocessing_check"]["status"] == "off"
-    assert [f["id"] for f in summary["findings"] if f["severity"] == "warning"] == ["trust:prediction_spread:*"]
+    # one class right and two never: a constant answer, and chance (balanced accuracy 1/3): both say so
+    assert sorted(f["id"] for f in summary["findings"] if f["severity"] == "warning") == ["trust:better_than_chance:*", "trust:prediction_spread:*"]

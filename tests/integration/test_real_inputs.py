@@ -102,7 +102,7 @@ def test_crop_equals_images_cropped_beforehand_with_stretch(tmp_path):
     assert np.array_equal(cams_a, cams_b)
     # the report shows what the model saw: the thumbnails are of the cropped window
     assert crop.summary["provenance"]["input"] == {"resize_mode": "crop", "interpolation": "bilinear", "preprocessing": "scale_0_1",
-                                                   "crop_fraction": 0.8}
+                                                   "crop_fraction": 0.8, "antialias": False, "channels": 3, "luma": False}
 
 
 def test_api_returns_the_cli_summary(demo_runs, tmp_path):

@@ -127,8 +127,8 @@ def test_randomisation_leaves_the_users_model_alone_and_is_reproducible(nested_s
     n = len(prep.samples)
     cams = np.random.default_rng(0).random((n, 32, 32)).astype(np.float32)
     targets = np.arange(n) % 3
-    first = randomisation_statistic(cfg, prep.model, prep.samples, cams, targets)
-    second = randomisation_statistic(cfg, prep.model, prep.samples, cams, targets)
+    first = randomisation_statistic(cfg, prep.model, prep.samples, cams, targets, keras_file=prep.loaded.keras_file)
+    second = randomisation_statistic(cfg, prep.model, prep.samples, cams, targets, keras_file=prep.loaded.keras_file)
     assert first[0] == second[0] and first[1] == second[1] and (first[2] == second[2]).all()
     assert first[2].size == 6 and first[1] <= 12 and np.isfinite(first[0])  # 6 samples x 2 draws
     assert all(np.array_equal(a, b) for a, b in zip(before, user.get_weights()))
@@ -153,6 +153,7 @@ def test_randomising_every_layer_above_the_map_changes_it_on_the_demo(tmp_path):
     prep = prepare(cfg, limit=40)
     assert main(["audit", str(ROOT / "configs" / "demo.yaml"), "--limit", "40", "--output", str(tmp_path / "o"), "--no-progress"]) in (0, 3)
     with np.load(tmp_path / "o" / "heatmaps.npz") as npz:
-        value, n, rows = randomisation_statistic(cfg, prep.model, prep.samples, npz["cams"], npz["target_class"])
+        value, n, rows = randomisation_statistic(cfg, prep.model, prep.samples, npz["cams"], npz["target_class"],
+                                                 keras_file=prep.loaded.keras_file)
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["trust"]["checks"][1]["value"] == pytest.approx(value) and value < 0.5 and rows.size == 40

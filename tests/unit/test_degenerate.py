@@ -3,6 +3,8 @@ accuracy, and the prediction_spread trust check, against hand-worked values."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -86,20 +88,61 @@ def test_limit_below_the_number_of_labels_says_which_label_has_no_sample():
     assert sorted(r.labels[0] for r in small.images) == ["apple", "apple", "apple", "banana", "orange"]
 
 
-def test_the_preprocessing_check_refuses_only_a_clearly_worse_configured_preprocessing():
+def _vectors(n: int, right: int, gained: int, lost: int = 0) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
+    """Correctness of the configured setting (``right`` of ``n`` images) and of another on the same images: ``gained``
+    images it gets right that the configured one does not, ``lost`` the other way round."""
+    mine = [True] * right + [False] * (n - right)
+    other = list(mine)
+    for i in range(gained):
+        other[right + i] = True
+    for i in range(lost):
+        other[i] = False
+    return tuple(mine), tuple(other)
+
+
+def test_the_paired_interval_of_two_accuracies_on_the_same_images_by_hand():
+    """Agresti & Min's adjusted Wald interval, worked out by hand: with b images lost and c gained of n, add 1/2 to each
+    cell: centre (c - b) / (n + 2), half-width z · sqrt((b + c + 1) - (c - b)² / (n + 2)) / (n + 2), z = 1.644854 (90%)."""
+    from pipeline.evidence import paired_difference
+
+    diff, low, high = paired_difference(*_vectors(64, 40, 16), 0.90)
+    assert diff == 0.25 and abs(low - 0.152148) < 1e-6 and abs(high - 0.332700) < 1e-6  # 16/66 ± 0.090276
+    diff, low, _ = paired_difference(*_vectors(64, 40, 15), 0.90)
+    assert abs(diff - 15 / 64) < 1e-12 and abs(low - 0.138840) < 1e-6  # 15/66 - 0.088433
+    diff, low, _ = paired_difference(*_vectors(64, 40, 17, lost=1), 0.90)
+    assert diff == 0.25 and abs(low - 0.145513) < 1e-6  # the same net gain, more discordance: 16/66 - 0.096911
+    assert all(math.isnan(v) for v in paired_difference([], [], 0.90))
+
+
+def test_the_preprocessing_check_refuses_only_when_the_gain_is_sure():
     from pipeline.model.preprocessing import Outcome, judge
 
-    constant = Outcome(0.33, "apple", 62 / 64)
-    right = {"scale_0_1": constant, "none": Outcome(0.92, "apple", 0.40), "scale_-1_1": Outcome(0.40, "banana", 0.7)}
-    message = judge("scale_0_1", right, ("Rescaling efficientnetb0/rescaling: scale 0.003922, offset 0",))
-    assert message == ("model.preprocessing: scale_0_1 gives accuracy 0.33 and answers 'apple' for 62 of 64 images; with "
-                       "preprocessing: none accuracy is 0.92 — the model has its own Rescaling efficientnetb0/rescaling: scale 0.003922, "
-                       "offset 0, so it may expect raw 0–255 pixels. Set model.preprocessing: none (or model.check_preprocessing: false "
-                       "if scale_0_1 is right).")
-    # 0.24 better is not enough on its own ...
-    assert judge("a", {"a": Outcome(0.60, "x", 0.5), "b": Outcome(0.84, "x", 0.5)}) is None
-    assert judge("a", {"a": Outcome(0.60, "x", 0.5), "b": Outcome(0.85, "x", 0.5)}) is not None
-    # ... unless the configured one answers one class for 90% of the batch and the other does not (and is 0.1 better)
-    assert judge("a", {"a": Outcome(0.50, "x", 0.9), "b": Outcome(0.60, "x", 0.5)}) is not None
-    assert judge("a", {"a": Outcome(0.50, "x", 0.9), "b": Outcome(0.55, "x", 0.5)}) is None  # a random model's noise
-    assert judge("a", {"a": Outcome(0.50, "x", 0.9), "b": Outcome(0.70, "y", 0.95)}) is None  # constant too
+    def outcome(correct, top="x", share=0.5):
+        return Outcome(sum(correct) / len(correct), top, share, correct)
+
+    # the lower bound of the paired gain decides, not the gain: 16 more of 64 right refuses, 15 does not, and 17 more
+    # right with 1 lost (the same 0.25 gain) does not either
+    for gained, lost, refused in ((16, 0, True), (15, 0, False), (17, 1, False)):
+        mine, other = _vectors(64, 40, gained, lost)
+        assert (judge("a", {"a": outcome(mine), "b": outcome(other)}) is not None) == refused, (gained, lost)
+    mine, other = _vectors(64, 21, 38)
+    message = judge("scale_0_1", {"scale_0_1": outcome(mine, "apple", 62 / 64), "none": outcome(other, "apple", 0.40)},
+                    ("Rescaling efficientnetb0/rescaling: scale 0.003922, offset 0",))
+    assert message.startswith("model.preprocessing: scale_0_1 gives accuracy 0.33 and answers 'apple' for 62 of 64 images; with "
+                              "preprocessing: none accuracy is 0.92 on the same 64 images (gain 0.59, 90% interval ")
+    assert message.endswith("— the model has its own Rescaling efficientnetb0/rescaling: scale 0.003922, offset 0, so it may expect "
+                            "raw 0–255 pixels. Set model.preprocessing: none (or model.check_preprocessing: false if scale_0_1 is right).")
+    # the one-class rule: a configured setting answering one class for 90% of the batch, beaten by 0.1 by one that does not
+    mine, other = _vectors(60, 30, 6)
+    assert judge("a", {"a": outcome(mine, share=0.9), "b": outcome(other)}) is not None
+    mine, other = _vectors(60, 30, 5)  # 0.083: a random model's noise
+    assert judge("a", {"a": outcome(mine, share=0.9), "b": outcome(other)}) is None
+    mine, other = _vectors(60, 30, 12)  # constant too
+    assert judge("a", {"a": outcome(mine, share=0.9), "b": outcome(other, "y", 0.95)}) is None
+
+
+def test_the_other_resize_convention_warns_at_five_points_with_its_interval_above_zero():
+    from pipeline.model.preprocessing import resize_verdict
+
+    assert resize_verdict(4 / 64, 0.01) and not resize_verdict(3 / 64, 0.01)  # 0.0625 and 0.047
+    assert resize_verdict(0.05, 1e-6) and not resize_verdict(0.05, 0.0) and not resize_verdict(0.30, -0.02)
