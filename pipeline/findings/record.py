@@ -1,0 +1,248 @@
+"""The finding record and the rules every finding obeys: the severities, the samples table as findings read it, words and numbers, evidence picks, the accounting check, ``since_baseline``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from pipeline.numbers import fixed
+from pipeline.status import FAIL
+
+
+BLOCKER, WARNING, NOTE = "blocker", "warning", "note"
+
+
+SEVERITIES = (BLOCKER, WARNING, NOTE)
+
+
+MAX_EVIDENCE = 4
+
+
+MAX_TITLE_WORDS = 12
+
+
+ATTRIBUTION_SHARE = 0.5  # a heatmap/behaviour rule is a shortcut's when its members are >= this share of the rule's rfwr samples
+
+
+RFWR = "right_for_wrong_reason"
+
+
+ACCURACY_METRICS = {"accuracy", "balanced_accuracy"}
+
+
+BEHAVIOUR_METRICS = {"mean_object_dependence", "still_right_without_object_rate", "object_only_accuracy", "explanation_agreement",
+                     "explanation_kappa", "on_target_confirmed_rate", "off_target_confirmed_rate"}
+
+
+STRATEGY_METRICS = {"confirmed_shortcuts", "max_hotspot_dependence", "max_transplant_effect"}
+
+
+PROBE_METRICS = {"probes_fooled", "max_probe_effect"}
+
+
+DATA_METRICS = {"n_samples", "n_scored", "skipped_rate", "majority_accuracy"}
+
+
+NO_SIGNAL_METRICS = {"no_signal_rate"}
+
+
+CHANGE_KINDS = {"max_drop", "max_rise"}
+
+
+KIND_WORDS = {"watermark": "A watermark", "stamp": "A date stamp", "noise": "A noise patch", "frame": "A dark frame"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One cause (DESIGN §13); :meth:`record` is its summary.json form."""
+
+    id: str
+    severity: str
+    kind: str
+    title: str
+    sentence: str
+    action: str
+    labels: tuple[str, ...] = ()
+    place: str | None = None  # in words
+    rects: tuple[tuple[float, float, float, float], ...] = ()  # relative rectangles of the place
+    rules: tuple[str, ...] = ()  # the gate's labels of the failing rules it accounts for ...
+    rule_index: tuple[int, ...] = ()  # ... and their indices in summary["gate"]
+    checks: tuple[str, ...] = ()  # failed trust checks it accounts for
+    evidence: tuple[dict[str, Any], ...] = ()  # {sample_id, view: heat | crop | before_after, caption, ...}
+    effect: float = 0.0  # orders findings of one severity, largest first
+    since_baseline: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        rect = list(self.rects[0]) if len(self.rects) == 1 else None
+        return {"id": self.id, "severity": self.severity, "kind": self.kind, "title": self.title, "sentence": self.sentence,
+                "labels": list(self.labels), "place": None if self.place is None else {"words": self.place, "rect": rect,
+                                                                                      "rects": [list(r) for r in self.rects]},
+                "rules": list(self.rules), "rule_index": list(self.rule_index), "checks": list(self.checks),
+                "evidence": [dict(e) for e in self.evidence], "action": self.action, "effect": self.effect,
+                "since_baseline": self.since_baseline}
+
+
+@dataclass(frozen=True)
+class Samples:
+    """The columns findings read, as arrays of shape (N,) in row order."""
+
+    sample_id: np.ndarray
+    labels: tuple[tuple[str, ...], ...]
+    predicted: np.ndarray  # str, "" when none
+    explained: np.ndarray  # str: the label the CAM was explained for
+    confidence: np.ndarray
+    flag: np.ndarray
+    strategy: np.ndarray  # int, -1 when not clustered
+    focus: np.ndarray
+    object_dependence: np.ndarray | None = None
+    box_area: np.ndarray | None = None  # box_area_fraction: the share of the input the scored region covers
+
+    @classmethod
+    def of(cls, table: Any, target: str = "predicted") -> "Samples":
+        """From samples.csv as a DataFrame (or a mapping of columns); ``target``: explain.target."""
+        def col(name: str, default: Any = None) -> np.ndarray | None:
+            if name not in table:
+                return default
+            return np.asarray(table[name])
+
+        def text(values: Iterable[Any]) -> np.ndarray:
+            return np.array(["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values], object)
+
+        label = text(col("label"))
+        predicted = text(col("predicted"))
+        n = len(label)
+        strategy = col("strategy")
+        strategy = np.full(n, -1) if strategy is None else np.array([as_int(v) for v in strategy])
+        dep = col("object_dependence")
+        return cls(
+            sample_id=text(col("sample_id")), labels=tuple(tuple(x for x in s.split("|") if x) for s in label), predicted=predicted,
+            explained=predicted if target == "predicted" else label, confidence=as_floats(col("confidence"), n),
+            flag=text(col("flag")), strategy=strategy, focus=as_floats(col("focus_score"), n),
+            object_dependence=None if dep is None else as_floats(dep, n),
+            box_area=as_floats(col("box_area_fraction"), n),
+        )
+
+    def in_scope(self, scope: str) -> np.ndarray:
+        """(N,) bool: the samples a rule of ``scope`` ("overall" or a label) concerns."""
+        if scope == "overall":
+            return np.ones(len(self.flag), bool)
+        return np.array([scope in labs for labs in self.labels], bool)
+
+    def caption(self, row: int) -> str:
+        """"circle_0012.jpg: circle 0.98" — the sample and the model's answer with its confidence."""
+        answer = self.predicted[row] or "no class"
+        conf = self.confidence[row]
+        return f"{self.sample_id[row]}: {answer}" + ("" if math.isnan(conf) else f" {conf:.2f}")
+
+
+def as_int(v: Any) -> int:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return -1
+    return -1 if math.isnan(f) else int(f)
+
+
+def as_floats(values: Any, n: int) -> np.ndarray:
+    if values is None:
+        return np.full(n, np.nan)
+    return np.array([as_float(v) for v in values], np.float64)
+
+
+def as_float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def and_join(names: Sequence[str]) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else ""
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def words(text: str, limit: int = MAX_TITLE_WORDS) -> str:
+    """At most ``limit`` words (a title)."""
+    parts = text.split()
+    return text if len(parts) <= limit else " ".join(parts[:limit])
+
+
+def num(value: Any, digits: int = 2) -> str:
+    """A number for a sentence: fixed decimals, never "-0.00"; "—" when missing."""
+    return fixed(value, digits)
+
+
+def interval_text(low: Any, high: Any, level: float) -> str:
+    lo, hi = as_float(low), as_float(high)
+    if math.isnan(lo) or math.isnan(hi):
+        return "no interval: too few samples"
+    return f"{level:.0%} interval {num(lo)}–{num(hi)}"
+
+
+def pick(s: Samples | None, mask: np.ndarray | None, order: np.ndarray | None = None) -> tuple[dict[str, Any], ...]:
+    """Up to MAX_EVIDENCE heat views of the rows in ``mask``, in ``order`` (ascending key)."""
+    if s is None or mask is None or not mask.any():
+        return ()
+    rows = np.flatnonzero(mask)
+    if order is not None:
+        rows = rows[np.argsort(order[rows], kind="stable")]
+    return tuple({"sample_id": str(s.sample_id[r]), "view": "heat", "caption": s.caption(int(r))} for r in rows[:MAX_EVIDENCE])
+
+
+def scope_mask(s: Samples, rules: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    out = np.zeros(len(s.flag), bool)
+    for g in rules:
+        out |= s.in_scope(g["scope"])
+    return out
+
+
+def sortable(x: float) -> float:
+    return -math.inf if math.isnan(x) else x
+
+
+def unique_ids(findings: list[Finding]) -> list[Finding]:
+    """Ids are unique: a second finding with the same id gets "#2" (two causes that look alike)."""
+    seen: dict[str, int] = {}
+    out = []
+    for f in findings:
+        seen[f.id] = seen.get(f.id, 0) + 1
+        out.append(f if seen[f.id] == 1 else replace(f, id=f"{f.id}#{seen[f.id]}"))
+    return out
+
+
+def since_baseline(findings: list[Finding], baseline: Mapping[str, Any] | None) -> list[Finding]:
+    """``new`` / ``persisting`` against the baseline's findings; its findings that are gone follow as ``resolved``
+    notes. Unchanged (null) without a baseline or when the baseline predates findings."""
+    if baseline is None or "findings" not in baseline:
+        return findings
+    before = {f["id"]: f for f in baseline.get("findings") or [] if f.get("since_baseline") != "resolved"}
+    now = [replace(f, since_baseline="persisting" if f.id in before else "new") for f in findings]
+    ids = {f.id for f in findings}
+    gone = [Finding(id=i, severity=NOTE, kind=f["kind"], title=f["title"], sentence=f"Resolved since the baseline: {f['sentence']}",
+                    action="Nothing to do: the baseline's finding is no longer found.", labels=tuple(f.get("labels") or ()),
+                    since_baseline="resolved") for i, f in before.items() if i not in ids]
+    return now + gone
+
+
+def accounts(findings: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> tuple[list[int], list[int], list[str], list[str]]:
+    """The accounting rule's misses: (failing rules in no finding, rules in more than one, failed checks in none,
+    checks in more than one) — all empty when the rule holds (tests, and a guard in the run)."""
+    counts: dict[int, int] = {}
+    for f in findings:
+        for i in f.get("rule_index", []):
+            counts[i] = counts.get(i, 0) + 1
+    failing = [i for i, g in enumerate(summary.get("gate", [])) if g["status"] == FAIL]
+    check_counts: dict[str, int] = {}
+    for f in findings:
+        for c in f.get("checks", []):
+            check_counts[c] = check_counts.get(c, 0) + 1
+    failed = [c["name"] for c in (summary.get("trust") or {}).get("checks", []) if c["status"] == FAIL]
+    return ([i for i in failing if counts.get(i, 0) == 0], [i for i, k in counts.items() if k > 1],
+            [c for c in failed if check_counts.get(c, 0) == 0], [c for c, k in check_counts.items() if k > 1])

@@ -1,0 +1,200 @@
+"""Failing gate rules without a confirmed cause: accuracy, heatmap, behaviour and regression findings, and the routing of every failing rule to exactly one finding (attribution to shortcuts)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from pipeline.numbers import COUNT_AGGREGATES, aggregate_text, count
+from pipeline.findings.background import background_cause
+from pipeline.findings.places import place_token, rects_words
+from pipeline.findings.probe import strongest_probe
+from pipeline.findings.record import ACCURACY_METRICS, ATTRIBUTION_SHARE, BEHAVIOUR_METRICS, BLOCKER, CHANGE_KINDS, DATA_METRICS, Finding, NO_SIGNAL_METRICS, PROBE_METRICS, RFWR, STRATEGY_METRICS, Samples, and_join, as_float, interval_text, num, pick, scope_mask, words
+from pipeline.findings.shortcut import Cause, members_mask
+
+
+def rule_text(g: Mapping[str, Any], level: float) -> str:
+    """"mean_focus_score -0.09 (90% interval -0.10–-0.08, 300 samples) is below 0.25"."""
+    value = g.get("value")
+    if g["kind"] in CHANGE_KINDS:
+        return str(g["message"])
+    ci = g.get("interval") or [None, None]
+    within = f" ({interval_text(ci[0], ci[1], level)}, {g['n']} samples)" if ci[0] is not None and g.get("n") else ""
+    shown = aggregate_text(g["aggregate"], value, 2)
+    if math.isnan(as_float(value)):
+        return f"{g['label']} is undefined (no samples to measure it on)"
+    side = "below the required" if g["kind"] == "min" else "above the allowed"
+    bound = f" (its {g['bound']} bound {num(g.get('compared'))})" if g.get("bound") not in (None, "point") else ""
+    return f"{g['label']} {shown}{within}{bound} is {side} {threshold_of(g)}"
+
+
+def threshold_of(g: Mapping[str, Any]) -> str:
+    return count(g["threshold"]) if g["aggregate"] in COUNT_AGGREGATES else f"{as_float(g['threshold']):g}"
+
+
+def scopes(rules: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    return tuple(sorted({g["scope"] for g in rules if g["scope"] != "overall"}))
+
+
+def id_labels(rules: Sequence[Mapping[str, Any]]) -> str:
+    if any(g["scope"] == "overall" for g in rules):
+        return "*"
+    return "+".join(scopes(rules)) or "*"
+
+
+def accuracy_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, level: float, summary: Mapping[str, Any]) -> Finding:
+    labels = scopes(rules)
+    first = rules[0]
+    if len(rules) == 1:
+        who = f"{first['scope']} accuracy" if first["scope"] != "overall" else first["label"].replace("_", " ").capitalize()
+        title = f"{who[0].upper()}{who[1:]} {num(first['value'])} is below the required {threshold_of(first)}"
+    else:
+        title = f"Accuracy is below the gate's minimum for {and_join(labels) if labels else 'the whole set'}"
+    sentence = "; ".join(rule_text(g, level) for g in rules) + "."
+    confusion, evidence = "", ()
+    if s is not None:
+        wrong = np.isin(s.flag, ("confused_on_object", "distracted")) & scope_mask(s, rules)
+        pairs: dict[tuple[str, str], int] = {}
+        for r in np.flatnonzero(wrong):
+            pairs[("|".join(s.labels[r]), s.predicted[r] or "no class")] = pairs.get(("|".join(s.labels[r]), s.predicted[r] or "no class"), 0) + 1
+        if pairs:
+            (true, said), k = max(pairs.items(), key=lambda kv: kv[1])
+            confusion = f"{true} answered as {said}"
+            sentence += f" {int(wrong.sum())} wrong answers; the most common: {confusion} ({k})."
+        evidence = pick(s, wrong, -s.confidence)
+    action = ((f"Most errors are {confusion}: check those images' labels and add training images that tell them apart; "
+               if confusion else "Add training images of the failing classes; ")
+              + "if every class fails, first check model.preprocessing and the class_names order (python -m pipeline validate "
+                "prints both). Retrain and re-audit with --baseline this audit's summary.json.")
+    return Finding(id=f"accuracy:{id_labels(rules)}:*", severity=BLOCKER, kind="accuracy", title=words(title), sentence=sentence,
+                   action=action, labels=labels, evidence=evidence)
+
+
+def off_object_place(summary: Mapping[str, Any], labels: Sequence[str]) -> tuple[str, tuple[float, ...], float, str] | None:
+    """The atlas's strongest off-object place among ``labels``' atlases: (words, rect, share of that label's heat, label)."""
+    from pipeline import strategies as st
+
+    section = summary.get("strategies") or {}
+    threshold = float((section.get("settings") or {}).get("hotspot_threshold", 0.5))
+    best = None
+    for lab in section.get("labels", []):
+        if labels and lab["label"] not in labels:
+            continue
+        m, c = np.asarray(lab["atlas"]["mean_map"], float), np.asarray(lab["atlas"]["mean_coverage"], float)
+        if m.ndim != 2 or not m.size:
+            continue
+        cells = st.hot_spot_cells(m, c, threshold)
+        if cells is None:
+            continue
+        r0, c0, r1, c1 = cells
+        off = m * (1 - c)
+        share = float(off[r0:r1, c0:c1].sum() / m.sum()) if m.sum() > 0 else 0.0
+        rect = st.rect_relative(cells, m.shape)
+        if best is None or share > best[2]:
+            best = (rects_words([rect]), rect, share, lab["label"])
+    return best
+
+
+def heatmap_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, level: float, summary: Mapping[str, Any],
+             causes: Sequence[Cause]) -> Finding:
+    labels = scopes(rules)
+    where = off_object_place(summary, labels)
+    title = f"Heat lies off the objects, strongest at {where[0]}" if where else "Heat lies off the objects"
+    sentence = "; ".join(rule_text(g, level) for g in rules) + "."
+    if where:
+        sentence += f" The strongest off-object heat is at {where[0]}: {where[2]:.0%} of the heat of '{where[3]}' images, off their objects."
+    evidence = ()
+    if s is not None:
+        rf = (s.flag == RFWR) & scope_mask(s, rules)
+        members = frozenset().union(*(c.members for c in causes)) if causes else frozenset()
+        k = int((rf & members_mask(s, members)).sum()) if members else 0
+        if rf.any():
+            sentence += (f" {int(rf.sum())} samples are right for the wrong reason; {k} of them are in confirmed shortcut strategies, "
+                         "so no tested cause accounts for this.")
+        evidence = pick(s, rf, s.focus)
+    grid = (summary.get("provenance") or {}).get("target_layer_shape") or []
+    coarse = f"the coarse {grid[0]}×{grid[1]} grid" if len(grid) >= 2 else "a coarse grid"
+    look = where[0] if where else "the heat"
+    action = (f"No tested cause explains it: open the right-for-wrong-reason samples in the gallery and look at {look}. If something "
+              f"sits there (text, a marker, a border), test it as a probe overlay with 'at' (probes.overlays); if the heat is only "
+              f"spread by {coarse}, name an earlier, finer model.target_layer and re-audit.")
+    return Finding(id=f"heatmap:{id_labels(rules)}:{place_token([where[1]]) if where else '*'}", severity=BLOCKER, kind="heatmap",
+                   title=words(title), sentence=sentence, action=action, labels=labels, place=where[0] if where else None,
+                   rects=(tuple(where[1]),) if where else (), evidence=evidence)
+
+
+def behaviour_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, level: float) -> Finding:
+    labels = scopes(rules)
+    sentence = "; ".join(rule_text(g, level) for g in rules) + "."
+    evidence = ()
+    if s is not None and s.object_dependence is not None:
+        right = np.isin(s.flag, ("ok", RFWR)) & scope_mask(s, rules) & ~np.isnan(s.object_dependence)
+        evidence = pick(s, right, s.object_dependence)
+    action = ("The model still answers the same with the object removed, so it decides from what surrounds it: add training images "
+              "of each class on varied backgrounds (and backgrounds without the class), retrain, and re-audit with --baseline this "
+              "audit's summary.json; 'Does the model need the object?' lists the samples.")
+    return Finding(id=f"behaviour:{id_labels(rules)}:*", severity=BLOCKER, kind="behaviour",
+                   title="Predictions do not need the object", sentence=sentence, action=action, labels=labels, evidence=evidence)
+
+
+def regression_finding(rules: Sequence[Mapping[str, Any]], level: float) -> Finding:
+    first = rules[0]
+    title = (f"Worse than the baseline on {first['label']}" if len(rules) == 1 else f"Worse than the baseline on {len(rules)} rules")
+    metrics = "+".join(sorted({g["metric"] for g in rules}))
+    return Finding(id=f"regression:{id_labels(rules)}:{metrics}", severity=BLOCKER, kind="regression", title=words(title),
+                   sentence="; ".join(rule_text(g, level) for g in rules) + ".", labels=scopes(rules),
+                   action="Open 'Against the baseline' in the report: it lists the samples that left ok. Find what changed between the "
+                          "two models' training data or code, fix it, and re-audit with the same --baseline.")
+
+
+def attribute(scope: str, causes: Sequence[Cause], s: Samples | None) -> Cause | None:
+    """The shortcut cause of a heatmap/behaviour rule of ``scope``: its confirmed strategies' members are at
+    least half of the scope's right-for-wrong-reason samples (DESIGN §13); the cause holding most of them."""
+    if s is None:
+        return None
+    shortcuts = [c for c in causes if c.finding.kind == "shortcut" and (scope == "overall" or scope in c.finding.labels)]
+    if not shortcuts:
+        return None
+    rf = (s.flag == RFWR) & s.in_scope(scope)
+    if not rf.any():
+        return None
+    masks = [members_mask(s, c.members) & rf for c in shortcuts]
+    union = np.logical_or.reduce(masks)
+    if union.sum() < ATTRIBUTION_SHARE * rf.sum():
+        return None
+    return shortcuts[int(np.argmax([m.sum() for m in masks]))]
+
+
+def route(g: Mapping[str, Any], causes: list[Cause], s: Samples | None, summary: Mapping[str, Any], level: float) -> str:
+    """The finding id (a cause's) or rule group ("accuracy", "heatmap", ...) a failing rule belongs to."""
+    agg, scope = g["aggregate"], g["scope"]
+    if g["kind"] in CHANGE_KINDS:
+        return "regression"
+    if agg in STRATEGY_METRICS:
+        mine = [c for c in causes if c.finding.kind == "shortcut" and (scope == "overall" or scope in c.finding.labels)]
+        return mine[0].finding.id if mine else "heatmap"
+    if agg in PROBE_METRICS:
+        mine = [c for c in causes if c.finding.kind == "probe" and (scope == "overall" or scope in c.finding.labels)]
+        if mine:
+            return mine[0].finding.id
+        extra = strongest_probe(summary, scope, s, level)
+        if extra is None:
+            return "heatmap"
+        causes.append(extra)
+        return extra.finding.id
+    if agg == "background_gap":
+        found = next((c for c in causes if c.finding.kind == "background"), None) or background_cause(summary, level)
+        if found is None:
+            return "heatmap"
+        if found not in causes:
+            causes.append(found)
+        return found.finding.id
+    for group, metrics in (("accuracy", ACCURACY_METRICS), ("no_signal", NO_SIGNAL_METRICS), ("data", DATA_METRICS)):
+        if agg in metrics:
+            return group
+    cause = attribute(scope, causes, s)
+    if cause is not None:
+        return cause.finding.id
+    return "behaviour" if agg in BEHAVIOUR_METRICS else "heatmap"
