@@ -72,7 +72,8 @@ def _candidates(n_out: int, n_in: int) -> np.ndarray:
 def upsample(cams: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear upsample (B, h, w) -> (B, H, W), float64. For display and reference only."""
     h, w = cams.shape[-2:]
-    return np.einsum("Hh,bhw,Ww->bHW", bilinear_matrix(size[0], h), cams, bilinear_matrix(size[1], w))
+    # two matrix products (U_H @ cam @ U_W^T): a three-operand einsum sums naively, O(H h w W) per map
+    return bilinear_matrix(size[0], h) @ np.asarray(cams, np.float64) @ bilinear_matrix(size[1], w).T
 
 
 def pixel_boxes(boxes: np.ndarray, scale_xy: tuple[float, float], size: tuple[int, int]) -> np.ndarray:
