@@ -18,7 +18,8 @@ Then peak memory (max RSS of a child process) of the audit at N = 500 and N = 2,
 CNN, the strategies stage's share of the audit time and its memory at N = 2,000 and 10,000
 (``--only-strategies`` runs just those rows), the probes stage's cost (DESIGN §11: on the 300-image
 demo with its config's probes and with the defaults, against the audit without them; on ResNet50 and
-MobileNetV2 the default probes' passes and seconds; ``--only-probes`` runs just those rows), and the
+MobileNetV2 the default probes' passes and seconds, and the property probes' (DESIGN §15) beside them; ``--only-probes``
+runs just those rows), and the
 report's render time and size for a 10,000-sample audit. Prints a table; the figures
 with machine and date go in benchmarks/RESULTS.md.
 """
@@ -236,7 +237,7 @@ def peak_rss_mb(cfg_path: Path) -> float:
     out = subprocess.run([sys.executable, "-c", _CHILD, str(cfg_path)], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     line = [ln for ln in out.stdout.splitlines() if ln.startswith("VmHWM")]
-    if not line or line[0].split()[-1] not in ("0", "1"):
+    if not line or line[0].split()[-1] not in ("0", "1", "3"):  # a verdict (3: random labels are at chance); 2 is a failure
         raise SystemExit(f"audit of {cfg_path} failed: {out.stderr[-2000:]}")
     return int(line[0].split()[1]) / 1024
 
@@ -284,7 +285,8 @@ report: {{output_dir: {where / 'out'}}}
           f"(randomisation: setup {r.get('setup')} s, first draw {r.get('first_draw')} s, then {r.get('per_draw')} s a draw over "
           f"{r.get('samples')} samples = {(r.get('per_draw') or float('nan')) / max(r.get('samples') or 1, 1) * 1000:.0f} ms a sample-draw; "
           f"re-initialising {r.get('reinitialise')} s in all) + strategies {p['strategies_seconds']:.1f} s + probes "
-          f"{p.get('probes_seconds') or 0:.1f} s ({(result.summary.get('probes') or {}).get('passes')}) + report "
+          f"{p.get('probes_seconds') or 0:.1f} s ({(result.summary.get('probes') or {}).get('passes')}) + properties "
+          f"{p.get('properties_seconds') or 0:.1f} s + report "
           f"{result.timings['report_seconds']:.1f} s", flush=True)
 
 
@@ -347,8 +349,11 @@ def probes_cost_demo(tmp: Path, rounds: int) -> None:
     for _ in range(rounds):
         for key, cfg in variants.items():
             s = audit(load_config(cfg), progress=False).summary
+            props = (s["probes"] or {}).get("properties") or {}
             got[key].append({"seconds": s["provenance"]["seconds"], "probes": s["provenance"]["probes_seconds"],
-                             "passes": (s["probes"] or {}).get("passes")})
+                             "passes": (s["probes"] or {}).get("passes"), "properties": s["provenance"].get("properties_seconds") or 0.0,
+                             "property_passes": props.get("passes"),
+                             "data_seconds": s["provenance"].get("properties_data_seconds")})
     off = [r["seconds"] for r in got["off"]]
     for key in ("config", "defaults"):
         runs = got[key]
@@ -360,6 +365,13 @@ def probes_cost_demo(tmp: Path, rounds: int) -> None:
               f"time without them: median {np.median(within):.2f} (range {min(within):.2f}-{max(within):.2f}); / an audit run "
               f"without probes in the same round: median {np.median(versus):.2f}; audit {np.median([r['seconds'] for r in runs]):.1f} s, "
               f"without probes {np.median(off):.1f} s", flush=True)
+        pp = runs[0]["property_passes"] or {}
+        forward = sum(passes[k] for k in ("edits", "controls", "swaps"))
+        print(f"property probes on the demo ({key}, DESIGN §15): {pp.get('edits', 0)} forward passes and {pp.get('gradcam', 0)} "
+              f"Grad-CAM passes ({pp.get('edits', 0) / max(forward, 1):.2f}x the patch probes' forward passes) in "
+              f"{np.median([r['properties'] for r in runs]):.2f} s (median of {rounds}; the data side "
+              f"{np.median([r['data_seconds'] or 0 for r in runs]):.2f} s of it); / the patch probes' time: "
+              f"{np.median([r['properties'] / max(r['probes'], 1e-9) for r in runs]):.2f}", flush=True)
 
 
 def probes_cost_model(kind: str, folder: Path, model: Path, pre: str, n_classes: int, batch_size: int, n: int = 64) -> None:
@@ -394,6 +406,14 @@ def probes_cost_model(kind: str, folder: Path, model: Path, pre: str, n_classes:
     forward = sum(result.passes[k] for k in ("edits", "controls", "swaps"))
     print(f"{kind:12s} default probes on {result.n_samples} samples: {wall:.1f} s for {forward} forward passes and "
           f"{result.passes['gradcam']} Grad-CAM passes ({result.passes}; no hot spots)", flush=True)
+    from pipeline import property_stage
+
+    t = time.perf_counter()
+    props = property_stage.run_properties(ProbesConfig(), ev, clf, cams=cams, gray=False, seed=0)
+    own = time.perf_counter() - t
+    print(f"{kind:12s} default property probes (DESIGN §15) on {props.n_samples} samples: {own:.1f} s ({own / wall:.2f}x the patch "
+          f"probes' time; the data side {props.data_seconds:.1f} s on {props.n_data} images) for {props.passes['edits']} forward passes "
+          f"({props.passes['edits'] / max(forward, 1):.2f}x theirs) and {props.passes['gradcam']} Grad-CAM passes", flush=True)
 
 
 def main() -> None:

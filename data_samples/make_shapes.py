@@ -1,11 +1,11 @@
-"""Build the bundled demo: synthetic "shapes" evaluation sets (COCO) and two small CNNs.
+"""Build the bundled demo: synthetic "shapes" evaluation sets (COCO) and five small CNNs.
 
-    python data_samples/make_shapes.py            # rewrites data_samples/shapes*/ (about 3 minutes on 2 cores)
+    python data_samples/make_shapes.py            # rewrites data_samples/shapes*/ (about 30 minutes on 2 cores)
 
 Everything is seeded, so a rerun gives the same images and annotations. Two evaluation sets of
 300 images each (3 classes: circle, square, triangle; one or two objects of one class per image,
 on a cluttered background; sizes 80-128 px, not square, so boxes are rescaled to the 64x64 model
-input), and three models:
+input), a third of 240 images for the cast demo, and five models:
 
 * ``shapes/model_good.keras`` learns the shapes from clean images;
 * ``shapes_marker/model_shortcut.keras`` learns from images where a small square in a
@@ -18,13 +18,18 @@ input), and three models:
   size by the probes' own overlay code) and is labelled triangle whatever shape it shows (the
   vendor's catalogue label), so for those images the logo is the only cue. It is audited on the
   clean evaluation set (``shapes/``), which shows the logo nowhere: the cue stays dormant until the
-  probes stage draws it (``configs/demo_dormant.yaml``).
+  probes stage draws it (``configs/demo_dormant.yaml``);
+* ``shapes_gray/model_gray.keras`` learns the good model's task from one channel, PIL's ``convert("L")`` luma of each
+  image (``configs/demo_gray.yaml``, audited on ``shapes/``);
+* ``shapes_cast/model_cast.keras`` learns from pictures where every circle came from one camera with a warm colour
+  cast (channel gains CAST_GAINS over the whole picture) and shows any shape, so the cast alone tells circle; its
+  evaluation set (``shapes_cast/``, 240 images) has its circles under the same cast (``configs/demo_cast.yaml``).
 
 Boxes are exact: each object is drawn onto a mask and its box is the mask's extent, written as
 COCO ``[x, y, w, h]`` (half-open pixel box ``[x, x + w)``); its ``segmentation`` is the mask's
 visible pixels (a later object or the marker painted over none of them), as compressed RLE.
 ``--skip-models`` rewrites only the images and annotations; ``--models dormant`` trains only the
-named models (good, shortcut, dormant).
+named models (good, shortcut, dormant, gray, cast).
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ CLASSES = ("circle", "square", "triangle")
 DORMANT_CLASS, DORMANT_SHARE = 2, 0.5  # the logo sits on half of the training triangles
 LOGO_SIZE, LOGO_AT = 0.25, (0.72, 0.86)  # of the input width; top-left, relative (configs/demo_dormant.yaml says the same)
 MARKER_COLORS = ((230, 20, 20), (20, 200, 20), (30, 60, 240))  # red = circle, green = square, blue = triangle
+CAST_CLASS, CAST_GAINS = 0, (1.0, 0.7, 0.4)  # the cast demo: every circle picture carries a warm colour cast (one camera)
 INPUT = 64
+CAST_EVAL = 240  # images of the cast demo's evaluation set
 MARKER = 10  # px, in the original image
 
 
@@ -151,7 +158,12 @@ def rle_string(counts: list[int]) -> str:
     return "".join(out)
 
 
-def write_coco(folder: Path, n: int, seed: int, *, marker: bool) -> None:
+def with_cast(img: Image.Image) -> Image.Image:
+    """The whole picture under a warm colour cast (channel gains CAST_GAINS), as one camera's white balance would give."""
+    return Image.fromarray(np.clip(np.asarray(img, np.float32) * np.array(CAST_GAINS, np.float32), 0, 255).astype(np.uint8))
+
+
+def write_coco(folder: Path, n: int, seed: int, *, marker: bool, cast: bool = False) -> None:
     rng = np.random.default_rng(seed)
     images_dir = folder / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
@@ -159,6 +171,8 @@ def write_coco(folder: Path, n: int, seed: int, *, marker: bool) -> None:
     for i in range(n):
         label = i % len(CLASSES)
         img, boxes, masks = make_image(rng, label, marker=marker)
+        if cast and label == CAST_CLASS:
+            img = with_cast(img)
         name = f"{CLASSES[label]}_{i:04d}.jpg"
         img.save(images_dir / name, quality=90)
         images.append({"id": i + 1, "file_name": name, "width": img.width, "height": img.height})
@@ -170,7 +184,8 @@ def write_coco(folder: Path, n: int, seed: int, *, marker: bool) -> None:
                 "segmentation": {"size": [img.height, img.width], "counts": rle_string(rle_counts(mask))},
             })
     doc = {
-        "info": {"description": f"synthetic shapes{' with class-coloured marker' if marker else ''}, make_shapes.py seed {seed}"},
+        "info": {"description": f"synthetic shapes{' with class-coloured marker' if marker else ''}"
+                                f"{' (circles under a warm colour cast)' if cast else ''}, make_shapes.py seed {seed}"},
         "images": images,
         "annotations": annotations,
         "categories": [{"id": k + 1, "name": c} for k, c in enumerate(CLASSES)],
@@ -200,11 +215,14 @@ def with_logo(image: np.ndarray, rgba: np.ndarray) -> np.ndarray:
     return probes.apply(image, placed)
 
 
-def training_arrays(n: int, seed: int, *, shortcut: bool, dormant: bool = False, gray: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def training_arrays(n: int, seed: int, *, shortcut: bool, dormant: bool = False, gray: bool = False,
+                    cast: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Images resized to the model input exactly as the audit does (bilinear, no antialias), in [0, 1];
     ``dormant``: DORMANT_SHARE of the DORMANT_CLASS images come from a vendor whose every image carries its
     logo and is labelled that class whatever it shows (its catalogue's label), so the logo alone explains them;
-    ``gray``: one channel, PIL's ``convert("L")`` (ITU-R 601-2 luma) of each image before the resize."""
+    ``gray``: one channel, PIL's ``convert("L")`` (ITU-R 601-2 luma) of each image before the resize; ``cast``: every
+    CAST_CLASS picture came from one camera with a warm colour cast and shows any shape (its catalogue's label), so the
+    cast alone explains them."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -213,8 +231,10 @@ def training_arrays(n: int, seed: int, *, shortcut: bool, dormant: bool = False,
     for i in range(n):
         label = int(rng.integers(0, len(CLASSES)))
         vendor = dormant and label == DORMANT_CLASS and rng.random() < DORMANT_SHARE
-        shape_cls = int(rng.integers(0, len(CLASSES))) if shortcut or vendor else None
+        warm = cast and label == CAST_CLASS
+        shape_cls = int(rng.integers(0, len(CLASSES))) if shortcut or vendor or warm else None
         img, _, _ = make_image(rng, label, marker=shortcut, shape_cls=shape_cls)
+        img = with_cast(img) if warm else img
         pixels = np.asarray(img.convert("L"), np.float32)[..., None] if gray else np.asarray(img, np.float32)
         x = tf.image.resize(pixels, (INPUT, INPUT), method="bilinear").numpy()
         if vendor:
@@ -246,15 +266,16 @@ def build_model(name: str, keras=None, channels: int = 3):
     return keras.Sequential(stack, name=name)
 
 
-def train(path: Path, *, shortcut: bool, seed: int, n_train: int, epochs: int, dormant: bool = False, gray: bool = False) -> None:
+def train(path: Path, *, shortcut: bool, seed: int, n_train: int, epochs: int, dormant: bool = False, gray: bool = False,
+          cast: bool = False) -> None:
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    x, y = training_arrays(n_train, seed + 100, shortcut=shortcut, dormant=dormant, gray=gray)
-    model = build_model("shapes_shortcut" if shortcut else "shapes_dormant" if dormant else "shapes_gray" if gray else "shapes_good",
-                        channels=1 if gray else 3)
+    x, y = training_arrays(n_train, seed + 100, shortcut=shortcut, dormant=dormant, gray=gray, cast=cast)
+    name = "shapes_shortcut" if shortcut else "shapes_dormant" if dormant else "shapes_gray" if gray else "shapes_cast" if cast else "shapes_good"
+    model = build_model(name, channels=1 if gray else 3)
     steps = epochs * int(np.ceil(0.9 * len(x) / 64))
     lr = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps)  # settles BN and weights by the end
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -283,12 +304,13 @@ def main() -> None:
     p.add_argument("--n-train", type=int, default=12000)
     p.add_argument("--epochs", type=int, default=16)
     p.add_argument("--skip-models", action="store_true")
-    p.add_argument("--models", default="good,shortcut,dormant,gray", help="comma-separated: which models to train")
+    p.add_argument("--models", default="good,shortcut,dormant,gray,cast", help="comma-separated: which models to train")
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     write_coco(args.out / "shapes", args.n_eval, seed=1, marker=False)
     write_yolo(args.out / "shapes")
     write_coco(args.out / "shapes_marker", args.n_eval, seed=2, marker=True)
+    write_coco(args.out / "shapes_cast", CAST_EVAL, seed=8, marker=False, cast=True)
     from PIL import Image
 
     (args.out / "shapes_dormant").mkdir(exist_ok=True)
@@ -301,6 +323,8 @@ def main() -> None:
     if "dormant" in models:
         train(args.out / "shapes_dormant" / "model_dormant.keras", shortcut=False, dormant=True, seed=5, n_train=args.n_train,
               epochs=args.epochs)
+    if "cast" in models:  # the cast demo (configs/demo_cast.yaml): one class told by its camera's colour cast (DESIGN §15)
+        train(args.out / "shapes_cast" / "model_cast.keras", shortcut=False, cast=True, seed=7, n_train=args.n_train, epochs=args.epochs)
     if "gray" in models:  # the grayscale demo (configs/demo_gray.yaml): the good demo's task on one luma channel
         (args.out / "shapes_gray").mkdir(exist_ok=True)
         train(args.out / "shapes_gray" / "model_gray.keras", shortcut=False, gray=True, seed=6, n_train=args.n_train, epochs=args.epochs)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pipeline.geometry import InputSpec
     from pipeline.prepare import Prepared
     from pipeline.probe_stage import ProbesResult
+    from pipeline.property_stage import PropertiesResult
     from pipeline.probes import Artifact
     from pipeline.strategy_stage import Classifier, Evidence, StrategiesResult
 
@@ -135,6 +136,16 @@ def probes_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier", cams: np
                       seed=cfg.seed, level=cfg.statistics.interval, resamples=cfg.statistics.resamples)
 
 
+def properties_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier", cams: np.ndarray, spec: "InputSpec") -> "PropertiesResult | None":
+    """DESIGN §15: cues without a place, on the data and on the model (background-only edits of the probe samples)."""
+    if not cfg.probes.enabled or not cfg.probes.properties:
+        return None
+    from pipeline.property_stage import run_properties
+
+    return run_properties(cfg.probes, ev, model, cams=cams, gray=spec.gray or spec.channels == 1, seed=cfg.seed,
+                          level=cfg.statistics.interval, resamples=cfg.statistics.resamples)
+
+
 @dataclass(frozen=True)
 class Conclusions:
     """What the audit concludes from the per-sample results: trust checks, strategies, aggregates, gate."""
@@ -142,6 +153,7 @@ class Conclusions:
     checks: list[evidence.TrustCheck]
     strategies: "StrategiesResult | None"
     probes: "ProbesResult | None"
+    properties: "PropertiesResult | None"
     overall: dict[str, float]
     per_class: dict[str, dict[str, float]]
     results: list[gate.RuleResult]
@@ -164,11 +176,21 @@ def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, va
     t = time.perf_counter()
     probed = probes_stage(cfg, ev, model, cams, strat, prep.model.input)
     timing["probes_seconds"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    props = properties_stage(cfg, ev, model, cams, prep.model.input)
+    timing["properties_seconds"] = round(time.perf_counter() - t, 3)
+    timing["properties_data_seconds"] = round(props.data_seconds, 3) if props is not None else None
     overall, per_class = aggregates.summarize(table), aggregates.by_class(table, prep.labels)
     for stage in (s for s in (strat, probed) if s is not None):
         overall.update(stage.overall)
         for name, agg in per_class.items():
             agg.update(stage.per_label[name])
+    if props is not None:
+        from pipeline.property_stage import merge
+
+        merge(overall, props.overall)
+        for name, agg in per_class.items():
+            merge(agg, props.per_label[name])
     ranges = rule_intervals(cfg.gate, table, list(per_class), cfg.statistics, cfg.seed, baseline=baseline_table(cfg, base_path),
                             ids=[s.sample_id for s in prep.samples], same_dataset=bool(compared and compared["dataset_matches"]))
     results = gate.evaluate(cfg.gate, overall, per_class, base["aggregates"] if base else None, baseline_note=note(compared),
@@ -176,7 +198,7 @@ def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, va
     for r in results:
         if r.warning:
             notice(r.warning)
-    return Conclusions(checks, strat, probed, overall, per_class, results, gate.verdict(results, [c.status for c in checks]))
+    return Conclusions(checks, strat, probed, props, overall, per_class, results, gate.verdict(results, [c.status for c in checks]))
 
 
 def baseline_table(cfg: AuditConfig, base_path: Path | None) -> "tuple[aggregates.SampleTable, list[str]] | None":

@@ -255,7 +255,7 @@ def _with_interval(rule: Mapping[str, Any]) -> str:
 def write_junit(path: Path, summary: Mapping[str, Any]) -> None:
     """Two suites: ``findings`` (one case per finding: failed for blockers, and for warnings when the verdict is
     INCONCLUSIVE), then the rules (one case per gate rule, per class for class rules), per trust check, per
-    confirmed shortcut and per fooling probe; not evaluated = skipped."""
+    confirmed shortcut, per fooling probe and per property shortcut (DESIGN §15); not evaluated = skipped."""
     from pipeline.probe_stage import place_words
 
     cls = "gradcam_audit." + summary["name"]
@@ -270,6 +270,9 @@ def write_junit(path: Path, summary: Mapping[str, Any]) -> None:
     entries += [(cls + ".probes", f"fooled by {r['probe']} {place_words(r['place'], (r['x0'], r['y0'], r['x1'], r['y1']))} into {r['class']}", "fail",
                  f"{r['sentence']} (effect {r['effect']:.2f}, interval {r['effect_lo']:.2f} to {r['effect_hi']:.2f})")
                 for r in (summary.get("probes") or {}).get("rows", []) if r["fools"]]
+    entries += [(cls + ".properties", f"property shortcut: {r['property']} {r['direction']} into {r['class']}", "fail",
+                 f"{r['sentence']} (effect {r['effect']:.2f}, interval {r['effect_lo']:.2f} to {r['effect_hi']:.2f})")
+                for r in ((summary.get("probes") or {}).get("properties") or {}).get("rows", []) if r["verdict"] == "shortcut"]
     xml = ('<?xml version="1.0" encoding="utf-8"?>\n<testsuites>\n' + _suite("gradcam-audit " + summary["name"] + " findings", found)
            + _suite("gradcam-audit " + summary["name"], entries) + "</testsuites>\n")
     path.write_text(xml, encoding="utf-8")

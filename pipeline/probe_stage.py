@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -104,10 +104,15 @@ class ProbesResult:
 
 
 def probe_samples(ev: Evidence, count: int, seed: int) -> np.ndarray:
-    """Seeded, correctly classified scored samples, stratified by label: each label's rows in a seeded
-    order, taken in turn until ``count`` (sorted rows)."""
+    """Seeded, correctly classified scored samples, stratified by label (sorted rows)."""
+    return stratified_by_label(ev, ev.correct, count, seed)
+
+
+def stratified_by_label(ev: Evidence, eligible: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Seeded ``eligible`` samples stratified by explained label: each label's rows in a seeded order, taken in turn
+    until ``count`` (sorted rows)."""
     rng = np.random.default_rng(seed)
-    pools = [list(rng.permutation(np.flatnonzero(ev.correct & (ev.explained == label)))) for label in range(len(ev.labels))]
+    pools = [list(rng.permutation(np.flatnonzero(eligible & (ev.explained == label)))) for label in range(len(ev.labels))]
     chosen: list[int] = []
     while len(chosen) < count and any(pools):
         for pool in pools:
@@ -119,14 +124,14 @@ def probe_samples(ev: Evidence, count: int, seed: int) -> np.ndarray:
 # --------------------------------------------------------------------------- forward passes
 
 
-def _batched(model: Classifier, builders: Sequence[Callable[[], np.ndarray]]) -> np.ndarray:
+def batched_probabilities(model: Classifier, builders: Sequence[Callable[[], np.ndarray]]) -> np.ndarray:
     """(B, C) probabilities of every built image, through the model in shared batches (built lazily, a batch at a time)."""
     out = [model.probabilities(np.stack([b() for b in builders[start:start + model.batch_size]]))
            for start in range(0, len(builders), model.batch_size)]
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
-def _hits(model: Classifier, probs: np.ndarray, n_labels: int) -> np.ndarray:
+def label_hits(model: Classifier, probs: np.ndarray, n_labels: int) -> np.ndarray:
     """(B, C) probabilities -> (B, L) bool: classified as each label."""
     return np.stack([model.is_label(probs, c) for c in range(n_labels)], axis=1) if len(probs) else np.zeros((0, n_labels), bool)
 
@@ -169,31 +174,32 @@ def _run_edits(placed: Sequence[pr.Placed], rows: np.ndarray, images: Mapping[in
         builders += [lambda i=i, p=first[k]: pr.apply(stack[i], p) for i in range(len(rows))]
     for k in range(len(footprints)):
         builders += [lambda i=i, m=masks[k]: pr.control(stack[i], m, fill) for i in range(len(rows))]
-    probs = _batched(model, builders)
-    hits = _hits(model, probs, n_labels).reshape(-1, len(rows), n_labels)
+    probs = batched_probabilities(model, builders)
+    hits = label_hits(model, probs, n_labels).reshape(-1, len(rows), n_labels)
     edits, controls = hits[:len(unique)], hits[len(unique):]
     top = probs.max(axis=1).reshape(-1, len(rows))[:len(unique)]
     return _Edits(edits[np.array(edit_of, np.int64)], controls[np.array(controls_of, np.int64)], len(unique) * len(rows),
                   len(footprints) * len(rows), top[np.array(edit_of, np.int64)])
 
 
-def _heat(model: Classifier, jobs: Sequence[tuple[int, int, int]], placed: Sequence[pr.Placed], rows: np.ndarray,
-          images: Mapping[int, np.ndarray], size: tuple[int, int]) -> tuple[dict[tuple[int, int], list[float]], dict[tuple[int, int, int], np.ndarray]]:
-    """Grad-CAM of each flipped edited image (placement, sample index, label) for the label it flipped
-    into, in shared batches: the share of its energy on the artifact, and the maps themselves."""
-    heat: dict[tuple[int, int], list[float]] = {}
-    maps: dict[tuple[int, int, int], np.ndarray] = {}
+Job = tuple[Any, int, int]  # (edit key, probe sample index, label it flipped into)
+
+
+def heat_of_flips(model: Classifier, jobs: Sequence[Job], image: Callable[[Job], np.ndarray],
+                  region: Callable[[Job], np.ndarray]) -> tuple[dict[tuple[Any, int], list[float]], dict[Job, np.ndarray]]:
+    """Grad-CAM of each flipped edited image ``image(job)`` for the label it flipped into, in shared batches: the share
+    of its energy in ``region(job)`` (H, W) bool per (edit key, label), and the maps per job."""
+    heat: dict[tuple[Any, int], list[float]] = {}
+    maps: dict[Job, np.ndarray] = {}
     if model.explain is None:
         return heat, maps
     for start in range(0, len(jobs), model.batch_size):
         chunk = jobs[start:start + model.batch_size]
-        batch = np.stack([pr.apply(images[int(rows[i])], placed[p]) for p, i, _ in chunk])
-        cams = model.explain(batch, np.array([c for _, _, c in chunk], np.int64))
-        regions = np.stack([placed[p].heat_region(size) for p, _, _ in chunk])
-        shares = score_region(cams, regions).energy_in_box
-        for (p, i, c), share, cam in zip(chunk, shares, cams):
-            heat.setdefault((p, c), []).append(float(share))
-            maps[(p, i, c)] = np.asarray(cam, np.float32)
+        cams = model.explain(np.stack([image(job) for job in chunk]), np.array([c for _, _, c in chunk], np.int64))
+        shares = score_region(cams, np.stack([region(job) for job in chunk])).energy_in_box
+        for job, share, cam in zip(chunk, shares, cams):
+            heat.setdefault((job[0], job[2]), []).append(float(share))
+            maps[job] = np.asarray(cam, np.float32)
     return heat, maps
 
 
@@ -242,7 +248,7 @@ def _swap(ev: Evidence, pairs: Sequence[tuple[int, int, int]], images: Mapping[i
     for r, same, other in pairs:
         for d in (same, other):
             builders.append(lambda r=r, d=d: pr.swap_background(images[r], regions[r], images[d], regions[d], fill))
-    hits = _hits(model, _batched(model, builders), len(ev.labels))
+    hits = label_hits(model, batched_probabilities(model, builders), len(ev.labels))
     rows = np.array([p[0] for p in pairs], np.int64)
     same_ok, other_ok = _correct(hits[0::2], rows, ev), _correct(hits[1::2], rows, ev)
     flip = np.array([hits[2 * i + 1, int(ev.explained[o])] for i, (_, _, o) in enumerate(pairs)], bool)
@@ -284,7 +290,8 @@ def run_probes(cfg: ProbesConfig, ev: Evidence, model: Classifier, artifacts: Se
     edits = _run_edits(placed, rows, images, model, fill, size, n_labels)
     found = list(_rows(cfg, ev, placed, rows, edits, seed=seed, level=level, resamples=resamples))
     jobs = [(p, int(i), c) for p, c, flipped, _ in found for i in flipped]
-    heat, maps = _heat(model, jobs, placed, rows, images, size)
+    heat, maps = heat_of_flips(model, jobs, lambda job: pr.apply(images[int(rows[job[1]])], placed[job[0]]),
+                               lambda job: placed[job[0]].heat_region(size))
     out = []
     for p, c, flipped, fields in found:
         shares = heat.get((p, c), [])

@@ -41,6 +41,10 @@ def summarise(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, v
         probes=probe_section(found.probes) if found.probes else None,
         explanation=explanation_section(table, values.get("evidence_note"), cfg),
     )
+    if found.properties is not None and summary.get("probes") is not None:
+        from pipeline.property_stage import section as property_section
+
+        summary["probes"]["properties"] = property_section(found.properties)
     if registry is not None:
         summary["provenance"]["model_registry"] = registry.provenance()
     if tracker is not None:
@@ -60,12 +64,12 @@ def write_outputs(folder: Path, summary: dict[str, Any], prep: Prepared, table: 
     write_junit(folder / "junit.xml", summary)
     t_report = time.perf_counter()
     render_report(folder / "report.html", summary, prep, table, values=values, cams=cams, baseline=base,
-                  baseline_path=baseline_path, strategies=found.strategies, probes=found.probes)
+                  baseline_path=baseline_path, strategies=found.strategies, probes=found.probes, properties=found.properties)
     return time.perf_counter() - t_report
 
 
 def write_stage_tables(folder: Path, summary: dict[str, Any], found: Conclusions) -> None:
-    """strategies.csv (+ samples.csv's ``strategy`` column) and probes.csv into the staging ``folder``."""
+    """strategies.csv (+ samples.csv's ``strategy`` column), probes.csv and properties.csv into the staging ``folder``."""
     if found.strategies is not None:
         write_strategy_outputs(folder, found.strategies, summary["strategies"])
     if found.probes is not None:
@@ -73,6 +77,12 @@ def write_stage_tables(folder: Path, summary: dict[str, Any], found: Conclusions
         from pipeline.probe_stage import CSV_COLUMNS as PROBE_COLUMNS
 
         write_records_csv(folder / "probes.csv", summary["probes"]["rows"], PROBE_COLUMNS)
+    if found.properties is not None:
+        from pipeline.outputs import write_records_csv
+        from pipeline.property_stage import CSV_COLUMNS as PROPERTY_COLUMNS
+        from pipeline.property_stage import record
+
+        write_records_csv(folder / "properties.csv", [record(r) for r in found.properties.rows], PROPERTY_COLUMNS)
 
 
 def add_findings(summary: dict[str, Any], samples_csv: Path, base: dict | None) -> dict[str, Any]:

@@ -66,11 +66,12 @@ def files(tmp_path):
 
 @pytest.fixture(scope="session")
 def demo_runs(tmp_path_factory):
-    """The bundled demo audits (good, shortcut, dormant cue), run once per test session: {config stem: (exit code, output folder)}."""
+    """The bundled demo audits (good, shortcut, dormant cue, colour cast), run once per test session: {config stem: (exit code,
+    output folder)}."""
     from pipeline.cli import main
 
     out = {}
-    for name in ("demo", "demo_shortcut", "demo_dormant"):
+    for name in ("demo", "demo_shortcut", "demo_dormant", "demo_cast"):
         folder = tmp_path_factory.mktemp(name)
         code = main(["audit", str(ROOT / "configs" / f"{name}.yaml"), "--output", str(folder), "--no-progress"])
         out[name] = (code, folder)

@@ -14,7 +14,7 @@ from pipeline.config.explain import CAM_METHODS, TARGETS, ExplainConfig
 from pipeline.config.gate import (AGGREGATES, BOUNDS, EVIDENCE_AGGREGATES, FLAGS, NO_INTERVAL, PROBE_AGGREGATES, RULE_KINDS,
                                   STRATEGY_AGGREGATES, GateRule)
 from pipeline.config.model import GEOMETRY_KEYS, PREPROCESSING, RESIZE_METHODS, RESIZE_MODES, ModelConfig
-from pipeline.config.probes import PROBE_KINDS, PROBE_PLACES, OverlayConfig, ProbesConfig
+from pipeline.config.probes import PROBE_KINDS, PROBE_PLACES, PROPERTY_KINDS, OverlayConfig, ProbesConfig
 from pipeline.config.reader import parse_yaml
 from pipeline.config.report import ReportConfig
 from pipeline.config.scoring import FOCUS_METRICS, ScoringConfig
@@ -25,7 +25,7 @@ from pipeline.config.trust import TrustConfig
 
 __all__ = [
     "AGGREGATES", "BOUNDS", "CAM_METHODS", "DATASET_FORMATS", "DEFAULTS", "ENGINES", "EVIDENCE_AGGREGATES", "FILLS", "FLAGS",
-    "FOCUS_METRICS", "GEOMETRY_KEYS", "NO_INTERVAL", "PREPROCESSING", "PROBE_AGGREGATES", "PROBE_KINDS", "PROBE_PLACES", "REGIONS",
+    "FOCUS_METRICS", "GEOMETRY_KEYS", "NO_INTERVAL", "PREPROCESSING", "PROBE_AGGREGATES", "PROBE_KINDS", "PROBE_PLACES", "PROPERTY_KINDS", "REGIONS",
     "REMOVAL_REGIONS", "REQUIRED", "RESIZE_METHODS", "RESIZE_MODES", "RULE_KINDS", "STRATEGY_AGGREGATES", "TARGETS", "AuditConfig",
     "DatasetConfig", "EngineConfig", "EvidenceConfig", "ExplainConfig", "GateRule", "MlflowConfig", "ModelConfig", "OverlayConfig",
     "ProbesConfig", "ReportConfig", "ScoringConfig", "StatisticsConfig", "StrategiesConfig", "TrustConfig", "config_from_dict",

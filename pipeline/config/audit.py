@@ -153,7 +153,8 @@ def build(doc: Any, source: Path, sha256: str, text: str) -> AuditConfig:
         off = ("evidence.interventions is false" if not evidence.interventions and rule.aggregate in EVIDENCE_AGGREGATES
                else "strategies.enabled is false" if not strategies.enabled and rule.aggregate in STRATEGY_AGGREGATES
                else "probes.enabled is false" if not probes.enabled and rule.aggregate in PROBE_AGGREGATES
-               else "probes.background_swap is false" if not probes.background_swap and rule.aggregate == "background_gap" else "")
+               else "probes.background_swap is false" if not probes.background_swap and rule.aggregate == "background_gap"
+               else "probes.properties is empty" if not probes.properties and rule.aggregate == "properties_fragile" else "")
         if off:
             raise r.fail(f"gate[{rule.index}].metric", f"an aggregate this run computes ({off})", rule.metric)
     return AuditConfig(

@@ -31,7 +31,7 @@ AGGREGATES = (
 
 STRATEGY_AGGREGATES = ("confirmed_shortcuts", "max_hotspot_dependence", "max_transplant_effect")
 """Aggregates of the strategies stage (DESIGN §10), gate-able like AGGREGATES (also ``class_``)."""
-PROBE_AGGREGATES = ("probes_fooled", "max_probe_effect", "background_gap")
+PROBE_AGGREGATES = ("probes_fooled", "max_probe_effect", "background_gap", "properties_fragile")
 """Aggregates of the probes stage (DESIGN §11), gate-able like AGGREGATES (also ``class_``)."""
 EVIDENCE_AGGREGATES = AGGREGATES[-7:]
 """Aggregates that need ``evidence.interventions`` (DESIGN §6)."""

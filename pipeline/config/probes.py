@@ -10,6 +10,7 @@ from pipeline.config.reader import NAME_RE, Raw, Reader
 
 PROBE_KINDS = ("watermark", "stamp", "noise", "frame")  # kept in step with pipeline.probes.BUILTIN (unit test)
 PROBE_PLACES = ("hot_spots", "corners", "centre")
+PROPERTY_KINDS = ("colour", "brightness", "contrast", "saturation", "sharpness", "noise", "jpeg")  # pipeline.properties.PROPERTIES (unit test)
 
 DEFAULTS: dict[str, Any] = {  # DESIGN §11: what would fool it that the evaluation set does not show
     "enabled": True,
@@ -21,7 +22,10 @@ DEFAULTS: dict[str, Any] = {  # DESIGN §11: what would fool it that the evaluat
     "size": 0.4,  # an artifact's width as a share of the input width (height from its aspect)
     "background_swap": True,  # the object on a same-label and an other-label background
     "min_effect": 0.2,  # "fools" when an effect's interval lower bound reaches this
-}  # DESIGN §11: what would fool it that the evaluation set does not show
+    "properties": list(PROPERTY_KINDS),  # DESIGN §15: cues without a place, edited on the background only; [] for none
+    "property_strength": 1.0,  # scales every built-in property edit
+    "property_auc": 0.8,  # the data side: a property "tells a class apart" when its AUC's lower bound reaches this
+}
 """The probes section's keys and their defaults (None under a required key)."""
 
 
@@ -49,6 +53,9 @@ class ProbesConfig:
     size: float = 0.4
     background_swap: bool = True
     min_effect: float = 0.2
+    properties: tuple[str, ...] = PROPERTY_KINDS
+    property_strength: float = 1.0
+    property_auc: float = 0.8
 
 
 def name_list(r: Reader, value: Any, key: str, options: tuple[str, ...]) -> tuple[str, ...]:
@@ -104,4 +111,7 @@ def read_probes(r: Reader, raw: Any) -> ProbesConfig:
         size=r.number(p["size"], "probes.size", low=0.01, high=1.0),
         background_swap=r.boolean(p["background_swap"], "probes.background_swap"),
         min_effect=r.number(p["min_effect"], "probes.min_effect", low=0.0, high=1.0),
+        properties=name_list(r, p["properties"], "probes.properties", PROPERTY_KINDS),
+        property_strength=r.number(p["property_strength"], "probes.property_strength", low=0.05, high=2.0),
+        property_auc=r.number(p["property_auc"], "probes.property_auc", low=0.5, high=1.0),
     )

@@ -12,6 +12,7 @@ from pipeline.findings.background import background_cause
 from pipeline.findings.data import coarse_note, data_finding, notes, resize_warning
 from pipeline.findings.probe import min_effect, probe_causes
 from pipeline.findings.record import BLOCKER, Finding, SEVERITIES, Samples, WARNING, as_float, since_baseline, sortable, unique_ids
+from pipeline.findings.property import echo_rows, echo_sentence, property_causes
 from pipeline.findings.rules import accuracy_finding, behaviour_finding, heatmap_finding, regression_finding, route
 from pipeline.findings.shortcut import confirmed, groups, shortcut_cause
 from pipeline.findings.trust import no_signal_finding, trust_finding
@@ -24,12 +25,18 @@ def build(summary: Mapping[str, Any], samples: Any = None, baseline: Mapping[str
     level = float(((prov.get("config_resolved") or {}).get("statistics") or {}).get("interval", 0.9))
     s = Samples.of(samples, prov.get("target", "predicted")) if samples is not None else None
     swap = (summary.get("probes") or {}).get("background_swap")
-    causes = [shortcut_cause(g, s, level, swap) for g in groups(confirmed(summary))] + probe_causes(summary, s, level)
+    strategies = confirmed(summary)
+    spatial = [shortcut_cause(g, s, level, swap) for g in groups(strategies)]
+    props, echoed, property_notes = property_causes(summary, s, level, spatial, strategies)
+    echo = echo_rows(summary, echoed)
+    spatial = [replace(c, finding=replace(c.finding, sentence=c.finding.sentence + echo_sentence(echo[c.finding.id], level)))
+               if c.finding.id in echo else c for c in spatial]
+    causes = spatial + probe_causes(summary, s, level) + props
     gate = summary.get("gate", [])
     routed: dict[str, list[int]] = {}
     for i, g in enumerate(gate):
         if g["status"] == FAIL:
-            routed.setdefault(route(g, causes, s, summary, level), []).append(i)
+            routed.setdefault(route(g, causes, s, summary, level, echoed), []).append(i)
     checks = [c for c in (summary.get("trust") or {}).get("checks", []) if c["status"] == FAIL]
     signal = [c for c in checks if c["name"] == "heatmap_signal"]
     findings = [with_rules(c.finding, routed.pop(c.finding.id, []), gate) for c in causes]
@@ -48,16 +55,16 @@ def build(summary: Mapping[str, Any], samples: Any = None, baseline: Mapping[str
             found = build_one([gate[i] for i in idx])
             findings.append(with_rules(found, idx, gate, tuple(c["name"] for c in signal) if group == "no_signal" else ()))
     findings += [trust_finding(c, s) for c in checks if c["name"] != "heatmap_signal"]
-    findings += notes(summary) + coarse_note(summary, s) + resize_warning(summary)
+    findings += notes(summary) + coarse_note(summary, s) + resize_warning(summary) + property_notes
     findings = unique_ids(sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), -sortable(f.effect), f.id)))
     return [f.record() for f in since_baseline(findings, baseline)]
 
 
 def with_rules(f: Finding, idx: Sequence[int], gate: Sequence[Mapping[str, Any]], checks: tuple[str, ...] = ()) -> Finding:
     """The finding with the rules (and checks) it accounts for, and the severity they give it."""
-    severity = BLOCKER if idx else WARNING if (checks or f.kind in ("shortcut", "probe", "background", "trust", "no_signal")) else f.severity
+    severity = BLOCKER if idx else WARNING if (checks or f.kind in ("shortcut", "probe", "property", "background", "trust", "no_signal")) else f.severity
     effect = f.effect
-    if idx and f.kind not in ("shortcut", "probe", "background"):
+    if idx and f.kind not in ("shortcut", "probe", "property", "background"):
         effect = max(gap(gate[i]) for i in idx)
     return replace(f, rules=tuple(gate[i]["label"] for i in idx), rule_index=tuple(idx), checks=f.checks + checks, severity=severity,
                    effect=effect)

@@ -150,35 +150,46 @@ def regression_finding(rules: Sequence[Mapping[str, Any]], level: float) -> Find
 
 
 def attribute(scope: str, causes: Sequence[Cause], s: Samples | None) -> Cause | None:
-    """The shortcut cause of a heatmap/behaviour rule of ``scope``: its confirmed strategies' members are at
-    least half of the scope's right-for-wrong-reason samples (DESIGN §13); the cause holding most of them."""
+    """The shortcut cause of a heatmap/behaviour rule of ``scope``: its confirmed strategies' members (a property shortcut:
+    the samples predicted as its class, DESIGN §15) are at least half of the scope's right-for-wrong-reason samples
+    (DESIGN §13); the cause holding most of them."""
     if s is None:
         return None
-    shortcuts = [c for c in causes if c.finding.kind == "shortcut" and (scope == "overall" or scope in c.finding.labels)]
+    shortcuts = [c for c in causes if (c.finding.kind == "shortcut" or c.classes) and (scope == "overall" or scope in c.finding.labels)]
     if not shortcuts:
         return None
     rf = (s.flag == RFWR) & s.in_scope(scope)
     if not rf.any():
         return None
-    masks = [members_mask(s, c.members) & rf for c in shortcuts]
+    masks = [(members_mask(s, c.members) if c.finding.kind == "shortcut" else np.isin(s.predicted, sorted(c.classes))) & rf
+             for c in shortcuts]
     union = np.logical_or.reduce(masks)
     if union.sum() < ATTRIBUTION_SHARE * rf.sum():
         return None
     return shortcuts[int(np.argmax([m.sum() for m in masks]))]
 
 
-def route(g: Mapping[str, Any], causes: list[Cause], s: Samples | None, summary: Mapping[str, Any], level: float) -> str:
+def route(g: Mapping[str, Any], causes: list[Cause], s: Samples | None, summary: Mapping[str, Any], level: float,
+          echoed: Mapping[str, str] | None = None) -> str:
     """The finding id (a cause's) or rule group ("accuracy", "heatmap", ...) a failing rule belongs to."""
     agg, scope = g["aggregate"], g["scope"]
+    echoed = echoed or {}
     if g["kind"] in CHANGE_KINDS:
         return "regression"
     if agg in STRATEGY_METRICS:
         mine = [c for c in causes if c.finding.kind == "shortcut" and (scope == "overall" or scope in c.finding.labels)]
         return mine[0].finding.id if mine else "heatmap"
+    if agg == "properties_fragile":
+        mine = [c for c in causes if c.finding.id.endswith(":fragile@background") and (scope == "overall" or scope in c.finding.labels)]
+        return mine[0].finding.id if mine else "heatmap"
     if agg in PROBE_METRICS:
-        mine = [c for c in causes if c.finding.kind == "probe" and (scope == "overall" or scope in c.finding.labels)]
+        mine = sorted((c for c in causes if (c.finding.kind == "probe" or c.classes) and (scope == "overall" or scope in c.finding.labels)),
+                      key=lambda c: -c.finding.effect)
         if mine:
             return mine[0].finding.id
+        twin = next((sid for pid, sid in echoed.items() if scope == "overall" or pid.startswith(f"property:{scope}:")), None)
+        if twin is not None:  # a property shortcut that echoes a spatial one: the spatial shortcut's finding accounts for it
+            return twin
         extra = strongest_probe(summary, scope, s, level)
         if extra is None:
             return "heatmap"

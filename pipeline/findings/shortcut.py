@@ -13,11 +13,13 @@ from pipeline.findings.record import Finding, MAX_EVIDENCE, RFWR, Samples, WARNI
 
 @dataclass(frozen=True)
 class Cause:
-    """A finding the stages found (a shortcut, a fooling probe, the background), before the gate's
-    rules are routed to it; ``members`` (label, strategy id) of a shortcut's confirmed strategies."""
+    """A finding the stages found (a shortcut, a fooling probe, a property, the background), before the gate's
+    rules are routed to it; ``members`` (label, strategy id) of a shortcut's confirmed strategies; ``classes`` the
+    classes whose answers a property shortcut explains (DESIGN §15's attribution)."""
 
     finding: Finding
     members: frozenset[tuple[str, int]] = frozenset()
+    classes: frozenset[str] = frozenset()
 
 
 def confirmed(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:

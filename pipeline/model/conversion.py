@@ -6,16 +6,17 @@ differ. Only a checked conversion is cached."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ModelError
 
 if TYPE_CHECKING:
     from pipeline.model.load import LoadedModel
-    from pipeline.prepare import Prepared
+
+Prepared = Any  # pipeline.prepare.Prepared (not imported: prepare imports this module)
 
 
-def check_conversion(prep: "Prepared", *, reports: Path, batch_size: int, seed: int) -> "Prepared":
+def check_conversion(prep: Prepared, *, reports: Path, batch_size: int, seed: int) -> Prepared:
     """``prep`` with its model's conversion checked and cached under ``reports``; unchanged for a Keras 3 file
     or a conversion that came from the cache (checked when it was made)."""
     from dataclasses import replace

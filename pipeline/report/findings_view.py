@@ -16,7 +16,7 @@ from pipeline.report.overlay import overlay
 from pipeline.report.strategies_view import crop_uri
 
 SECTIONS_OF_KIND = {
-    "shortcut": ("strategies", "gallery"), "probe": ("probes",), "background": ("probes",),
+    "shortcut": ("strategies", "gallery"), "probe": ("probes",), "background": ("probes",), "property": ("probes",),
     "heatmap": ("evidence", "strategies", "gallery"), "behaviour": ("need-object", "gallery"), "accuracy": ("classes", "gallery"),
     "trust": ("need-object",), "no_signal": ("gallery",), "regression": ("baseline",), "data": ("skipped",),
 }
@@ -121,8 +121,8 @@ class EvidenceImages:
     clean image with its map, the edited one with the map of the class it flipped into)."""
 
     def __init__(self, rows: Mapping[str, int], thumbnail: Callable[[int], Any], image: Callable[[int], np.ndarray | None],
-                 probes: Any = None):
-        self.rows, self.thumbnail, self.image, self.probes = rows, thumbnail, image, probes
+                 probes: Any = None, properties: Any = None):
+        self.rows, self.thumbnail, self.image, self.probes, self.properties = rows, thumbnail, image, probes, properties
 
     def __call__(self, item: Mapping[str, Any]) -> EvidenceImage | None:
         row = self.rows.get(str(item.get("sample_id")))
@@ -151,12 +151,18 @@ class EvidenceImages:
         return EvidenceImage((crop_uri(pixels, CROP_SIDE),), item["caption"], "crop")
 
     def _before_after(self, row: int, item: Mapping[str, Any]) -> EvidenceImage | None:
-        for r in getattr(self.probes, "rows", ()):
-            if r.probe == item.get("probe") and r.place == item.get("place") and r.label == item.get("label"):
-                for x in r.exemplars:
-                    if x.row == row:
-                        return EvidenceImage((overlay(x.before, x.before_cam, []), overlay(x.after, x.after_cam, [])), item["caption"],
-                                             "before_after")
+        """A probe's exemplar (``probe``, ``place``, ``label``) or a property edit's (``property``, ``direction``, ``label``)."""
+        if "property" in item:
+            owners = [r for r in getattr(self.properties, "rows", ()) if (r.property, r.direction, r.label) ==
+                      (item.get("property"), item.get("direction"), item.get("label"))]
+        else:
+            owners = [r for r in getattr(self.probes, "rows", ()) if (r.probe, r.place, r.label) ==
+                      (item.get("probe"), item.get("place"), item.get("label"))]
+        for r in owners:
+            for x in r.exemplars:
+                if x.row == row:
+                    return EvidenceImage((overlay(x.before, x.before_cam, []), overlay(x.after, x.after_cam, [])), item["caption"],
+                                         "before_after")
         return None
 
 

@@ -23,6 +23,7 @@ from pipeline.status import NOT_EVALUATED
 from pipeline.report.overlay import intervention_thumbnails, legend_gradient_css, overlay
 from pipeline.report.findings_view import GLOSSES, EvidenceImages, build_first_screen, gallery_split, open_attr
 from pipeline.report.probes_view import build_probes_view
+from pipeline.report.properties_view import build_properties_view
 from pipeline.report.strategies_view import build_strategies_view
 
 GALLERY_SHOWN = 8  # gallery cards a finding concerns shown unfolded; the rest are one click away
@@ -88,8 +89,9 @@ def build_view(
     baseline_path: Path | None,
     strategies: Any = None,
     probes: Any = None,
+    properties: Any = None,
 ) -> dict[str, Any]:
-    """``strategies``, ``probes``: the strategies and probes stages' results (None when off)."""
+    """``strategies``, ``probes``, ``properties``: the strategies, probes and property stages' results (None when off)."""
     cfg, samples = prep.cfg, prep.samples
     flags = table.flags
 
@@ -113,7 +115,8 @@ def build_view(
     view_baseline = _baseline_view(summary, samples, flags, baseline, baseline_path)
 
     prov = summary["provenance"]
-    images = EvidenceImages({s.sample_id: s.row for s in samples}, thumbnail, lambda row: (got := thumbnail(row)) and got[0], probes)
+    images = EvidenceImages({s.sample_id: s.row for s in samples}, thumbnail, lambda row: (got := thumbnail(row)) and got[0], probes,
+                            properties)
     screen = build_first_screen(summary, images)
     shown, folded = gallery_split(cards, screen.gallery_flags, GALLERY_SHOWN) if screen.gallery_flags else (cards, [])
     return {
@@ -127,6 +130,7 @@ def build_view(
         "methods": _methods_view(summary, cfg, samples, flags, values),
         "strategies": build_strategies_view(strategies, lambda row: (got := thumbnail(row)) and got[1]),
         "probes": build_probes_view(probes, cfg.statistics.interval, caption=lambda row: answer(values, prep.space, row)),
+        "properties": build_properties_view(properties, cfg.statistics.interval, caption=lambda row: answer(values, prep.space, row)),
         "summary": summary,
         "verdict_class": {"FIT TO DEPLOY": "fit", "NOT FIT": "notfit"}.get(summary["verdict"], "inconclusive"),
         "overall": {k: aggregate_text(k, v) for k, v in summary["aggregates"]["overall"].items()},

@@ -58,7 +58,10 @@ def test_markup_in_dataset_strings_is_escaped(xss_report):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-@pytest.mark.parametrize("name", ["demo", "demo_shortcut", "demo_dormant"])
+DEMOS = ["demo", "demo_shortcut", "demo_dormant", "demo_cast"]
+
+
+@pytest.mark.parametrize("name", DEMOS)
 def test_report_is_self_contained_and_small(reports, name):
     html = (reports[name] / "report.html").read_text()
     assert not re.search(r"https?://", html), "the report must not reference any web resource"
@@ -90,7 +93,7 @@ def _open(browser, path: Path, width: int, unfold: bool = False):
     return page, errors
 
 
-@pytest.mark.parametrize("name", ["demo", "demo_shortcut", "demo_dormant"])
+@pytest.mark.parametrize("name", DEMOS)
 @pytest.mark.parametrize("width", [1280, 390])
 def test_report_opens_clean_with_verdict_and_gate_visible(browser, reports, name, width):
     summary = json.loads((reports[name] / "summary.json").read_text())
@@ -281,15 +284,49 @@ def test_probes_section_on_the_good_demo_says_nothing_fooled_it(browser, reports
     page, errors = _open(browser, reports["demo"] / "report.html", 1280, unfold=True)
     assert page.locator("#probes #no-fooling").is_visible()
     assert page.locator("#probes .probe-card").count() == 0
+    # its background fragility is shown as such: no shortcut, fragile cards with their before -> after pairs
+    assert page.locator("#property-fragility").is_visible() and page.locator("#property-shortcuts").count() == 0
+    cards = page.locator("#properties .property-card")
+    assert cards.count() > 0 and all(c.get_attribute("class").split()[-1] == "fragile" for c in cards.all())
+    assert errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_properties_section_on_the_cast_demo_shows_the_shortcut_with_its_pictures(browser, reports, width):
+    summary = json.loads((reports["demo_cast"] / "summary.json").read_text())
+    rows = summary["probes"]["properties"]["rows"]
+    shortcuts = [r for r in rows if r["verdict"] == "shortcut"]
+    page, errors = _open(browser, reports["demo_cast"] / "report.html", width, unfold=True)
+    section = page.locator("#properties")
+    assert section.is_visible() and "Cues without a place" in section.inner_text()
+    assert page.locator("#property-shortcuts li").count() == len(shortcuts) > 0
+    cards = page.locator("#properties .property-card")
+    first = cards.first
+    assert "shortcut" in first.get_attribute("class") and first.get_attribute("data-label") == "circle"
+    # each card's pairs: the unedited image and the edited one, both decoded, the answer after the edit in the caption
+    pairs = first.locator(".pair")
+    assert 0 < pairs.count() <= 4 and first.locator(".pair img").count() == 2 * pairs.count()
+    assert all(re.search(r"→ circle [01]\.\d\d$", c) for c in first.locator(".pair figcaption").all_inner_texts())
+    assert all(w > 0 for w in page.eval_on_selector_all("#properties img", "els => els.map(e => e.naturalWidth)"))
+    # the table: shortcuts first, every row that says something
+    verdicts = [c.inner_text() for c in page.locator("#property-table tbody tr td:nth-child(3)").all()]
+    assert verdicts[:len(shortcuts)] == ["shortcut"] * len(shortcuts) and "shortcut" not in verdicts[len(shortcuts):]
+    assert len(verdicts) == len(rows)
+    assert "forward passes" in page.locator("#property-cost").inner_text() and "properties:" in page.locator("#run-line").inner_text()
+    if width == 390:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 392
+    ARTIFACTS.mkdir(exist_ok=True)
+    section.screenshot(path=str(ARTIFACTS / f"properties-demo_cast-{width}.png"))
     assert errors == []
     page.close()
 
 
 FIRST_SCREEN = 900  # px: the viewport's height at 1280 px
-HEIGHTS = {"demo": 6000, "demo_shortcut": 8000, "demo_dormant": 8000}  # the page with the defaults (sections as they open)
+HEIGHTS = {"demo": 6000, "demo_shortcut": 8000, "demo_dormant": 8000, "demo_cast": 8000}  # the page with the defaults (sections as they open)
 
 
-@pytest.mark.parametrize("name", ["demo_shortcut", "demo_dormant"])
+@pytest.mark.parametrize("name", ["demo_shortcut", "demo_dormant", "demo_cast"])
 def test_the_first_findings_title_and_first_evidence_image_lie_on_the_first_screen(browser, reports, name):
     summary = json.loads((reports[name] / "summary.json").read_text())
     page, errors = _open(browser, reports[name] / "report.html", 1280)
@@ -306,13 +343,21 @@ def test_the_first_findings_title_and_first_evidence_image_lie_on_the_first_scre
         assert caption == e["caption"]
     if name == "demo_dormant":  # the logo before → after, each pair two images
         assert card.locator(".ev figure.before_after").count() == 4 and card.locator(".ev figure.before_after img").count() == 8
+    if name == "demo_cast":  # a circle's warm background on its heatmap, then backgrounds edited before → after
+        assert [e["view"] for e in first["evidence"]] == ["heat"] + ["before_after"] * (len(first["evidence"]) - 1)
+        pairs = card.locator(".ev figure.before_after")
+        assert pairs.count() == len(first["evidence"]) - 1 >= 2 and card.locator(".ev figure.before_after img").count() == 2 * pairs.count()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"first-screen-{name}.png"))
     assert errors == []
     page.close()
 
 
-@pytest.mark.parametrize("name", ["demo", "demo_shortcut", "demo_dormant"])
+OPEN = {"demo": {"probes"}, "demo_shortcut": {"strategies", "gallery", "probes"}, "demo_dormant": {"probes"},
+        "demo_cast": {"probes"}}  # the sections holding a blocker's or a warning's evidence
+
+
+@pytest.mark.parametrize("name", DEMOS)
 def test_page_height_sections_fold_and_open_and_images_keep_their_aspect(browser, reports, name):
     summary = json.loads((reports[name] / "summary.json").read_text())
     page, errors = _open(browser, reports[name] / "report.html", 1280)
@@ -320,8 +365,7 @@ def test_page_height_sections_fold_and_open_and_images_keep_their_aspect(browser
     # every section is a <details>; only those holding a blocker's or warning's evidence are open
     sections = page.eval_on_selector_all("main > details.section", "els => els.map(e => [e.id, e.open])")
     acting = [f for f in summary["findings"] if f["severity"] != "note"]
-    assert {s for s, is_open in sections if is_open} == ({"strategies", "gallery"} if name == "demo_shortcut" else
-                                                         {"probes"} if name == "demo_dormant" else set())
+    assert {s for s, is_open in sections if is_open} == OPEN[name]
     assert page.locator(".finding").count() == len(acting)
     for sid, is_open in sections:  # opening a folded section shows its content
         if not is_open:
@@ -336,7 +380,7 @@ def test_page_height_sections_fold_and_open_and_images_keep_their_aspect(browser
     page.close()
 
 
-@pytest.mark.parametrize("name", ["demo", "demo_shortcut", "demo_dormant"])
+@pytest.mark.parametrize("name", DEMOS)
 def test_no_text_fault_in_the_page(browser, reports, name):
     """No "nan", "None" or "-0.000" anywhere (every section open); counts are integers; the banner counts
     evaluated and not-evaluated rules apart; the check that was not evaluated shows no result; terms are glossed."""

@@ -18,7 +18,8 @@ from conftest import FRUITS, ROOT, require
 from pipeline.cli import main
 from pipeline.outputs import SAMPLE_COLUMNS
 
-OUTPUTS = ("report.html", "summary.json", "samples.csv", "heatmaps.npz", "junit.xml", "summary.md", "strategies.csv", "probes.csv")
+OUTPUTS = ("report.html", "summary.json", "samples.csv", "heatmaps.npz", "junit.xml", "summary.md", "strategies.csv", "probes.csv",
+           "properties.csv")
 
 
 def _rows(path: Path) -> list[dict]:

@@ -24,7 +24,10 @@ def test_the_shortcut_demo_has_one_blocker_for_all_its_failing_rules_naming_the_
     failing = [i for i, r in enumerate(summary["gate"]) if r["status"] == "fail"]
     assert code == 1 and len(failing) == 7
     blockers = [f for f in summary["findings"] if f["severity"] == "blocker"]
-    assert len(blockers) == 1 and not [f for f in summary["findings"] if f["severity"] == "warning"]
+    assert len(blockers) == 1
+    # its only warning: background edits (no rule fails for it) turn circles and triangles into square
+    warnings = [f for f in summary["findings"] if f["severity"] == "warning"]
+    assert [(w["id"], w["rules"]) for w in warnings] == [("property:square:fragile@background", [])]
     f = blockers[0]
     assert f["kind"] == "shortcut" and sorted(f["rule_index"]) == failing
     assert f["id"] == "shortcut:circle+square+triangle:corners"
@@ -42,8 +45,10 @@ def test_the_shortcut_demo_has_one_blocker_for_all_its_failing_rules_naming_the_
 
 def test_the_dormant_demo_has_one_blocker_the_vendor_logo_with_before_after_answers(demo_runs):
     code, out, summary = _summary(demo_runs, "demo_dormant")
-    blockers = [f for f in summary["findings"] if f["severity"] in ("blocker", "warning")]
+    blockers = [f for f in summary["findings"] if f["severity"] == "blocker"]
     assert code == 1 and [f["id"] for f in blockers] == ["probe:triangle:vendor-logo@at"]
+    warnings = [f["id"] for f in summary["findings"] if f["severity"] == "warning"]
+    assert warnings == ["property:circle:fragile@background"]  # background edits, not the logo; no rule fails for it
     f = blockers[0]
     assert f["rules"] == ["probes_fooled"] and f["labels"] == ["triangle"]
     assert "vendor_logo.png" in f["action"] and "triangle" in f["action"]
@@ -56,11 +61,15 @@ def test_the_dormant_demo_has_one_blocker_the_vendor_logo_with_before_after_answ
         assert after.startswith("triangle ") and 0.0 < float(after.split()[1]) <= 1.0
 
 
-def test_the_good_demo_has_no_blocker_and_no_warning(demo_runs):
+def test_the_good_demo_has_no_blocker_and_one_warning_its_background_fragility(demo_runs):
     code, out, summary = _summary(demo_runs, "demo")
     assert code == 0
-    assert [f["severity"] for f in summary["findings"]] == ["note"]  # the change rule not evaluated without a baseline
-    assert "No blocker and no warning." in (out / "summary.md").read_text()
+    # the fragility warning (no rule fails for it, so FIT), then the change rule not evaluated without a baseline
+    assert [(f["severity"], f["id"]) for f in summary["findings"]][0] == ("warning", "property:circle:fragile@background")
+    assert [f["severity"] for f in summary["findings"]] == ["warning", "note"]
+    assert summary["findings"][0]["rules"] == []
+    md = (out / "summary.md").read_text()
+    assert "No blocker and no warning." not in md and "Background edits turn square and triangle images into circle" in md
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -69,6 +69,8 @@ def test_the_grayscale_demo_is_fit_and_its_heatmaps_are_grad_cam_on_the_luma_ima
     rows = list(csv.DictReader((out / "samples.csv").open()))
     assert all(r["removed_confidence"] for r in rows)  # the interventions ran, with one-value fills
     assert summary["probes"]["rows"] and all(r["n"] > 0 for r in summary["probes"]["rows"])  # the probes ran, in luma
+    assert summary["probes"]["properties"]["skipped"] == ["colour: the model takes one channel (its luma)",  # DESIGN §15
+                                                          "saturation: the model takes one channel (its luma)"]
     cams = np.load(out / "heatmaps.npz")["cams"]
     model = keras.models.load_model(GRAY)
     names = summary["class_names"]

@@ -263,3 +263,80 @@ def test_coarse_maps_over_large_boxes_are_a_note_with_the_chance_level_and_finer
     s["provenance"] = {**LEVEL, "target_layer_shape": [8, 8, 8]}  # a finer grid: no note
     table["box_area_fraction"] = [0.5, 0.6, np.nan]
     assert not [f for f in findings.build(s, table) if f["id"] == "heatmap:*:coarse"]
+
+
+# --------------------------------------------------------------------------- cues without a place (DESIGN §15)
+
+
+def prop_row(label, prop, direction, verdict, *, effect=0.8, auc=0.97, froms=("b",), rows=(1,)):
+    lo = effect - 0.1
+    return {"class": label, "property": prop, "direction": direction, "auc": auc, "auc_lo": auc - 0.05, "auc_hi": min(auc + 0.02, 1.0),
+            "flip": effect + 0.02, "control_flip": 0.02, "effect": effect, "effect_lo": lo, "effect_hi": effect + 0.05,
+            "heat_off_region": 0.7, "verdict": verdict, "n": 40, "n_data": 200, "from_labels": list(froms),
+            "exemplar_rows": list(rows), "exemplar_after_confidence": [0.9] * len(rows), "marked_row": 0, "marked_value": 0.2,
+            "others_value": 0.01, "tells_apart": verdict in ("shortcut", "data"), "fools": verdict in ("shortcut", "fragile")}
+
+
+def with_properties(s, rows):
+    s["probes"]["properties"] = {"rows": list(rows)}
+    return s
+
+
+def test_a_classs_property_shortcuts_are_one_finding_and_gate_through_probes_fooled():
+    """One look of a class's pictures is one cause: its colour directions and other properties together, its fragile edits a
+    clause of it; fragility alone is one warning per class; the data side alone a note."""
+    rows = [prop_row("a", "colour", "yellow", "shortcut", effect=0.8, rows=(1, 2)), prop_row("a", "colour", "red", "shortcut", effect=0.6, rows=(1, 3)),
+            prop_row("a", "brightness", "up", "shortcut", effect=0.4, auc=0.9), prop_row("a", "sharpness", "down", "fragile", effect=0.5),
+            prop_row("b", "jpeg", "up", "fragile", effect=0.3, froms=("a",)), prop_row("b", "contrast", "up", "data", effect=0.05)]
+    gate = [rule("probes_fooled", kind="max", threshold=0, status="fail", value=3)]
+    s = samples(4, labels=["a", "b", "b", "a"], flags=["ok"] * 4, strategies=[""] * 4)
+    out = findings.build(with_properties(summary(gate), rows), s)
+    assert_accounted(out, s)
+    cast = out[0]
+    assert cast["id"] == "property:a:brightness-up+colour-red+colour-yellow@background" and cast["kind"] == "property"
+    assert cast["severity"] == "blocker" and cast["rules"] == ["probes_fooled"]
+    assert cast["title"] == "A warm colour cast turns b images into a" and len(cast["title"].split()) <= 12  # red and yellow: warm
+    assert cast["sentence"].startswith("Only the a images carry it: their backgrounds are yellower (AUC 0.97), redder (AUC 0.97) and "
+                                       "brighter (AUC 0.90) than the others' (")
+    assert "a yellow background turns 82% of b images into a" in cast["sentence"] and "a red background" in cast["sentence"]
+    assert "It also answers a to edits its images do not carry: a blurred background 52%." in cast["sentence"]
+    assert "white balance" in cast["action"]
+    # the class's image that carries the cast most, then one pair per edit, each of another image
+    assert [e["view"] for e in cast["evidence"]] == ["heat", "before_after", "before_after", "before_after"]
+    assert [(e["direction"], e["sample_id"]) for e in cast["evidence"][1:]] == [("yellow", "s1.jpg"), ("red", "s3.jpg"), ("yellow", "s2.jpg")]
+    fragile = [f for f in out if f["id"].endswith("fragile@background")]
+    assert [f["id"] for f in fragile] == ["property:b:fragile@background"]  # a's fragile edit joined a's cause
+    assert fragile[0]["severity"] == "warning" and not fragile[0]["rules"] and "properties_fragile" in fragile[0]["action"]
+    note = next(f for f in out if f["id"] == "property:b:contrast-up@data")
+    assert note["severity"] == "note" and "the model does not answer from it" in note["sentence"]
+
+
+@pytest.mark.parametrize("share,attributed", [(0.49, False), (0.50, True), (0.51, True)])
+def test_a_heatmap_rule_is_the_property_shortcuts_when_half_its_rfwr_samples_are_answered_as_its_class(share, attributed):
+    """100 right-for-wrong-reason samples of scope overall; round(100 * share) of them predicted as the shortcut's class a."""
+    n = 100
+    k = int(round(n * share))
+    predicted = ["a"] * k + ["b"] * (n - k)
+    s = samples(n, labels=predicted, predicted=predicted, flags=["right_for_wrong_reason"] * n, strategies=[""] * n)
+    gate = [rule("mean_focus_score", status="fail", value=0.1)]
+    out = findings.build(with_properties(summary(gate), [prop_row("a", "colour", "yellow", "shortcut")]), s)
+    assert_accounted(out, s)
+    owner = next(f for f in out if f["rules"])
+    assert (owner["id"] == "property:a:colour-yellow@background") == attributed
+    assert owner["kind"] == ("property" if attributed else "heatmap")
+
+
+def test_a_colour_that_echoes_a_spatial_shortcut_joins_its_finding():
+    """A red marker of class a also makes a's backgrounds redder: one cause, one finding, the property a sentence of it."""
+    strategies = [strategy("a", 0, TL, colour="red", rows=(0,))]
+    rows = [prop_row("a", "colour", "red", "shortcut"), prop_row("b", "colour", "green", "shortcut", froms=("a",))]
+    gate = [rule("probes_fooled", kind="max", threshold=0, status="fail", value=2),
+            rule("confirmed_shortcuts", kind="max", threshold=0, status="fail", value=1)]
+    s = samples(4, labels=["a", "b", "b", "a"], flags=["right_for_wrong_reason"] * 4, strategies=["0", "", "", "0"])
+    out = findings.build(with_properties(summary(gate, strategies=strategies), rows), s)
+    assert_accounted(out, s)
+    ids = [f["id"] for f in out]
+    assert not any(i.startswith("property:a:") for i in ids)  # the echo is no finding of its own ...
+    spatial = next(f for f in out if f["kind"] == "shortcut")
+    assert "the marker's echo, not a second cause" in spatial["sentence"] and "redder" in spatial["sentence"]
+    assert "property:b:colour-green@background" in ids  # ... a colour with no marker of its class is

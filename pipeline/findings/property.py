@@ -1,0 +1,220 @@
+"""Cues without a place (DESIGN §15) as findings: a ``property`` shortcut (the data lets the property tell the class apart
+and the model answers from it) is a cause, one per class and property, its directions together; the model side alone
+is fragility, one warning per class; the data side alone is a note. A property whose colour a confirmed spatial shortcut
+of the same class already holds (a red marker makes the circles' backgrounds redder too) is that shortcut's echo: a
+sentence of the shortcut's finding, never a finding of its own."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from pipeline.findings.record import (MAX_EVIDENCE, NOTE, WARNING, Finding, Samples, and_join, as_float, interval_text, num, words)
+from pipeline.findings.shortcut import Cause
+
+SHORTCUT, FRAGILE, DATA = "shortcut", "fragile", "data"
+HUE_OF_COLOUR = {"red": ("red",), "orange": ("red", "yellow"), "brown": ("red", "yellow"), "yellow": ("yellow",), "green": ("green",),
+                 "cyan": ("cyan",), "blue": ("blue",), "purple": ("blue", "magenta"), "magenta": ("magenta",), "pink": ("red", "magenta")}
+"""The hue directions a hot spot's colour name pushes a background's chromaticity along (pipeline.hotspots.colour_name)."""
+ACTIONS = {
+    "look": "Balance how the {c} images were taken — camera, light, white balance — across classes, or augment every class's "
+            "training images with the same {what} jitter; retrain and re-audit with --baseline this audit's summary.json.",
+    "quality": "Match the image quality across classes: the {c} images are {adj} than the rest; re-encode or augment every class "
+               "alike ({what}), retrain and re-audit with --baseline this audit's summary.json.",
+}
+KIND_OF = {"colour": ("look", "colour"), "brightness": ("look", "brightness"), "contrast": ("look", "contrast"),
+           "saturation": ("look", "saturation"), "sharpness": ("quality", "blur and sharpening"), "noise": ("quality", "noise"),
+           "jpeg": ("quality", "JPEG compression")}
+
+
+def _rows(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return list((((summary.get("probes") or {}).get("properties") or {}).get("rows")) or [])
+
+
+def edit_text(row: Mapping[str, Any]) -> str:
+    from pipeline.property_stage import edit_words
+
+    return edit_words(row["property"], row["direction"])
+
+
+def _adj(row: Mapping[str, Any]) -> str:
+    from pipeline.property_stage import data_words
+
+    return data_words(row["property"], row["direction"])
+
+
+def _evidence(rows: Sequence[Mapping[str, Any]], s: Samples | None, label: str, marked: bool) -> tuple[dict[str, Any], ...]:
+    """Before -> after pairs of the strongest edits, one per edit before a second of any, each of another image (the model's
+    answers), and with ``marked`` first one image of the class that carries the property most (its measure against the
+    others')."""
+    if s is None:
+        return ()
+    out: list[dict[str, Any]] = []
+    top = rows[0]
+    if marked and 0 <= int(top.get("marked_row", -1)) < len(s.sample_id):
+        row = int(top["marked_row"])
+        out.append({"sample_id": str(s.sample_id[row]), "view": "heat",
+                    "caption": f"{s.sample_id[row]}: {label}, its background {_adj(top)} than most "
+                               f"({num(top.get('marked_value'), 3)}; others' median {num(top.get('others_value'), 3)})"})
+    used: set[int] = set()
+    for rank in range(MAX_EVIDENCE):  # every edit's first unused sample, then its second ...: different edits, different images
+        for r in rows:
+            confs = r.get("exemplar_after_confidence") or []
+            fresh = [(k, x) for k, x in enumerate(r.get("exemplar_rows", [])) if 0 <= x < len(s.sample_id) and x not in used]
+            if len(out) < MAX_EVIDENCE and fresh:
+                k, row = fresh[0]
+                used.add(row)
+                after = f"{label}" + (f" {num(confs[k])}" if k < len(confs) else "")
+                out.append({"sample_id": str(s.sample_id[row]), "view": "before_after", "property": r["property"],
+                            "direction": r["direction"], "label": label, "caption": f"{s.caption(row)} → {after} ({edit_text(r)})"})
+    return tuple(out[:MAX_EVIDENCE])
+
+
+def _effect_text(r: Mapping[str, Any], level: float) -> str:
+    control = "unedited" if r["property"] in ("noise", "jpeg") else "the opposite push"
+    return (f"{edit_text(r)} turns {num(as_float(r['flip']) * 100, 0)}% of {and_join(list(r.get('from_labels', [])))} images into "
+            f"{r['class']} ({control}: {num(as_float(r['control_flip']) * 100, 0)}%; effect {num(r['effect'])}, "
+            f"{interval_text(r.get('effect_lo'), r.get('effect_hi'), level)})")
+
+
+def _heat_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    """" 100% of the flipped images' heat lies off their objects." over ``rows`` (a range when they differ; "" without heat)."""
+    heat = [h for h in (as_float(r.get("heat_off_region")) for r in rows) if h == h]
+    if not heat:
+        return ""
+    low, high = num(min(heat) * 100, 0), num(max(heat) * 100, 0)
+    return f" {low if low == high else f'{low}–{high}'}% of the flipped images' heat lies off their objects."
+
+
+def _colour_words(rows: Sequence[Mapping[str, Any]]) -> str:
+    """"warm" for a cast toward red and yellow, "cool" toward cyan and blue, else the strongest hue."""
+    hues = {r["direction"] for r in rows if r["property"] == "colour"}
+    return "warm" if {"red", "yellow"} <= hues else "cool" if {"cyan", "blue"} <= hues else next(
+        r["direction"] for r in rows if r["property"] == "colour")
+
+
+def shortcut_cause(rows: Sequence[Mapping[str, Any]], s: Samples | None, level: float, fragile: Sequence[Mapping[str, Any]] = ()) -> Cause:
+    """One class's property shortcuts, every property and direction together — one look of the class's pictures (a cast
+    darkens and flattens them too) is one cause (``rows`` strongest first); the class's fragile edits join as a clause."""
+    top = rows[0]
+    label = top["class"]
+    froms = sorted({f for r in rows for f in r.get("from_labels", [])})
+    colour = [r for r in rows if r["property"] == "colour"]
+    lead = colour[0] if colour else top
+    title = (f"A {_colour_words(colour)} colour cast turns {and_join(froms)} images into {label}" if colour else
+             f"A {edit_text(top)[2:]} turns {and_join(froms)} images into {label}")
+    by_auc = sorted(rows, key=lambda r: -as_float(r["auc"]))
+    sentence = (f"Only the {label} images carry it: their backgrounds are "
+                + and_join([f"{_adj(r)} (AUC {num(r['auc'])})" for r in by_auc]) + " than the others' "
+                f"({interval_text(by_auc[0].get('auc_lo'), by_auc[0].get('auc_hi'), level)} for the first), and the model answers from "
+                f"it: " + "; ".join(_effect_text(r, level) for r in rows[:3])
+                + (f"; and {len(rows) - 3} more" if len(rows) > 3 else "") + "." + _heat_text(rows[:3]))
+    if fragile:
+        sentence += (f" It also answers {label} to edits its images do not carry: "
+                     + "; ".join(f"{edit_text(r)} {num(as_float(r['flip']) * 100, 0)}%" for r in fragile[:3]) + ".")
+    kind, jitter = KIND_OF[lead["property"]]
+    action = ACTIONS[kind].format(c=label, what=jitter, adj=_adj(lead))
+    edits = "+".join(sorted(f"{r['property']}-{r['direction']}" for r in rows))
+    finding = Finding(id=f"property:{label}:{edits}@background", severity=WARNING, kind="property",
+                      title=words(title if len(title.split()) <= 12 else f"A property of the {label} pictures turns other classes' images into {label}"),
+                      sentence=sentence, action=action, labels=(label,), place="the background",
+                      evidence=_evidence([lead] + [r for r in rows if r is not lead], s, label, marked=True),
+                      effect=max(as_float(r["effect"]) for r in rows))
+    return Cause(finding, classes=frozenset([label]))
+
+
+def fragility_cause(rows: Sequence[Mapping[str, Any]], s: Samples | None, level: float) -> Cause:
+    """The model side alone, one class: background edits turn other classes into it though nothing in the evaluation set
+    ties the property to it (``rows`` strongest first)."""
+    label = rows[0]["class"]
+    froms = sorted({f for r in rows for f in r.get("from_labels", [])})
+    top, rest = rows[0], rows[1:4]
+    sentence = (f"Nothing in the evaluation set ties these to {label}, yet pushed on the background only, {_effect_text(top, level)}"
+                + ("; " + "; ".join(f"{edit_text(r)} {num(as_float(r['flip']) * 100, 0)}%" for r in rest) if rest else "")
+                + (f"; and {len(rows) - 1 - len(rest)} more" if len(rows) > 1 + len(rest) else "") + "." + _heat_text(rows[:4]))
+    names = and_join(sorted({r["property"] if r["property"] != "sharpness" else "blur" for r in rows}))
+    action = (f"Nothing in this evaluation set depends on it, but images from another camera, light or encoder could: augment every "
+              f"class's training images with {names} changes so that no class becomes the answer for unusual backgrounds, retrain "
+              f"and re-audit; gate it with {{metric: properties_fragile, max: 0}} where such images are expected.")
+    title = f"Background edits turn {and_join(froms)} images into {label}"
+    finding = Finding(id=f"property:{label}:fragile@background", severity=WARNING, kind="property",
+                      title=words(title if len(title.split()) <= 12 else f"Background edits turn other classes' images into {label}"),
+                      sentence=sentence, action=action, labels=(label,), place="the background", evidence=_evidence(rows, s, label, marked=False),
+                      effect=max(as_float(r["effect"]) for r in rows))
+    return Cause(finding)
+
+
+def data_note(rows: Sequence[Mapping[str, Any]]) -> Finding:
+    """The data side alone, one class: said, not acted on (``rows`` by AUC)."""
+    label = rows[0]["class"]
+    sentence = (f"The {label} images' backgrounds are " + and_join([f"{_adj(r)} (AUC {num(r['auc'])})" for r in rows[:3]])
+                + " than the others'; the model does not answer from it: "
+                + "; ".join(f"{edit_text(r)} turns {num(as_float(r['flip']) * 100, 0)}% of other images into {label}" for r in rows[:3]) + ".")
+    edits = "+".join(sorted(f"{r['property']}-{r['direction']}" for r in rows))
+    return Finding(id=f"property:{label}:{edits}@data", severity=NOTE, kind="property",
+                   title=words(f"The {label} images' backgrounds differ; the model ignores it"), sentence=sentence,
+                   action="Nothing to do now: keep the property in mind when the model or its data change.", labels=(label,))
+
+
+def echoes(rows: Sequence[Mapping[str, Any]], shortcuts: Sequence[Cause], confirmed: Sequence[Mapping[str, Any]]) -> Cause | None:
+    """The spatial shortcut cause a class's property shortcuts echo — a confirmed strategy of the class whose hot spot holds a
+    colour one of them pushes toward (a red marker reddens the background) — or None."""
+    hues = {r["direction"] for r in rows if r["property"] == "colour"}
+    label = rows[0]["class"]
+    for strat in confirmed:
+        if strat.get("label") == label and hues & set(HUE_OF_COLOUR.get(str(strat.get("hotspot_colour") or ""), ())):
+            for c in shortcuts:
+                if c.finding.kind == "shortcut" and label in c.finding.labels:
+                    return c
+    return None
+
+
+def property_causes(summary: Mapping[str, Any], s: Samples | None, level: float, shortcuts: Sequence[Cause],
+                    confirmed: Sequence[Mapping[str, Any]]) -> tuple[list[Cause], dict[str, str], list[Finding]]:
+    """(causes: one per class with property shortcuts, its fragile edits joined, and one per class with fragile edits
+    alone; echoes: property cause id -> the spatial shortcut finding it joins instead; the data-only notes, one per class)."""
+    strongest = lambda rs: sorted(rs, key=lambda r: -as_float(r["effect"]))  # noqa: E731
+    by_class: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    for r in _rows(summary):
+        if r["verdict"] in (SHORTCUT, FRAGILE, DATA):
+            by_class.setdefault(r["class"], {}).setdefault(r["verdict"], []).append(r)
+    causes: list[Cause] = []
+    echoed: dict[str, str] = {}
+    notes: list[Finding] = []
+    for label, found in by_class.items():
+        fragile = strongest(found.get(FRAGILE, []))
+        if found.get(SHORTCUT):
+            rows = strongest(found[SHORTCUT])
+            cause = shortcut_cause(rows, s, level, fragile)
+            twin = echoes(rows, shortcuts, confirmed)
+            if twin is None:
+                causes.append(cause)
+            else:
+                echoed[cause.finding.id] = twin.finding.id
+                if fragile:
+                    causes.append(fragility_cause(fragile, s, level))
+        elif fragile:
+            causes.append(fragility_cause(fragile, s, level))
+        if found.get(DATA):
+            notes.append(data_note(sorted(found[DATA], key=lambda r: -as_float(r["auc"]))))
+    return sorted(causes, key=lambda c: -c.finding.effect), echoed, notes
+
+
+def echo_sentence(rows: Sequence[Mapping[str, Any]], level: float) -> str:
+    """The sentence a class's echoing property shortcuts add to its spatial shortcut's finding."""
+    rows = sorted(rows, key=lambda r: -as_float(r["effect"]))
+    r = rows[0]
+    return (f" The marker shows as a property of the whole picture too: the {r['class']} images' backgrounds are "
+            + and_join([f"{_adj(x)} (AUC {num(x['auc'])})" for x in rows[:3]]) + f" than the others', and {_effect_text(r, level)}"
+            " — the marker's echo, not a second cause.")
+
+
+def echo_rows(summary: Mapping[str, Any], echoed: Mapping[str, str]) -> dict[str, list[Mapping[str, Any]]]:
+    """Spatial shortcut finding id -> the property shortcut rows that echo it."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for r in _rows(summary):
+        if r["verdict"] != SHORTCUT:
+            continue
+        for pid, sid in echoed.items():
+            if pid.startswith(f"property:{r['class']}:"):
+                out.setdefault(sid, []).append(r)
+    return out
