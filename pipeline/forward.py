@@ -72,9 +72,10 @@ def decoded(cfg: "AuditConfig", model: "AuditModel", samples: Sequence["Sample"]
     if not rows:
         return out
     for batch_rows, _images, raw, _errors in sample_batches([samples[r] for r in rows], model.input, cfg.explain.batch_size):
+        pixels = raw.numpy()  # one host copy per batch: an eager slice per image costs more than the decode
         for i, r in enumerate(batch_rows.numpy()):
             if r >= 0:
-                out[int(r)] = raw[i].numpy()
+                out[int(r)] = pixels[i]
     return out
 
 

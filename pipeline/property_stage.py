@@ -36,6 +36,7 @@ from pipeline.strategy_stage import Classifier, Evidence
 DATA_SAMPLES = 2000  # the data side reads at most this many images (seeded, stratified by label)
 MAX_REGION = 0.8  # a region covering more of the input leaves too little background to edit
 CHUNK = 256  # images decoded at a time for the data side
+EDIT_CHUNK = 32  # probe samples edited at once (one edit's float64 temporaries: 32 x H x W x C x 8 bytes each)
 SHORTCUT, FRAGILE, DATA, NONE = "shortcut", "fragile", "data", "none"
 VERDICTS = (SHORTCUT, FRAGILE, DATA, NONE)
 
@@ -144,18 +145,35 @@ def data_side(ev: Evidence, rows: np.ndarray, measures: np.ndarray, label: int, 
 # --------------------------------------------------------------------------- the model side
 
 
-def _edited(images: Mapping[int, np.ndarray], outside: Mapping[int, np.ndarray], row: int, prop: str, direction: str, strength: float,
-            seed: int) -> np.ndarray:
-    return pp.edit(images[row], outside[row], prop, direction, strength=strength, seed=seed + row)
+class EditedImages:
+    """The probe samples' edited images by (edit name, sample index): EDIT_CHUNK samples of one edit made at once
+    (:func:`pipeline.properties.edit_batch`) and kept until another edit is asked for — the forward passes, the
+    Grad-CAM of the flipped images and the exemplars each ask edit by edit. Each region's feather is computed once."""
+
+    def __init__(self, images: np.ndarray, outside: np.ndarray, rows: np.ndarray, strength: float, seed: int):
+        self.images, self.outside, self.strength = images, outside, strength  # (n, H, W, C), (n, H, W)
+        self.weights = np.stack([pp.feather(o) for o in outside]) if len(outside) else np.zeros(outside.shape)
+        self.seeds = [seed + int(r) for r in rows]  # each sample's noise, whichever edits share a batch
+        self.name, self.chunks = "", {}
+
+    def __call__(self, name: str, i: int) -> np.ndarray:
+        if name != self.name:
+            self.name, self.chunks = name, {}
+        k = i // EDIT_CHUNK
+        if k not in self.chunks:
+            part = slice(k * EDIT_CHUNK, (k + 1) * EDIT_CHUNK)
+            prop, direction = name.split("-", 1)
+            self.chunks[k] = pp.edit_batch(self.images[part], self.outside[part], self.weights[part], prop, direction,
+                                           strength=self.strength, seeds=self.seeds[part])
+        return self.chunks[k][i - k * EDIT_CHUNK]
 
 
-def model_side(ev: Evidence, model: Classifier, rows: np.ndarray, edits: Sequence[pp.Edit], images: Mapping[int, np.ndarray],
-               outside: Mapping[int, np.ndarray], strength: float, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+def model_side(ev: Evidence, model: Classifier, rows: np.ndarray, edits: Sequence[pp.Edit],
+               edited: EditedImages) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
     """Every distinct pushed direction once per sample, in shared batches: ({edit name: (n, L) hits}, {edit name: (n,) top
     probability}, forward passes). A control that is another edit's direction shares its pass."""
     names = list(dict.fromkeys([e.name for e in edits] + [f"{e.property}-{e.control}" for e in edits if e.control]))
-    builders = [lambda r=int(r), name=name: _edited(images, outside, r, *name.split("-", 1), strength, seed)
-                for name in names for r in rows]
+    builders = [lambda i=i, name=name: edited(name, i) for name in names for i in range(len(rows))]
     probs = batched_probabilities(model, builders)
     n, labels = len(rows), len(ev.labels)
     hits = label_hits(model, probs, labels).reshape(len(names), n, labels) if len(probs) else np.zeros((len(names), n, labels), bool)
@@ -187,9 +205,12 @@ def run_properties(cfg: ProbesConfig, ev: Evidence, model: Classifier, *, cams: 
     rows = probe_samples(ev, cfg.samples, seed + 11)
     regions = {int(r): ev.region_of(int(r), int(ev.explained[r])) for r in rows}
     rows = np.array([r for r in rows if regions[int(r)].mean() <= MAX_REGION], np.int64)
-    images = model.images([int(r) for r in rows]) if rows.size else {}
-    outside = {int(r): ~regions[int(r)] for r in rows}
-    hits, top, n_passes = model_side(ev, model, rows, edits, images, outside, cfg.property_strength, seed) if rows.size and edits else ({}, {}, 0)
+    decoded = model.images([int(r) for r in rows]) if rows.size else {}
+    size = ev.input_size
+    images = np.stack([decoded[int(r)] for r in rows]) if rows.size else np.zeros((0, *size, 3), np.float32)
+    outside = np.stack([~regions[int(r)] for r in rows]) if rows.size else np.zeros((0, *size), bool)
+    edited = EditedImages(images, outside, rows, cfg.property_strength, seed)
+    hits, top, n_passes = model_side(ev, model, rows, edits, edited) if rows.size and edits else ({}, {}, 0)
     clean = _clean_hits(ev, rows)
     cache: dict = {}
     found = []
@@ -204,16 +225,13 @@ def run_properties(cfg: ProbesConfig, ev: Evidence, model: Classifier, *, cams: 
             found.append((edit, c, among, flip, ctrl, effect, (a, lo, hi, n_data)))
     jobs = [(edit.name, int(i), c) for edit, c, among, flip, _, effect, _ in found
             if not math.isnan(effect.low) and effect.low >= cfg.min_effect for i in np.flatnonzero(among)[flip]]
-    heat, maps = heat_of_flips(
-        model, jobs, lambda job: _edited(images, outside, int(rows[job[1]]), *job[0].split("-", 1), cfg.property_strength, seed),
-        lambda job: outside[int(rows[job[1]])])
+    heat, maps = heat_of_flips(model, jobs, lambda job: edited(job[0], job[1]), lambda job: outside[job[1]])
     out = []
     for edit, c, among, flip, ctrl, effect, (a, lo, hi, n_data) in found:
         fools = not math.isnan(effect.low) and effect.low >= cfg.min_effect
         flipped = np.flatnonzero(among)[flip] if flip.size else np.zeros(0, np.int64)
         shares = heat.get((edit.name, c), [])
-        ex = tuple(Exemplar(int(rows[i]), np.clip(images[int(rows[i])], 0, 255).astype(np.uint8),
-                            np.clip(_edited(images, outside, int(rows[i]), edit.property, edit.direction, cfg.property_strength, seed), 0, 255).astype(np.uint8),
+        ex = tuple(Exemplar(int(rows[i]), np.clip(images[i], 0, 255).astype(np.uint8), np.clip(edited(edit.name, int(i)), 0, 255).astype(np.uint8),
                             np.asarray(cams[int(rows[i])], np.float32), maps[(edit.name, int(i), c)], float(top[edit.name][i]))
                    for i in flipped[:EXEMPLARS] if (edit.name, int(i), c) in maps) if fools else ()
         marked, value, others = _marked(ev, data, measures, c, edit)

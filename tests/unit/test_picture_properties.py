@@ -145,3 +145,43 @@ def test_the_edits_and_their_controls():
 
 def test_the_verdict_needs_both_sides():
     assert [verdict(data, model) for data in (True, False) for model in (True, False)] == [SHORTCUT, DATA, FRAGILE, NONE]
+
+
+def test_the_3x3_median_equals_scipys_with_ties_and_edges():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(4)
+    for shape in ((6, 64, 64), (3, 1, 1), (2, 2, 9), (4, 7, 5)):
+        for step in (None, 40.0):  # continuous values, and few distinct ones (many ties)
+            gray = rng.uniform(0, 255, shape)
+            gray = gray if step is None else np.round(gray / step) * step
+            assert np.array_equal(pp.median3x3(gray), ndimage.median_filter(gray, size=(1, 3, 3), mode="nearest")), (shape, step)
+    spike = np.zeros((1, 5, 5))
+    spike[0, 2, 2] = 255  # one bright pixel: the median removes it, and a pixel's neighbours never see another image's
+    assert not pp.median3x3(np.concatenate([spike, np.full((1, 5, 5), 9.0)]))[0].any()
+
+
+def test_a_batch_edits_each_image_as_if_it_were_alone():
+    """Blur, noise, contrast's pivot and the feather are per image: an image's edit does not depend on its batch-mates."""
+    rng = np.random.default_rng(5)
+    images = rng.uniform(0, 255, (3, 20, 24, 3))
+    images[1] = 250.0  # a bright, flat neighbour would leak into a blur or a pivot taken across the batch
+    outside = np.ones((3, 20, 24), bool)
+    outside[0, 4:12, 5:15] = False
+    outside[2, :, :6] = False
+    weights = np.stack([pp.feather(o) for o in outside])
+    for edit in pp.edits(pp.PROPERTIES):
+        batch = pp.edit_batch(images, outside, weights, edit.property, edit.direction, seeds=(7, 8, 9))
+        for i in (0, 2):
+            alone = pp.edit(images[i], outside[i], edit.property, edit.direction, seed=(7, 8, 9)[i])
+            assert np.array_equal(batch[i], alone), (edit.name, i)
+
+
+def test_measuring_a_batch_of_many_images_gives_each_images_own_measures():
+    rng = np.random.default_rng(6)
+    images = rng.uniform(0, 255, (pp.MEASURE_CHUNK + 5, 16, 16, 3))  # more than one chunk
+    outside = rng.uniform(size=images.shape[:3]) > 0.2
+    batch = pp.measure_batch(images, outside)
+    for i in (0, pp.MEASURE_CHUNK - 1, pp.MEASURE_CHUNK, len(images) - 1):
+        alone = pp.measure(images[i], outside[i])
+        assert np.allclose(batch[i], [alone[k] for k in pp.MEASURES], rtol=1e-12, atol=1e-12, equal_nan=True), i
