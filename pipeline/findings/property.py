@@ -1,5 +1,6 @@
 """Cues without a place (DESIGN §15) as findings: a ``property`` shortcut (the data lets the property tell the class apart
-and the model answers from it) is a cause, one per class and property, its directions together; the model side alone
+and the model answers from it) is a cause, one per class with every property and direction it moves together (a warm
+cast moves red, yellow and brightness at once: one look of the class's pictures, one finding); the model side alone
 is fragility, one warning per class; the data side alone is a note. A property whose colour a confirmed spatial shortcut
 of the same class already holds (a red marker makes the circles' backgrounds redder too) is that shortcut's echo: a
 sentence of the shortcut's finding, never a finding of its own."""
