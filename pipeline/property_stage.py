@@ -119,10 +119,18 @@ def measure_rows(ev: Evidence, model: Classifier, rows: np.ndarray) -> tuple[np.
     return measures, colour
 
 
-def data_side(ev: Evidence, rows: np.ndarray, measures: np.ndarray, label: int, edit: pp.Edit, *, level: float, resamples: int,
+def members(ev: Evidence, rows: np.ndarray) -> np.ndarray:
+    """(n, L) bool: whether each row carries each label."""
+    out = np.zeros((len(rows), len(ev.labels)), bool)
+    for i, r in enumerate(rows):
+        out[i, list(ev.labels_of[int(r)])] = True
+    return out
+
+
+def data_side(member: np.ndarray, measures: np.ndarray, label: int, edit: pp.Edit, *, level: float, resamples: int,
               seed: int, cache: dict | None = None) -> tuple[float, float, float, int]:
     """(AUC, low, high, images) of ``label``'s images against the others' for the measure that rises in ``edit``'s
-    direction. A direction and its opposite read the same measure with the sign flipped (AUC 1 - a, interval
+    direction; ``member`` (n, L) the measured rows' labels (:func:`members`). A direction and its opposite read the same measure with the sign flipped (AUC 1 - a, interval
     mirrored), so ``cache`` computes each measure's once per label."""
     column = f"colour-{edit.direction}" if edit.property == "colour" else edit.property
     flipped = edit.direction == "down" or (edit.property == "colour" and edit.direction in ("cyan", "blue", "magenta"))
@@ -131,7 +139,7 @@ def data_side(ev: Evidence, rows: np.ndarray, measures: np.ndarray, label: int, 
     key = (column, label)
     if cache is None or key not in cache:
         values = measures[:, pp.MEASURES.index(column)]
-        mine = np.array([label in ev.labels_of[int(r)] for r in rows], bool)
+        mine = member[:, label]
         a = pp.auc(values[mine], values[~mine])
         lo, hi = pp.auc_interval(values[mine], values[~mine], level=level, resamples=resamples, seed=seed + 31 * label)
         found = (a, lo, hi, int(np.isfinite(values).sum()))
@@ -212,16 +220,17 @@ def run_properties(cfg: ProbesConfig, ev: Evidence, model: Classifier, *, cams: 
     edited = EditedImages(images, outside, rows, cfg.property_strength, seed)
     hits, top, n_passes = model_side(ev, model, rows, edits, edited) if rows.size and edits else ({}, {}, 0)
     clean = _clean_hits(ev, rows)
+    data_member, probe_member = members(ev, data), members(ev, rows)
     cache: dict = {}
     found = []
     for k, edit in enumerate(edits):
         for c in range(len(ev.labels)):
-            among = np.array([c not in ev.labels_of[int(r)] for r in rows], bool)
+            among = ~probe_member[:, c]
             flip = hits[edit.name][among, c] if hits else np.zeros(0, bool)
             ctrl = (hits[f"{edit.property}-{edit.control}"] if edit.control else clean)[among, c] if hits else np.zeros(0, bool)
             effect = st.paired_difference(flip.astype(float), ctrl.astype(float), level=level, seed=seed + 29 * (k * len(ev.labels) + c),
                                           resamples=resamples)
-            a, lo, hi, n_data = data_side(ev, data, measures, c, edit, level=level, resamples=resamples, seed=seed + 37, cache=cache)
+            a, lo, hi, n_data = data_side(data_member, measures, c, edit, level=level, resamples=resamples, seed=seed + 37, cache=cache)
             found.append((edit, c, among, flip, ctrl, effect, (a, lo, hi, n_data)))
     jobs = [(edit.name, int(i), c) for edit, c, among, flip, _, effect, _ in found
             if not math.isnan(effect.low) and effect.low >= cfg.min_effect for i in np.flatnonzero(among)[flip]]
@@ -234,7 +243,7 @@ def run_properties(cfg: ProbesConfig, ev: Evidence, model: Classifier, *, cams: 
         ex = tuple(Exemplar(int(rows[i]), np.clip(images[i], 0, 255).astype(np.uint8), np.clip(edited(edit.name, int(i)), 0, 255).astype(np.uint8),
                             np.asarray(cams[int(rows[i])], np.float32), maps[(edit.name, int(i), c)], float(top[edit.name][i]))
                    for i in flipped[:EXEMPLARS] if (edit.name, int(i), c) in maps) if fools else ()
-        marked, value, others = _marked(ev, data, measures, c, edit)
+        marked, value, others = _marked(data, data_member, measures, c, edit)
         out.append(PropertyRow(
             label=ev.labels[c], property=edit.property, direction=edit.direction, auc=a, auc_lo=lo, auc_hi=hi, n_data=n_data,
             n=int(among.sum()), from_labels=tuple(sorted({ev.labels[lab] for r in rows[among] for lab in ev.labels_of[int(r)]})),
@@ -249,11 +258,11 @@ def run_properties(cfg: ProbesConfig, ev: Evidence, model: Classifier, *, cams: 
                             time.perf_counter() - t0, data_seconds, overall, per_label)
 
 
-def _marked(ev: Evidence, rows: np.ndarray, measures: np.ndarray, label: int, edit: pp.Edit) -> tuple[int, float, float]:
+def _marked(rows: np.ndarray, member: np.ndarray, measures: np.ndarray, label: int, edit: pp.Edit) -> tuple[int, float, float]:
     """The data side's image of ``label`` that carries the property most in ``edit``'s direction, its value and the other
     classes' median (-1, NaN, NaN when there is none)."""
     values = pp.measure_direction({k: measures[:, i] for i, k in enumerate(pp.MEASURES)}, edit.property, edit.direction)
-    mine = np.array([label in ev.labels_of[int(r)] for r in rows], bool) & np.isfinite(values)
+    mine = member[:, label] & np.isfinite(values)
     rest = ~mine & np.isfinite(values)
     if not mine.any():
         return -1, math.nan, math.nan

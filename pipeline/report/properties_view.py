@@ -45,7 +45,7 @@ class PropertiesView:
     cost_short: str  # for the report's run line
 
 
-def _line(row: PropertyRow, level: float, caption: Callable[[int], str], exemplars: bool) -> PropertyLine:
+def _line(row: PropertyRow, caption: Callable[[int], str], exemplars: bool) -> PropertyLine:
     e = row.effect
     shown = tuple((overlay(x.before, x.before_cam, []), overlay(x.after, x.after_cam, []),
                    f"{caption(x.row)} → {row.label} {format_value(x.after_confidence, 2)}".strip())
@@ -58,13 +58,13 @@ def _line(row: PropertyRow, level: float, caption: Callable[[int], str], exempla
         heat=format_value(row.heat_off_region, 2), sentence=sentence(row), exemplars=shown)
 
 
-def build_properties_view(result: PropertiesResult | None, level: float, caption: Callable[[int], str] = lambda row: "") -> PropertiesView | None:
-    """``level``: the intervals' two-sided level; ``caption(row)`` the model's answer on a clean sample."""
+def build_properties_view(result: PropertiesResult | None, caption: Callable[[int], str] = lambda row: "") -> PropertiesView | None:
+    """``caption(row)``: the model's answer on a clean sample."""
     if result is None:
         return None
     telling = [r for r in result.rows if r.verdict != NONE]
-    lines = tuple(_line(r, level, caption, False) for r in telling)
-    cards = tuple(_line(r, level, caption, True) for r in telling if r.verdict in ("shortcut", "fragile") and r.exemplars)[:CARDS]
+    lines = tuple(_line(r, caption, False) for r in telling)
+    cards = tuple(_line(r, caption, True) for r in telling if r.verdict in ("shortcut", "fragile") and r.exemplars)[:CARDS]
     passes = result.passes
     cost = (f"{passes['edits']} forward passes ({result.n_samples} probe samples, each edit once, in shared batches) and "
             f"{passes['gradcam']} Grad-CAM passes on flipped images; the data side measured {result.n_data} images; "

@@ -130,7 +130,7 @@ def build_view(
         "methods": _methods_view(summary, cfg, samples, flags, values),
         "strategies": build_strategies_view(strategies, lambda row: (got := thumbnail(row)) and got[1]),
         "probes": build_probes_view(probes, cfg.statistics.interval, caption=lambda row: answer(values, prep.space, row)),
-        "properties": build_properties_view(properties, cfg.statistics.interval, caption=lambda row: answer(values, prep.space, row)),
+        "properties": build_properties_view(properties, caption=lambda row: answer(values, prep.space, row)),
         "summary": summary,
         "verdict_class": {"FIT TO DEPLOY": "fit", "NOT FIT": "notfit"}.get(summary["verdict"], "inconclusive"),
         "overall": {k: aggregate_text(k, v) for k, v in summary["aggregates"]["overall"].items()},
