@@ -12,8 +12,7 @@ import numpy as np
 
 from pipeline.numbers import aggregate_text
 from pipeline.outputs import rule_counts
-from pipeline.report.overlay import overlay
-from pipeline.report.strategies_view import crop_uri
+from pipeline.report.pictures import crop_uri, overlay
 
 SECTIONS_OF_KIND = {
     "shortcut": ("strategies", "gallery"), "probe": ("probes",), "background": ("probes",), "property": ("probes",),

@@ -11,7 +11,7 @@ from pipeline.config import ProbesConfig
 from pipeline.numbers import fixed
 from pipeline.outputs import format_value
 from pipeline.probe_stage import ProbeRow, ProbesResult, and_list, place_words, sentence, swap_sentence
-from pipeline.report.overlay import overlay, pixels_uri
+from pipeline.report.pictures import overlay, pixels_uri
 
 TABLE_ROWS = 60  # the table lists the fooling rows and then the largest effects, up to this many
 CARDS = 6  # fooling probes shown with exemplars

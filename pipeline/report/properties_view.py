@@ -11,7 +11,7 @@ from typing import Callable
 from pipeline.numbers import fixed
 from pipeline.outputs import format_value
 from pipeline.property_stage import NONE, PropertiesResult, PropertyRow, edit_words, sentence
-from pipeline.report.overlay import overlay
+from pipeline.report.pictures import overlay
 
 CARDS = 4  # edits shown with before -> after pairs
 VERDICT_WORDS = {"shortcut": "shortcut", "fragile": "fragile", "data": "data only"}

@@ -3,18 +3,15 @@ rendering from a :class:`pipeline.strategy_stage.StrategiesResult` (no TensorFlo
 
 from __future__ import annotations
 
-import base64
 import math
-import io
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from PIL import Image
 
 from pipeline import strategies as st
 from pipeline.outputs import format_value
-from pipeline.report.overlay import jet
+from pipeline.report.pictures import crop_uri, heat_map
 from pipeline.strategy_stage import LabelStrategies, StrategiesResult, Strategy, sentence
 
 SIDE = 112  # px, the small maps' side
@@ -71,28 +68,10 @@ class StrategiesView:
     settings: str
 
 
-def _png(rgb: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def small_map(values: np.ndarray, *, top: float | None = None, outline: tuple[int, int, int, int] | None = None) -> str:
     """(h, w) map -> a SIDE-px PNG (jet; divided by ``top``, default its maximum), cells kept square-edged;
     ``outline`` cells (r0, c0, r1, c1) drawn as a white frame with a dark edge."""
-    h, w = values.shape
-    top = float(values.max()) if top is None else top
-    rgb = jet(values / top if top > 0 else np.zeros_like(values))
-    scale = max(1, SIDE // max(h, w))
-    big = np.kron(rgb, np.ones((scale, scale, 1), np.uint8))
-    if outline is not None:
-        r0, c0, r1, c1 = (v * scale for v in outline)
-        for colour, grow in (((0, 0, 0), 1), ((255, 255, 255), 0)):
-            a, b = max(r0 - grow, 0), min(r1 + grow, big.shape[0]) - 1
-            c, d = max(c0 - grow, 0), min(c1 + grow, big.shape[1]) - 1
-            big[[a, b], c:d + 1] = colour
-            big[a:b + 1, [c, d]] = colour
-    return _png(big)
+    return heat_map(values, side=SIDE, top=top, outline=outline)
 
 
 FOLLOWS, BARELY = 3.0, 1.0  # on-object share / object area: heat follows the objects at 3x their share, avoids them below 1x
@@ -115,13 +94,6 @@ def reading(lab: LabelStrategies, threshold: float = 0.5) -> str:
     if cells is None:
         return text + "."
     return text + f"; strongest off the objects at the {st.place_name(st.rect_relative(cells, a.mean_map.shape))}."
-
-
-def crop_uri(pixels: np.ndarray, side: int = 80) -> str:
-    """A hot spot's pixels (h, w, 3) uint8 enlarged by a whole factor, nearest-neighbour (the pixels stay honest)."""
-    h, w = pixels.shape[:2]
-    scale = max(1, side // max(h, w, 1))
-    return _png(np.kron(pixels, np.ones((scale, scale, 1), np.uint8)))
 
 
 def kind_text(s: Strategy) -> str:

@@ -20,7 +20,7 @@ from pipeline import evidence
 from pipeline.baseline import note
 from pipeline.report import charts
 from pipeline.status import NOT_EVALUATED
-from pipeline.report.overlay import intervention_thumbnails, legend_gradient_css, overlay
+from pipeline.report.pictures import intervention_thumbnails, legend_gradient_css, overlay
 from pipeline.report.findings_view import GLOSSES, EvidenceImages, build_first_screen, gallery_split, open_attr
 from pipeline.report.probes_view import build_probes_view
 from pipeline.report.properties_view import build_properties_view
