@@ -38,3 +38,10 @@ def one_line(exc: BaseException, limit: int | None = None) -> str:
     """A library's (often multi-line) error message on one line, whole unless ``limit`` characters cut it."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return (text[:limit] + "…") if limit is not None and len(text) > limit else text
+
+
+class InternalError(AuditError):
+    """A bug, not bad input (exit code 2, never a verdict): the message names the stage that failed and what was kept;
+    ``__cause__`` is the original exception (its traceback is printed with PIPELINE_DEBUG=1)."""
+
+    kind = "internal error"

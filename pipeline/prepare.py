@@ -16,7 +16,7 @@ from pipeline.data.samples import BoxArrays, Sample, box_arrays, build_samples, 
 from pipeline.errors import DatasetError, ModelError
 from pipeline.model.conversion import check_conversion
 from pipeline.labels import IMAGENET, LabelSpace, imagenet_classes, label_space
-from pipeline.notices import notice
+from pipeline.console import notice
 
 if TYPE_CHECKING:
     from pipeline.model.explainable import AuditModel

@@ -14,8 +14,8 @@ import numpy as np
 from pipeline import aggregates
 from pipeline.checkpoint import CheckpointStore
 from pipeline.config import AuditConfig
-from pipeline.errors import AuditError
-from pipeline.notices import notice
+from pipeline.errors import AuditError, InternalError, one_line
+from pipeline.console import notice
 from pipeline.probe_stage import section as probe_section
 from pipeline.strategy_stage import section as strategy_section
 from pipeline.summary import build_summary, explanation_section, provenance, trust_section
@@ -109,22 +109,38 @@ def write_strategy_outputs(folder: Path, result: "StrategiesResult", section: di
 _FULL = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large"}
 
 
-def write_failure(exc: OSError, out_dir: Path, kept: bool = False) -> AuditError | None:
-    """A full disk, quota or file-size limit, said in the user's terms; None for other errors."""
-    if exc.errno not in _FULL:
-        return None
+def write_failure(exc: OSError, out_dir: Path, kept: bool = False) -> AuditError:
+    """An I/O error during the audit (a full disk, quota or file-size limit, a lost mount), said in the user's terms."""
     staging = "the completed batches were kept for --resume" if kept else "the staging folder was removed"
-    return AuditError(f"{out_dir}: {_FULL[exc.errno]} writing the audit's outputs ({exc.strerror}); "
-                      f"nothing was published and {staging}: free space or choose another --output")
+    if exc.errno in _FULL:
+        return AuditError(f"{out_dir}: {_FULL[exc.errno]} writing the audit's outputs ({exc.strerror}); "
+                          f"nothing was published and {staging}: free space or choose another --output")
+    where = exc.filename or out_dir
+    return AuditError(f"{where}: expected to read or write it, found an I/O error ({exc.strerror or exc}); "
+                      f"nothing was published and {staging}")
 
 
-def discard_or_keep(staging: Any, store: CheckpointStore) -> bool:
-    """After a failure: keep a staging folder that holds completed batches (for --resume), else remove it."""
-    if store.batches_done():
-        notice(f"kept {staging.path} with {store.batches_done()} completed batches: rerun with --resume to continue")
-        return True
+def discard_or_keep(staging: Any, store: CheckpointStore, *, rerun: bool = True) -> int:
+    """After a failure: keep a staging folder that holds completed batches, else remove it; returns the batches kept.
+    ``rerun``: the failure may pass on a rerun, so --resume is suggested (not after an internal error)."""
+    done = store.batches_done()
+    if done:
+        if rerun:
+            notice(f"kept {staging.path} with {done} completed batches: rerun with --resume to continue")
+        return done
     staging.discard()
-    return False
+    return 0
+
+
+def internal_error(exc: BaseException, kept: int, folder: Path) -> InternalError:
+    """A bug as the user reads it: the stage that failed, the exception, what was kept (a rerun would meet it again)."""
+    from pipeline.console import stage_of
+
+    where = stage_of(exc)
+    kept_text = (f"the {kept} completed batch{'es' if kept != 1 else ''} of Grad-CAM are kept in {folder}" if kept
+                 else "nothing was kept")
+    return InternalError(f"internal error in the {where or 'audit'} stage, {type(exc).__name__}: {one_line(exc, 400)}; no report was "
+                         f"published and {kept_text}")
 
 
 def open_staging(out_dir: Path, resume: bool):
@@ -133,8 +149,9 @@ def open_staging(out_dir: Path, resume: bool):
     try:
         return Staging(out_dir, resume=resume)
     except OSError as exc:
-        raise write_failure(exc, out_dir) or AuditError(
-            f"{out_dir}: expected a folder the audit can write its outputs to, found an error: {exc.strerror or exc}") from None
+        if exc.errno in _FULL:
+            raise write_failure(exc, out_dir) from None
+        raise AuditError(f"{out_dir}: expected a folder the audit can write its outputs to, found an error: {exc.strerror or exc}") from None
 
 
 def check_resume(staging: Any, store: CheckpointStore, manifest: dict[str, Any], resume: bool) -> None:

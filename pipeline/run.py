@@ -22,9 +22,10 @@ from pipeline.checkpoint import CheckpointStore
 from pipeline.conclude import conclude, sample_table
 from pipeline.config import AuditConfig
 from pipeline.engines.drive import run_engine, work_plan
-from pipeline.notices import notice
+from pipeline.console import notice, stage
+from pipeline.errors import AuditError
 from pipeline.prepare import Prepared, prepare_checked
-from pipeline.publish import (add_findings, check_resume, discard_or_keep, log_run, open_staging, summarise, write_failure,
+from pipeline.publish import (add_findings, check_resume, discard_or_keep, internal_error, log_run, open_staging, summarise, write_failure,
                               write_outputs, write_stage_tables)
 from pipeline.result import AuditResult
 from pipeline.summary import fingerprints
@@ -91,7 +92,8 @@ def _start(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None,
     base = load_baseline(baseline_path) if baseline_path else None
     keras.utils.set_random_seed(cfg.seed)
     out_dir = output_dir(cfg, output)
-    prep = prepare_checked(cfg, limit=limit, reports=out_dir.parent)
+    with stage("prepare"):
+        prep = prepare_checked(cfg, limit=limit, reports=out_dir.parent)
     prints = fingerprints(cfg, prep)
     compared = compare_baseline(base, baseline_path, prints, require_same=cfg.baseline_require_same_dataset)
     return Run(cfg, prep, work_plan(cfg, prep), prints, base, baseline_path, compared, out_dir, limit, started, t0)
@@ -114,20 +116,23 @@ def _staged(run: Run, *, progress: bool, resume: bool, tracker: "Tracker | None"
         try:
             if not staging.resumed:
                 store.start(manifest)
-            explained = _explain(run, staging, store, lock, progress)
+            with stage("explain"):
+                explained = _explain(run, staging, store, lock, progress)
             summary, found, timings = _conclude_and_write(run, staging.path, explained, tracker, registry)
             explained.release()
             store.remove()
             tracking_failure = log_run(tracker, run.cfg, summary, staging.path, registry)
             staging.publish()
-        except OSError as exc:
-            failure = write_failure(exc, run.out_dir, discard_or_keep(staging, store))
-            if failure is None:
-                raise
-            raise failure from None
-        except BaseException:
+        except AuditError:
             discard_or_keep(staging, store)
             raise
+        except OSError as exc:  # a full disk, a lost mount: may pass on a rerun
+            raise write_failure(exc, run.out_dir, discard_or_keep(staging, store)) from None
+        except (KeyboardInterrupt, MemoryError):  # may pass on a rerun: --resume continues from the kept batches
+            discard_or_keep(staging, store)
+            raise
+        except Exception as exc:  # a bug: a rerun would meet it again, so --resume is not suggested
+            raise internal_error(exc, discard_or_keep(staging, store, rerun=False), staging.path) from exc
     if tracking_failure is not None:  # mlflow.required: the local outputs are published, the audit still fails
         raise tracking_failure
     return AuditResult(found.verdict, gate.EXIT_CODES[found.verdict], run.out_dir, json_safe(summary), timings)  # as summary.json has it
@@ -179,14 +184,18 @@ def _conclude_and_write(run: Run, folder: Path, explained: Explained, tracker: "
     cfg, prep = run.cfg, run.prep
     table = sample_table(cfg, prep, explained.values)
     timing = explained.timing
-    found = conclude(cfg, prep, table, explained.values, explained.cams, explained.target_class, run.base, run.compared, timing,
-                     run.baseline_path)
+    with stage("gate"):  # its inner stages (trust, strategies, probes, properties) name themselves
+        found = conclude(cfg, prep, table, explained.values, explained.cams, explained.target_class, run.base, run.compared, timing,
+                         run.baseline_path)
     timing = {"started": run.started.isoformat(timespec="seconds"), "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "seconds": round(time.perf_counter() - run.t0, 3), **timing}
-    summary = summarise(cfg, prep, table, explained.values, found, prints=run.prints, baseline_path=run.baseline_path,
-                        compared=run.compared, timing=timing, tracker=tracker, registry=registry)
-    write_stage_tables(folder, summary, found)
-    summary = add_findings(summary, folder / "samples.csv", run.base)
-    report_seconds = write_outputs(folder, summary, prep, table, explained.values, explained.cams, found, run.base, run.baseline_path,
-                                   report=run.out_dir / "report.html")
+    with stage("summary"):
+        summary = summarise(cfg, prep, table, explained.values, found, prints=run.prints, baseline_path=run.baseline_path,
+                            compared=run.compared, timing=timing, tracker=tracker, registry=registry)
+        write_stage_tables(folder, summary, found)
+    with stage("findings"):
+        summary = add_findings(summary, folder / "samples.csv", run.base)
+    with stage("report"):
+        report_seconds = write_outputs(folder, summary, prep, table, explained.values, explained.cams, found, run.base, run.baseline_path,
+                                       report=run.out_dir / "report.html")
     return summary, found, {"explain_seconds": timing["explain_seconds"], "report_seconds": report_seconds}

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -50,3 +52,30 @@ def test_a_full_disk_exits_2_in_plain_words_and_publishes_nothing(tmp_path):
     assert run.returncode == 2 and "Traceback" not in err and "internal error" not in err
     assert f"{out}: file too large writing the audit's outputs" in err and "nothing was published" in err
     assert not out.exists() and not list(tmp_path.glob(".out.partial-*")) and not (tmp_path / ".out.lock").exists()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_crash_is_never_a_verdict_and_names_its_stage(tmp_path, capsys, monkeypatch, debug):
+    """An internal error exits 2 with or without PIPELINE_DEBUG (which adds the traceback): 1 would read as NOT FIT to a
+    CI gate. It names the stage that failed and the kept batches, and does not suggest --resume (a rerun meets it again)."""
+    from pipeline import conclude
+    from pipeline.cli import main
+
+    def planted(*args, **kwargs):
+        raise TypeError("a planted bug")
+
+    monkeypatch.setattr(conclude, "strategies_stage", planted)
+    if debug:
+        monkeypatch.setenv("PIPELINE_DEBUG", "1")
+    else:
+        monkeypatch.delenv("PIPELINE_DEBUG", raising=False)
+    out = tmp_path / "out"
+    code = main(["audit", str(ROOT / "configs" / "demo.yaml"), "--limit", "40", "--output", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--resume" not in err, err
+    assert errors[0].startswith("error: internal error in the strategies stage, TypeError: a planted bug; no report was published "
+                                "and the 2 completed batches of Grad-CAM are kept in ")
+    assert ("Traceback (most recent call last)" in err) == debug and ("a planted bug" in err.split("error:")[0]) == debug
+    assert not (out / "report.html").exists()
