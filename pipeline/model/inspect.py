@@ -18,6 +18,7 @@ import zipfile
 from typing import Any, Iterator
 
 from pipeline.errors import ModelError
+from pipeline.model.protobuf import proto_fields
 from pipeline.model.source import ModelFile
 
 MODELS = ("Functional", "Sequential", "Model")
@@ -27,41 +28,6 @@ GRAPH_IDENTIFIERS = ("_tf_keras_network", "_tf_keras_model", "_tf_keras_sequenti
 
 
 # --------------------------------------------------------------------------- reading the stored config
-
-
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        if i >= len(buf):
-            raise ValueError("truncated varint")
-        b = buf[i]
-        value |= (b & 0x7F) << shift
-        i += 1
-        if not b & 0x80:
-            return value, i
-        shift += 7
-
-
-def proto_fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
-    """(field number, value) of a protocol-buffer message: varints as int, length-delimited fields as bytes
-    (fixed 32/64-bit fields are skipped: the metadata has none that matter)."""
-    i = 0
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _varint(buf, i)
-            yield number, value
-        elif wire == 2:
-            size, i = _varint(buf, i)
-            if i + size > len(buf):
-                raise ValueError("truncated field")
-            yield number, buf[i:i + size]
-            i += size
-        elif wire in (1, 5):
-            i += 8 if wire == 1 else 4
-        else:
-            raise ValueError(f"wire type {wire}")
 
 
 def _keras_json(obj: dict) -> Any:
@@ -118,8 +84,8 @@ def _savedmodel_config(file: ModelFile) -> dict[str, Any]:
     meta = file.path / "keras_metadata.pb"
     if not meta.is_file():
         raise ModelError(f"{file.path}: expected a Keras SavedModel (with keras_metadata.pb), found a SavedModel without Keras "
-                         "metadata, written by tf.saved_model.save from a non-Keras module: there is no layer graph to explain; save "
-                         "the Keras model itself (model.save) or export a Keras 3 .keras file")
+                         "metadata (written by tf.saved_model.save, or Keras 3's model.export): it holds traced functions, no layer "
+                         "graph to explain; save the Keras model itself (model.save('model.keras'))")
     nodes = savedmodel_nodes(meta.read_bytes())
     root = next((n for n in nodes if n["path"] == "root"), None)
     if root is None:

@@ -37,6 +37,7 @@ class LoadedModel:
     file: ModelFile
     conversion: "Conversion | None" = None
     original: Any = None
+    repairs: tuple[str, ...] = ()  # a Keras 3 file Keras could not reload, repaired (pipeline.model.repair), in words
 
     @property
     def names(self) -> LayerNames:
@@ -78,7 +79,8 @@ def open_model(path: Path, reports: Path) -> LoadedModel:
     from the cache under ``reports`` (``reports/.converted``), else it is converted in memory, unchecked."""
     file = identify(path)
     if file.keras == 3:
-        return LoadedModel(load_keras_file(file), file)
+        model, repairs = read_keras_file(file)
+        return LoadedModel(model, file, repairs=repairs)
     from pipeline.model import legacy
 
     found = legacy.cached(file, legacy.cache_dir(reports))
@@ -106,9 +108,10 @@ def _as_loadable(file: ModelFile) -> Iterator[Path]:
         yield link
 
 
-def load_keras_file(file: ModelFile, *, shown: Path | None = None) -> keras.Model:
+def read_keras_file(file: ModelFile, *, shown: Path | None = None) -> tuple[keras.Model, tuple[str, ...]]:
     """Load a Keras 3 file with safe mode on, uncompiled, after refusing a Lambda layer found in its stored config;
-    messages name ``shown`` (default: the file)."""
+    a file Keras cannot reload because of a config defect it shows is repaired (:mod:`pipeline.model.repair`).
+    Returns (model, the repairs made, in words); messages name ``shown`` (default: the file)."""
     shown = shown or file.path
     config = stored_config(file)
     refuse_code(config, shown)
@@ -121,12 +124,48 @@ def load_keras_file(file: ModelFile, *, shown: Path | None = None) -> keras.Mode
     with _as_loadable(file) as loadable:
         try:
             model = keras.models.load_model(loadable, compile=False, safe_mode=True)
+            repairs: tuple[str, ...] = ()
         except Exception as exc:  # Keras raises many types here; the whole message is the reason
             text = one_line(exc).replace(str(loadable), str(shown))
-            raise ModelError(f"{shown}: expected a {file.describe()} that Keras 3 loads in safe mode, found an error: {text}") from None
+            model, repairs = _repaired(file, config, shown, text)
     if not isinstance(model, keras.Model):
         raise ModelError(f"{shown}: expected a Keras Model, found {type(model).__name__}")
-    return model
+    return model, repairs
+
+
+def _versions(file: ModelFile) -> str:
+    return f"saved by Keras {file.version or 'of an unknown version'}, loaded by Keras {keras.__version__}"
+
+
+def _repaired(file: ModelFile, config: dict, shown: Path, reason: str) -> tuple[keras.Model, tuple[str, ...]]:
+    """The model loaded from a repaired copy of the file, checked to hold every stored weight exactly once; without a
+    defect to repair, ModelError with Keras' whole reason and both Keras versions."""
+    from pipeline.model import repair
+
+    fixed, where = repair.repair_config(config)
+    failed = (f"{shown}: expected a {file.describe()} that Keras 3 loads in safe mode, found an error: {reason} "
+              f"({_versions(file)})")
+    if not where:
+        raise ModelError(failed)
+    with tempfile.TemporaryDirectory(prefix="gradcam-audit-repair-") as tmp:
+        target = Path(tmp) / f"model{SUFFIXES[file.container]}"
+        repair.write_repaired(file.path, file.container, fixed, target)
+        try:
+            model = keras.models.load_model(target, compile=False, safe_mode=True)
+        except Exception as exc:
+            raise ModelError(f"{failed}; repairing {repair.NESTED_OUTPUT_LIST} at {', '.join(where)} did not help: "
+                             f"{one_line(exc).replace(str(target), str(shown))}") from None
+    misfit = repair.check_weights(file.path, file.container, lambda: [(w.path, keras.ops.convert_to_numpy(w)) for w in model.weights])
+    if misfit is not None:
+        raise ModelError(f"{failed}; repairing {repair.NESTED_OUTPUT_LIST} at {', '.join(where)} loads the model, but not every "
+                         f"stored weight exactly once: {misfit}")
+    return model, (f"repaired: {repair.NESTED_OUTPUT_LIST} at {', '.join(where)}; every stored weight loaded "
+                   f"({_versions(file)})",)
+
+
+def load_keras_file(file: ModelFile, *, shown: Path | None = None) -> keras.Model:
+    """:func:`read_keras_file`'s model (a fresh copy: the Ray actors', the randomisation check's)."""
+    return read_keras_file(file, shown=shown)[0]
 
 
 def load_keras_model(path: Path) -> keras.Model:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import ModelError
+from pipeline.model.foreign import FOREIGN_HEAD, WORDS, foreign, foreign_kind
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURE = b"PK\x03\x04"
@@ -42,12 +43,33 @@ class ModelFile:
         return f"Keras {self.keras} {KINDS[self.container]}"
 
 
-def _signature(path: Path) -> bytes:
+def _head(path: Path, n: int) -> bytes:
+    """The first ``n`` bytes of a file (fewer when it is shorter)."""
     try:
         with path.open("rb") as fh:
-            return fh.read(8)
+            return fh.read(n)
     except OSError as exc:
         raise ModelError(f"{path}: expected {EXPECTED}, found a file that cannot be read ({exc.strerror or exc})") from None
+
+
+def _signature(path: Path) -> bytes:
+    return _head(path, 8)
+
+
+def _keras_inside(path: Path, head: bytes) -> str:
+    """A hint when a pickle's raw bytes hold a .keras archive (a pickled ``bytes`` object stores them verbatim): found
+    by searching the bytes, nothing unpickled."""
+    if not foreign_kind(head) == "pickle":
+        return ""
+    import mmap
+
+    try:
+        with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            at = data.find(ZIP_SIGNATURE)
+            holds = at >= 0 and data.find(b"config.json", at) >= 0 and data.find(b"model.weights.h5", at) >= 0
+    except (OSError, ValueError):
+        return ""
+    return f" (its bytes hold a .keras archive, from byte {at})" if holds else ""
 
 
 def _major(version: str) -> int:
@@ -75,6 +97,9 @@ def _zip_version(path: Path) -> str:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
             if "config.json" not in names:
+                pickles = sorted(n for n in names if n.endswith(".pkl"))
+                if pickles:
+                    raise ModelError(f"{path}: expected {EXPECTED}, found {_zip_of_pickles(pickles)}")
                 raise ModelError(f"{path}: expected a .keras archive (a zip with config.json), found a zip holding "
                                  f"{', '.join(sorted(names)[:6]) or 'nothing'}")
             meta = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
@@ -83,14 +108,27 @@ def _zip_version(path: Path) -> str:
     return str(meta.get("keras_version", "")) if isinstance(meta, dict) else ""
 
 
+def _zip_of_pickles(pickles: list[str]) -> str:
+    """What a zip of ``.pkl`` members is: PyTorch's torch.save / TorchScript format, or pickles of something else."""
+    torch = any(n.endswith("data.pkl") or n.endswith("constants.pkl") for n in pickles)
+    what = "a PyTorch file (torch.save or TorchScript: a zip of Python pickles" if torch else f"a zip of Python pickles ({pickles[0]}"
+    return (f"{what}): unpickling runs code, so it is never opened, and it holds no Keras layers to explain; audit the Keras "
+            "model it came from, saved with model.save('model.keras')")
+
+
 def identify(path: Path) -> ModelFile:
-    """The model file at ``path``, identified by content; ModelError naming the file when it is none of the forms."""
+    """The model file at ``path``, identified by content; ModelError naming the file when it is none of the forms (a
+    pickle, a frozen graph, ONNX, TFLite and other formats named for what they are; none is opened)."""
     path = Path(path)
     if path.name == "saved_model.pb" and path.is_file():
         path = path.parent
     if path.is_dir():
-        if not (path / "saved_model.pb").is_file():
+        pb = path / "saved_model.pb"
+        if not pb.is_file():
             raise ModelError(f"{path}: expected {EXPECTED}, found a folder without saved_model.pb")
+        kind = foreign_kind(_head(pb, FOREIGN_HEAD))
+        if kind not in (None, "savedmodel proto"):  # a frozen graph renamed saved_model.pb, say
+            raise ModelError(f"{pb}: expected a SavedModel's saved_model.pb, found {WORDS[kind]}")
         return ModelFile(path, "savedmodel", 2)
     if not path.is_file():
         raise ModelError(f"{path}: expected {EXPECTED}, found nothing there")
@@ -101,5 +139,11 @@ def identify(path: Path) -> ModelFile:
     if head.startswith(ZIP_SIGNATURE):
         version = _zip_version(path)
         return ModelFile(path, "zip", _major(version) if version else 3, version)
-    shown = "an empty file" if not head else f"a file starting with {head[:8]!r}"
-    raise ModelError(f"{path}: expected {EXPECTED}, found {shown} (neither HDF5 nor zip)")
+    if not head:
+        raise ModelError(f"{path}: expected {EXPECTED}, found an empty file")
+    first = _head(path, FOREIGN_HEAD)
+    other = foreign(first)
+    if other is not None:
+        raise ModelError(f"{path}: expected {EXPECTED}, found {other}{_keras_inside(path, first)}")
+    raise ModelError(f"{path}: expected {EXPECTED}, found a file starting with {head[:8]!r} (neither HDF5 nor zip, nor a "
+                     "format this audit can name)")

@@ -373,3 +373,128 @@ def test_a_failed_conversion_leaves_the_cache_as_it_found_it(tmp_path, capsys, m
             assert cache.exists() == existing
             if existing:
                 assert sorted((p.name, p.read_bytes()) for p in cache.iterdir()) == before
+
+
+# --------------------------------------------------------------------------- files that are no Keras model (issue 39)
+
+
+def _tiny_keras3():
+    import keras
+
+    return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="conv"), keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(2, activation="softmax", name="head")])
+
+
+def test_tensorflow_formats_without_layers_are_named_in_one_error_line(tmp_path, capsys):
+    """A TF1 frozen graph (as a file, and handed over as saved_model.pb in a folder), a TFLite flatbuffer, a lone
+    saved_model.pb and a pickle: one ``error:`` line each that names what it is and what to do."""
+    import pickle
+
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    model = _tiny_keras3()
+    frozen = convert_variables_to_constants_v2(tf.function(model).get_concrete_function(tf.TensorSpec((1, 8, 8, 1))))
+    graph = frozen.graph.as_graph_def().SerializeToString()
+    (tmp_path / "frozen.pb").write_bytes(graph)
+    (tmp_path / "handed").mkdir()
+    (tmp_path / "handed" / "saved_model.pb").write_bytes(graph)
+    (tmp_path / "model.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    model.export(str(tmp_path / "exported"), verbose=False)
+    (tmp_path / "lone.pb").write_bytes((tmp_path / "exported" / "saved_model.pb").read_bytes())
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps({"weights": [1.0]}, protocol=4))
+    expected = {
+        "frozen.pb": "found a TensorFlow 1 frozen graph (GraphDef): it holds constants and operations, no layers to explain; "
+                     "export the Keras model it came from",
+        "handed": "saved_model.pb: expected a SavedModel's saved_model.pb, found a TensorFlow 1 frozen graph (GraphDef)",
+        "model.tflite": "found a TensorFlow Lite flatbuffer",
+        "lone.pb": "found a SavedModel's saved_model.pb on its own: put it back in its SavedModel folder",
+        "exported": "found a SavedModel without Keras metadata (written by tf.saved_model.save, or Keras 3's model.export)",
+        "model.pkl": "found a Python pickle (as pickle, joblib or PyTorch's torch.save write): unpickling runs code, so it is "
+                     "never opened; where you trust the file, load it and save the Keras model inside it with model.save('model.keras')",
+    }
+    for name, words in expected.items():
+        for command in ("validate", "audit"):
+            assert main([command, str(_config(tmp_path, tmp_path / name))]) == 2
+            err = capsys.readouterr().err
+            lines = [line for line in err.splitlines() if line.startswith("error:")]
+            assert len(lines) == 1 and words in lines[0] and "Traceback" not in err, (name, command, err)
+
+
+def _nested_pair(tmp_path):
+    """(a nested model built by hand, the same model saved as Keras 3.8 saved it: its inner output stored as a list)."""
+    import sys
+
+    import keras
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    import matrix_models as mm
+
+    keras.utils.set_random_seed(3)
+    model = mm.cnn(keras, 3, nested=True)
+    model.save(tmp_path / "nested.keras")
+    return model, mm.as_keras38_nested_list(tmp_path / "nested.keras", tmp_path / "nested38.keras")
+
+
+def test_a_nested_output_saved_as_a_list_is_repaired_every_weight_loaded_predictions_equal(tmp_path, capsys):
+    import keras
+
+    from pipeline.model.load import open_model
+
+    by_hand, broken = _nested_pair(tmp_path)
+    with pytest.raises(ValueError, match=r'Layer "head" expects 1 input\(s\), but it received 2 input tensors'):
+        keras.models.load_model(broken, compile=False)  # Keras' own loader: keras-team/keras#20084
+    loaded = open_model(broken, tmp_path / "reports")
+    assert loaded.repairs == (f"repaired: a nested model's output saved as a list (keras-team/keras#20084) at backbone; every stored "
+                              f"weight loaded (saved by Keras {keras.__version__}, loaded by Keras {keras.__version__})",)
+    x = np.random.default_rng(0).uniform(0, 1, (6, 32, 32, 3)).astype("float32")
+    assert np.array_equal(loaded.model.predict(x, verbose=0), by_hand.predict(x, verbose=0))
+    assert main(["validate", str(_config(tmp_path, broken))]) == 0
+    assert "model: nested38.keras: repaired: a nested model's output saved as a list (keras-team/keras#20084)" in capsys.readouterr().out
+
+
+def test_a_repair_that_leaves_a_stored_weight_unused_is_refused_naming_it(tmp_path, capsys):
+    """The broken file's weights archive gains an array no layer owns: the repaired model loads, but not every stored
+    weight is in it exactly once."""
+    import io
+    import zipfile
+
+    import h5py
+
+    _, broken = _nested_pair(tmp_path)
+    extra = tmp_path / "extra.keras"
+    with zipfile.ZipFile(broken) as src, zipfile.ZipFile(extra, "w") as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "model.weights.h5":
+                buf = io.BytesIO(data)
+                with h5py.File(buf, "a") as f:
+                    f.create_dataset("layers/stray/vars/0", data=np.full((5, 5), 7.0, np.float32))
+                data = buf.getvalue()
+            out.writestr(item, data)
+    assert main(["validate", str(_config(tmp_path, extra))]) == 2
+    err = capsys.readouterr().err
+    assert "loads the model, but not every stored weight exactly once: 1 stored weight(s) not in the repaired model " \
+           "(layers/stray/vars/0)" in err, err
+    assert [line.startswith("error:") for line in err.splitlines()] == [True]
+
+
+def test_any_other_load_failure_keeps_keras_reason_and_both_versions(tmp_path, capsys):
+    import zipfile
+
+    import keras
+
+    _tiny_keras3().save(tmp_path / "ok.keras")
+    bad = tmp_path / "unknown.keras"
+    with zipfile.ZipFile(tmp_path / "ok.keras") as src, zipfile.ZipFile(bad, "w") as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json":
+                data = data.replace(b'"GlobalAveragePooling2D"', b'"GlobalWeirdPooling2D"')
+            if item.filename == "metadata.json":
+                data = json.dumps({**json.loads(data), "keras_version": "3.99.0"}).encode()
+            out.writestr(item, data)
+    assert main(["validate", str(_config(tmp_path, bad))]) == 2
+    err = capsys.readouterr().err
+    assert "GlobalWeirdPooling2D" in err and f"(saved by Keras 3.99.0, loaded by Keras {keras.__version__})" in err
+    assert [line.startswith("error:") for line in err.splitlines()] == [True]

@@ -56,7 +56,7 @@ def test_other_files_and_folders_are_named_with_what_was_found(tmp_path):
     (tmp_path / "folder").mkdir()
     with pytest.raises(ModelError, match=r"empty.keras: expected a Keras model: .* found an empty file"):
         identify(tmp_path / "empty.keras")
-    with pytest.raises(ModelError, match=r"text.h5: expected a Keras model: .* found a file starting with b'not a mo' \(neither HDF5 nor zip\)"):
+    with pytest.raises(ModelError, match=r"text.h5: expected a Keras model: .* found a file starting with b'not a mo' \(neither HDF5 nor zip, nor a format this audit can name\)"):
         identify(tmp_path / "text.h5")
     with pytest.raises(ModelError, match=r"folder: expected a Keras model: .* found a folder without saved_model.pb"):
         identify(tmp_path / "folder")
