@@ -10,10 +10,12 @@ import os
 import signal
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Sequence
 
-from pipeline.errors import AuditError, UsageError
+from pipeline.console import stage_of
+from pipeline.errors import AuditError, InternalError, UsageError, one_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,6 +95,8 @@ def _validate(config: Path) -> int:
         print(f"model: {c.source} is a Keras 2 model, {c.line()}; cached as {c.converted}"
               + (f"; dropped keys Keras 3 does not know: {', '.join(c.dropped[:8])}{' ...' if len(c.dropped) > 8 else ''}" if c.dropped else "")
               + (f"; {len(c.renamed)} layer names with '/' renamed for Keras 3 (messages and outputs use the original names)" if c.renamed else ""))
+    for repaired in prep.loaded.repairs if prep.loaded is not None else ():
+        print(f"model: {cfg.model.path.name}: {repaired}")
     print(f"model: {cfg.model.path.name}, input {m.input_size[0]}x{m.input_size[1]}, target layer {m.target_layer} "
           f"({m.layer_shape[0]}x{m.layer_shape[1]}x{m.layer_shape[2]}), {m.n_classes} classes, output activation {m.output_activation}")
     if m.skipped_layers:
@@ -224,6 +228,8 @@ def _main(argv: Sequence[str] | None, native_log: Path | None) -> int:
         args = _parser().parse_args(argv)
         commands = {"validate": lambda: _validate(args.config), "audit": lambda: _audit(args), "history": lambda: _history(args)}
         return commands[args.command]()
+    except InternalError as exc:
+        return _internal(str(exc), exc.__cause__ or exc, native_log)
     except AuditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -235,9 +241,19 @@ def _main(argv: Sequence[str] | None, native_log: Path | None) -> int:
         print("error: out of memory; lower explain.batch_size", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug, not bad input: still one message, the traceback on request
-        if os.environ.get("PIPELINE_DEBUG"):
-            raise
-        where = f"; native library log: {native_log}" if native_log else ""
-        _KEEP_LOG.append(True)
-        print(f"error: internal error {type(exc).__name__}: {exc} (set PIPELINE_DEBUG=1 for the traceback{where})", file=sys.stderr)
+        where = stage_of(exc)
+        return _internal(f"internal error{f' in the {where} stage' if where else ''}, {type(exc).__name__}: {one_line(exc, 400)}",
+                         exc, native_log)
+
+
+def _internal(message: str, exc: BaseException, native_log: Path | None) -> int:
+    """A bug is exit 2 whatever the environment (1 would read as NOT FIT to a CI gate); PIPELINE_DEBUG=1 adds the
+    traceback before the one ``error:`` line."""
+    if os.environ.get("PIPELINE_DEBUG"):
+        traceback.print_exception(exc, file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         return 2
+    where = f"; native library log: {native_log}" if native_log else ""
+    _KEEP_LOG.append(True)
+    print(f"error: {message} (set PIPELINE_DEBUG=1 for the traceback{where})", file=sys.stderr)
+    return 2

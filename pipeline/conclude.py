@@ -14,7 +14,7 @@ from pipeline.baseline import note
 from pipeline.config import AuditConfig
 from pipeline.errors import AuditError
 from pipeline.intervals import rule_intervals, table_from_csv
-from pipeline.notices import notice
+from pipeline.console import notice, stage
 
 if TYPE_CHECKING:
     from pipeline.geometry import InputSpec
@@ -41,10 +41,19 @@ def sample_table(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray]
     )
 
 
+def answer_words(space: Any, label: int, model_class: int) -> str:
+    """The model's answer in words: its dataset label, or the model class outside the dataset's labels."""
+    if label >= 0:
+        return space.labels[label]
+    return f"a class outside the dataset's labels ('{space.class_names[model_class]}')" if model_class >= 0 else \
+        "a class outside the dataset's labels"
+
+
 def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, cams: np.ndarray, target_class: np.ndarray,
-                 predicted: np.ndarray, rand_timing: dict[str, Any] | None = None) -> list[evidence.TrustCheck]:
-    """The trust checks of DESIGN §6 and §13 (the randomisation one runs the model copy: TensorFlow);
-    ``rand_timing`` receives the randomisation check's own timings."""
+                 predicted: np.ndarray, model_class: np.ndarray, rand_timing: dict[str, Any] | None = None) -> list[evidence.TrustCheck]:
+    """The trust checks of DESIGN §6 and §13 (the randomisation one runs the model copy: TensorFlow); ``predicted`` (N,)
+    label indices, ``model_class`` (N,) the model's classes (-1 where unknown); ``rand_timing`` receives the
+    randomisation check's own timings."""
     values, _ = aggregates.population(table, "on_target_confirmed_rate", np.arange(len(table.flags)))
     agree = evidence.confirmation_check(int(values.sum()), int(values.size), min_confirmed=cfg.trust.min_confirmed,
                                         min_claims=cfg.trust.min_claims, level=cfg.statistics.interval,
@@ -58,7 +67,7 @@ def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable
     rand = evidence.randomisation_check(median, n, cfg.trust.max_randomised_similarity, enabled=cfg.trust.randomisation)
     scored = table.flags != "skipped"
     signal = evidence.signal_check(int((table.flags == "no_signal").sum()), int(scored.sum()), cfg.trust.max_no_signal)
-    answers = [prep.space.labels[int(p)] if int(p) >= 0 else "" for p in np.asarray(predicted)[scored]]
+    answers = [answer_words(prep.space, int(p), int(m)) for p, m in zip(np.asarray(predicted)[scored], np.asarray(model_class)[scored])]
     spread = evidence.spread_check(answers, [table.labels[i] for i in np.flatnonzero(scored)], cfg.trust.max_one_class)
     return [agree, rand, signal, spread, chance_check(cfg, table)]
 
@@ -166,25 +175,30 @@ def conclude(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, va
     """Trust checks -> strategies -> aggregates -> gate -> verdict (stage times are added to ``timing``)."""
     t = time.perf_counter()
     rand: dict[str, Any] = {}
-    checks = trust_checks(cfg, prep, table, cams, target_class, values["predicted"], rand)
+    with stage("trust"):
+        checks = trust_checks(cfg, prep, table, cams, target_class, values["predicted"],
+                              values.get("predicted_model_class", np.full(len(table.flags), -1)), rand)
     timing["trust_seconds"] = round(time.perf_counter() - t, 3)
     timing["randomisation"] = rand or None
     t = time.perf_counter()
-    ev, model = stage_inputs(cfg, prep, values, cams, target_class)
-    strat = strategies_stage(cfg, ev, model)
+    with stage("strategies"):
+        ev, model = stage_inputs(cfg, prep, values, cams, target_class)
+        strat = strategies_stage(cfg, ev, model)
     timing["strategies_seconds"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
-    probed = probes_stage(cfg, ev, model, cams, strat, prep.model.input)
+    with stage("probes"):
+        probed = probes_stage(cfg, ev, model, cams, strat, prep.model.input)
     timing["probes_seconds"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
-    props = properties_stage(cfg, ev, model, cams, prep.model.input)
+    with stage("properties"):
+        props = properties_stage(cfg, ev, model, cams, prep.model.input)
     timing["properties_seconds"] = round(time.perf_counter() - t, 3)
     timing["properties_data_seconds"] = round(props.data_seconds, 3) if props is not None else None
     overall, per_class = aggregates.summarize(table), aggregates.by_class(table, prep.labels)
-    for stage in (s for s in (strat, probed) if s is not None):
-        overall.update(stage.overall)
+    for done in (s for s in (strat, probed) if s is not None):
+        overall.update(done.overall)
         for name, agg in per_class.items():
-            agg.update(stage.per_label[name])
+            agg.update(done.per_label[name])
     if props is not None:
         from pipeline.property_stage import merge
 

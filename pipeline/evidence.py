@@ -274,7 +274,8 @@ def spread_check(predicted: Sequence[str], labels: Sequence[Sequence[str]], max_
     share = answers[top] / n
     ok = share <= max_one_class
     shown = ", ".join(f"{c} {counts[c]}" for c in held[:6])
-    text = (f"{name}: the model answers '{top or 'no class'}' for {answers[top]} of {n} scored samples ({share:.0%}) "
+    said = top if top.startswith("a class outside") else f"'{top}'"
+    text = (f"{name}: the model answers {said} for {answers[top]} of {n} scored samples ({share:.0%}) "
             f"{'<=' if ok else '>'} trust.max_one_class {max_one_class:.0%}, while the labels hold {len(held)} classes ({shown})")
     return TrustCheck(name, share, max_one_class, PASS if ok else FAIL, text, n)
 

@@ -99,6 +99,7 @@ class Samples:
     focus: np.ndarray
     object_dependence: np.ndarray | None = None
     box_area: np.ndarray | None = None  # box_area_fraction: the share of the input the scored region covers
+    model_class: np.ndarray | None = None  # str: the model's class (label-mapped runs), "" when none
 
     @classmethod
     def of(cls, table: Any, target: str = "predicted") -> "Samples":
@@ -123,6 +124,7 @@ class Samples:
             flag=text(col("flag")), strategy=strategy, focus=as_floats(col("focus_score"), n),
             object_dependence=None if dep is None else as_floats(dep, n),
             box_area=as_floats(col("box_area_fraction"), n),
+            model_class=None if col("predicted_model_class") is None else text(col("predicted_model_class")),
         )
 
     def in_scope(self, scope: str) -> np.ndarray:
@@ -131,11 +133,18 @@ class Samples:
             return np.ones(len(self.flag), bool)
         return np.array([scope in labs for labs in self.labels], bool)
 
+    def answer(self, row: int) -> str:
+        """The model's answer in words: its label, or "a class outside the dataset's labels ('neutral')" for a model class
+        that maps to no label of the dataset."""
+        if self.predicted[row]:
+            return str(self.predicted[row])
+        model = self.model_class[row] if self.model_class is not None else ""
+        return f"a class outside the dataset's labels ('{model}')" if model else "a class outside the dataset's labels"
+
     def caption(self, row: int) -> str:
         """"circle_0012.jpg: circle 0.98" — the sample and the model's answer with its confidence."""
-        answer = self.predicted[row] or "no class"
         conf = self.confidence[row]
-        return f"{self.sample_id[row]}: {answer}" + ("" if math.isnan(conf) else f" {conf:.2f}")
+        return f"{self.sample_id[row]}: {self.answer(row)}" + ("" if math.isnan(conf) else f" {conf:.2f}")
 
 
 def as_int(v: Any) -> int:

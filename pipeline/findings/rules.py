@@ -58,7 +58,8 @@ def accuracy_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, leve
         wrong = np.isin(s.flag, ("confused_on_object", "distracted")) & scope_mask(s, rules)
         pairs: dict[tuple[str, str], int] = {}
         for r in np.flatnonzero(wrong):
-            pairs[("|".join(s.labels[r]), s.predicted[r] or "no class")] = pairs.get(("|".join(s.labels[r]), s.predicted[r] or "no class"), 0) + 1
+            pair = ("|".join(s.labels[r]), s.answer(r))
+            pairs[pair] = pairs.get(pair, 0) + 1
         if pairs:
             (true, said), k = max(pairs.items(), key=lambda kv: kv[1])
             confusion = f"{true} answered as {said}"
@@ -97,6 +98,17 @@ def off_object_place(summary: Mapping[str, Any], labels: Sequence[str]) -> tuple
     return best
 
 
+COARSE_CELL = 0.1  # a heatmap cell wider (or taller) than this share of the input spreads heat past small objects
+
+
+def coarse_grid(grid: Sequence[Any]) -> bool:
+    """True when one cell of the (h, w, ...) target-layer grid spans more than COARSE_CELL of the input's width or height
+    (a 22×22 map on a 96-pixel input is fine; 7×7 is coarse)."""
+    if len(grid) < 2 or not grid[0] or not grid[1]:
+        return False
+    return min(int(grid[0]), int(grid[1])) * COARSE_CELL < 1
+
+
 def heatmap_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, level: float, summary: Mapping[str, Any],
              causes: Sequence[Cause]) -> Finding:
     labels = scopes(rules)
@@ -115,11 +127,11 @@ def heatmap_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, level
                          "so no tested cause accounts for this.")
         evidence = pick(s, rf, s.focus)
     grid = (summary.get("provenance") or {}).get("target_layer_shape") or []
-    coarse = f"the coarse {grid[0]}×{grid[1]} grid" if len(grid) >= 2 else "a coarse grid"
     look = where[0] if where else "the heat"
     action = (f"No tested cause explains it: open the right-for-wrong-reason samples in the gallery and look at {look}. If something "
-              f"sits there (text, a marker, a border), test it as a probe overlay with 'at' (probes.overlays); if the heat is only "
-              f"spread by {coarse}, name an earlier, finer model.target_layer and re-audit.")
+              f"sits there (text, a marker, a border), test it as a probe overlay with 'at' (probes.overlays)"
+              + (f"; if the heat is only spread by the coarse {grid[0]}×{grid[1]} grid, name an earlier, finer model.target_layer "
+                 "and re-audit." if coarse_grid(grid) else "."))
     return Finding(id=f"heatmap:{id_labels(rules)}:{place_token([where[1]]) if where else '*'}", severity=BLOCKER, kind="heatmap",
                    title=words(title), sentence=sentence, action=action, labels=labels, place=where[0] if where else None,
                    rects=(tuple(where[1]),) if where else (), evidence=evidence)

@@ -196,6 +196,43 @@ def test_accuracy_finding_names_the_most_common_confusion_with_evidence_most_con
     assert f["evidence"][0]["caption"] == "s1.jpg: b 0.90"
 
 
+def test_an_answer_outside_the_datasets_labels_is_named_not_no_class():
+    """A label-mapped run whose model answers a class no dataset label owns ('neutral'): samples.csv's predicted is
+    empty and predicted_model_class names it."""
+    table = samples(4, labels=["happy", "happy", "sad", "sad"], predicted=["", "", "sad", "happy"], confidence=[0.8, 0.7, 0.9, 0.6],
+                    flags=["distracted", "distracted", "ok", "confused_on_object"], strategies=[-1] * 4)
+    table["predicted_model_class"] = ["neutral", "neutral", "sad", "happy"]
+    f = findings.build(summary([rule("accuracy", status="fail", value=0.25, threshold=0.9)]), table)[0]
+    assert "the most common: happy answered as a class outside the dataset's labels ('neutral') (2)" in f["sentence"]
+    assert f["evidence"][0]["caption"] == "s0.jpg: a class outside the dataset's labels ('neutral') 0.80"
+    assert "no class" not in str(f)
+
+
+def test_spread_check_names_an_answer_outside_the_labels():
+    from pipeline.evidence import spread_check
+
+    outside = "a class outside the dataset's labels ('neutral')"
+    check = spread_check([outside] * 19 + ["sad"], [("happy",)] * 10 + [("sad",)] * 10, 0.9)
+    assert check.status == "fail" and f"the model answers {outside} for 19 of 20" in check.message
+
+
+@pytest.mark.parametrize("grid, coarse", [([22, 22, 64], False), ([10, 10, 8], False), ([9, 12, 8], True), ([7, 7, 512], True),
+                                          ([2, 2, 1], True), ([None, None, 4], False), ([], False)])
+def test_the_coarse_grid_advice_needs_a_cell_wider_than_a_tenth_of_the_input(grid, coarse):
+    from pipeline.findings.rules import coarse_grid
+
+    assert coarse_grid(grid) is coarse
+
+
+def test_a_heatmap_finding_advises_a_finer_layer_only_for_a_coarse_grid():
+    table = samples(4, labels=["a"] * 4, flags=["right_for_wrong_reason"] * 4, strategies=[-1] * 4)
+    for grid, advised in (([22, 22, 64], False), ([7, 7, 64], True)):
+        s = summary([rule("mean_focus_score", status="fail", value=0.1, threshold=0.3)])
+        s["provenance"] = {**s["provenance"], "target_layer_shape": grid}
+        f = findings.build(s, table)[0]
+        assert f["kind"] == "heatmap" and ("finer model.target_layer" in f["action"]) is advised, f["action"]
+
+
 def test_trust_checks_are_warnings_each_in_its_own_finding():
     checks = [{"name": "heatmap_confirmation", "status": "fail", "message": "heatmap_confirmation: 0 of 37 confirmed"},
               {"name": "randomisation", "status": "pass", "message": "ok"}]
