@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/demo.yaml
 ARGS ?=
+TEST_WORKERS ?= 2
 
 RUNS ?= reports/*/summary.json
 
@@ -32,8 +33,9 @@ validate: $(STAMP)
 history: $(STAMP)
 	$(PY) -m pipeline history $(RUNS) $(ARGS)
 
+# the suite on TEST_WORKERS processes (pytest-xdist; 2 by default, the CI machine's cores); TEST_WORKERS=0 runs it in one
 test: $(STAMP)
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(ARGS)

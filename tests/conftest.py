@@ -64,15 +64,45 @@ def files(tmp_path):
     return tmp_path
 
 
+def shared_folder(tmp_path_factory, name: str, build) -> Path:
+    """A folder built once per pytest run, whatever the number of xdist workers: the first worker to take the lock
+    calls ``build(folder)``, the others wait and reuse it (tests only read it). A build that failed is retried."""
+    import fcntl
+    import shutil
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's base folder, above every worker's own
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir()
+                build(folder)
+                done.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return folder
+
+
+DEMOS = ("demo", "demo_shortcut", "demo_dormant", "demo_cast")
+
+
 @pytest.fixture(scope="session")
 def demo_runs(tmp_path_factory):
-    """The bundled demo audits (good, shortcut, dormant cue, colour cast), run once per test session: {config stem: (exit code,
-    output folder)}."""
-    from pipeline.cli import main
+    """The bundled demo audits (good, shortcut, dormant cue, colour cast), run once per pytest run: {config stem: (exit
+    code, output folder)}. Tests read the folders; none writes there."""
+    import json
 
-    out = {}
-    for name in ("demo", "demo_shortcut", "demo_dormant", "demo_cast"):
-        folder = tmp_path_factory.mktemp(name)
-        code = main(["audit", str(ROOT / "configs" / f"{name}.yaml"), "--output", str(folder), "--no-progress"])
-        out[name] = (code, folder)
-    return out
+    def build(folder: Path) -> None:
+        from pipeline.cli import main
+
+        codes = {name: main(["audit", str(ROOT / "configs" / f"{name}.yaml"), "--output", str(folder / name), "--no-progress"])
+                 for name in DEMOS}
+        (folder / "codes.json").write_text(json.dumps(codes))
+
+    folder = shared_folder(tmp_path_factory, "demo_runs", build)
+    codes = json.loads((folder / "codes.json").read_text())
+    return {name: (codes[name], folder / name) for name in DEMOS}
