@@ -119,7 +119,7 @@ def forward_rate(cfg_path: Path) -> float:
 
     from pipeline.config import load_config
     from pipeline.data.batches import sample_batches
-    from pipeline.prepare import prepare
+    from pipeline.prepare.stage import prepare
 
     cfg = load_config(cfg_path)
     prep = prepare(cfg)
@@ -153,7 +153,7 @@ def reference_rate(cfg_path: Path, n: int) -> float:
     from pipeline.config import load_config
     from pipeline.data.batches import preprocessing_fn
     from pipeline.data.images import decode_rgb
-    from pipeline.prepare import prepare
+    from pipeline.prepare.stage import prepare
 
     cfg = load_config(cfg_path)
     prep = prepare(cfg)
@@ -184,12 +184,12 @@ def reference_rate(cfg_path: Path, n: int) -> float:
 def driver_rate(n: int, shape: tuple[int, int], batch: int = 32) -> float:
     """The driver's own cost per sample, measured alone: BatchResults (synthetic, arriving out of
     order in pairs) through the collector into samples.csv and the heatmap memmap."""
-    from pipeline.collector import Collector
-    from pipeline.labels import label_space
-    from pipeline.columns import active, computed
+    from pipeline.explain.collector import Collector
+    from pipeline.data.labels import label_space
+    from pipeline.explain.columns import active, computed
     from pipeline.data.samples import Sample
-    from pipeline.outputs import HeatmapWriter, SamplesWriter
-    from pipeline.worker import BatchResult
+    from pipeline.publish.outputs import HeatmapWriter, SamplesWriter
+    from pipeline.explain.worker import BatchResult
 
     groups = ("evidence",)
     rng = np.random.default_rng(0)
@@ -294,7 +294,7 @@ def strategies_cost(tmp: Path, sizes: tuple[int, ...], batch_size: int) -> None:
     """The strategies stage (DESIGN §10) on the demo CNN at the defaults (interventions on; the
     randomisation check off, so the share is of the rest of the audit): its share of the audit's
     time, the clustering alone, and the audit's peak memory with the stage on and off."""
-    from pipeline import strategies as st
+    from pipeline.strategies import analysis as st
     from pipeline.config import load_config
     from pipeline.run import audit
 
@@ -380,10 +380,11 @@ def probes_cost_model(kind: str, folder: Path, model: Path, pre: str, n_classes:
     does not depend on the labels), so flips, and their Grad-CAM passes, come from the edits alone."""
     from dataclasses import replace
 
-    from pipeline import probe_stage
+    from pipeline.probes import stage as probe_stage
     from pipeline.config import ProbesConfig, load_config
-    from pipeline.conclude import probe_artifacts, stage_inputs
-    from pipeline.prepare import predict_samples, prepare
+    from pipeline.conclude.stage import probe_artifacts
+    from pipeline.explain.explained import stage_inputs
+    from pipeline.prepare.stage import predict_samples, prepare
 
     where = folder / "probes"
     ann = make_dataset(where / "data", n, (224, 224), n_classes, seed=n + 9)
@@ -406,7 +407,7 @@ def probes_cost_model(kind: str, folder: Path, model: Path, pre: str, n_classes:
     forward = sum(result.passes[k] for k in ("edits", "controls", "swaps"))
     print(f"{kind:12s} default probes on {result.n_samples} samples: {wall:.1f} s for {forward} forward passes and "
           f"{result.passes['gradcam']} Grad-CAM passes ({result.passes}; no hot spots)", flush=True)
-    from pipeline import property_stage
+    from pipeline.properties import stage as property_stage
 
     t = time.perf_counter()
     props = property_stage.run_properties(ProbesConfig(), ev, clf, cams=cams, gray=False, seed=0)

@@ -6,8 +6,8 @@ step + interventions, step + compare_method, and compare_method's host-side work
 import os, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, tensorflow as tf, keras
-from pipeline.cams import get_method
-from pipeline.cams.step import make_step
+from pipeline.explain.cams import get_method
+from pipeline.explain.cams.step import make_step
 from pipeline.model.cam_model import build_cam_model
 keras.utils.set_random_seed(0)
 m = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3))
@@ -32,8 +32,8 @@ print(f"step +iv:   {t(lambda: iv(*args)['cams'].numpy()):.2f} s")
 # compare_method: the same step with a second CAM method, and the host-side extra work per batch
 both = make_step(cam, get_method("gradcam"), n_classes=1000, input_size=(224, 224), compare=get_method("layercam"))
 print(f"step + compare_method layercam: {t(lambda: both(*args)['cams'].numpy()):.2f} s")
-from pipeline.evidence import rank_correlation
-from pipeline.scoring import score
+from pipeline.evidence.checks import rank_correlation
+from pipeline.explain.scoring import score
 maps = both(*args)
 cams2 = maps["compare_cams"].numpy()
 boxes = np.tile([[[10, 10, 100, 100]]], (32, 1, 1))

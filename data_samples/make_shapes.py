@@ -207,8 +207,8 @@ def vendor_logo() -> np.ndarray:
 
 def with_logo(image: np.ndarray, rgba: np.ndarray) -> np.ndarray:
     """The logo composited at its place on an image at the model's input size (0-255), exactly as the
-    probes stage draws an overlay with ``at`` (pipeline.probes)."""
-    from pipeline import probes
+    probes stage draws an overlay with ``at`` (pipeline.probes.artifacts)."""
+    from pipeline.probes import artifacts as probes
 
     art = probes.overlay("vendor-logo", rgba, LOGO_SIZE, image.shape[:2], LOGO_AT)
     (placed,) = probes.placements(art, image.shape[:2], places=(), margin=0.0)

@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from pipeline.history import write_history
+    from pipeline.report.history import write_history
 
     out = args.output if args.output is not None else Path.cwd() / "reports" / "history"
     html, csv_path, n = write_history(args.summaries, out)
@@ -76,8 +76,8 @@ def _quiet_native_stderr() -> Path | None:
 
 def _validate(config: Path) -> int:
     from pipeline.config import load_config
-    from pipeline.model.preprocessing import enforce
-    from pipeline.prepare import prepare_checked
+    from pipeline.prepare.preprocessing_check import enforce
+    from pipeline.prepare.stage import prepare_checked
     from pipeline.run import output_dir
     from pipeline.tracking.session import resolve_inputs
 
@@ -162,7 +162,7 @@ def _audit(args: argparse.Namespace) -> int:
                    progress=not args.no_progress, resume=args.resume, mlflow=args.mlflow)
     compared = result.summary.get("baseline")
     if compared and not compared["dataset_matches"]:
-        from pipeline.baseline import DIFFERENT_DATA
+        from pipeline.conclude.baseline import DIFFERENT_DATA
 
         print(f"warning: {DIFFERENT_DATA} ({compared['path']})", file=sys.stderr)
     problems = result.summary.get("dataset_problems", [])
@@ -183,7 +183,7 @@ def _audit(args: argparse.Namespace) -> int:
 def result_lines(summary: dict) -> list[str]:
     """The audit's closing lines: the verdict with its headline numbers ("—" where one is missing), then one
     line per finding (blockers and warnings with what to do); the report's path follows."""
-    from pipeline.outputs import format_value, rule_counts
+    from pipeline.publish.outputs import format_value, rule_counts
 
     agg = summary["aggregates"]["overall"]
     numbers = [f"{name} {format_value(agg.get(key))}" for name, key in (

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Iterator
+import time
+from typing import Any, Iterator, MutableMapping
 
 STAGE_ATTR = "audit_stage"  # set on an exception by the innermost stage it passed through
 
@@ -16,10 +17,14 @@ def notice(message: str) -> None:
 
 
 @contextlib.contextmanager
-def stage(name: str) -> Iterator[None]:
-    """Run a stage of the audit; an exception leaving it carries the stage's name (the innermost one)."""
+def stage(name: str, timing: MutableMapping[str, Any] | None = None) -> Iterator[None]:
+    """Run a stage of the audit; an exception leaving it carries the stage's name (the innermost one); ``timing``
+    receives ``<name>_seconds`` when the stage ends."""
+    t0 = time.perf_counter()
     try:
         yield
+        if timing is not None:
+            timing[f"{name}_seconds"] = round(time.perf_counter() - t0, 3)
     except BaseException as exc:
         if getattr(exc, STAGE_ATTR, None) is None:
             try:

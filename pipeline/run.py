@@ -1,6 +1,6 @@
 """The stage sequence: prepare -> explain (the engine) -> conclude (trust, strategies, probes, gate) -> publish.
 
-The per-batch work (Grad-CAM, interventions, scoring) is ``pipeline.worker.AuditWorker``; an
+The per-batch work (Grad-CAM, interventions, scoring) is ``pipeline.explain.worker.AuditWorker``; an
 engine runs it over the samples and the collector streams its results to samples.csv and
 heatmaps.npz in row order; only small per-sample scalars stay in memory. TensorFlow is imported
 lazily, by the stages that need it.
@@ -16,20 +16,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline import gate
-from pipeline.baseline import compare_baseline, load_baseline
-from pipeline.checkpoint import CheckpointStore
-from pipeline.conclude import conclude, sample_table
+from pipeline.conclude import gate
+from pipeline.conclude.baseline import compare_baseline, load_baseline
+from pipeline.explain.checkpoint import CheckpointStore
+from pipeline.conclude.stage import Conclusions, conclude, sample_table
+from pipeline.conclude.trust import trust_stage
+from pipeline.explain.explained import stage_inputs
+from pipeline.probes.stage import probes_stage
+from pipeline.properties.stage import properties_stage
+from pipeline.strategies.stage import strategies_stage
 from pipeline.config import AuditConfig
-from pipeline.engines.drive import run_engine, work_plan
+from pipeline.explain.engines.drive import run_engine, work_plan
 from pipeline.console import notice, stage
 from pipeline.errors import AuditError
-from pipeline.prepare import Prepared, prepare_checked
-from pipeline.publish import (add_findings, check_resume, discard_or_keep, internal_error, log_run, open_staging, summarise, write_failure,
+from pipeline.prepare.stage import prepare_checked
+from pipeline.prepare.prepared import Prepared
+from pipeline.publish.stage import (add_findings, check_resume, discard_or_keep, internal_error, log_run, open_staging, summarise, write_failure,
                               write_outputs, write_stage_tables)
 from pipeline.result import AuditResult
-from pipeline.summary import fingerprints
-from pipeline.worker import BatchResult, WorkPlan
+from pipeline.publish.summary import fingerprints
+from pipeline.explain.worker import BatchResult, WorkPlan
 
 if TYPE_CHECKING:
     from pipeline.tracking.models import ResolvedModel
@@ -102,8 +108,8 @@ def _start(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None,
 def _staged(run: Run, *, progress: bool, resume: bool, tracker: "Tracker | None", registry: "ResolvedModel | None") -> AuditResult:
     """Explain, conclude and publish inside the output folder's lock and staging folder; a failure keeps completed
     batches for --resume (or removes the staging folder) and publishes nothing."""
-    from pipeline.lock import OutputLock
-    from pipeline.outputs import json_safe
+    from pipeline.publish.lock import OutputLock
+    from pipeline.publish.outputs import json_safe
 
     with OutputLock(run.out_dir) as lock:
         if lock.took_over:
@@ -155,9 +161,9 @@ class Explained:
 
 def _explain(run: Run, staging: Any, store: CheckpointStore, lock: Any, progress: bool) -> Explained:
     """The engine over the samples not yet checkpointed; results stream to samples.csv and the CAM arrays."""
-    from pipeline.collector import Collector
-    from pipeline.columns import active
-    from pipeline.outputs import HeatmapWriter, SamplesWriter
+    from pipeline.explain.collector import Collector
+    from pipeline.explain.columns import active
+    from pipeline.publish.outputs import HeatmapWriter, SamplesWriter
 
     prep = run.prep
     csv_out = SamplesWriter(staging.path / "samples.csv", active(run.plan.groups))
@@ -178,24 +184,41 @@ def _explain(run: Run, staging: Any, store: CheckpointStore, lock: Any, progress
 
 
 def _conclude_and_write(run: Run, folder: Path, explained: Explained, tracker: "Tracker | None",
-                        registry: "ResolvedModel | None") -> tuple[dict[str, Any], Any, dict[str, float]]:
-    """Conclusions (trust, strategies, probes, gate), summary.json with its findings, the stage tables and the report,
+                        registry: "ResolvedModel | None") -> tuple[dict[str, Any], Conclusions, dict[str, float]]:
+    """The stages after the explain loop, in order, then summary.json with its findings, the stage tables and the report,
     all into the staging ``folder``; returns (summary, conclusions, timings)."""
-    cfg, prep = run.cfg, run.prep
-    table = sample_table(cfg, prep, explained.values)
-    timing = explained.timing
-    with stage("gate"):  # its inner stages (trust, strategies, probes, properties) name themselves
-        found = conclude(cfg, prep, table, explained.values, explained.cams, explained.target_class, run.base, run.compared, timing,
-                         run.baseline_path)
+    found = _conclusions(run, explained)
     timing = {"started": run.started.isoformat(timespec="seconds"), "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "seconds": round(time.perf_counter() - run.t0, 3), **timing}
+              "seconds": round(time.perf_counter() - run.t0, 3), **explained.timing}
+    cfg, prep = run.cfg, run.prep
     with stage("summary"):
-        summary = summarise(cfg, prep, table, explained.values, found, prints=run.prints, baseline_path=run.baseline_path,
+        summary = summarise(cfg, prep, found.table, explained.values, found, prints=run.prints, baseline_path=run.baseline_path,
                             compared=run.compared, timing=timing, tracker=tracker, registry=registry)
         write_stage_tables(folder, summary, found)
     with stage("findings"):
         summary = add_findings(summary, folder / "samples.csv", run.base)
     with stage("report"):
-        report_seconds = write_outputs(folder, summary, prep, table, explained.values, explained.cams, found, run.base, run.baseline_path,
-                                       report=run.out_dir / "report.html")
+        report_seconds = write_outputs(folder, summary, prep, found.table, explained.values, explained.cams, found, run.base,
+                                       run.baseline_path, report=run.out_dir / "report.html")
     return summary, found, {"explain_seconds": timing["explain_seconds"], "report_seconds": report_seconds}
+
+
+def _conclusions(run: Run, explained: Explained) -> Conclusions:
+    """Trust -> strategies -> probes -> properties -> aggregates and gate; each stage's seconds go into the explain
+    loop's timing (summary.json's provenance)."""
+    cfg, prep, timing = run.cfg, run.prep, explained.timing
+    values, cams, target_class = explained.values, explained.cams, explained.target_class
+    table = sample_table(cfg, prep, values)
+    with stage("trust", timing):
+        checks, randomisation = trust_stage(cfg, prep, table, values, cams, target_class)
+    timing["randomisation"] = randomisation
+    with stage("strategies", timing):
+        ev, model = stage_inputs(cfg, prep, values, cams, target_class)
+        strat = strategies_stage(cfg, ev, model)
+    with stage("probes", timing):
+        probed = probes_stage(cfg, ev, model, cams, strat, prep.model.input)
+    with stage("properties", timing):
+        props = properties_stage(cfg, ev, model, cams, prep.model.input)
+    timing["properties_data_seconds"] = round(props.data_seconds, 3) if props is not None else None
+    with stage("gate"):
+        return conclude(cfg, prep, table, checks, (strat, probed, props), run.base, run.compared, run.baseline_path)

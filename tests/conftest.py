@@ -22,12 +22,12 @@ def require(condition: bool, why: str) -> None:
 
 
 def box_evidence(names, boxes, labels, probs, cams, size: int):
-    """An :class:`~pipeline.strategy_stage.Evidence` for a hand-built world of ``size``-px square images: one object
+    """An :class:`~pipeline.explain.explained.Evidence` for a hand-built world of ``size``-px square images: one object
     box (c0, r0, c1, r1) per image, true ``labels``, a NumPy model's ``probs`` (N, C) and its ``cams`` (N, h, w);
     the explained class is the predicted one."""
     import numpy as np
 
-    from pipeline.strategy_stage import Evidence
+    from pipeline.explain.explained import Evidence
 
     predicted = probs.argmax(axis=1)
 

@@ -2,7 +2,7 @@
 
 One module per section (its dataclass, defaults and validation: :mod:`.model`, :mod:`.dataset`, :mod:`.explain`,
 :mod:`.scoring`, :mod:`.evidence`, :mod:`.trust`, :mod:`.statistics`, :mod:`.strategies`, :mod:`.probes`,
-:mod:`.engine`, :mod:`.report`, :mod:`.tracking`, :mod:`.gate`), the strict reader (:mod:`.reader`, the only
+:mod:`.engine`, :mod:`.report`, :mod:`.mlflow`, :mod:`.gate`), the strict reader (:mod:`.reader`, the only
 ``yaml`` import besides the top level's echo) and the whole config (:mod:`.audit`). The public names are here.
 """
 
@@ -20,7 +20,7 @@ from pipeline.config.report import ReportConfig
 from pipeline.config.scoring import FOCUS_METRICS, ScoringConfig
 from pipeline.config.statistics import StatisticsConfig
 from pipeline.config.strategies import StrategiesConfig
-from pipeline.config.tracking import MlflowConfig
+from pipeline.config.mlflow import MlflowConfig
 from pipeline.config.trust import TrustConfig
 
 __all__ = [

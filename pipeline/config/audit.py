@@ -24,7 +24,7 @@ from pipeline.config.report import ReportConfig, read_report
 from pipeline.config.scoring import ScoringConfig, read_scoring
 from pipeline.config.statistics import StatisticsConfig, read_statistics
 from pipeline.config.strategies import StrategiesConfig, read_strategies
-from pipeline.config.tracking import MlflowConfig, read_mlflow
+from pipeline.config.mlflow import MlflowConfig, read_mlflow
 from pipeline.config.trust import TrustConfig, read_trust
 from pipeline.errors import ConfigError
 from pipeline.config.dataset import DEFAULTS as DATASET_DEFAULTS
@@ -37,7 +37,7 @@ from pipeline.config.report import DEFAULTS as REPORT_DEFAULTS
 from pipeline.config.scoring import DEFAULTS as SCORING_DEFAULTS
 from pipeline.config.statistics import DEFAULTS as STATISTICS_DEFAULTS
 from pipeline.config.strategies import DEFAULTS as STRATEGIES_DEFAULTS
-from pipeline.config.tracking import DEFAULTS as MLFLOW_DEFAULTS
+from pipeline.config.mlflow import DEFAULTS as MLFLOW_DEFAULTS
 from pipeline.config.trust import DEFAULTS as TRUST_DEFAULTS
 
 DEFAULTS: dict[str, Any] = {

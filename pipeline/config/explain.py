@@ -8,7 +8,7 @@ from typing import Any
 from pipeline.config.reader import Reader
 
 TARGETS = ("predicted", "true")
-CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "layercam")  # kept in step with pipeline.cams.METHODS (unit test)
+CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "layercam")  # kept in step with pipeline.explain.cams.METHODS (unit test)
 
 DEFAULTS: dict[str, Any] = {
     "method": "gradcam",

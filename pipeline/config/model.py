@@ -11,7 +11,7 @@ from pipeline.config.reader import Raw, Reader
 
 PREPROCESSING = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_torch", "model")
 RESIZE_METHODS = ("bilinear", "nearest", "area")
-RESIZE_MODES = ("stretch", "crop", "pad")  # kept in step with pipeline.geometry.RESIZE_MODES (unit test)
+RESIZE_MODES = ("stretch", "crop", "pad")  # kept in step with pipeline.data.geometry.RESIZE_MODES (unit test)
 GEOMETRY_KEYS = ("resize", "resize_mode", "crop_fraction", "pad_value", "antialias")
 """Keys that ``preprocessing: model`` takes from the saved ImageConverter instead."""
 KERAS_PREPROCESS_RE = re.compile(r"^keras\.applications\.[a-z0-9_]+\.preprocess_input$")
@@ -49,11 +49,11 @@ class ModelConfig:
     threshold: float = 0.5
     token_grid: tuple[int, int] | None = None  # None = auto
     special_tokens: int | None = None  # None = auto
-    resize_mode: str = "stretch"  # "stretch" | "crop" | "pad" (pipeline.geometry)
+    resize_mode: str = "stretch"  # "stretch" | "crop" | "pad" (pipeline.data.geometry)
     crop_fraction: float = 0.875
     pad_value: float = 0.0
     uri: str | None = None  # models:/NAME/VERSION, models:/NAME@ALIAS or runs:/RUN_ID/PATH (pipeline.tracking)
-    check_preprocessing: bool = True  # pipeline.model.preprocessing before any Grad-CAM
+    check_preprocessing: bool = True  # pipeline.prepare.preprocessing_check before any Grad-CAM
     channels: int | None = None  # None = the model's input; 1 = luma (repeated when the model takes three)
     antialias: bool = False  # the resize's antialiasing (tf.image.resize antialias=)
 
@@ -62,7 +62,7 @@ def model_path(r: Reader, value: Any) -> tuple[Path, str | None]:
     """(local file or SavedModel folder, None) or, for an MLflow URI, (a placeholder resolved before loading, the URI).
 
     A file is recognised by its content when it is loaded (pipeline.model.source), whatever its suffix."""
-    from pipeline.tracking.uris import FORMS, is_mlflow_uri, parse
+    from pipeline.config.uris import FORMS, is_mlflow_uri, parse
 
     if is_mlflow_uri(value):
         if parse(value) is None:

@@ -8,9 +8,9 @@ from typing import Any
 
 from pipeline.config.reader import NAME_RE, Raw, Reader
 
-PROBE_KINDS = ("watermark", "stamp", "noise", "frame")  # kept in step with pipeline.probes.BUILTIN (unit test)
+PROBE_KINDS = ("watermark", "stamp", "noise", "frame")  # kept in step with pipeline.probes.artifacts.BUILTIN (unit test)
 PROBE_PLACES = ("hot_spots", "corners", "centre")
-PROPERTY_KINDS = ("colour", "brightness", "contrast", "saturation", "sharpness", "noise", "jpeg")  # pipeline.properties.PROPERTIES (unit test)
+PROPERTY_KINDS = ("colour", "brightness", "contrast", "saturation", "sharpness", "noise", "jpeg")  # pipeline.properties.measures.PROPERTIES (unit test)
 
 DEFAULTS: dict[str, Any] = {  # DESIGN §11: what would fool it that the evaluation set does not show
     "enabled": True,

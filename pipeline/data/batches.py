@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from pipeline.data.images import ImageProblem, decode_rgb, luma
 from pipeline.data.samples import Sample, windows
-from pipeline.geometry import InputSpec
+from pipeline.data.geometry import InputSpec
 from pipeline.errors import ConfigError
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -72,7 +72,7 @@ def _decoder(spec: InputSpec) -> Callable[[bytes], tuple[np.ndarray, bytes]]:
 
 def _windowed(image: tf.Tensor, win: tf.Tensor, pad_value: float) -> tf.Tensor:
     """The window ``win`` (x0, y0, cw, ch) of ``image`` (h, w, 3), outside the image ``pad_value``
-    (:func:`pipeline.geometry.crop_window` on the host)."""
+    (:func:`pipeline.data.geometry.crop_window` on the host)."""
     x0, y0, cw, ch = win[0], win[1], win[2], win[3]
     shape = tf.shape(image)
     h, w = shape[0], shape[1]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from pipeline.geometry import Window
+    from pipeline.data.geometry import Window
 
 
 class MaskProblem(ValueError):
@@ -88,9 +88,9 @@ def segmentation_mask(segmentation: Any, image_size: tuple[int, int], input_size
     """One annotation's COCO ``segmentation`` -> (H, W) bool at ``input_size`` (H, W).
 
     ``image_size`` is the original (width, height): polygons are in its pixels, RLE has its shape.
-    ``win`` is the window the model sees (:mod:`pipeline.geometry`; default the whole image).
+    ``win`` is the window the model sees (:mod:`pipeline.data.geometry`; default the whole image).
     """
-    from pipeline.geometry import source_pixels, to_input
+    from pipeline.data.geometry import source_pixels, to_input
 
     width, height = image_size
     win = win or (0, 0, width, height)

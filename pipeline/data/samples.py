@@ -12,9 +12,9 @@ import numpy as np
 from pipeline.data.images import ImageProblem, image_size, resolve_image
 from pipeline.data.masks import MaskProblem, segmentation_mask
 from pipeline.data.records import Box, ImageRecord
-from pipeline.geometry import InputSpec, Window, box_in_window, boxes_to_input
-from pipeline.labels import LabelSpace
-from pipeline.scoring import pixel_boxes
+from pipeline.data.geometry import InputSpec, Window, box_in_window, boxes_to_input
+from pipeline.data.labels import LabelSpace
+from pipeline.explain.scoring import pixel_boxes
 
 _EDGE_TOLERANCE = 0.01  # px; float round-off in COCO x + w must not skip a sample
 
@@ -31,7 +31,7 @@ class Sample:
     sample per predicted class); see :func:`target_sets`. ``size`` is the image's (width, height).
     ``masks`` (k, ceil(H*W / 8)) uint8, each box's segmentation at the input size, bit-packed
     (``region: mask`` only). ``window`` (x0, y0, cw, ch) the part of the image the model sees
-    (:mod:`pipeline.geometry`); ``boxes`` are those at least partly inside it.
+    (:mod:`pipeline.data.geometry`); ``boxes`` are those at least partly inside it.
     """
 
     row: int

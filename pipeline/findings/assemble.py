@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from pipeline.status import FAIL
 from pipeline.findings.background import background_cause
-from pipeline.findings.data import coarse_note, data_finding, notes, resize_warning
+from pipeline.findings.dataset import coarse_note, data_finding, notes, resize_warning
 from pipeline.findings.probe import min_effect, probe_causes
 from pipeline.findings.record import BLOCKER, Finding, SEVERITIES, Samples, WARNING, as_float, since_baseline, sortable, unique_ids
 from pipeline.findings.property import echo_rows, echo_sentence, property_causes

@@ -56,7 +56,7 @@ def probe_cause(rows: Sequence[Mapping[str, Any]], s: Samples | None, level: flo
 
 def place_words_of_probe(r: Mapping[str, Any]) -> str:
     """A probe row's place in words ("at the top-left corner", "where the config puts it (...)")."""
-    from pipeline.probe_stage import place_words as probe_place
+    from pipeline.probes.stage import place_words as probe_place
 
     return probe_place(str(r["place"]), probe_rect(r))
 

@@ -15,7 +15,7 @@ from pipeline.findings.shortcut import Cause
 SHORTCUT, FRAGILE, DATA = "shortcut", "fragile", "data"
 HUE_OF_COLOUR = {"red": ("red",), "orange": ("red", "yellow"), "brown": ("red", "yellow"), "yellow": ("yellow",), "green": ("green",),
                  "cyan": ("cyan",), "blue": ("blue",), "purple": ("blue", "magenta"), "magenta": ("magenta",), "pink": ("red", "magenta")}
-"""The hue directions a hot spot's colour name pushes a background's chromaticity along (pipeline.hotspots.colour_name)."""
+"""The hue directions a hot spot's colour name pushes a background's chromaticity along (pipeline.strategies.hotspots.colour_name)."""
 ACTIONS = {
     "look": "Balance how the {c} images were taken — camera, light, white balance — across classes, or augment every class's "
             "training images with the same {what} jitter; retrain and re-audit with --baseline this audit's summary.json.",
@@ -32,13 +32,13 @@ def _rows(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def edit_text(row: Mapping[str, Any]) -> str:
-    from pipeline.property_stage import edit_words
+    from pipeline.properties.stage import edit_words
 
     return edit_words(row["property"], row["direction"])
 
 
 def _adj(row: Mapping[str, Any]) -> str:
-    from pipeline.property_stage import data_words
+    from pipeline.properties.stage import data_words
 
     return data_words(row["property"], row["direction"])
 

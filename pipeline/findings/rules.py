@@ -75,7 +75,7 @@ def accuracy_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, leve
 
 def off_object_place(summary: Mapping[str, Any], labels: Sequence[str]) -> tuple[str, tuple[float, ...], float, str] | None:
     """The atlas's strongest off-object place among ``labels``' atlases: (words, rect, share of that label's heat, label)."""
-    from pipeline import strategies as st
+    from pipeline.strategies import analysis as st
 
     section = summary.get("strategies") or {}
     threshold = float((section.get("settings") or {}).get("hotspot_threshold", 0.5))

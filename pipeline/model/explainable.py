@@ -11,7 +11,7 @@ import keras
 
 from pipeline.config import ModelConfig
 from pipeline.errors import ModelError
-from pipeline.geometry import InputSpec
+from pipeline.data.geometry import InputSpec
 from pipeline.model import encoders
 from pipeline.model.cam_model import build_cam_model
 from pipeline.model.graph import candidates, flat_layers, is_map, output_shape

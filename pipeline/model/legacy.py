@@ -1,8 +1,8 @@
 """Models saved by Keras 2 (tf_keras, TensorFlow <= 2.15), DESIGN §14: a SavedModel folder, an HDF5 file or a
-``.keras`` file written by tf_keras is inspected (:mod:`pipeline.model.inspect`: nothing of the file's code
+``.keras`` file written by tf_keras is inspected (:mod:`pipeline.model.stored`: nothing of the file's code
 runs), loaded with tf_keras, rebuilt in Keras 3 from its config (:mod:`pipeline.model.rebuild`), its weights
 copied layer by layer, and checked equal on the evaluation images before any Grad-CAM
-(:mod:`pipeline.model.conversion`). Only a checked conversion is written, to the cache keyed by the source's
+(:mod:`pipeline.prepare.conversion_check`). Only a checked conversion is written, to the cache keyed by the source's
 sha256; a failed one leaves the cache as it was.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import ModelError, one_line
-from pipeline.model.inspect import MODELS, refuse_code, refuse_unconvertible, stored_config
+from pipeline.model.stored import MODELS, refuse_code, refuse_unconvertible, stored_config
 from pipeline.model.rebuild import APPLICATION_LAYERS, LayerNames, Translation, allowed_operation, known_class, translate
 from pipeline.model.source import ModelFile
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import keras
 
 from pipeline.errors import ModelError, one_line
-from pipeline.model.inspect import refuse_code, stored_config
+from pipeline.model.stored import refuse_code, stored_config
 from pipeline.model.rebuild import LayerNames
 from pipeline.model.source import ModelFile, identify
 

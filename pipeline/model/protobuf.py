@@ -1,5 +1,5 @@
 """Protocol-buffer messages read as data (no generated classes, no TensorFlow): the Keras 2 SavedModel's metadata
-(:mod:`pipeline.model.inspect`) and the first fields of ``.pb`` / ONNX files that tell what they are
+(:mod:`pipeline.model.stored`) and the first fields of ``.pb`` / ONNX files that tell what they are
 (:mod:`pipeline.model.source`)."""
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import ModelError
-from pipeline.model.inspect import MODELS, layer_list, layer_name
+from pipeline.model.stored import MODELS, layer_list, layer_name
 
 BASE_KEYS = {"name", "trainable", "dtype", "autocast"}  # every Keras 3 layer takes these
 RENAMED_KEYS = {"InputLayer": {"batch_input_shape": "batch_shape"}}  # Keras 2 key -> Keras 3 key, per class

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from pipeline.numbers import aggregate_text
-from pipeline.outputs import rule_counts
+from pipeline.publish.outputs import rule_counts
 from pipeline.report.pictures import crop_uri, overlay
 
 SECTIONS_OF_KIND = {

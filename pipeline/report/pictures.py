@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from skimage.transform import resize
 
-from pipeline.scoring import upsample
+from pipeline.explain.scoring import upsample
 
 THUMB = 256  # a thumbnail's longest side, px
 
@@ -163,9 +163,9 @@ def intervention_thumbnails(image: np.ndarray, input_size: tuple[int, int], regi
                             removal: np.ndarray | None = None) -> tuple[str, str]:
     """(object removed, object only) as the model saw them: the image resized to the input size
     (bilinear, as the audit does), ``removal`` (default ``region``) resp. all but ``region`` filled
-    (``pipeline.evidence.intervene``), then enlarged with nearest-neighbour so the model's pixels
+    (``pipeline.evidence.interventions.intervene``), then enlarged with nearest-neighbour so the model's pixels
     stay visible. ``region``, ``removal`` (H, W) bool."""
-    from pipeline.evidence import intervene
+    from pipeline.evidence.interventions import intervene
 
     height, width = input_size
     resized = np.asarray(Image.fromarray(rgb8(image)).resize((width, height), Image.BILINEAR), np.float64)

@@ -1,5 +1,5 @@
 """View data of the report section "What would fool it?" (DESIGN §11), built before rendering from a
-:class:`pipeline.probe_stage.ProbesResult` (no TensorFlow)."""
+:class:`pipeline.probes.stage.ProbesResult` (no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Callable
 
 from pipeline.config import ProbesConfig
 from pipeline.numbers import fixed
-from pipeline.outputs import format_value
-from pipeline.probe_stage import ProbeRow, ProbesResult, and_list, place_words, sentence, swap_sentence
+from pipeline.publish.outputs import format_value
+from pipeline.probes.stage import ProbeRow, ProbesResult, and_list, place_words, sentence, swap_sentence
 from pipeline.report.pictures import overlay, pixels_uri
 
 TABLE_ROWS = 60  # the table lists the fooling rows and then the largest effects, up to this many

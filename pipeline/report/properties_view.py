@@ -1,6 +1,6 @@
 """View data of "What would fool it?"'s cues without a place (DESIGN §15): the class × property table, shortcuts first,
 then fragility, then what only the data shows, and the before → after pairs of the edits that fool the model. Built
-before rendering from a :class:`pipeline.property_stage.PropertiesResult` (no TensorFlow)."""
+before rendering from a :class:`pipeline.properties.stage.PropertiesResult` (no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pipeline.numbers import fixed
-from pipeline.outputs import format_value
-from pipeline.property_stage import NONE, PropertiesResult, PropertyRow, edit_words, sentence
+from pipeline.publish.outputs import format_value
+from pipeline.properties.stage import NONE, PropertiesResult, PropertyRow, edit_words, sentence
 from pipeline.report.pictures import overlay
 
 CARDS = 4  # edits shown with before -> after pairs

@@ -1,5 +1,5 @@
 """View data of the report section "Where does the model look instead?" (DESIGN §10), built before
-rendering from a :class:`pipeline.strategy_stage.StrategiesResult` (no TensorFlow)."""
+rendering from a :class:`pipeline.strategies.stage.StrategiesResult` (no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline import strategies as st
-from pipeline.outputs import format_value
+from pipeline.strategies import analysis as st
+from pipeline.publish.outputs import format_value
 from pipeline.report.pictures import crop_uri, heat_map
-from pipeline.strategy_stage import LabelStrategies, StrategiesResult, Strategy, sentence
+from pipeline.strategies.stage import LabelStrategies, StrategiesResult, Strategy, sentence
 
 SIDE = 112  # px, the small maps' side
 

@@ -9,15 +9,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from pipeline.aggregates import SampleTable
+from pipeline.conclude.aggregates import SampleTable
 from pipeline.config import AGGREGATES, FLAGS, resolved_yaml
 from pipeline.data.images import ImageProblem, decode_rgb
-from pipeline.geometry import box_in_window, crop_window
-from pipeline.gate import signed
+from pipeline.data.geometry import box_in_window, crop_window
+from pipeline.conclude.gate import signed
 from pipeline.numbers import aggregate_text, fixed
-from pipeline.outputs import format_value
-from pipeline import evidence
-from pipeline.baseline import note
+from pipeline.publish.outputs import format_value
+from pipeline.evidence import interventions
+from pipeline.evidence.checks import agreement_cells
+from pipeline.conclude.baseline import note
 from pipeline.report import charts
 from pipeline.status import NOT_EVALUATED
 from pipeline.report.pictures import intervention_thumbnails, legend_gradient_css, overlay
@@ -178,7 +179,7 @@ class _Cards:
         if kind == "box":
             return prep.boxes.region(row, explained, prep.model.input_size, masks=False)
         if kind == "dilated":
-            return evidence.dilate(region, evidence.dilation_px(cfg.evidence.dilation_px, prep.model.input_size, prep.model.layer_shape[:2]))
+            return interventions.dilate(region, interventions.dilation_px(cfg.evidence.dilation_px, prep.model.input_size, prep.model.layer_shape[:2]))
         return region
 
     def thumbnail(self, row: int) -> tuple[np.ndarray, str, int] | None:
@@ -324,7 +325,7 @@ def _evidence_view(summary: Mapping[str, Any], cfg: Any, table: SampleTable, val
     if not out["enabled"]:
         return out
     dep = values["object_dependence"]
-    cells = evidence.agreement_cells(table.flags, dep, cfg.evidence.dependence_min)
+    cells = agreement_cells(table.flags, dep, cfg.evidence.dependence_min)
     examples = 6
     out["cells"] = {k: int(v.size) for k, v in cells.items()}
     out["n_defined"] = int(sum(v.size for v in cells.values()))

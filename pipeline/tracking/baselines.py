@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline.errors import AuditError
 from pipeline.tracking.client import connect
 from pipeline.tracking.models import download, version_of
-from pipeline.tracking.uris import FORMS, parse
+from pipeline.config.uris import FORMS, parse
 
 RUN_TAG = "gradcam_audit.run_id"
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline.errors import ModelError, one_line
 from pipeline.tracking.client import connect
-from pipeline.tracking.uris import FORMS, MlflowUri, parse
+from pipeline.config.uris import FORMS, MlflowUri, parse
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator
 
 from pipeline.config import AuditConfig
 from pipeline.tracking.client import tracking_uri
-from pipeline.tracking.uris import is_mlflow_uri
+from pipeline.config.uris import is_mlflow_uri
 
 
 def enabled(cfg: AuditConfig, flag: str | None) -> bool:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from conftest import FRUITS, ROOT, require
 from pipeline.cli import main
-from pipeline.outputs import SAMPLE_COLUMNS
+from pipeline.publish.outputs import SAMPLE_COLUMNS
 
 OUTPUTS = ("report.html", "summary.json", "samples.csv", "heatmaps.npz", "junit.xml", "summary.md", "strategies.csv", "probes.csv",
            "properties.csv")

@@ -3,7 +3,6 @@ output's dominators), on tiny Keras graphs built here and on InceptionV3 (weight
 
 from __future__ import annotations
 
-import pytest
 
 from pipeline.config import ModelConfig
 from pipeline.model.explainable import build_audit_model

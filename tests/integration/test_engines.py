@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, require
+from conftest import ROOT
 from pipeline.cli import main
 
 def _rows(folder: Path) -> list[dict]:

@@ -10,13 +10,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from pipeline import evidence  # noqa: E402
-from pipeline.cams import METHODS, get_method  # noqa: E402
-from pipeline.cams.step import make_step  # noqa: E402
-from pipeline.labels import allowed_classes  # noqa: E402
+from pipeline.evidence import interventions  # noqa: E402
+from pipeline.explain.cams import METHODS, get_method  # noqa: E402
+from pipeline.explain.cams.step import make_step  # noqa: E402
+from pipeline.data.labels import allowed_classes  # noqa: E402
 from pipeline.config import ModelConfig  # noqa: E402
 from pipeline.model.explainable import build_audit_model  # noqa: E402
-from pipeline.scoring import pixel_boxes  # noqa: E402
+from pipeline.explain.scoring import pixel_boxes  # noqa: E402
 from test_gradcam import mock_conv_model  # noqa: E402
 
 
@@ -59,9 +59,9 @@ def test_interventions_fill_exactly_the_scored_region(audit_model):
     edited = []
     for i, c in enumerate(out["chosen"]):
         match = valid[i] & (classes[i] == c)
-        region = evidence.region_from_boxes(px[i][match if match.any() else valid[i]], (16, 16))
+        region = interventions.region_from_boxes(px[i][match if match.any() else valid[i]], (16, 16))
         # independent pixel-centre check of the region: centres (j + .5, i + .5) of the boxes scaled to 16x16
-        removed, only = evidence.intervene(raw[i].astype(np.float64), region, "mean")
+        removed, only = interventions.intervene(raw[i].astype(np.float64), region, "mean")
         assert region.any() and not region.all()
         edited += [removed, only]
     edited = np.stack(edited).astype(np.float32)
@@ -72,7 +72,7 @@ def test_interventions_fill_exactly_the_scored_region(audit_model):
 
 
 def test_region_mask_matches_the_pixel_centre_rule_by_hand():
-    from pipeline.cams.step import region_mask
+    from pipeline.explain.cams.step import region_mask
 
     # box (x0, y0, x1, y1) = (1.4, 0.6, 3.5, 2.49) at input size: centres 1.5, 2.5 (columns 1, 2) and 0.5 < 0.6 out, 1.5 in, 2.5 out
     px = pixel_boxes(np.array([[[1.4, 0.6, 3.5, 2.49]]]), (1.0, 1.0), (4, 5)).astype(np.int32)

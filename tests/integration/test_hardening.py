@@ -58,13 +58,13 @@ def test_a_full_disk_exits_2_in_plain_words_and_publishes_nothing(tmp_path):
 def test_a_crash_is_never_a_verdict_and_names_its_stage(tmp_path, capsys, monkeypatch, debug):
     """An internal error exits 2 with or without PIPELINE_DEBUG (which adds the traceback): 1 would read as NOT FIT to a
     CI gate. It names the stage that failed and the kept batches, and does not suggest --resume (a rerun meets it again)."""
-    from pipeline import conclude
+    from pipeline import run
     from pipeline.cli import main
 
     def planted(*args, **kwargs):
         raise TypeError("a planted bug")
 
-    monkeypatch.setattr(conclude, "strategies_stage", planted)
+    monkeypatch.setattr(run, "strategies_stage", planted)
     if debug:
         monkeypatch.setenv("PIPELINE_DEBUG", "1")
     else:

@@ -122,7 +122,7 @@ def test_preprocessing_model_equals_the_image_converter(tmp_path):
         assert am.input.mode == ("pad" if pad else "crop")
         from pipeline.data.samples import build_samples
         from pipeline.data.coco import load_coco
-        from pipeline.labels import label_space
+        from pipeline.data.labels import label_space
 
         ann = load_coco(SHAPES / "annotations.json")
         samples = build_samples(ann.images[:5], images_dir=SHAPES / "images", space=label_space(ann.class_names, ann.class_names),

@@ -162,7 +162,7 @@ def test_a_registered_model_is_audited_and_its_version_tagged(server, registered
     summary = json.loads((tmp_path / "reg" / "summary.json").read_text())
     reg = summary["provenance"]["model_registry"]
     assert (reg["uri"], reg["name"], reg["version"], reg["alias"]) == ("models:/demo@challenger", "demo", "1", "challenger")
-    from pipeline.summary import sha256_file
+    from pipeline.publish.summary import sha256_file
 
     # MLflow saved its own copy of the .keras file: the provenance names the file the audit loaded, and its hash
     assert summary["provenance"]["model"] == reg["file"] and summary["provenance"]["model_sha256"] == sha256_file(Path(reg["file"]))

@@ -111,7 +111,7 @@ def test_the_savedmodel_metadata_is_read_as_tf_keras_writes_it(tmp_path):
     tk = _tf_keras()
     from tf_keras.protobuf import saved_metadata_pb2
 
-    from pipeline.model.inspect import savedmodel_nodes
+    from pipeline.model.stored import savedmodel_nodes
 
     inp = tk.Input((8, 8, 3))
     tk.Model(inp, tk.layers.Dense(2)(tk.layers.GlobalAveragePooling2D(name="gap")(inp))).save(str(tmp_path / "sm"))
@@ -241,9 +241,9 @@ def _pipeline_gradcam(am, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The audit's compiled step on ``images`` (already preprocessed), explaining the predicted class."""
     import tensorflow as tf
 
-    from pipeline.cams import get_method
-    from pipeline.cams.step import make_step
-    from pipeline.labels import allowed_classes
+    from pipeline.explain.cams import get_method
+    from pipeline.explain.cams.step import make_step
+    from pipeline.data.labels import allowed_classes
 
     step = make_step(am.cam_model, get_method("gradcam"), n_classes=am.n_classes, input_size=am.input_size)
     b = len(images)

@@ -107,7 +107,7 @@ def test_the_decoder_gives_pils_luma_once_or_three_times(tmp_path):
     from PIL import Image
 
     from pipeline.data.batches import _decoder
-    from pipeline.geometry import InputSpec
+    from pipeline.data.geometry import InputSpec
 
     rgb = np.random.default_rng(0).integers(0, 256, (9, 7, 3)).astype(np.uint8)
     Image.fromarray(rgb).save(tmp_path / "x.png")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import json
 
-from pipeline.probe_stage import CSV_COLUMNS
+from pipeline.probes.stage import CSV_COLUMNS
 
 
 def _summary(demo_runs, name):

@@ -65,10 +65,10 @@ def test_the_good_demos_fragility_holds_at_other_seeds(demo_runs, seed):
     fragile, never a shortcut (its object colours are random by construction)."""
     import pandas as pd
 
-    from pipeline.conclude import stage_inputs
+    from pipeline.explain.explained import stage_inputs
     from pipeline.config import load_config
-    from pipeline.prepare import prepare
-    from pipeline.property_stage import run_properties
+    from pipeline.prepare.stage import prepare
+    from pipeline.properties.stage import run_properties
 
     _, folder = demo_runs["demo"]
     cfg = load_config(ROOT / "configs" / "demo.yaml")

@@ -13,7 +13,7 @@ from PIL import Image
 
 from conftest import ROOT
 from pipeline import ConfigError, audit
-from pipeline.geometry import window
+from pipeline.data.geometry import window
 
 SHAPES = ROOT / "data_samples" / "shapes"
 MODEL = SHAPES / "model_good.keras"
@@ -132,8 +132,8 @@ def test_ray_decoder_crops_as_the_local_pipeline():
     from pipeline.data.batches import StreamingDecoder, sample_batches
     from pipeline.data.coco import load_coco
     from pipeline.data.samples import build_samples
-    from pipeline.geometry import InputSpec
-    from pipeline.labels import label_space
+    from pipeline.data.geometry import InputSpec
+    from pipeline.data.labels import label_space
 
     for spec in (InputSpec((64, 64), mode="crop", crop_fraction=0.7), InputSpec((48, 64), mode="pad", pad_value=114)):
         ann = load_coco(SHAPES / "annotations.json")

@@ -19,7 +19,7 @@ from pipeline.cli import main
 def test_removal_regions_box_mask_dilated_against_hand_made_masks():
     import tensorflow as tf
 
-    from pipeline.cams.step import dilate, interventions, region_mask
+    from pipeline.explain.cams.step import dilate, interventions, region_mask
 
     size = (12, 12)
     mask = np.zeros((1, 1, *size), bool)  # a plus sign: rows 3-8 x columns 5-6, and rows 5-6 x columns 3-8
@@ -36,7 +36,7 @@ def test_removal_regions_box_mask_dilated_against_hand_made_masks():
     assert np.array_equal(grown, ndimage.binary_dilation(mask[0, 0], structure=np.ones((3, 3), bool)))
     # by hand: the bars grow to 8x4 and 4x8 (32 px each), overlapping in a 4x4 square: 32 + 32 - 16 = 48 px
     assert grown.sum() == 48
-    from pipeline.evidence import dilate as host_dilate, intervene
+    from pipeline.evidence.interventions import dilate as host_dilate, intervene
 
     assert np.array_equal(host_dilate(mask[0, 0], 1), grown)  # the report's twin of the step's dilation
     # removed = the removal region filled with the mean of the rest; blank = every pixel that colour
@@ -52,7 +52,7 @@ def test_removal_regions_box_mask_dilated_against_hand_made_masks():
 
 
 def test_removal_region_grid_cell_default():
-    from pipeline.evidence import dilation_px
+    from pipeline.evidence.interventions import dilation_px
 
     assert dilation_px(None, (64, 64), (16, 16)) == 4 and dilation_px(None, (224, 224), (7, 7)) == 32
     assert dilation_px(None, (30, 50), (4, 4)) == 13 and dilation_px(2, (64, 64), (16, 16)) == 2

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 from pipeline.cli import main
-from pipeline.strategy_stage import CSV_COLUMNS
+from pipeline.strategies.stage import CSV_COLUMNS
 
 MARKER = 10  # px in the original image (data_samples/make_shapes.py)
 

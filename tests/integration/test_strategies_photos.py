@@ -7,7 +7,7 @@ textured canvas (the photos' objects fill 92-98% of their frames, which would le
 object for a shortcut or for the tests). The *shortcut* world adds a class-coloured square in the
 canvas corner farthest from the fruit, and its model is trained on fruits of random class, so the
 square is all it can learn; the *clean* world has no square and its model learns the fruit; the
-*watermark* world pastes the probes' stock-photo watermark (pipeline.probes) at the bottom-right
+*watermark* world pastes the probes' stock-photo watermark (pipeline.probes.artifacts) at the bottom-right
 corner of every orange, in training (on a fruit of random class, so the watermark is what it learns
 for orange) and in evaluation.
 """
@@ -52,7 +52,7 @@ ORANGE = CLASSES.index("orange")
 
 
 def watermarked(canvas: np.ndarray) -> np.ndarray:
-    from pipeline import probes
+    from pipeline.probes import artifacts as probes
 
     art = probes.builtin("watermark", 0.4, canvas.shape[:2])
     return probes.apply(canvas, probes.Placed(art, "bottom-right", probes.corner("bottom-right", art.shape, canvas.shape[:2], 0.03)))
@@ -178,8 +178,8 @@ def test_a_stock_watermark_on_every_orange_is_read_as_an_overlay(worlds):
 @pytest.mark.parametrize("world", ["shortcut", "clean", "watermark"])
 def test_no_atlas_sentence_contradicts_its_numbers_on_photos(worlds, world):
     from pipeline.report.strategies_view import reading
-    from pipeline.strategies import Atlas
-    from pipeline.strategy_stage import LabelStrategies
+    from pipeline.strategies.analysis import Atlas
+    from pipeline.strategies.stage import LabelStrategies
 
     _, summary = worlds[world]
     for lab in summary["strategies"]["labels"]:

@@ -37,7 +37,7 @@ def test_switch_keeps_scores_within_1e_3(tmp_path, switch):
 
 
 def test_max_samples_runs_interventions_on_a_seeded_subset_only(tmp_path):
-    from pipeline.evidence import seeded_subset
+    from pipeline.evidence.interventions import seeded_subset
 
     rows = _audit(tmp_path, "subset", "  compare_method: layercam\n", "  dependence_min: 0.5\n", "  dependence_min: 0.5\n  max_samples: 10\n")
     with_evidence = [int(r["row"]) for r in rows if r["object_dependence"] != ""]

@@ -13,11 +13,11 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
-from pipeline.cams import get_method  # noqa: E402
-from pipeline.cams.step import make_step  # noqa: E402
+from pipeline.explain.cams import get_method  # noqa: E402
+from pipeline.explain.cams.step import make_step  # noqa: E402
 from pipeline.config import ModelConfig  # noqa: E402
 from pipeline.errors import ModelError  # noqa: E402
-from pipeline.labels import allowed_classes  # noqa: E402
+from pipeline.data.labels import allowed_classes  # noqa: E402
 from pipeline.model.explainable import build_audit_model  # noqa: E402
 
 

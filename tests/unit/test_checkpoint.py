@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.checkpoint import CheckpointStore
+from pipeline.explain.checkpoint import CheckpointStore
 from pipeline.errors import AuditError
-from pipeline.worker import BatchResult
+from pipeline.explain.worker import BatchResult
 
 MANIFEST = {"config_sha256": "c1", "model_sha256": "m1", "dataset_fingerprint": "d1", "limit": None, "n_samples": 10}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cams import METHODS
+from pipeline.explain.cams import METHODS
 from pipeline.config import CAM_METHODS, load_config, resolved_yaml
 from pipeline.errors import ConfigError
 
@@ -203,7 +203,7 @@ def test_probes_keys_are_checked_and_their_aggregates_need_the_stage(files, writ
     from PIL import Image
 
     from pipeline.config import PROBE_KINDS
-    from pipeline.probes import BUILTIN
+    from pipeline.probes.artifacts import BUILTIN
 
     assert PROBE_KINDS == BUILTIN
     Image.new("RGBA", (20, 8), (255, 0, 0, 128)).save(files / "logo.png")

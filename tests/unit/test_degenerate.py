@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.aggregates import SampleTable, summarize
-from pipeline.evidence import spread_check
+from pipeline.conclude.aggregates import SampleTable, summarize
+from pipeline.evidence.checks import spread_check
 
 
 def table(labels, correct, flags=None):
@@ -103,7 +103,7 @@ def _vectors(n: int, right: int, gained: int, lost: int = 0) -> tuple[tuple[bool
 def test_the_paired_interval_of_two_accuracies_on_the_same_images_by_hand():
     """Agresti & Min's adjusted Wald interval, worked out by hand: with b images lost and c gained of n, add 1/2 to each
     cell: centre (c - b) / (n + 2), half-width z · sqrt((b + c + 1) - (c - b)² / (n + 2)) / (n + 2), z = 1.644854 (90%)."""
-    from pipeline.evidence import paired_difference
+    from pipeline.evidence.checks import paired_difference
 
     diff, low, high = paired_difference(*_vectors(64, 40, 16), 0.90)
     assert diff == 0.25 and abs(low - 0.152148) < 1e-6 and abs(high - 0.332700) < 1e-6  # 16/66 ± 0.090276
@@ -115,7 +115,7 @@ def test_the_paired_interval_of_two_accuracies_on_the_same_images_by_hand():
 
 
 def test_the_preprocessing_check_refuses_only_when_the_gain_is_sure():
-    from pipeline.model.preprocessing import Outcome, judge
+    from pipeline.prepare.preprocessing_check import Outcome, judge
 
     def outcome(correct, top="x", share=0.5):
         return Outcome(sum(correct) / len(correct), top, share, correct)
@@ -142,7 +142,7 @@ def test_the_preprocessing_check_refuses_only_when_the_gain_is_sure():
 
 
 def test_the_other_resize_convention_warns_at_five_points_with_its_interval_above_zero():
-    from pipeline.model.preprocessing import resize_verdict
+    from pipeline.prepare.preprocessing_check import resize_verdict
 
     assert resize_verdict(4 / 64, 0.01) and not resize_verdict(3 / 64, 0.01)  # 0.0625 and 0.047
     assert resize_verdict(0.05, 1e-6) and not resize_verdict(0.05, 0.0) and not resize_verdict(0.30, -0.02)

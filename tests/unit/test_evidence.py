@@ -7,13 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from pipeline import aggregates, evidence, gate
+from pipeline.conclude import aggregates
+from pipeline.evidence import interventions
+from pipeline.evidence import checks
+from pipeline.conclude import gate
 from pipeline.config import GateRule
 
 
 def test_region_is_the_pixel_centre_union_of_the_boxes():
     # pixel intervals (c0, r0, c1, r1), half-open: columns 1..2 of rows 0..1, and column 3 of row 3
-    region = evidence.region_from_boxes(np.array([[1, 0, 3, 2], [3, 3, 4, 4]]), (4, 5))
+    region = interventions.region_from_boxes(np.array([[1, 0, 3, 2], [3, 3, 4, 4]]), (4, 5))
     expected = np.zeros((4, 5), bool)
     expected[0, 1] = expected[0, 2] = expected[1, 1] = expected[1, 2] = expected[3, 3] = True
     assert (region == expected).all()
@@ -26,12 +29,12 @@ def test_mean_fill_uses_only_the_kept_pixels():
     image[1, 0] = (20, 40, 60)
     image[1, 1] = (30, 60, 90)
     region = np.array([[True, False], [False, False]])
-    removed, only = evidence.intervene(image, region, "mean")
+    removed, only = interventions.intervene(image, region, "mean")
     # removed: the object pixel becomes the mean of the three kept pixels, (20, 40, 60); the rest is untouched
     assert removed[0, 0].tolist() == [20, 40, 60] and (removed[~region] == image[~region]).all()
     # only: everything outside the object becomes the object's own mean colour, the object is untouched
     assert (only[~region] == [200, 100, 0]).all() and only[0, 0].tolist() == [200, 100, 0]
-    removed_gray, _ = evidence.intervene(image, region, "gray")
+    removed_gray, _ = interventions.intervene(image, region, "gray")
     assert removed_gray[0, 0].tolist() == [127.5] * 3
 
 
@@ -39,16 +42,16 @@ def test_object_dependence_by_hand():
     p = np.array([0.8, 0.8, 0.5, 0.0, 0.1])
     removed = np.array([0.2, 0.8, 1.0, 0.3, 0.9])
     # (0.8-0.2)/0.8 = 0.75; 0; (0.5-1)/0.5 = -1; undefined; (0.1-0.9)/0.1 = -8 -> clipped to -1
-    got = evidence.object_dependence(p, removed)
+    got = interventions.object_dependence(p, removed)
     assert got[:3] == pytest.approx([0.75, 0.0, -1.0]) and math.isnan(got[3]) and got[4] == -1.0
 
 
 def test_agreement_cells_and_value_by_hand():
     flags = np.array(["ok", "ok", "right_for_wrong_reason", "right_for_wrong_reason", "ok", "distracted", "no_signal", "skipped"], dtype=object)
     dep = np.array([0.9, 0.1, 0.7, 0.0, np.nan, 0.9, 0.9, 0.9])
-    cells = evidence.agreement_cells(flags, dep, 0.5)
+    cells = checks.agreement_cells(flags, dep, 0.5)
     assert {k: v.tolist() for k, v in cells.items()} == {"on_needed": [0], "on_not_needed": [1], "off_needed": [2], "off_not_needed": [3]}
-    assert evidence.agreement_values(flags, dep, 0.5).mean() == 0.5  # rows 0 and 3 agree, 1 and 2 do not
+    assert checks.agreement_values(flags, dep, 0.5).mean() == 0.5  # rows 0 and 3 agree, 1 and 2 do not
 
 
 def _table(flags, correct, dep, still, only_correct, labels=None):
@@ -88,10 +91,10 @@ def test_verdict_order_not_fit_beats_inconclusive_beats_fit():
 
 
 def test_trust_check_statuses():
-    check = evidence.confirmation_check
+    check = checks.confirmation_check
     assert check(5, 40, min_confirmed=0.5, min_claims=20, level=0.9, enabled=False).status == gate.NOT_EVALUATED
-    assert evidence.randomisation_check(0.5, 64, 0.5, enabled=True).status == gate.FAIL  # ">= max" fails
-    assert evidence.randomisation_check(0.49, 64, 0.5, enabled=True).status == gate.PASS
+    assert checks.randomisation_check(0.5, 64, 0.5, enabled=True).status == gate.FAIL  # ">= max" fails
+    assert checks.randomisation_check(0.49, 64, 0.5, enabled=True).status == gate.PASS
 
 
 def test_rank_correlation_against_a_plain_spearman():
@@ -103,27 +106,27 @@ def test_rank_correlation_against_a_plain_spearman():
     b[1] = -a[1]  # perfectly reversed order
     a[2] = 0.0  # constant: excluded
     b[3] = np.round(b[3], 1)  # ties
-    got = evidence.rank_correlation(a, b)
+    got = checks.rank_correlation(a, b)
     assert got[1] == pytest.approx(-1.0) and math.isnan(got[2])
     for i in (0, 3):
         assert got[i] == pytest.approx(spearmanr(a[i].ravel(), b[i].ravel()).statistic, abs=1e-12)
 
 
 def test_seeded_subset_is_reproducible_and_sorted():
-    first = evidence.seeded_subset(range(100), 10, seed=4)
+    first = interventions.seeded_subset(range(100), 10, seed=4)
     assert first.tolist() == sorted(first.tolist()) and len(set(first.tolist())) == 10
-    assert (first == evidence.seeded_subset(range(100), 10, seed=4)).all()
-    assert evidence.seeded_subset([3, 5], None, seed=0).tolist() == [3, 5]
+    assert (first == interventions.seeded_subset(range(100), 10, seed=4)).all()
+    assert interventions.seeded_subset([3, 5], None, seed=0).tolist() == [3, 5]
 
 
 def test_wilson_interval_by_hand():
     # 8 of 10 at 90%: z = 1.6449; centre = (0.8 + z²/20) / (1 + z²/10) = 0.93529 / 1.27055 = 0.73613;
     # half = z / 1.27055 * sqrt(0.016 + z²/400) = 1.29463 * 0.150877 = 0.19533 -> [0.5408, 0.9315]
-    low, high = evidence.wilson(8, 10, 0.90)
+    low, high = checks.wilson(8, 10, 0.90)
     assert low == pytest.approx(0.5408, abs=2e-4) and high == pytest.approx(0.9315, abs=2e-4)
     # 0 of 24 at 90%: low 0, high = z²/n / (1 + z²/n) = 0.11274 / 1.11274 = 0.10132
-    assert evidence.wilson(0, 24, 0.90) == pytest.approx((0.0, 0.10132), abs=1e-4)
-    assert all(math.isnan(v) for v in evidence.wilson(0, 0, 0.9))
+    assert checks.wilson(0, 24, 0.90) == pytest.approx((0.0, 0.10132), abs=1e-4)
+    assert all(math.isnan(v) for v in checks.wilson(0, 0, 0.9))
 
 
 def test_confirmation_rates_kappa_and_chance_by_hand():
@@ -139,16 +142,16 @@ def test_confirmation_rates_kappa_and_chance_by_hand():
     assert out["explanation_agreement"] == pytest.approx(9 / 12)
     # p_o = 9/12; p_e = (8*7 + 4*5) / 144 = 76/144; κ = (0.75 - 0.52778) / (1 - 0.52778) = 0.47059
     assert out["explanation_kappa"] == pytest.approx((9 / 12 - 76 / 144) / (1 - 76 / 144))
-    cells = evidence.agreement_cells(flags, dep, 0.5)
-    assert evidence.chance_agreement(cells) == pytest.approx(76 / 144)
+    cells = checks.agreement_cells(flags, dep, 0.5)
+    assert checks.chance_agreement(cells) == pytest.approx(76 / 144)
 
 
 def test_kappa_is_nan_with_the_reason_when_a_margin_is_empty():
     # every correct sample on target: agreement is just the share that needs the object, κ undefined
     flags = np.array(["ok"] * 5, dtype=object)
-    value, reason = evidence.kappa(evidence.agreement_cells(flags, np.array([0.9, 0.9, 0.1, 0.9, 0.1]), 0.5))
+    value, reason = checks.kappa(checks.agreement_cells(flags, np.array([0.9, 0.9, 0.1, 0.9, 0.1]), 0.5))
     assert math.isnan(value) and "every correct sample has its heat on target" in reason
-    value, reason = evidence.kappa(evidence.agreement_cells(flags, np.full(5, 0.9), 0.5))
+    value, reason = checks.kappa(checks.agreement_cells(flags, np.full(5, 0.9), 0.5))
     assert math.isnan(value) and "empty" in reason
 
 
@@ -160,9 +163,9 @@ def test_kappa_is_nan_with_the_reason_when_a_margin_is_empty():
 ])
 def test_heatmap_confirmation_on_constructed_cases(needed, n, status):
     confirmed = round(needed * n)
-    check = evidence.confirmation_check(confirmed, n, min_confirmed=0.5, min_claims=20, level=0.9, enabled=True)
+    check = checks.confirmation_check(confirmed, n, min_confirmed=0.5, min_claims=20, level=0.9, enabled=True)
     assert check.status == status
-    high = evidence.wilson(confirmed, n, 0.9)[1]
+    high = checks.wilson(confirmed, n, 0.9)[1]
     if status != gate.NOT_EVALUATED:
         assert (high >= 0.5) == (status == gate.PASS)
     else:

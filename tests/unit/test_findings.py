@@ -209,7 +209,7 @@ def test_an_answer_outside_the_datasets_labels_is_named_not_no_class():
 
 
 def test_spread_check_names_an_answer_outside_the_labels():
-    from pipeline.evidence import spread_check
+    from pipeline.evidence.checks import spread_check
 
     outside = "a class outside the dataset's labels ('neutral')"
     check = spread_check([outside] * 19 + ["sad"], [("happy",)] * 10 + [("sad",)] * 10, 0.9)
@@ -277,7 +277,7 @@ def test_numbers_never_show_minus_zero_nan_or_counts_as_rates():
 
 
 def test_gate_messages_say_counts_as_integers_and_never_minus_zero():
-    from pipeline import gate
+    from pipeline.conclude import gate
     from pipeline.config import GateRule
 
     rules = [GateRule("confirmed_shortcuts", "max", 0, 0), GateRule("mean_focus_score", "min", 0.25, 1),

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
-from pipeline.aggregates import SampleTable, bootstrap_ci, by_class, summarize
+from pipeline.conclude.aggregates import SampleTable, bootstrap_ci, by_class, summarize
 from pipeline.config import GateRule
-from pipeline.flags import assign_flags
-from pipeline.gate import FAIL, FIT, NOT_EVALUATED, NOT_FIT, PASS, evaluate, verdict
+from pipeline.explain.flags import assign_flags
+from pipeline.conclude.gate import FAIL, FIT, NOT_EVALUATED, NOT_FIT, PASS, evaluate, verdict
 
 
 def test_flags_truth_table():

@@ -10,9 +10,9 @@ from pipeline.config import RESIZE_MODES
 from pipeline.data.masks import segmentation_mask
 from pipeline.data.records import Box, ImageRecord
 from pipeline.data.samples import box_arrays, build_samples
-from pipeline.geometry import RESIZE_MODES as GEOMETRY_MODES
-from pipeline.geometry import InputSpec, box_in_window, crop_window, window
-from pipeline.labels import label_space
+from pipeline.data.geometry import RESIZE_MODES as GEOMETRY_MODES
+from pipeline.data.geometry import InputSpec, box_in_window, crop_window, window
+from pipeline.data.labels import label_space
 
 
 def test_modes_in_step_with_config():

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline import hotspots as hs
+from pipeline.strategies import hotspots as hs
 
 SIZE = (64, 64)
 

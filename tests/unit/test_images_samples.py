@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.geometry import InputSpec
+from pipeline.data.geometry import InputSpec
 from pipeline.data.images import ImageProblem, decode_rgb, image_size, resolve_image
 from pipeline.data.records import Box, ImageRecord
 from pipeline.data.samples import box_arrays, build_samples
-from pipeline.labels import label_space
+from pipeline.data.labels import label_space
 
 
 def _exif_jpeg(path, orientation, size=(40, 20)):

@@ -9,10 +9,10 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from pipeline import gate
-from pipeline.aggregates import SampleTable
+from pipeline.conclude import gate
+from pipeline.conclude.aggregates import SampleTable
 from pipeline.config import GateRule, StatisticsConfig
-from pipeline.intervals import aggregate_interval, change_interval, matched_rows, rule_intervals
+from pipeline.conclude.intervals import aggregate_interval, change_interval, matched_rows, rule_intervals
 
 STATS = StatisticsConfig(interval=0.90, resamples=1000, min_samples=30)
 
@@ -109,8 +109,8 @@ def test_rule_intervals_match_sample_ids_and_scope_classes():
 
 def test_accuracy_091_on_40_fails_a_lower_bound_rule_the_point_rule_passes():
     """The reviewer's case: accuracy 0.91 on 40 samples (36.4 successes: Wilson takes a fractional count)."""
-    from pipeline.evidence import wilson
-    from pipeline.intervals import Interval
+    from pipeline.evidence.checks import wilson
+    from pipeline.conclude.intervals import Interval
 
     low, high = wilson(0.91 * 40, 40, 0.90)
     ref = wilson_by_formula(1, 1, 0.90)  # (sanity of the twin at p = 1: upper bound 1)

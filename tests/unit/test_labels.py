@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
-from pipeline.labels import allowed_classes, imagenet_classes, label_space
+from pipeline.data.labels import allowed_classes, imagenet_classes, label_space
 from pipeline.model.target import token_grid
 
 from test_config import VALID

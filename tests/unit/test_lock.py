@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from pipeline.lock import LockedError, OutputLock
+from pipeline.publish.lock import LockedError, OutputLock
 
 
 def test_second_holder_is_refused_naming_the_first(tmp_path):

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from pipeline.errors import ModelError
-from pipeline.model.inspect import proto_fields, refuse_code, refuse_unconvertible, savedmodel_nodes
+from pipeline.model.stored import proto_fields, refuse_code, refuse_unconvertible, savedmodel_nodes
 from pipeline.model.rebuild import LayerNames, Translation, allowed_operation, translate
 from pipeline.model.source import identify
 

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from pipeline.outputs import Staging, write_junit, write_summary_md
+from pipeline.publish.outputs import Staging, write_junit, write_summary_md
 from pipeline.report.pictures import jet
 from pipeline.report.view import gallery_rows
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from pipeline import properties as pp
-from pipeline.property_stage import DATA, FRAGILE, NONE, SHORTCUT, verdict
+from pipeline.properties import measures as pp
+from pipeline.properties.stage import DATA, FRAGILE, NONE, SHORTCUT, verdict
 
 
 def _gray(value: float = 100.0, size: int = 16) -> np.ndarray:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from conftest import box_evidence
-from pipeline import probes as pr
+from pipeline.probes import artifacts as pr
 from pipeline.config import ProbesConfig
-from pipeline.probe_stage import CSV_COLUMNS, aggregates, probe_samples, record, run_probes, section, sentence
-from pipeline.strategy_stage import Classifier, Evidence
+from pipeline.probes.stage import CSV_COLUMNS, aggregates, probe_samples, record, run_probes, section, sentence
+from pipeline.explain.explained import Classifier, Evidence
 
 SIZE, GRID, N = 32, 4, 40  # 32x32 inputs, a 4x4 CAM grid, 40 images per label
 BACKGROUND = ((70.0, 70.0, 140.0), (140.0, 70.0, 70.0))  # label 0 ("a") on blue, label 1 ("b") on red

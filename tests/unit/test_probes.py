@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from pipeline import probes as pr
-from pipeline.strategies import paired_difference
+from pipeline.probes import artifacts as pr
+from pipeline.strategies.analysis import paired_difference
 
 SIZE = (64, 64)
 

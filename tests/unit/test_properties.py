@@ -12,13 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from pipeline.geometry import InputSpec
+from pipeline.data.geometry import InputSpec
 from pipeline.config import DEFAULTS, load_config
 from pipeline.data.csv_format import load_csv
 from pipeline.data.samples import box_arrays, build_samples
-from pipeline.labels import label_space
+from pipeline.data.labels import label_space
 from pipeline.errors import ConfigError
-from pipeline.scoring import bilinear_matrix, pixel_boxes, score
+from pipeline.explain.scoring import bilinear_matrix, pixel_boxes, score
 
 # `make test`: the same 60 examples per property on every run (derandomized: CI is reproducible).
 # PROPERTY_EXAMPLES=2000 explores new random examples (found the newline-key and "~user" bugs).

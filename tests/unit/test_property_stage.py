@@ -19,8 +19,8 @@ import pytest
 
 from conftest import box_evidence
 from pipeline.config import ProbesConfig
-from pipeline.property_stage import FRAGILE, SHORTCUT, CSV_COLUMNS, record, run_properties
-from pipeline.strategy_stage import Classifier
+from pipeline.properties.stage import FRAGILE, SHORTCUT, CSV_COLUMNS, record, run_properties
+from pipeline.explain.explained import Classifier
 
 SIZE, GRID, N = 32, 4, 40
 WARM, NEUTRAL = (150.0, 120.0, 90.0), (126.0, 126.0, 126.0)

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.scoring import bilinear_matrix, pixel_boxes, score, upsample
+from pipeline.explain.scoring import bilinear_matrix, pixel_boxes, score, upsample
 
 
 def _score(cam, boxes, size=(4, 4)):

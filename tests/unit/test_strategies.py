@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from pipeline import strategies as st
-from pipeline.evidence import fill_colour
+from pipeline.strategies import analysis as st
+from pipeline.evidence.interventions import fill_colour
 
 
 def blob(rng: np.random.Generator, cy: float, cx: float, n: int, grid: int = 8, noise: float = 0.3) -> np.ndarray:

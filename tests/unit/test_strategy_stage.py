@@ -8,7 +8,8 @@ import pytest
 
 from conftest import box_evidence
 from pipeline.config import StrategiesConfig
-from pipeline.strategy_stage import CSV_COLUMNS, Classifier, Evidence, record, run_strategies, section
+from pipeline.strategies.stage import CSV_COLUMNS, record, run_strategies, section
+from pipeline.explain.explained import Classifier, Evidence
 
 SIZE, GRID, N = 32, 4, 40  # input 32x32, CAM grid 4x4 (8 px cells), 40 samples per label
 
@@ -117,8 +118,8 @@ def test_too_few_samples_give_an_atlas_only_and_no_model_means_no_tests():
 
 
 def _label(mean_map: np.ndarray, cover: np.ndarray, on: float, area: float):
-    from pipeline.strategies import Atlas
-    from pipeline.strategy_stage import LabelStrategies
+    from pipeline.strategies.analysis import Atlas
+    from pipeline.strategies.stage import LabelStrategies
 
     return LabelStrategies("a", Atlas(mean_map, cover, 10, on, area), (), False, float("nan"), ())
 
@@ -159,8 +160,8 @@ def test_atlas_reading_heat_avoids_the_objects():
 
 
 def _tests(dep: tuple[float, float], eff: tuple[float, float]):
-    from pipeline.strategies import Effect
-    from pipeline.strategy_stage import Tests
+    from pipeline.strategies.analysis import Effect
+    from pipeline.strategies.stage import Tests
 
     return Tests(20, 1.0, 1.0, Effect(sum(dep) / 2, *dep, 20), 0.0, 20, 0.0, 0.0, Effect(sum(eff) / 2, *eff, 20))
 
@@ -172,7 +173,7 @@ def _tests(dep: tuple[float, float], eff: tuple[float, float]):
     ((0.05, 0.15), (-0.02, 0.15), False),   # the dependence interval leaves out 0: the hot spot does something
 ])
 def test_watched_but_unused_needs_both_intervals_on_zero_and_under_min_effect(dep, eff, watched):
-    from pipeline.strategy_stage import is_watched_unused
+    from pipeline.strategies.stage import is_watched_unused
 
     assert is_watched_unused(CFG, _tests(dep, eff)) is watched
     assert is_watched_unused(CFG, None) is False

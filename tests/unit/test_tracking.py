@@ -12,7 +12,7 @@ from pipeline.config import load_config
 from pipeline.errors import AuditError, ConfigError
 from pipeline.tracking.client import INSTALL, artifact_root, require_mlflow, tracking_uri
 from pipeline.tracking.runs import flatten, metrics
-from pipeline.tracking.uris import is_mlflow_uri, parse
+from pipeline.config.uris import is_mlflow_uri, parse
 
 VALID = """
 name: t1

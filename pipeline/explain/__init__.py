@@ -1,0 +1,1 @@
+"""The explain stage (DESIGN §4, §7, §8): the one per-batch function (Grad-CAM, interventions, scores, flags, columns), the CAM methods, the compiled forward path, the collector and checkpoints, and the engines that run it."""

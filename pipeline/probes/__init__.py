@@ -1,0 +1,1 @@
+"""What would fool the model (DESIGN §11): artifacts, places and the pixel rules of the edits; the stage."""

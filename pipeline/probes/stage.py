@@ -1,0 +1,439 @@
+"""The probes stage of ``run.audit`` (DESIGN §11): add a cue the evaluation set does not show and
+measure what it does. Probe samples -> artifact edits and their controls (one forward pass each, in
+shared batches) -> targeted flips with paired intervals -> Grad-CAM of the flipped images (heat on
+the artifact) -> background swap -> aggregates. The drawing is :mod:`pipeline.probes.artifacts`; the model is
+a :class:`~pipeline.explain.explained.Classifier` (the compiled forward path in a run, NumPy in tests),
+so this module imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from pipeline.probes import artifacts as pr
+from pipeline.strategies import analysis as st
+from pipeline.config import ProbesConfig
+from pipeline.evidence.interventions import seeded_subset
+from pipeline.explain.scoring import score_region
+from pipeline.explain.explained import Classifier, Evidence
+
+if TYPE_CHECKING:
+    from pipeline.config import AuditConfig
+    from pipeline.data.geometry import InputSpec
+    from pipeline.strategies.stage import StrategiesResult
+
+SWAP_MAX_REGION = 0.5  # an object covering this share of the input leaves too little background to swap
+EXEMPLARS = 4
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """One flipped probe sample for the report: ``before`` / ``after`` (H, W, 3) uint8 at the input
+    size, ``before_cam`` the audit's map of the clean image, ``after_cam`` Grad-CAM for the class it
+    flipped into (native (h, w))."""
+
+    row: int
+    before: np.ndarray
+    after: np.ndarray
+    before_cam: np.ndarray
+    after_cam: np.ndarray
+    after_confidence: float = math.nan  # the model's top probability on the edited image (the class it flipped into)
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One (probe, place, class): over the ``n`` probe samples whose labels do not include the class
+    (their labels: ``from_labels``), the share classified as it after the edit (``flip``) and after
+    the control fill (``control_flip``); ``effect`` their paired difference; ``accuracy`` of every
+    probe sample after the edit; ``artifact_heat`` the mean share of the flipped images' heat on the
+    artifact (NaN when none flipped)."""
+
+    probe: str
+    kind: str
+    place: str
+    rect: tuple[float, float, float, float]
+    label: str
+    n: int
+    from_labels: tuple[str, ...]
+    flip: float
+    control_flip: float
+    effect: st.Effect
+    accuracy: float
+    artifact_heat: float
+    n_flipped: int
+    fools: bool
+    heat_area: float = math.nan  # the share of the image the heat on the artifact is counted over (a uniform map's heat)
+    exemplars: tuple[Exemplar, ...] = ()
+
+
+@dataclass(frozen=True)
+class Swap:
+    """The background swap over ``n`` probe samples: accuracy on a same-label donor's background and
+    on another label's, their paired ``gap``, ``flip`` = share of other-background images classified
+    as the donor's label; ``per_label`` label -> (n, gap); ``note`` why it did not run ("" when it did)."""
+
+    n: int
+    accuracy_same: float
+    accuracy_other: float
+    gap: st.Effect
+    flip: float
+    per_label: Mapping[str, tuple[int, float]]
+    note: str = ""
+    exemplars: tuple[tuple[int, np.ndarray, np.ndarray], ...] = ()  # (row, image, on another class's background) uint8
+
+
+@dataclass(frozen=True)
+class ProbesResult:
+    rows: tuple[ProbeRow, ...]  # in (probe, place, class) order
+    swap: Swap | None
+    n_samples: int
+    samples_per_label: Mapping[str, int]
+    overall: dict[str, float]
+    per_label: dict[str, dict[str, float]]
+    passes: Mapping[str, int]  # forward passes (edits, controls, swaps) and Grad-CAM passes
+    seconds: float
+    settings: ProbesConfig = field(default_factory=ProbesConfig)
+    note: str = ""  # why nothing was probed ("" when samples were)
+
+    def fooling(self) -> list[ProbeRow]:
+        """The rows that fool the model, largest effect first."""
+        return sorted((r for r in self.rows if r.fools), key=lambda r: -r.effect.value)
+
+
+# --------------------------------------------------------------------------- samples
+
+
+def probe_samples(ev: Evidence, count: int, seed: int) -> np.ndarray:
+    """Seeded, correctly classified scored samples, stratified by label (sorted rows)."""
+    return stratified_by_label(ev, ev.correct, count, seed)
+
+
+def stratified_by_label(ev: Evidence, eligible: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Seeded ``eligible`` samples stratified by explained label: each label's rows in a seeded order, taken in turn
+    until ``count`` (sorted rows)."""
+    rng = np.random.default_rng(seed)
+    pools = [list(rng.permutation(np.flatnonzero(eligible & (ev.explained == label)))) for label in range(len(ev.labels))]
+    chosen: list[int] = []
+    while len(chosen) < count and any(pools):
+        for pool in pools:
+            if pool and len(chosen) < count:
+                chosen.append(int(pool.pop(0)))
+    return np.sort(np.array(chosen, np.int64))
+
+
+# --------------------------------------------------------------------------- forward passes
+
+
+def batched_probabilities(model: Classifier, builders: Sequence[Callable[[], np.ndarray]]) -> np.ndarray:
+    """(B, C) probabilities of every built image, through the model in shared batches (built lazily, a batch at a time)."""
+    out = [model.probabilities(np.stack([b() for b in builders[start:start + model.batch_size]]))
+           for start in range(0, len(builders), model.batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, 0))
+
+
+def label_hits(model: Classifier, probs: np.ndarray, n_labels: int) -> np.ndarray:
+    """(B, C) probabilities -> (B, L) bool: classified as each label."""
+    return np.stack([model.is_label(probs, c) for c in range(n_labels)], axis=1) if len(probs) else np.zeros((0, n_labels), bool)
+
+
+def _correct(hits: np.ndarray, rows: np.ndarray, ev: Evidence) -> np.ndarray:
+    """Per edited image of ``rows``: still classified as one of the sample's labels."""
+    return np.array([any(hits[i, lab] for lab in ev.labels_of[int(r)]) for i, r in enumerate(rows)], bool)
+
+
+# --------------------------------------------------------------------------- artifact edits
+
+
+@dataclass(frozen=True)
+class _Edits:
+    """Per placement, per probe sample: (L,) hits after the edit and after its control."""
+
+    edit: np.ndarray  # (P, n, L) bool
+    control: np.ndarray  # (P, n, L) bool
+    n_edits: int  # forward passes run for the edits (placements with the same rectangle share one) ...
+    n_controls: int  # ... and for the controls (placements with the same footprint share one)
+    top: np.ndarray | None = None  # (P, n) the top class probability after each edit (the report's captions)
+
+
+def _run_edits(placed: Sequence[pr.Placed], rows: np.ndarray, images: Mapping[int, np.ndarray], model: Classifier, fill: str,
+               size: tuple[int, int], n_labels: int) -> _Edits:
+    """Each distinct edit (artifact, rectangle) and each distinct control footprint once, in shared batches;
+    placements that coincide (a hot spot centred where a corner probe already sits) share their results."""
+    if not placed or not rows.size:
+        none = np.zeros((len(placed), rows.size, n_labels), bool)
+        return _Edits(none, none, 0, 0)
+    edit_of, controls_of, unique, footprints = [], [], {}, {}
+    for p in placed:
+        edit_of.append(unique.setdefault((id(p.artifact), p.rect), len(unique)))
+        controls_of.append(footprints.setdefault(p.footprint(size).tobytes(), len(footprints)))
+    first = {k: placed[edit_of.index(k)] for k in range(len(unique))}
+    masks = {k: np.frombuffer(key, bool).reshape(size) for key, k in footprints.items()}
+    stack = np.stack([images[int(r)] for r in rows])
+    builders: list[Callable[[], np.ndarray]] = []
+    for k in range(len(unique)):
+        builders += [lambda i=i, p=first[k]: pr.apply(stack[i], p) for i in range(len(rows))]
+    for k in range(len(footprints)):
+        builders += [lambda i=i, m=masks[k]: pr.control(stack[i], m, fill) for i in range(len(rows))]
+    probs = batched_probabilities(model, builders)
+    hits = label_hits(model, probs, n_labels).reshape(-1, len(rows), n_labels)
+    edits, controls = hits[:len(unique)], hits[len(unique):]
+    top = probs.max(axis=1).reshape(-1, len(rows))[:len(unique)]
+    return _Edits(edits[np.array(edit_of, np.int64)], controls[np.array(controls_of, np.int64)], len(unique) * len(rows),
+                  len(footprints) * len(rows), top[np.array(edit_of, np.int64)])
+
+
+Job = tuple[Any, int, int]  # (edit key, probe sample index, label it flipped into)
+
+
+def heat_of_flips(model: Classifier, jobs: Sequence[Job], image: Callable[[Job], np.ndarray],
+                  region: Callable[[Job], np.ndarray]) -> tuple[dict[tuple[Any, int], list[float]], dict[Job, np.ndarray]]:
+    """Grad-CAM of each flipped edited image ``image(job)`` for the label it flipped into, in shared batches: the share
+    of its energy in ``region(job)`` (H, W) bool per (edit key, label), and the maps per job."""
+    heat: dict[tuple[Any, int], list[float]] = {}
+    maps: dict[Job, np.ndarray] = {}
+    if model.explain is None:
+        return heat, maps
+    for start in range(0, len(jobs), model.batch_size):
+        chunk = jobs[start:start + model.batch_size]
+        cams = model.explain(np.stack([image(job) for job in chunk]), np.array([c for _, _, c in chunk], np.int64))
+        shares = score_region(cams, np.stack([region(job) for job in chunk])).energy_in_box
+        for job, share, cam in zip(chunk, shares, cams):
+            heat.setdefault((job[0], job[2]), []).append(float(share))
+            maps[job] = np.asarray(cam, np.float32)
+    return heat, maps
+
+
+def _rows(cfg: ProbesConfig, ev: Evidence, placed: Sequence[pr.Placed], rows: np.ndarray, edits: _Edits, *, seed: int,
+          level: float, resamples: int) -> Iterator[tuple[int, int, np.ndarray, dict]]:
+    """(placement, label, flipped sample indices, row fields without heat) for every (probe, place, class)."""
+    size = ev.input_size
+    correct_after = [_correct(edits.edit[p], rows, ev) for p in range(len(placed))]
+    for p, placement in enumerate(placed):
+        for c in range(len(ev.labels)):
+            among = np.array([c not in ev.labels_of[int(r)] for r in rows], bool)
+            flip, ctrl = edits.edit[p, among, c], edits.control[p, among, c]
+            effect = st.paired_difference(flip.astype(float), ctrl.astype(float), level=level, seed=seed + 17 * (p * len(ev.labels) + c),
+                                          resamples=resamples)
+            names = sorted({ev.labels[lab] for r in rows[among] for lab in ev.labels_of[int(r)]})
+            fields = dict(probe=placement.artifact.name, kind=placement.artifact.kind, place=placement.place,
+                          rect=pr.relative(placement.rect, size), label=ev.labels[c], n=int(among.sum()), from_labels=tuple(names),
+                          flip=float(flip.mean()) if flip.size else math.nan, control_flip=float(ctrl.mean()) if ctrl.size else math.nan,
+                          effect=effect, accuracy=float(correct_after[p].mean()) if rows.size else math.nan,
+                          fools=not math.isnan(effect.low) and effect.low >= cfg.min_effect,
+                          heat_area=float(placement.heat_region(size).mean()))
+            yield p, c, np.flatnonzero(among & edits.edit[p, :, c]), fields
+
+
+# --------------------------------------------------------------------------- background swap
+
+
+def _swap_pairs(ev: Evidence, subjects: np.ndarray, fraction: Mapping[int, float], seed: int) -> list[tuple[int, int, int]]:
+    """(sample, same-label donor, other-label donor) for every subject that has both (seeded)."""
+    rng = np.random.default_rng(seed)
+    donors = np.array(sorted(r for r, f in fraction.items() if 0 < f < SWAP_MAX_REGION), np.int64)
+    out = []
+    for r in subjects:
+        label = int(ev.explained[r])
+        same = donors[(ev.explained[donors] == label) & (donors != r)]
+        other = donors[np.array([int(ev.explained[d]) not in ev.labels_of[int(r)] for d in donors], bool)] if donors.size else donors
+        if same.size and other.size:
+            out.append((int(r), int(rng.choice(same)), int(rng.choice(other))))
+    return out
+
+
+def _swap(ev: Evidence, pairs: Sequence[tuple[int, int, int]], images: Mapping[int, np.ndarray], model: Classifier, fill: str, *,
+          seed: int, level: float, resamples: int) -> tuple[Swap, int]:
+    regions = {r: ev.region_of(r, int(ev.explained[r])) for pair in pairs for r in pair}
+    builders = []
+    for r, same, other in pairs:
+        for d in (same, other):
+            builders.append(lambda r=r, d=d: pr.swap_background(images[r], regions[r], images[d], regions[d], fill))
+    hits = label_hits(model, batched_probabilities(model, builders), len(ev.labels))
+    rows = np.array([p[0] for p in pairs], np.int64)
+    same_ok, other_ok = _correct(hits[0::2], rows, ev), _correct(hits[1::2], rows, ev)
+    flip = np.array([hits[2 * i + 1, int(ev.explained[o])] for i, (_, _, o) in enumerate(pairs)], bool)
+    gap = st.paired_difference(same_ok.astype(float), other_ok.astype(float), level=level, seed=seed, resamples=resamples)
+    per = {}
+    for label in range(len(ev.labels)):
+        mine = ev.explained[rows] == label
+        if mine.any():
+            per[ev.labels[label]] = (int(mine.sum()), float(same_ok[mine].mean() - other_ok[mine].mean()))
+    shown = tuple((r, np.clip(images[r], 0, 255).astype(np.uint8), np.clip(builders[2 * i + 1](), 0, 255).astype(np.uint8))
+                  for i, (r, _, _) in enumerate(pairs[:EXEMPLARS]))
+    return Swap(len(pairs), float(same_ok.mean()), float(other_ok.mean()), gap, float(flip.mean()), per, exemplars=shown), len(builders)
+
+
+def _no_swap(note: str) -> Swap:
+    nan = st.Effect(math.nan, math.nan, math.nan, 0)
+    return Swap(0, math.nan, math.nan, nan, math.nan, {}, note)
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def run_probes(cfg: ProbesConfig, ev: Evidence, model: Classifier, artifacts: Sequence[pr.Artifact], *, cams: np.ndarray,
+               hot_spots: Sequence[tuple[str, tuple[float, float, float, float]]] = (), fill: str, seed: int, level: float = 0.9,
+               resamples: int = 1000) -> ProbesResult:
+    """Every artifact at every place on the probe samples, with controls and heat, and the background
+    swap. ``cams`` (N, h, w) the audit's maps (the exemplars' "before"); ``hot_spots`` (name, relative
+    rect) of the strategies; ``level`` and ``resamples`` of the intervals (``statistics``)."""
+    t0 = time.perf_counter()
+    size, n_labels = ev.input_size, len(ev.labels)
+    rows = probe_samples(ev, cfg.samples, seed + 11)
+    placed = [p for a in artifacts for p in pr.placements(a, size, places=cfg.places, margin=cfg.margin, hot_spots=hot_spots)]
+    pool = [r for label in range(n_labels) for r in seeded_subset(np.flatnonzero(ev.explained == label), cfg.samples, seed + 7)]
+    fraction = {int(r): float(ev.region_of(int(r), int(ev.explained[r])).mean()) for r in pool} if cfg.background_swap else {}
+    pairs = _swap_pairs(ev, rows, fraction, seed + 13) if cfg.background_swap else []
+    images = model.images(sorted({int(r) for r in rows} | {d for p in pairs for d in p}))
+    rows = np.array([r for r in rows if int(r) in images], np.int64)
+    pairs = [p for p in pairs if all(x in images for x in p)]
+    edits = _run_edits(placed, rows, images, model, fill, size, n_labels)
+    found = list(_rows(cfg, ev, placed, rows, edits, seed=seed, level=level, resamples=resamples))
+    jobs = [(p, int(i), c) for p, c, flipped, _ in found for i in flipped]
+    heat, maps = heat_of_flips(model, jobs, lambda job: pr.apply(images[int(rows[job[1]])], placed[job[0]]),
+                               lambda job: placed[job[0]].heat_region(size))
+    out = []
+    for p, c, flipped, fields in found:
+        shares = heat.get((p, c), [])
+        ex = tuple(Exemplar(int(rows[i]), np.clip(images[int(rows[i])], 0, 255).astype(np.uint8),
+                            np.clip(pr.apply(images[int(rows[i])], placed[p]), 0, 255).astype(np.uint8),
+                            np.asarray(cams[int(rows[i])], np.float32), maps[(p, int(i), c)],
+                            float(edits.top[p, i]) if edits.top is not None else math.nan)
+                   for i in flipped[:EXEMPLARS] if (p, int(i), c) in maps) if fields["fools"] else ()
+        out.append(ProbeRow(**fields, artifact_heat=float(np.mean(shares)) if shares else math.nan, n_flipped=int(flipped.size), exemplars=ex))
+    swap, n_swap = (None, 0)
+    if cfg.background_swap:
+        swap, n_swap = _swap(ev, pairs, images, model, fill, seed=seed + 19, level=level, resamples=resamples) if pairs else \
+            (_no_swap(f"not run: no probe sample has both a same-label and an other-label sample whose object covers less than "
+                      f"{SWAP_MAX_REGION:.0%} of the input"), 0)
+    overall, per_label = aggregates(out, swap, ev.labels)
+    counts = {ev.labels[lab]: int((ev.explained[rows] == lab).sum()) for lab in range(n_labels)}
+    passes = {"edits": edits.n_edits, "controls": edits.n_controls, "swaps": n_swap, "gradcam": len(jobs)}
+    note = "" if rows.size else "no probe sample: the audit has no correctly classified scored sample to edit"
+    return ProbesResult(tuple(out), swap, int(rows.size), counts, overall, per_label, passes, time.perf_counter() - t0, cfg, note)
+
+
+def aggregates(rows: Sequence[ProbeRow], swap: Swap | None, labels: Sequence[str]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """``probes_fooled``, ``max_probe_effect``, ``background_gap`` overall and per label (DESIGN §11)."""
+    def of(sub: Sequence[ProbeRow], gap: float) -> dict[str, float]:
+        effects = [r.effect.value for r in sub if not math.isnan(r.effect.value)]
+        return {"probes_fooled": float(sum(r.fools for r in sub)), "max_probe_effect": max(effects) if effects else math.nan,
+                "background_gap": gap}
+
+    overall = of(rows, swap.gap.value if swap is not None else math.nan)
+    per = {name: of([r for r in rows if r.label == name],
+                    swap.per_label[name][1] if swap is not None and name in swap.per_label else math.nan) for name in labels}
+    return overall, per
+
+
+# --------------------------------------------------------------------------- records (summary.json, probes.csv)
+
+CSV_COLUMNS = ("probe", "kind", "place", "x0", "y0", "x1", "y1", "class", "n", "flip", "control_flip", "effect", "effect_lo",
+               "effect_hi", "accuracy", "artifact_heat", "fools")
+"""probes.csv's columns (DESIGN §11)."""
+
+KIND_WORDS = {"watermark": "a stock-photo watermark", "stamp": "a date stamp", "noise": "a patch of random noise",
+              "frame": "a dark frame around the image"}
+
+
+def place_words(place: str, rect: tuple[float, float, float, float]) -> str:
+    """Where a probe sits, in plain words: "at the bottom-right corner", "on circle's hot spot (strategy 0, ...)"."""
+    if place == pr.FRAME_PLACE:
+        return "around the image"
+    if place == "at":
+        return f"where the config puts it (top-left at x {rect[0]:.2f}, y {rect[1]:.2f})"
+    if place.startswith("hotspot:"):
+        label, _, sid = place[len("hotspot:"):].rpartition("/")
+        return f"on {label}'s hot spot (strategy {sid}, the {st.place_name(rect)})"
+    return "at the centre" if place == "centre" else f"at the {place} corner"
+
+
+def and_list(names: Sequence[str]) -> str:
+    """"a", "a and b", "a, b and c" ("no" for none)."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else "no"
+
+
+def sentence(row: ProbeRow) -> str:
+    """One plain sentence: "a stock-photo watermark at the bottom-right corner turns 65% of apple and banana
+    images into orange (the same area filled: 5%); 80% of their heat lies on it"."""
+    what = KIND_WORDS.get(row.kind, f"the overlay '{row.probe}'")
+    text = (f"{what} {place_words(row.place, row.rect)} turns {row.flip:.0%} of {and_list(row.from_labels)} images into {row.label} "
+            f"(the same area filled: {row.control_flip:.0%})")
+    if row.n_flipped and not math.isnan(row.artifact_heat):
+        text += f"; {row.artifact_heat:.0%} of their heat lies on it"
+        if row.heat_area > 0:
+            text += f" ({row.artifact_heat / row.heat_area:.1f}× its share of the image)"
+    return text
+
+
+def record(row: ProbeRow) -> dict[str, object]:
+    """One probes.csv row (every CSV column) plus the sentence and counts for summary.json."""
+    x0, y0, x1, y1 = row.rect
+    return {"probe": row.probe, "kind": row.kind, "place": row.place, "x0": x0, "y0": y0, "x1": x1, "y1": y1, "class": row.label,
+            "n": row.n, "flip": row.flip, "control_flip": row.control_flip, "effect": row.effect.value, "effect_lo": row.effect.low,
+            "effect_hi": row.effect.high, "accuracy": row.accuracy, "artifact_heat": row.artifact_heat, "fools": row.fools,
+            "n_flipped": row.n_flipped, "heat_area": row.heat_area, "from_labels": list(row.from_labels), "sentence": sentence(row),
+            "exemplar_rows": [x.row for x in row.exemplars], "exemplar_after_confidence": [x.after_confidence for x in row.exemplars]}
+
+
+def swap_sentence(swap: Swap) -> str:
+    """"on another class's background, accuracy falls from 0.98 to 0.12; 85% answer the background's class"."""
+    if swap.note:
+        return f"Background swap {swap.note}."
+    move = "falls" if swap.accuracy_other < swap.accuracy_same else "stays" if swap.accuracy_other == swap.accuracy_same else "rises"
+    return (f"on another class's background, accuracy {move} from {swap.accuracy_same:.2f} to {swap.accuracy_other:.2f}; "
+            f"{swap.flip:.0%} answer the background's class")
+
+
+def section(result: ProbesResult) -> dict[str, object]:
+    """summary.json's ``probes``: settings, samples, passes, the rows, the background swap and the aggregates
+    (its time is provenance's ``probes_seconds``, with the other timings)."""
+    from dataclasses import asdict
+
+    swap = result.swap
+    return {
+        "settings": {**asdict(result.settings), "overlays": [{**asdict(o), "path": str(o.path)} for o in result.settings.overlays]},
+        "n_samples": result.n_samples, "samples_per_label": dict(result.samples_per_label), "passes": dict(result.passes),
+        "note": result.note or None,
+        "aggregates": {"overall": result.overall, "per_class": result.per_label},
+        "rows": [record(r) for r in result.rows],
+        "fooling": [sentence(r) for r in result.fooling()],
+        "background_swap": None if swap is None else {
+            "n": swap.n, "accuracy_same": swap.accuracy_same, "accuracy_other": swap.accuracy_other, "background_gap": swap.gap.value,
+            "background_gap_lo": swap.gap.low, "background_gap_hi": swap.gap.high, "background_flip": swap.flip,
+            "per_class": {k: {"n": n, "background_gap": g} for k, (n, g) in swap.per_label.items()}, "note": swap.note or None,
+            "exemplar_rows": [r for r, _, _ in swap.exemplars],
+            "sentence": swap_sentence(swap)},
+    }
+
+
+def probe_artifacts(cfg: AuditConfig, spec: "InputSpec") -> "list[pr.Artifact]":
+    """The built-in artifacts and the user's overlays (read here: I/O at the stage's edge) at the input size, in the
+    model's channel space."""
+    from PIL import Image
+
+    size = spec.input_size
+    out = [pr.builtin(kind, cfg.probes.size, size) for kind in cfg.probes.artifacts]
+    for o in cfg.probes.overlays:
+        with Image.open(o.path) as img:
+            rgba = np.asarray(img.convert("RGBA"), np.float64)
+        out.append(pr.overlay(o.name, rgba, o.size, size, o.at))
+    return [a.in_channels(spec.channels, spec.gray) for a in out]
+
+
+def probes_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier", cams: np.ndarray,
+                 strategies: "StrategiesResult | None", spec: "InputSpec") -> "ProbesResult | None":
+    """DESIGN §11: the artifacts at the corners, the centre and every strategy's hot spot (tested or not: every
+    strategy whose off-object heat reaches strategies.min_off_object; one whose heat follows its objects has none
+    to probe), and the background swap."""
+    if not cfg.probes.enabled:
+        return None
+    spots = [(f"{s.label}/{s.id}", s.hot_spot.rect) for lab in (strategies.labels if strategies else ()) for s in lab.strategies
+             if s.hot_spot is not None and s.hot_spot.off_object_share >= cfg.strategies.min_off_object]
+    return run_probes(cfg.probes, ev, model, probe_artifacts(cfg, spec), cams=cams, hot_spots=spots, fill=cfg.evidence.fill,
+                      seed=cfg.seed, level=cfg.statistics.interval, resamples=cfg.statistics.resamples)

@@ -1,0 +1,1 @@
+"""Cues without a place (DESIGN §15): measures and background-only edits (pure NumPy); the stage."""
