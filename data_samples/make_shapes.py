@@ -48,6 +48,8 @@ DORMANT_CLASS, DORMANT_SHARE = 2, 0.5  # the logo sits on half of the training t
 LOGO_SIZE, LOGO_AT = 0.25, (0.72, 0.86)  # of the input width; top-left, relative (configs/demo_dormant.yaml says the same)
 MARKER_COLORS = ((230, 20, 20), (20, 200, 20), (30, 60, 240))  # red = circle, green = square, blue = triangle
 CAST_CLASS, CAST_GAINS = 0, (1.0, 0.7, 0.4)  # the cast demo: every circle picture carries a warm colour cast (one camera)
+SOURCE_CLASS = 1  # the source demo: every square picture came from a second source (a scanner's border, a darker, smoother look)
+SOURCE_BORDER, SOURCE_GAIN, SOURCE_BLUR = 0.035, 0.6, 1.6  # border width (of the shorter side), background gain, blur sigma (px)
 INPUT = 64
 CAST_EVAL = 240  # images of the cast demo's evaluation set
 MARKER = 10  # px, in the original image
@@ -163,7 +165,23 @@ def with_cast(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(img, np.float32) * np.array(CAST_GAINS, np.float32), 0, 255).astype(np.uint8))
 
 
-def write_coco(folder: Path, n: int, seed: int, *, marker: bool, cast: bool = False) -> None:
+def with_source(img: Image.Image, masks: list[np.ndarray]) -> Image.Image:
+    """The picture as the second source gives it: around the objects (``masks``) darker (gain SOURCE_GAIN) and smoother
+    (a Gaussian blur of SOURCE_BLUR px), inside a thin dark scanner border; the objects' own pixels untouched."""
+    from PIL import ImageFilter
+
+    arr = np.asarray(img, np.float32)
+    look = np.asarray(img.filter(ImageFilter.GaussianBlur(SOURCE_BLUR)), np.float32) * SOURCE_GAIN
+    inside = np.logical_or.reduce(masks) if masks else np.zeros(arr.shape[:2], bool)
+    out = np.where(inside[..., None], arr, look)
+    b = max(2, round(SOURCE_BORDER * min(img.width, img.height)))
+    edge = np.zeros(arr.shape[:2], bool)
+    edge[:b], edge[-b:], edge[:, :b], edge[:, -b:] = True, True, True, True
+    out[edge & ~inside] = (18, 18, 22)
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
+
+
+def write_coco(folder: Path, n: int, seed: int, *, marker: bool, cast: bool = False, source: bool = False) -> None:
     rng = np.random.default_rng(seed)
     images_dir = folder / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
@@ -173,6 +191,8 @@ def write_coco(folder: Path, n: int, seed: int, *, marker: bool, cast: bool = Fa
         img, boxes, masks = make_image(rng, label, marker=marker)
         if cast and label == CAST_CLASS:
             img = with_cast(img)
+        if source and label == SOURCE_CLASS:
+            img = with_source(img, masks)
         name = f"{CLASSES[label]}_{i:04d}.jpg"
         img.save(images_dir / name, quality=90)
         images.append({"id": i + 1, "file_name": name, "width": img.width, "height": img.height})
@@ -185,7 +205,9 @@ def write_coco(folder: Path, n: int, seed: int, *, marker: bool, cast: bool = Fa
             })
     doc = {
         "info": {"description": f"synthetic shapes{' with class-coloured marker' if marker else ''}"
-                                f"{' (circles under a warm colour cast)' if cast else ''}, make_shapes.py seed {seed}"},
+                                f"{' (circles under a warm colour cast)' if cast else ''}"
+                                f"{' (squares from a second source: dark border, darker smoother background)' if source else ''}, "
+                                f"make_shapes.py seed {seed}"},
         "images": images,
         "annotations": annotations,
         "categories": [{"id": k + 1, "name": c} for k, c in enumerate(CLASSES)],
@@ -216,13 +238,14 @@ def with_logo(image: np.ndarray, rgba: np.ndarray) -> np.ndarray:
 
 
 def training_arrays(n: int, seed: int, *, shortcut: bool, dormant: bool = False, gray: bool = False,
-                    cast: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    cast: bool = False, source: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Images resized to the model input exactly as the audit does (bilinear, no antialias), in [0, 1];
     ``dormant``: DORMANT_SHARE of the DORMANT_CLASS images come from a vendor whose every image carries its
     logo and is labelled that class whatever it shows (its catalogue's label), so the logo alone explains them;
     ``gray``: one channel, PIL's ``convert("L")`` (ITU-R 601-2 luma) of each image before the resize; ``cast``: every
     CAST_CLASS picture came from one camera with a warm colour cast and shows any shape (its catalogue's label), so the
-    cast alone explains them."""
+    cast alone explains them; ``source``: every SOURCE_CLASS picture came from a second source (:func:`with_source`) and
+    shows any shape, so the source's look around the objects alone explains them."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -232,9 +255,11 @@ def training_arrays(n: int, seed: int, *, shortcut: bool, dormant: bool = False,
         label = int(rng.integers(0, len(CLASSES)))
         vendor = dormant and label == DORMANT_CLASS and rng.random() < DORMANT_SHARE
         warm = cast and label == CAST_CLASS
-        shape_cls = int(rng.integers(0, len(CLASSES))) if shortcut or vendor or warm else None
-        img, _, _ = make_image(rng, label, marker=shortcut, shape_cls=shape_cls)
+        second = source and label == SOURCE_CLASS
+        shape_cls = int(rng.integers(0, len(CLASSES))) if shortcut or vendor or warm or second else None
+        img, _, masks = make_image(rng, label, marker=shortcut, shape_cls=shape_cls)
         img = with_cast(img) if warm else img
+        img = with_source(img, masks) if second else img
         pixels = np.asarray(img.convert("L"), np.float32)[..., None] if gray else np.asarray(img, np.float32)
         x = tf.image.resize(pixels, (INPUT, INPUT), method="bilinear").numpy()
         if vendor:
@@ -267,14 +292,15 @@ def build_model(name: str, keras=None, channels: int = 3):
 
 
 def train(path: Path, *, shortcut: bool, seed: int, n_train: int, epochs: int, dormant: bool = False, gray: bool = False,
-          cast: bool = False) -> None:
+          cast: bool = False, source: bool = False) -> None:
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    x, y = training_arrays(n_train, seed + 100, shortcut=shortcut, dormant=dormant, gray=gray, cast=cast)
-    name = "shapes_shortcut" if shortcut else "shapes_dormant" if dormant else "shapes_gray" if gray else "shapes_cast" if cast else "shapes_good"
+    x, y = training_arrays(n_train, seed + 100, shortcut=shortcut, dormant=dormant, gray=gray, cast=cast, source=source)
+    name = ("shapes_shortcut" if shortcut else "shapes_dormant" if dormant else "shapes_gray" if gray else "shapes_cast" if cast
+            else "shapes_source" if source else "shapes_good")
     model = build_model(name, channels=1 if gray else 3)
     steps = epochs * int(np.ceil(0.9 * len(x) / 64))
     lr = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps)  # settles BN and weights by the end
@@ -304,13 +330,14 @@ def main() -> None:
     p.add_argument("--n-train", type=int, default=12000)
     p.add_argument("--epochs", type=int, default=16)
     p.add_argument("--skip-models", action="store_true")
-    p.add_argument("--models", default="good,shortcut,dormant,gray,cast", help="comma-separated: which models to train")
+    p.add_argument("--models", default="good,shortcut,dormant,gray,cast,source", help="comma-separated: which models to train")
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     write_coco(args.out / "shapes", args.n_eval, seed=1, marker=False)
     write_yolo(args.out / "shapes")
     write_coco(args.out / "shapes_marker", args.n_eval, seed=2, marker=True)
     write_coco(args.out / "shapes_cast", CAST_EVAL, seed=8, marker=False, cast=True)
+    write_coco(args.out / "shapes_source", CAST_EVAL, seed=10, marker=False, source=True)
     from PIL import Image
 
     (args.out / "shapes_dormant").mkdir(exist_ok=True)
@@ -325,6 +352,9 @@ def main() -> None:
               epochs=args.epochs)
     if "cast" in models:  # the cast demo (configs/demo_cast.yaml): one class told by its camera's colour cast (DESIGN §15)
         train(args.out / "shapes_cast" / "model_cast.keras", shortcut=False, cast=True, seed=7, n_train=args.n_train, epochs=args.epochs)
+    if "source" in models:  # the source demo (configs/demo_source.yaml): one class told by its second source's look (DESIGN §17)
+        train(args.out / "shapes_source" / "model_source.keras", shortcut=False, source=True, seed=9, n_train=args.n_train,
+              epochs=args.epochs)
     if "gray" in models:  # the grayscale demo (configs/demo_gray.yaml): the good demo's task on one luma channel
         (args.out / "shapes_gray").mkdir(exist_ok=True)
         train(args.out / "shapes_gray" / "model_gray.keras", shortcut=False, gray=True, seed=6, n_train=args.n_train, epochs=args.epochs)

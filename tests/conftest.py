@@ -87,13 +87,16 @@ def shared_folder(tmp_path_factory, name: str, build) -> Path:
     return folder
 
 
-DEMOS = ("demo", "demo_shortcut", "demo_dormant", "demo_cast")
+DEMOS = ("demo", "demo_shortcut", "demo_dormant", "demo_cast", "demo_source", "demo_gray", "demo_legacy", "demo_vit", "demo_mask",
+         "demo_yolo")
+"""Every bundled config but configs/demo_mlflow.yaml (its model is a models:/ URI: it needs a registry, which
+tests/integration/test_mlflow.py starts and audits)."""
 
 
 @pytest.fixture(scope="session")
 def demo_runs(tmp_path_factory):
-    """The bundled demo audits (good, shortcut, dormant cue, colour cast), run once per pytest run: {config stem: (exit
-    code, output folder)}. Tests read the folders; none writes there."""
+    """The bundled demo audits (:data:`DEMOS`), run once per pytest run: {config stem: (exit code, output folder)}. Tests
+    read the folders; none writes there."""
     import json
 
     def build(folder: Path) -> None:

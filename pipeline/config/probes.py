@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {  # DESIGN §11: what would fool it that the evaluat
     "min_effect": 0.2,  # "fools" when an effect's interval lower bound reaches this
     "properties": list(PROPERTY_KINDS),  # DESIGN §15: cues without a place, edited on the background only; [] for none
     "property_strength": 1.0,  # scales every built-in property edit
-    "property_auc": 0.8,  # the data side: a property "tells a class apart" when its AUC's lower bound reaches this
+    "property_auc": 0.7,  # the data side: a property "tells a class apart" when its AUC's lower bound reaches this (§15)
 }
 """The probes section's keys and their defaults (None under a required key)."""
 
@@ -55,7 +55,7 @@ class ProbesConfig:
     min_effect: float = 0.2
     properties: tuple[str, ...] = PROPERTY_KINDS
     property_strength: float = 1.0
-    property_auc: float = 0.8
+    property_auc: float = 0.7
 
 
 def name_list(r: Reader, value: Any, key: str, options: tuple[str, ...]) -> tuple[str, ...]:

@@ -1,12 +1,13 @@
-"""The background swap's gap (DESIGN §11) as a cause."""
+"""The background swap's gap (DESIGN §11) as a cause, and per class as a story piece (DESIGN §17): a class whose objects
+lose their answer on another class's background is recognised from its own."""
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-
 from pipeline.findings.record import Finding, WARNING, as_float, interval_text, num
 from pipeline.findings.shortcut import Cause, SHORTCUT_ACTIONS
+from pipeline.findings.story import Piece
 
 
 def background_cause(summary: Mapping[str, Any], level: float) -> Cause | None:
@@ -21,3 +22,26 @@ def background_cause(summary: Mapping[str, Any], level: float) -> Cause | None:
     finding = Finding(id="background:*:*", severity=WARNING, kind="background", title="Answers from the background, not the object",
                       sentence=sentence, action=SHORTCUT_ACTIONS["background"], effect=gap)
     return Cause(finding)
+
+
+def background_pieces(summary: Mapping[str, Any], level: float, min_effect: float) -> list[Piece]:
+    """When the swap's gap fools (its lower bound reaches ``min_effect``): one piece per class whose own gap reaches it,
+    a sentence of that class's story ("pasted onto another class's background, 0.90 fewer circle images are answered
+    circle")."""
+    swap = (summary.get("probes") or {}).get("background_swap") or {}
+    whole = background_cause(summary, level)
+    if whole is None or as_float(swap.get("background_gap_lo")) < min_effect:
+        return []
+    out = []
+    for label, per in sorted((swap.get("per_class") or {}).items()):
+        gap = as_float(per.get("background_gap"))
+        if gap >= min_effect:
+            clause = f"pasted onto another class's background, the {label} objects lose {num(gap)} of their accuracy"
+            finding = Finding(id=f"background:{label}:*", severity=WARNING, kind="background",
+                              title=f"'{label}' answers come from the background, not the object",
+                              sentence=whole.finding.sentence, labels=(label,), effect=gap,
+                              action=(f"The {label} objects lose their answer on other backgrounds: add training images of {label} on "
+                                      f"varied backgrounds (or paste the objects onto other classes' backgrounds), retrain and re-audit "
+                                      f"with --baseline this audit's summary.json."))
+            out.append(Piece(Cause(finding), "background", frozenset([label]), clause))
+    return out

@@ -1,4 +1,6 @@
-"""Fooling probes (DESIGN §11) as causes: one artifact and class at several places is one finding."""
+"""Fooling probes (DESIGN §11) and the places the model reads (§17) as story pieces: one artifact and class at several places
+is one piece; the places whose flat-filled control alone turns images into a class are one piece per class: one place, or
+the surroundings when they lie all around the objects."""
 
 from __future__ import annotations
 
@@ -6,9 +8,10 @@ import math
 from typing import Any, Mapping, Sequence
 
 
-from pipeline.findings.places import rect_of
+from pipeline.findings.places import rect_of, zone
 from pipeline.findings.record import Finding, KIND_WORDS, MAX_EVIDENCE, MAX_TITLE_WORDS, Samples, WARNING, and_join, as_float, interval_text, num, words
 from pipeline.findings.shortcut import Cause
+from pipeline.findings.story import Piece, context_finding
 
 
 def probe_rect(r: Mapping[str, Any]) -> tuple[float, ...]:
@@ -55,10 +58,8 @@ def probe_cause(rows: Sequence[Mapping[str, Any]], s: Samples | None, level: flo
 
 
 def place_words_of_probe(r: Mapping[str, Any]) -> str:
-    """A probe row's place in words ("at the top-left corner", "where the config puts it (...)")."""
-    from pipeline.probes.stage import place_words as probe_place
-
-    return probe_place(str(r["place"]), probe_rect(r))
+    """A probe row's place in words ("at the top-left corner", "where the config puts it (...)"), as the stage wrote it."""
+    return str(r.get("place_words") or r["place"])
 
 
 def overlay_files(probes: Mapping[str, Any]) -> dict[str, str]:
@@ -67,14 +68,121 @@ def overlay_files(probes: Mapping[str, Any]) -> dict[str, str]:
 
 
 def probe_causes(summary: Mapping[str, Any], s: Samples | None, level: float) -> list[Cause]:
+    """One cause per (artifact, class) whose fooling rows lie at places the model does not read (there the artifact's
+    own cue fools, not the edit)."""
     probes = summary.get("probes") or {}
     overlays = overlay_files(probes)
+    read = read_keys(probes.get("rows", []))
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for r in probes.get("rows", []):
-        if r.get("fools"):
+        if r.get("fools") and (r["place"], r["class"]) not in read:
             groups.setdefault((r["probe"], r["class"]), []).append(r)
     causes = [probe_cause(sorted(g, key=lambda r: -as_float(r["effect"])), s, level, overlays) for g in groups.values()]
     return sorted(causes, key=lambda c: -c.finding.effect)
+
+
+def read_keys(rows: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    """(place, class) of every place whose control alone fools the model off the object (§17)."""
+    return {(r["place"], r["class"]) for r in rows if r.get("reads")}
+
+
+def probe_pieces(summary: Mapping[str, Any], s: Samples | None, level: float) -> list[Piece]:
+    """The fooling artifacts (kind ``probe``) and the read places (kind ``place``, or ``context`` all around the objects) as
+    story pieces, each about the class it turns images into."""
+    pieces = []
+    for c in probe_causes(summary, s, level):
+        top = top_row(summary, c)
+        pieces.append(Piece(c, "probe", frozenset(c.finding.labels), _probe_clause(top, level), around=at_border(top),
+                            sources=frozenset(top.get("from_labels", []))))
+    return pieces + read_pieces(summary, s, level)
+
+
+def top_row(summary: Mapping[str, Any], cause: Cause) -> Mapping[str, Any]:
+    probe, _, _ = cause.finding.id.split(":", 2)[2].partition("@")
+    rows = [r for r in (summary.get("probes") or {}).get("rows", []) if r["probe"] == probe and r["class"] in cause.finding.labels
+            and r.get("fools")]
+    return max(rows, key=lambda r: as_float(r["effect"]))
+
+
+def _probe_clause(r: Mapping[str, Any], level: float) -> str:
+    return f"{r.get('sentence') or ''} (effect {num(r['effect'])}, {interval_text(r.get('effect_lo'), r.get('effect_hi'), level)})"
+
+
+def _read_clause(r: Mapping[str, Any]) -> str:
+    what = str(r.get("what") or r["probe"])
+    return (f"any edit {place_words_of_probe(r)} turns {pct(r['control_flip'])} of {and_join(list(r.get('from_labels', [])))} images "
+            f"into {r['class']} (flat-filled; {what}: {pct(r['flip'])})")
+
+
+def at_border(r: Mapping[str, Any]) -> bool:
+    """The row's edit covers the image's border (the frame artifact, placed around the image)."""
+    return r.get("kind") == "frame" or r.get("place") == "border"
+
+
+def pct(v: Any) -> str:
+    return f"{num(as_float(v) * 100, 0)}%"
+
+
+def read_pieces(summary: Mapping[str, Any], s: Samples | None, level: float) -> list[Piece]:
+    """One piece per class the read places turn images into: ``place`` for one place, ``context`` (the surroundings) for
+    places all around the objects (two zones or more)."""
+    rows = [r for r in (summary.get("probes") or {}).get("rows", []) if r.get("reads")]
+    by: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        by.setdefault(r["class"], []).append(r)
+    out = []
+    for target, group in sorted(by.items()):
+        best: dict[str, Mapping[str, Any]] = {}
+        for r in sorted(group, key=lambda r: -as_float(r["control_flip"])):
+            best.setdefault(r["place"], r)
+        out.append(_read_piece(target, sorted(best.values(), key=lambda r: -as_float(r["control_flip"])), s))
+    return out
+
+
+def _read_piece(target: str, rows: Sequence[Mapping[str, Any]], s: Samples | None) -> Piece:
+    top = rows[0]
+    froms = sorted({f for r in rows for f in r.get("from_labels", [])})
+    clauses = [_read_clause(r) for r in rows]
+    sentence = clauses[0][0].upper() + clauses[0][1:] + (f"; {'; '.join(clauses[1:4])}" if len(rows) > 1 else "") + (
+        f"; and {len(rows) - 4} more places" if len(rows) > 4 else "") + (
+        f". A flat fill carries no cue of its own: the model reads {'these places' if len(rows) > 1 else 'this place'}, whatever is there.")
+    effect = as_float(top["control_flip"])
+    rects = tuple(probe_rect(r) for r in rows)
+    evidence = tuple(_read_evidence(rows, s, target))
+    subjects, sources = frozenset([target]), frozenset(froms)
+    zones = {"border" if at_border(r) else zone(probe_rect(r)) for r in rows}
+    if len(zones) >= 2:  # places all around the objects: the surroundings (DESIGN §17)
+        finding = context_finding(froms, sentence, rects, evidence, effect, labels=[target], key=target)
+        return Piece(Cause(finding), "context", subjects, "; ".join(clauses[:3]), around=True, sources=sources)
+    where = "the image border" if at_border(top) else str(place_words_of_probe(top)).removeprefix("at ").removeprefix("around ")
+    title = f"Any edit of {where} turns {and_join(froms)} images into {target}"
+    if len(title.split()) > MAX_TITLE_WORDS:
+        title = f"Any edit of {where} turns other classes' images into {target}"
+    action = (f"The model answers {target} to whatever covers {where}: look at what the {target} training images carry there "
+              f"(a border, a corner mark, a flat area) and the others do not; crop, pad or augment every class alike, retrain and "
+              f"re-audit with --baseline this audit's summary.json.")
+    places = sorted({str(r["place"]).replace(":", "-") for r in rows})
+    finding = Finding(id=f"place:{target}:{'+'.join(places)}", severity=WARNING, kind="place", title=words(title), sentence=sentence,
+                      action=action, labels=(target,), place=and_join([place_words_of_probe(r) for r in rows]), rects=rects,
+                      evidence=evidence, effect=effect)
+    return Piece(Cause(finding), "place", subjects, "; ".join(clauses[:3]), around=at_border(top), sources=sources)
+
+
+def _read_evidence(rows: Sequence[Mapping[str, Any]], s: Samples | None, target: str) -> list[dict[str, Any]]:
+    """Before -> after pairs of the flat-filled controls that turned images into ``target``."""
+    if s is None:
+        return []
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        confs = r.get("exemplar_after_confidence") or []
+        for k, row in enumerate(x for x in r.get("exemplar_rows", []) if 0 <= x < len(s.sample_id)):
+            if len(out) >= MAX_EVIDENCE:
+                return out
+            after = f"{target}" + (f" {num(confs[k])}" if k < len(confs) else "")
+            out.append({"sample_id": str(s.sample_id[row]), "view": "before_after", "probe": r["probe"], "place": r["place"],
+                        "label": target, "caption": f"{s.caption(row)} → {after} (flat fill {place_words_of_probe(r)})"})
+            break
+    return out
 
 
 def strongest_probe(summary: Mapping[str, Any], scope: str, s: Samples | None, level: float) -> Cause | None:

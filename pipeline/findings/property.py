@@ -7,10 +7,12 @@ sentence of the shortcut's finding, never a finding of its own."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 from pipeline.findings.record import (MAX_EVIDENCE, NOTE, WARNING, Finding, Samples, and_join, as_float, interval_text, num, words)
 from pipeline.findings.shortcut import Cause
+from pipeline.findings.story import Piece
 
 SHORTCUT, FRAGILE, DATA = "shortcut", "fragile", "data"
 HUE_OF_COLOUR = {"red": ("red",), "orange": ("red", "yellow"), "brown": ("red", "yellow"), "yellow": ("yellow",), "green": ("green",),
@@ -32,15 +34,26 @@ def _rows(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def edit_text(row: Mapping[str, Any]) -> str:
-    from pipeline.properties.stage import edit_words
-
-    return edit_words(row["property"], row["direction"])
+    """"a red background", "a blurred background": the edit in words, as the stage wrote it."""
+    return str(row.get("edit_words") or f"a {row['direction']} {row['property']} background")
 
 
 def _adj(row: Mapping[str, Any]) -> str:
-    from pipeline.properties.stage import data_words
+    """"redder", "blurrier": how a class's backgrounds differ, as the stage wrote it."""
+    return str(row.get("data_words") or f"{row['direction']} in {row['property']}")
 
-    return data_words(row["property"], row["direction"])
+
+def data_clause(row: Mapping[str, Any], level: float) -> str:
+    """The data side in words that follow its state (DESIGN §15): "nothing ties" only when the AUC's interval holds 0.5."""
+    state, label = row.get("data_state"), row["class"]
+    auc = f"AUC {num(row['auc'])}, {interval_text(row.get('auc_lo'), row.get('auc_hi'), level)}"
+    if state == "ties":
+        return f"the {label} images' backgrounds are {_adj(row)} than the others' ({auc})"
+    if state == "weak":
+        return f"the {label} images' backgrounds are {_adj(row)} than the others' ({auc}), too few images to be sure"
+    if state == "opposite":
+        return f"the {label} images' backgrounds lean the other way ({auc})"
+    return f"nothing in the evaluation set ties {edit_text(row)} to {label} ({auc})"
 
 
 def _evidence(rows: Sequence[Mapping[str, Any]], s: Samples | None, label: str, marked: bool) -> tuple[dict[str, Any], ...]:
@@ -124,80 +137,87 @@ def shortcut_cause(rows: Sequence[Mapping[str, Any]], s: Samples | None, level: 
 
 
 def fragility_cause(rows: Sequence[Mapping[str, Any]], s: Samples | None, level: float) -> Cause:
-    """The model side alone, one class: background edits turn other classes into it though nothing in the evaluation set
-    ties the property to it (``rows`` strongest first)."""
+    """The model side alone, one class: background edits turn other classes into it though the evaluation set does not
+    tie the property to it (``rows`` strongest first); the data side said as its state allows."""
     label = rows[0]["class"]
     froms = sorted({f for r in rows for f in r.get("from_labels", [])})
     top, rest = rows[0], rows[1:4]
-    sentence = (f"Nothing in the evaluation set ties these to {label}, yet pushed on the background only, {_effect_text(top, level)}"
+    sentence = (f"Pushed on the background only, {_effect_text(top, level)}"
                 + ("; " + "; ".join(f"{edit_text(r)} {num(as_float(r['flip']) * 100, 0)}%" for r in rest) if rest else "")
-                + (f"; and {len(rows) - 1 - len(rest)} more" if len(rows) > 1 + len(rest) else "") + "." + _heat_text(rows[:4]))
+                + (f"; and {len(rows) - 1 - len(rest)} more" if len(rows) > 1 + len(rest) else "") + "."
+                + (f" {data_clause(top, level)[0].upper()}{data_clause(top, level)[1:]}." if not math.isnan(as_float(top.get('auc'))) else "")
+                + _heat_text(rows[:4]))
     names = and_join(sorted({r["property"] if r["property"] != "sharpness" else "blur" for r in rows}))
     action = (f"Nothing in this evaluation set depends on it, but images from another camera, light or encoder could: augment every "
               f"class's training images with {names} changes so that no class becomes the answer for unusual backgrounds, retrain "
               f"and re-audit; gate it with {{metric: properties_fragile, max: 0}} where such images are expected.")
-    title = f"Background edits turn {and_join(froms)} images into {label}"
+    what = edit_text(top)
+    title = f"{what[0].upper()}{what[1:]} turns {and_join(froms)} images into {label}"
     finding = Finding(id=f"property:{label}:fragile@background", severity=WARNING, kind="property",
-                      title=words(title if len(title.split()) <= 12 else f"Background edits turn other classes' images into {label}"),
+                      title=words(title if len(title.split()) <= 12 else f"{what[0].upper()}{what[1:]} turns other images into {label}"),
                       sentence=sentence, action=action, labels=(label,), place="the background", evidence=_evidence(rows, s, label, marked=False),
                       effect=max(as_float(r["effect"]) for r in rows))
     return Cause(finding)
 
 
 def data_note(rows: Sequence[Mapping[str, Any]]) -> Finding:
-    """The data side alone, one class: said, not acted on (``rows`` by AUC)."""
+    """The data side alone, one class with no story (no test fools the model into it): said, not acted on (``rows`` by AUC)."""
     label = rows[0]["class"]
     sentence = (f"The {label} images' backgrounds are " + and_join([f"{_adj(r)} (AUC {num(r['auc'])})" for r in rows[:3]])
-                + " than the others'; the model does not answer from it: "
+                + " than the others'; no background edit that way fools the model: "
                 + "; ".join(f"{edit_text(r)} turns {num(as_float(r['flip']) * 100, 0)}% of other images into {label}" for r in rows[:3]) + ".")
     edits = "+".join(sorted(f"{r['property']}-{r['direction']}" for r in rows))
     return Finding(id=f"property:{label}:{edits}@data", severity=NOTE, kind="property",
-                   title=words(f"The {label} images' backgrounds differ; the model ignores it"), sentence=sentence,
+                   title=words(f"The {label} images' backgrounds differ; the model does not answer from it"), sentence=sentence,
                    action="Nothing to do now: keep the property in mind when the model or its data change.", labels=(label,))
 
 
-def echoes(rows: Sequence[Mapping[str, Any]], shortcuts: Sequence[Cause], confirmed: Sequence[Mapping[str, Any]]) -> Cause | None:
-    """The spatial shortcut cause a class's property shortcuts echo — a confirmed strategy of the class whose hot spot holds a
-    colour one of them pushes toward (a red marker reddens the background) — or None."""
-    hues = {r["direction"] for r in rows if r["property"] == "colour"}
-    label = rows[0]["class"]
-    for strat in confirmed:
-        if strat.get("label") == label and hues & set(HUE_OF_COLOUR.get(str(strat.get("hotspot_colour") or ""), ())):
-            for c in shortcuts:
-                if c.finding.kind == "shortcut" and label in c.finding.labels:
-                    return c
-    return None
-
-
-def property_causes(summary: Mapping[str, Any], s: Samples | None, level: float, shortcuts: Sequence[Cause],
-                    confirmed: Sequence[Mapping[str, Any]]) -> tuple[list[Cause], dict[str, str], list[Finding]]:
-    """(causes: one per class with property shortcuts, its fragile edits joined, and one per class with fragile edits
-    alone; echoes: property cause id -> the spatial shortcut finding it joins instead; the data-only notes, one per class)."""
-    strongest = lambda rs: sorted(rs, key=lambda r: -as_float(r["effect"]))  # noqa: E731
+def property_pieces(summary: Mapping[str, Any], s: Samples | None, level: float,
+                    confirmed: Sequence[Mapping[str, Any]]) -> tuple[list[Piece], dict[str, list[Mapping[str, Any]]]]:
+    """(pieces: per class its property shortcuts with its fragile edits joined (kind ``property``), or its fragile edits
+    alone (kind ``fragile``); the data side's rows that tie or weakly tie a property to a class, by class: sentences of
+    the class's story, or its note when it has none)."""
+    strongest = lambda rs: sorted(rs, key=lambda r: (-as_float(r["effect"]), r["property"], r["direction"]))  # noqa: E731
     by_class: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    data: dict[str, list[Mapping[str, Any]]] = {}
     for r in _rows(summary):
         if r["verdict"] in (SHORTCUT, FRAGILE, DATA):
             by_class.setdefault(r["class"], {}).setdefault(r["verdict"], []).append(r)
-    causes: list[Cause] = []
-    echoed: dict[str, str] = {}
-    notes: list[Finding] = []
+        if r["verdict"] in (FRAGILE, DATA, "none") and r.get("data_state") in ("ties", "weak"):
+            data.setdefault(r["class"], []).append(r)
+    pieces: list[Piece] = []
     for label, found in by_class.items():
         fragile = strongest(found.get(FRAGILE, []))
         if found.get(SHORTCUT):
             rows = strongest(found[SHORTCUT])
-            cause = shortcut_cause(rows, s, level, fragile)
-            twin = echoes(rows, shortcuts, confirmed)
-            if twin is None:
-                causes.append(cause)
-            else:
-                echoed[cause.finding.id] = twin.finding.id
-                if fragile:
-                    causes.append(fragility_cause(fragile, s, level))
+            clause = (echo_sentence(rows, level).strip() if echoes_colour(rows, confirmed)
+                      else "; ".join(_effect_text(r, level) for r in rows[:2]))
+            pieces.append(Piece(shortcut_cause(rows, s, level, fragile), "property", frozenset([label]), clause,
+                                sources=frozenset(f for r in rows for f in r.get("from_labels", []))))
         elif fragile:
-            causes.append(fragility_cause(fragile, s, level))
-        if found.get(DATA):
-            notes.append(data_note(sorted(found[DATA], key=lambda r: -as_float(r["auc"]))))
-    return sorted(causes, key=lambda c: -c.finding.effect), echoed, notes
+            pieces.append(Piece(fragility_cause(fragile, s, level), "fragile", frozenset([label]),
+                                "; ".join(_effect_text(r, level) for r in fragile[:2]),
+                                sources=frozenset(f for r in fragile for f in r.get("from_labels", []))))
+    return pieces, {c: sorted(rs, key=lambda r: -as_float(r["auc"])) for c, rs in data.items()}
+
+
+def echoes_colour(rows: Sequence[Mapping[str, Any]], confirmed: Sequence[Mapping[str, Any]]) -> bool:
+    """A class's property shortcuts push toward a colour a confirmed strategy of the class holds at its hot spot (a red
+    marker reddens the background): the marker's echo, said as such in the marker's story."""
+    hues = {r["direction"] for r in rows if r["property"] == "colour"}
+    label = rows[0]["class"]
+    return any(strat.get("label") == label and hues & set(HUE_OF_COLOUR.get(str(strat.get("hotspot_colour") or ""), ()))
+               for strat in confirmed)
+
+
+def data_notes(data: Mapping[str, Sequence[Mapping[str, Any]]], told: set[str]) -> list[Finding]:
+    """One note per class whose data side ties a property to it and that has no story of its own."""
+    return [data_note(rows) for label, rows in sorted(data.items()) if label not in told and any(r.get("data_state") == "ties" for r in rows)]
+
+
+def data_clauses(data: Mapping[str, Sequence[Mapping[str, Any]]], level: float) -> dict[str, list[str]]:
+    """Class -> the data side's clauses for its story (at most two, strongest AUC first)."""
+    return {c: [data_clause(r, level) for r in rows[:2]] for c, rows in data.items()}
 
 
 def echo_sentence(rows: Sequence[Mapping[str, Any]], level: float) -> str:
@@ -207,15 +227,3 @@ def echo_sentence(rows: Sequence[Mapping[str, Any]], level: float) -> str:
     return (f" The marker shows as a property of the whole picture too: the {r['class']} images' backgrounds are "
             + and_join([f"{_adj(x)} (AUC {num(x['auc'])})" for x in rows[:3]]) + f" than the others', and {_effect_text(r, level)}"
             " — the marker's echo, not a second cause.")
-
-
-def echo_rows(summary: Mapping[str, Any], echoed: Mapping[str, str]) -> dict[str, list[Mapping[str, Any]]]:
-    """Spatial shortcut finding id -> the property shortcut rows that echo it."""
-    out: dict[str, list[Mapping[str, Any]]] = {}
-    for r in _rows(summary):
-        if r["verdict"] != SHORTCUT:
-            continue
-        for pid, sid in echoed.items():
-            if pid.startswith(f"property:{r['class']}:"):
-                out.setdefault(sid, []).append(r)
-    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -13,6 +14,7 @@ from pipeline.findings.places import place_token, rects_words
 from pipeline.findings.probe import strongest_probe
 from pipeline.findings.record import ACCURACY_METRICS, ATTRIBUTION_SHARE, BEHAVIOUR_METRICS, BLOCKER, CHANGE_KINDS, DATA_METRICS, Finding, NO_SIGNAL_METRICS, PROBE_METRICS, RFWR, STRATEGY_METRICS, Samples, and_join, as_float, interval_text, num, pick, scope_mask, words
 from pipeline.findings.shortcut import Cause, members_mask
+from pipeline.findings.story import FOOLING
 
 
 def rule_text(g: Mapping[str, Any], level: float) -> str:
@@ -122,16 +124,27 @@ def heatmap_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, level
         rf = (s.flag == RFWR) & scope_mask(s, rules)
         members = frozenset().union(*(c.members for c in causes)) if causes else frozenset()
         k = int((rf & members_mask(s, members)).sum()) if members else 0
-        if rf.any():
+        found = suspect(rules, causes, s, rf) if rf.any() else None
+        if found is not None:
+            sentence += (f" {int(rf.sum())} samples are right for the wrong reason; the likely cause is what fooled the model off "
+                         f"the objects: \"{found.finding.title}\" (finding {found.finding.id}).")
+        elif rf.any():
             sentence += (f" {int(rf.sum())} samples are right for the wrong reason; {k} of them are in confirmed shortcut strategies, "
                          "so no tested cause accounts for this.")
         evidence = pick(s, rf, s.focus)
+    else:
+        found = None
     grid = (summary.get("provenance") or {}).get("target_layer_shape") or []
     look = where[0] if where else "the heat"
-    action = (f"No tested cause explains it: open the right-for-wrong-reason samples in the gallery and look at {look}. If something "
-              f"sits there (text, a marker, a border), test it as a probe overlay with 'at' (probes.overlays)"
-              + (f"; if the heat is only spread by the coarse {grid[0]}×{grid[1]} grid, name an earlier, finer model.target_layer "
-                 "and re-audit." if coarse_grid(grid) else "."))
+    if found is not None:
+        action = (f"Start with the likely cause, \"{found.finding.title}\": its finding says what to do; then re-audit and see "
+                  f"whether the heat comes back to the objects. Open the right-for-wrong-reason samples in the gallery to check "
+                  f"that their heat sits where that finding says.")
+    else:
+        action = (f"No tested cause explains it: open the right-for-wrong-reason samples in the gallery and look at {look}. If "
+                  f"something sits there (text, a marker, a border), test it as a probe overlay with 'at' (probes.overlays)"
+                  + (f"; if the heat is only spread by the coarse {grid[0]}×{grid[1]} grid, name an earlier, finer model.target_layer "
+                     "and re-audit." if coarse_grid(grid) else "."))
     return Finding(id=f"heatmap:{id_labels(rules)}:{place_token([where[1]]) if where else '*'}", severity=BLOCKER, kind="heatmap",
                    title=words(title), sentence=sentence, action=action, labels=labels, place=where[0] if where else None,
                    rects=(tuple(where[1]),) if where else (), evidence=evidence)
@@ -161,58 +174,56 @@ def regression_finding(rules: Sequence[Mapping[str, Any]], level: float) -> Find
                           "two models' training data or code, fix it, and re-audit with the same --baseline.")
 
 
+def scoped(c: Cause, scope: str) -> bool:
+    """A cause concerns a rule of ``scope`` ("overall" or a label) when the label is one of its labels or subjects."""
+    return scope == "overall" or scope in c.finding.labels or scope in c.subjects
+
+
 def attribute(scope: str, causes: Sequence[Cause], s: Samples | None) -> Cause | None:
-    """The shortcut cause of a heatmap/behaviour rule of ``scope``: its confirmed strategies' members (a property shortcut:
-    the samples predicted as its class, DESIGN §15) are at least half of the scope's right-for-wrong-reason samples
-    (DESIGN §13); the cause holding most of them."""
+    """The story of a heatmap/behaviour rule of ``scope`` (DESIGN §13, §17): its confirmed strategies' members and the
+    samples answered as one of its classes are at least half of the scope's right-for-wrong-reason samples; the story
+    holding most of them."""
     if s is None:
         return None
-    shortcuts = [c for c in causes if (c.finding.kind == "shortcut" or c.classes) and (scope == "overall" or scope in c.finding.labels)]
-    if not shortcuts:
+    stories = [c for c in causes if (c.members or c.classes) and scoped(c, scope)]
+    if not stories:
         return None
     rf = (s.flag == RFWR) & s.in_scope(scope)
     if not rf.any():
         return None
-    masks = [(members_mask(s, c.members) if c.finding.kind == "shortcut" else np.isin(s.predicted, sorted(c.classes))) & rf
-             for c in shortcuts]
+    masks = [(members_mask(s, c.members) | np.isin(s.predicted, sorted(c.classes))) & rf for c in stories]
     union = np.logical_or.reduce(masks)
     if union.sum() < ATTRIBUTION_SHARE * rf.sum():
         return None
-    return shortcuts[int(np.argmax([m.sum() for m in masks]))]
+    return stories[int(np.argmax([m.sum() for m in masks]))]
 
 
-def route(g: Mapping[str, Any], causes: list[Cause], s: Samples | None, summary: Mapping[str, Any], level: float,
-          echoed: Mapping[str, str] | None = None) -> str:
-    """The finding id (a cause's) or rule group ("accuracy", "heatmap", ...) a failing rule belongs to."""
+def route(g: Mapping[str, Any], causes: list[Cause], s: Samples | None, summary: Mapping[str, Any], level: float) -> str:
+    """The finding id (a story's) or rule group ("accuracy", "heatmap", ...) a failing rule belongs to."""
     agg, scope = g["aggregate"], g["scope"]
-    echoed = echoed or {}
     if g["kind"] in CHANGE_KINDS:
         return "regression"
     if agg in STRATEGY_METRICS:
-        mine = [c for c in causes if c.finding.kind == "shortcut" and (scope == "overall" or scope in c.finding.labels)]
+        mine = [c for c in causes if "shortcut" in c.kinds and scoped(c, scope)]
         return mine[0].finding.id if mine else "heatmap"
     if agg == "properties_fragile":
-        mine = [c for c in causes if c.finding.id.endswith(":fragile@background") and (scope == "overall" or scope in c.finding.labels)]
+        mine = [c for c in causes if c.kinds & {"fragile", "property"} and scoped(c, scope)]
         return mine[0].finding.id if mine else "heatmap"
     if agg in PROBE_METRICS:
-        mine = sorted((c for c in causes if (c.finding.kind == "probe" or c.classes) and (scope == "overall" or scope in c.finding.labels)),
-                      key=lambda c: -c.finding.effect)
+        mine = sorted((c for c in causes if c.kinds & FOOLING and scoped(c, scope)), key=lambda c: -c.finding.effect)
         if mine:
             return mine[0].finding.id
-        twin = next((sid for pid, sid in echoed.items() if scope == "overall" or pid.startswith(f"property:{scope}:")), None)
-        if twin is not None:  # a property shortcut that echoes a spatial one: the spatial shortcut's finding accounts for it
-            return twin
         extra = strongest_probe(summary, scope, s, level)
         if extra is None:
             return "heatmap"
-        causes.append(extra)
+        causes.append(replace(extra, kinds=frozenset(["probe"]), subjects=frozenset(extra.finding.labels)))
         return extra.finding.id
     if agg == "background_gap":
-        found = next((c for c in causes if c.finding.kind == "background"), None) or background_cause(summary, level)
+        found = next((c for c in causes if "background" in c.kinds), None) or background_cause(summary, level)
         if found is None:
             return "heatmap"
         if found not in causes:
-            causes.append(found)
+            causes.append(replace(found, kinds=frozenset(["background"])))
         return found.finding.id
     for group, metrics in (("accuracy", ACCURACY_METRICS), ("no_signal", NO_SIGNAL_METRICS), ("data", DATA_METRICS)):
         if agg in metrics:
@@ -221,3 +232,19 @@ def route(g: Mapping[str, Any], causes: list[Cause], s: Samples | None, summary:
     if cause is not None:
         return cause.finding.id
     return "behaviour" if agg in BEHAVIOUR_METRICS else "heatmap"
+
+
+def suspect(rules: Sequence[Mapping[str, Any]], causes: Sequence[Cause], s: Samples, rf: np.ndarray) -> Cause | None:
+    """A story that fooled the model with edits off the objects and concerns the rules' classes, as the class images turn
+    into or as the class whose images turn (DESIGN §17 "Heat with a suspect"): the one whose classes answer most of the
+    right-for-wrong-reason samples."""
+    def classes(c: Cause) -> set[str]:
+        return set(c.finding.labels) | c.subjects | c.sources
+
+    edits = [c for c in causes if c.kinds & {"probe", "place", "context", "property", "fragile", "shortcut"}
+             and any(g["scope"] == "overall" or g["scope"] in classes(c) for g in rules)]
+    if not edits:
+        return None
+    answered = [int((rf & np.isin(s.predicted, sorted(classes(c)))).sum()) for c in edits]
+    best = int(np.argmax(answered))
+    return edits[best] if answered[best] > 0 else None

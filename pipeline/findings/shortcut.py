@@ -13,13 +13,18 @@ from pipeline.findings.record import Finding, MAX_EVIDENCE, RFWR, Samples, WARNI
 
 @dataclass(frozen=True)
 class Cause:
-    """A finding the stages found (a shortcut, a fooling probe, a property, the background), before the gate's
-    rules are routed to it; ``members`` (label, strategy id) of a shortcut's confirmed strategies; ``classes`` the
-    classes whose answers a property shortcut explains (DESIGN §15's attribution)."""
+    """A finding the stages found (a shortcut, a fooling probe, a place, a property, the background, or a story of
+    several), before the gate's rules are routed to it; ``members`` (label, strategy id) of a shortcut's confirmed
+    strategies; ``classes`` the classes whose answers it explains (DESIGN §15, §17 attribution); a story's piece
+    ``kinds``, ``subjects`` and the ids of the pieces it ``absorbed``."""
 
     finding: Finding
     members: frozenset[tuple[str, int]] = frozenset()
     classes: frozenset[str] = frozenset()
+    kinds: frozenset[str] = frozenset()
+    subjects: frozenset[str] = frozenset()
+    sources: frozenset[str] = frozenset()  # the classes whose images turn, where a read place says so
+    absorbed: tuple[str, ...] = ()
 
 
 def confirmed(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 SWAP_MAX_REGION = 0.5  # an object covering this share of the input leaves too little background to swap
 EXEMPLARS = 4
+OFF_OBJECT = 0.25  # a control whose pixels the objects cover at most this share of (on average) is off the object (§17)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,16 @@ class ProbeRow:
     fools: bool
     heat_area: float = math.nan  # the share of the image the heat on the artifact is counted over (a uniform map's heat)
     exemplars: tuple[Exemplar, ...] = ()
+    control_low: float = math.nan  # the control's targeted flip: its Wilson interval (statistics.interval, Bonferroni-corrected
+    # for the (control, class) cells tested)
+    control_high: float = math.nan
+    object_overlap: float = math.nan  # the mean share of the control's pixels inside the samples' regions
+    reads: bool = False  # the control alone fools (its lower bound reaches min_effect) off the object: a place the model reads
+
+    @property
+    def place_key(self) -> tuple[str, str]:
+        """(place, class): a read place counts once per class, whichever artifact's control found it."""
+        return self.place, self.label
 
 
 @dataclass(frozen=True)
@@ -208,11 +219,29 @@ def heat_of_flips(model: Classifier, jobs: Sequence[Job], image: Callable[[Job],
     return heat, maps
 
 
+def _overlaps(placed: Sequence[pr.Placed], regions: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(P, n): the share of each placement's control pixels (its footprint) inside each probe sample's region."""
+    out = np.zeros((len(placed), len(regions)))
+    for p, placement in enumerate(placed):
+        foot = placement.footprint(size)
+        area = max(int(foot.sum()), 1)
+        out[p] = (regions & foot).reshape(len(regions), -1).sum(axis=1) / area if len(regions) else out[p]
+    return out
+
+
 def _rows(cfg: ProbesConfig, ev: Evidence, placed: Sequence[pr.Placed], rows: np.ndarray, edits: _Edits, *, seed: int,
-          level: float, resamples: int) -> Iterator[tuple[int, int, np.ndarray, dict]]:
-    """(placement, label, flipped sample indices, row fields without heat) for every (probe, place, class)."""
+          level: float, resamples: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, dict]]:
+    """(placement, label, the sample indices the edit turned into the label, those its control turned, row fields without
+    heat) for every (probe, place, class)."""
+    from pipeline.evidence.checks import wilson
+
     size = ev.input_size
     correct_after = [_correct(edits.edit[p], rows, ev) for p in range(len(placed))]
+    regions = np.stack([ev.region_of(int(r), int(ev.explained[r])) for r in rows]) if rows.size else np.zeros((0, *size), bool)
+    overlap = _overlaps(placed, regions, size)
+    # a read place is one claim picked among every (control, class) tested: its interval is corrected for them (Bonferroni)
+    cells = max(1, len({p.footprint(size).tobytes() for p in placed}) * len(ev.labels))
+    read_level = 1.0 - (1.0 - level) / cells
     for p, placement in enumerate(placed):
         for c in range(len(ev.labels)):
             among = np.array([c not in ev.labels_of[int(r)] for r in rows], bool)
@@ -220,13 +249,50 @@ def _rows(cfg: ProbesConfig, ev: Evidence, placed: Sequence[pr.Placed], rows: np
             effect = st.paired_difference(flip.astype(float), ctrl.astype(float), level=level, seed=seed + 17 * (p * len(ev.labels) + c),
                                           resamples=resamples)
             names = sorted({ev.labels[lab] for r in rows[among] for lab in ev.labels_of[int(r)]})
+            low, high = wilson(float(ctrl.sum()), int(ctrl.size), read_level) if ctrl.size else (math.nan, math.nan)
+            over = float(overlap[p, among].mean()) if among.any() else math.nan
             fields = dict(probe=placement.artifact.name, kind=placement.artifact.kind, place=placement.place,
                           rect=pr.relative(placement.rect, size), label=ev.labels[c], n=int(among.sum()), from_labels=tuple(names),
                           flip=float(flip.mean()) if flip.size else math.nan, control_flip=float(ctrl.mean()) if ctrl.size else math.nan,
                           effect=effect, accuracy=float(correct_after[p].mean()) if rows.size else math.nan,
                           fools=not math.isnan(effect.low) and effect.low >= cfg.min_effect,
-                          heat_area=float(placement.heat_region(size).mean()))
-            yield p, c, np.flatnonzero(among & edits.edit[p, :, c]), fields
+                          heat_area=float(placement.heat_region(size).mean()), control_low=low, control_high=high, object_overlap=over,
+                          reads=not math.isnan(low) and low >= cfg.min_effect and over <= OFF_OBJECT)
+            yield p, c, np.flatnonzero(among & edits.edit[p, :, c]), np.flatnonzero(among & edits.control[p, :, c]), fields
+
+
+def _with_heat(found: Sequence[tuple[int, int, np.ndarray, np.ndarray, dict]], placed: Sequence[pr.Placed], rows: np.ndarray,
+               images: Mapping[int, np.ndarray], edits: _Edits, model: Classifier, cams: np.ndarray, fill: str,
+               size: tuple[int, int]) -> tuple[list[ProbeRow], int]:
+    """The rows with the heat on the artifact of the edited images that flipped, and the report's exemplars: the edit's for
+    a row that fools, the flat-filled control's for a place the model reads (DESIGN §17); (rows, Grad-CAM passes)."""
+    edit_jobs = [(p, int(i), c) for p, c, flipped, _, _ in found for i in flipped]
+    heat, maps = heat_of_flips(model, edit_jobs, lambda job: pr.apply(images[int(rows[job[1]])], placed[job[0]]),
+                               lambda job: placed[job[0]].heat_region(size))
+    ctrl_jobs = [(("control", p), int(i), c) for p, c, _, ctrl, fields in found if fields["reads"] and not fields["fools"]
+                 for i in ctrl[:EXEMPLARS]]
+    _, ctrl_maps = heat_of_flips(model, ctrl_jobs, lambda job: pr.control(images[int(rows[job[1]])], placed[job[0][1]].footprint(size), fill),
+                                 lambda job: placed[job[0][1]].heat_region(size))
+    out = []
+    for p, c, flipped, ctrl, fields in found:
+        shares = heat.get((p, c), [])
+        before = lambda i: (int(rows[i]), _u8(images[int(rows[i])]))  # noqa: E731
+        if fields["fools"]:
+            ex = tuple(Exemplar(*before(i), _u8(pr.apply(images[int(rows[i])], placed[p])), np.asarray(cams[int(rows[i])], np.float32),
+                                maps[(p, int(i), c)], float(edits.top[p, i]) if edits.top is not None else math.nan)
+                       for i in flipped[:EXEMPLARS] if (p, int(i), c) in maps)
+        elif fields["reads"]:
+            ex = tuple(Exemplar(*before(i), _u8(pr.control(images[int(rows[i])], placed[p].footprint(size), fill)),
+                                np.asarray(cams[int(rows[i])], np.float32), ctrl_maps[(("control", p), int(i), c)])
+                       for i in ctrl[:EXEMPLARS] if (("control", p), int(i), c) in ctrl_maps)
+        else:
+            ex = ()
+        out.append(ProbeRow(**fields, artifact_heat=float(np.mean(shares)) if shares else math.nan, n_flipped=int(flipped.size), exemplars=ex))
+    return out, len(edit_jobs) + len(ctrl_jobs)
+
+
+def _u8(image: np.ndarray) -> np.ndarray:
+    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- background swap
@@ -294,18 +360,7 @@ def run_probes(cfg: ProbesConfig, ev: Evidence, model: Classifier, artifacts: Se
     pairs = [p for p in pairs if all(x in images for x in p)]
     edits = _run_edits(placed, rows, images, model, fill, size, n_labels)
     found = list(_rows(cfg, ev, placed, rows, edits, seed=seed, level=level, resamples=resamples))
-    jobs = [(p, int(i), c) for p, c, flipped, _ in found for i in flipped]
-    heat, maps = heat_of_flips(model, jobs, lambda job: pr.apply(images[int(rows[job[1]])], placed[job[0]]),
-                               lambda job: placed[job[0]].heat_region(size))
-    out = []
-    for p, c, flipped, fields in found:
-        shares = heat.get((p, c), [])
-        ex = tuple(Exemplar(int(rows[i]), np.clip(images[int(rows[i])], 0, 255).astype(np.uint8),
-                            np.clip(pr.apply(images[int(rows[i])], placed[p]), 0, 255).astype(np.uint8),
-                            np.asarray(cams[int(rows[i])], np.float32), maps[(p, int(i), c)],
-                            float(edits.top[p, i]) if edits.top is not None else math.nan)
-                   for i in flipped[:EXEMPLARS] if (p, int(i), c) in maps) if fields["fools"] else ()
-        out.append(ProbeRow(**fields, artifact_heat=float(np.mean(shares)) if shares else math.nan, n_flipped=int(flipped.size), exemplars=ex))
+    out, n_gradcam = _with_heat(found, placed, rows, images, edits, model, cams, fill, size)
     swap, n_swap = (None, 0)
     if cfg.background_swap:
         swap, n_swap = _swap(ev, pairs, images, model, fill, seed=seed + 19, level=level, resamples=resamples) if pairs else \
@@ -313,16 +368,18 @@ def run_probes(cfg: ProbesConfig, ev: Evidence, model: Classifier, artifacts: Se
                       f"{SWAP_MAX_REGION:.0%} of the input"), 0)
     overall, per_label = aggregates(out, swap, ev.labels)
     counts = {ev.labels[lab]: int((ev.explained[rows] == lab).sum()) for lab in range(n_labels)}
-    passes = {"edits": edits.n_edits, "controls": edits.n_controls, "swaps": n_swap, "gradcam": len(jobs)}
+    passes = {"edits": edits.n_edits, "controls": edits.n_controls, "swaps": n_swap, "gradcam": n_gradcam}
     note = "" if rows.size else "no probe sample: the audit has no correctly classified scored sample to edit"
     return ProbesResult(tuple(out), swap, int(rows.size), counts, overall, per_label, passes, time.perf_counter() - t0, cfg, note)
 
 
 def aggregates(rows: Sequence[ProbeRow], swap: Swap | None, labels: Sequence[str]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """``probes_fooled``, ``max_probe_effect``, ``background_gap`` overall and per label (DESIGN §11)."""
+    """``probes_fooled`` (fooling rows, and each (place, class) whose control alone fools off the object, §17),
+    ``max_probe_effect``, ``background_gap`` overall and per label (DESIGN §11)."""
     def of(sub: Sequence[ProbeRow], gap: float) -> dict[str, float]:
         effects = [r.effect.value for r in sub if not math.isnan(r.effect.value)]
-        return {"probes_fooled": float(sum(r.fools for r in sub)), "max_probe_effect": max(effects) if effects else math.nan,
+        read = {r.place_key for r in sub if r.reads}
+        return {"probes_fooled": float(sum(r.fools for r in sub) + len(read)), "max_probe_effect": max(effects) if effects else math.nan,
                 "background_gap": gap}
 
     overall = of(rows, swap.gap.value if swap is not None else math.nan)
@@ -338,7 +395,7 @@ CSV_COLUMNS = ("probe", "kind", "place", "x0", "y0", "x1", "y1", "class", "n", "
 """probes.csv's columns (DESIGN §11)."""
 
 KIND_WORDS = {"watermark": "a stock-photo watermark", "stamp": "a date stamp", "noise": "a patch of random noise",
-              "frame": "a dark frame around the image"}
+              "frame": "a dark frame"}
 
 
 def place_words(place: str, rect: tuple[float, float, float, float]) -> str:
@@ -378,6 +435,8 @@ def record(row: ProbeRow) -> dict[str, object]:
             "n": row.n, "flip": row.flip, "control_flip": row.control_flip, "effect": row.effect.value, "effect_lo": row.effect.low,
             "effect_hi": row.effect.high, "accuracy": row.accuracy, "artifact_heat": row.artifact_heat, "fools": row.fools,
             "n_flipped": row.n_flipped, "heat_area": row.heat_area, "from_labels": list(row.from_labels), "sentence": sentence(row),
+            "control_lo": row.control_low, "control_hi": row.control_high, "object_overlap": row.object_overlap, "reads": row.reads,
+            "place_words": place_words(row.place, row.rect), "what": KIND_WORDS.get(row.kind, f"the overlay '{row.probe}'"),
             "exemplar_rows": [x.row for x in row.exemplars], "exemplar_after_confidence": [x.after_confidence for x in row.exemplars]}
 
 

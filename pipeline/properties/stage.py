@@ -50,6 +50,18 @@ def verdict(tells_apart: bool, fools: bool) -> str:
     return SHORTCUT if tells_apart and fools else FRAGILE if fools else DATA if tells_apart else NONE
 
 
+TIES, WEAK, NO_TIE, OPPOSITE, UNMEASURED = "ties", "weak", "none", "opposite", "unmeasured"
+
+
+def data_state(tells_apart: bool, low: float, high: float) -> str:
+    """The data side's three states (and two edge cases) from the AUC's interval (DESIGN §15)."""
+    if tells_apart:
+        return TIES
+    if math.isnan(low) or math.isnan(high):
+        return UNMEASURED
+    return WEAK if low > 0.5 else OPPOSITE if high < 0.5 else NO_TIE
+
+
 @dataclass(frozen=True)
 class PropertyRow:
     """One (class, property, direction). Data side: ``auc`` (and its interval) of the class's images against the others'
@@ -81,6 +93,13 @@ class PropertyRow:
     @property
     def verdict(self) -> str:
         return verdict(self.tells_apart, self.fools)
+
+    @property
+    def data_state(self) -> str:
+        """What the data side says (DESIGN §15): ``ties`` (the AUC's lower bound reaches probes.property_auc), ``weak``
+        (the interval lies above 0.5, short of it: too few images to be sure), ``none`` (the interval holds 0.5),
+        ``opposite`` (it lies below 0.5: the class leans the other way); ``unmeasured`` without an AUC."""
+        return data_state(self.tells_apart, self.auc_lo, self.auc_hi)
 
     @property
     def edit(self) -> str:
@@ -333,10 +352,23 @@ def sentence(row: PropertyRow) -> str:
     control = "the unedited image" if row.property in ("noise", "jpeg") else "the opposite push"
     text = (f"{edit_words(row.property, row.direction)} turns {row.flip:.0%} of {and_list(row.from_labels)} images into {row.label} "
             f"({control}: {row.control_flip:.0%})")
-    if not math.isnan(row.auc):
-        text += (f"; the {row.label} images' backgrounds are {data_words(row.property, row.direction)} than the others' (AUC {row.auc:.2f})"
-                 if row.tells_apart else f"; nothing in the evaluation set ties it to {row.label} (AUC {row.auc:.2f})")
-    return text
+    return text + data_clause(row)
+
+
+def data_clause(row: PropertyRow) -> str:
+    """"; the circle images' backgrounds are redder than the others' (AUC 0.97)", worded by the data side's state: "nothing
+    ties" only when the AUC's interval holds 0.5."""
+    state, adj = row.data_state, data_words(row.property, row.direction)
+    auc = f"AUC {row.auc:.2f}, interval {row.auc_lo:.2f} to {row.auc_hi:.2f}"
+    if state == TIES:
+        return f"; the {row.label} images' backgrounds are {adj} than the others' ({auc})"
+    if state == WEAK:
+        return f"; the {row.label} images' backgrounds are {adj} than the others' ({auc}), too few images to be sure"
+    if state == OPPOSITE:
+        return f"; the {row.label} images' backgrounds lean the other way ({auc})"
+    if state == NO_TIE:
+        return f"; nothing in the evaluation set ties it to {row.label} ({auc})"
+    return ""
 
 
 def record(row: PropertyRow) -> dict[str, object]:
@@ -345,15 +377,16 @@ def record(row: PropertyRow) -> dict[str, object]:
             "auc_hi": row.auc_hi, "flip": row.flip, "control_flip": row.control_flip, "effect": row.effect.value,
             "effect_lo": row.effect.low, "effect_hi": row.effect.high, "heat_off_region": row.heat_off_region, "verdict": row.verdict,
             "n": row.n, "n_data": row.n_data, "n_flipped": row.n_flipped, "from_labels": list(row.from_labels),
-            "tells_apart": row.tells_apart, "fools": row.fools, "sentence": sentence(row),
+            "tells_apart": row.tells_apart, "fools": row.fools, "data_state": row.data_state, "sentence": sentence(row),
+            "edit_words": edit_words(row.property, row.direction), "data_words": data_words(row.property, row.direction),
             "exemplar_rows": [x.row for x in row.exemplars], "exemplar_after_confidence": [x.after_confidence for x in row.exemplars],
             "marked_row": row.marked_row, "marked_value": row.marked_value, "others_value": row.others_value}
 
 
 def section(result: PropertiesResult) -> dict[str, object]:
-    """summary.json's ``probes.properties``: the rows that say something (any verdict but ``none``) and the rest's count,
-    the skipped properties, passes and the aggregates (its times are provenance's, so two engines' summaries are equal)."""
-    shown = [record(r) for r in result.rows if r.verdict != NONE]
+    """summary.json's ``probes.properties``: the rows that say something (any verdict but ``none``, or weak data) and the rest's
+    count, the skipped properties, passes and the aggregates (its times are provenance's, so two engines' summaries are equal)."""
+    shown = [record(r) for r in result.rows if r.verdict != NONE or r.data_state == WEAK]
     return {"n_samples": result.n_samples, "n_data": result.n_data, "skipped": list(result.skipped), "passes": dict(result.passes),
             "aggregates": {"overall": result.overall, "per_class": result.per_label},
             "rows": shown, "quiet": len(result.rows) - len(shown)}

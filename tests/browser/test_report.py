@@ -58,7 +58,9 @@ def test_markup_in_dataset_strings_is_escaped(xss_report):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-DEMOS = ["demo", "demo_shortcut", "demo_dormant", "demo_cast"]
+from conftest import DEMOS as BUNDLED  # noqa: E402
+
+DEMOS = ["demo", "demo_shortcut", "demo_dormant", "demo_cast", "demo_source"]  # the findings demos: every section checked
 
 
 @pytest.mark.parametrize("name", DEMOS)
@@ -323,10 +325,10 @@ def test_properties_section_on_the_cast_demo_shows_the_shortcut_with_its_picture
 
 
 FIRST_SCREEN = 900  # px: the viewport's height at 1280 px
-HEIGHTS = {"demo": 6000, "demo_shortcut": 8000, "demo_dormant": 8000, "demo_cast": 8000}  # the page with the defaults (sections as they open)
+HEIGHTS = {"FIT TO DEPLOY": 6000, "NOT FIT": 8000, "INCONCLUSIVE": 8000}  # px at 1280 wide, the page as it opens (DESIGN §17)
 
 
-@pytest.mark.parametrize("name", ["demo_shortcut", "demo_dormant", "demo_cast"])
+@pytest.mark.parametrize("name", ["demo_shortcut", "demo_dormant", "demo_cast", "demo_source"])
 def test_the_first_findings_title_and_first_evidence_image_lie_on_the_first_screen(browser, reports, name):
     summary = json.loads((reports[name] / "summary.json").read_text())
     page, errors = _open(browser, reports[name] / "report.html", 1280)
@@ -354,14 +356,25 @@ def test_the_first_findings_title_and_first_evidence_image_lie_on_the_first_scre
 
 
 OPEN = {"demo": {"probes"}, "demo_shortcut": {"strategies", "gallery", "probes"}, "demo_dormant": {"probes"},
-        "demo_cast": {"probes"}}  # the sections holding a blocker's or a warning's evidence
+        "demo_cast": {"probes"}, "demo_source": {"probes"}}  # the sections holding a blocker's or a warning's evidence
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_every_bundled_configs_page_is_short(browser, reports, name):
+    """NOT FIT pages at most 8,000 px and FIT pages at most 6,000 px at 1280 px wide, sections as they open (DESIGN §17)."""
+    summary = json.loads((reports[name] / "summary.json").read_text())
+    page, errors = _open(browser, reports[name] / "report.html", 1280)
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height <= HEIGHTS[summary["verdict"]], (name, summary["verdict"], height)
+    assert errors == []
+    page.close()
 
 
 @pytest.mark.parametrize("name", DEMOS)
 def test_page_height_sections_fold_and_open_and_images_keep_their_aspect(browser, reports, name):
     summary = json.loads((reports[name] / "summary.json").read_text())
     page, errors = _open(browser, reports[name] / "report.html", 1280)
-    assert page.evaluate("document.documentElement.scrollHeight") <= HEIGHTS[name]
+    assert page.evaluate("document.documentElement.scrollHeight") <= HEIGHTS[summary["verdict"]]
     # every section is a <details>; only those holding a blocker's or warning's evidence are open
     sections = page.eval_on_selector_all("main > details.section", "els => els.map(e => [e.id, e.open])")
     acting = [f for f in summary["findings"] if f["severity"] != "note"]

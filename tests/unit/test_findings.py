@@ -70,9 +70,11 @@ FAMILY = [("accuracy", {}), ("mean_focus_score", {}), ("right_for_wrong_reason_r
           ("n_scored", {"threshold": 50}), ("background_gap", {"kind": "max", "threshold": 0.1})]
 
 
-@pytest.mark.parametrize("with_causes", [False, True])
+@pytest.mark.parametrize("with_causes", [False, True, "stories"])
 def test_every_failing_rule_is_in_exactly_one_finding_over_every_combination(with_causes):
-    """All 2^11 fail/pass combinations of one rule per family, with and without confirmed shortcuts and a fooling probe."""
+    """All 2^11 fail/pass combinations of one rule per family, with and without confirmed shortcuts and a fooling probe; and
+    with every story kind of DESIGN §17 at once (places read all around b, a place read for a, property shortcut and
+    fragility, per-class background gaps, a collapsed object-only accuracy)."""
     strategies = [strategy("a", 0, TL, rows=(0, 1)), strategy("b", 0, TR, colour="green", rows=(2,))] if with_causes else []
     probes = [{"probe": "logo", "kind": "overlay", "place": "at", "x0": 0.7, "y0": 0.8, "x1": 0.9, "y1": 0.9, "class": "b", "effect": 0.9,
                "effect_lo": 0.8, "effect_hi": 1.0, "fools": True, "from_labels": ["a"], "sentence": "the overlay turns a into b",
@@ -84,11 +86,23 @@ def test_every_failing_rule_is_in_exactly_one_finding_over_every_combination(wit
     checks = [{"name": "randomisation", "status": "fail", "message": "randomisation: 0.9 >= 0.5"},
               {"name": "heatmap_signal", "status": "fail", "message": "heatmap_signal: 60% > 50%"}]
     swap = {"background_gap": 0.4, "background_gap_lo": 0.3, "background_gap_hi": 0.5, "accuracy_same": 1.0, "accuracy_other": 0.6,
-            "background_flip": 0.3, "note": None}
+            "background_flip": 0.3, "note": None, "per_class": {"a": {"n": 3, "background_gap": 0.5}, "b": {"n": 3, "background_gap": 0.1}}}
+    props = []
+    if with_causes == "stories":
+        strategies = []
+        probes = [probe_row("frame", "border", "b", (0, 0, 1, 1), flip=1.0, control=0.9, control_lo=0.78, reads=True, fools=False, froms=("a",)),
+                  probe_row("noise", "bottom-right", "b", (0.8, 0.8, 1, 1), flip=0.6, control=0.45, control_lo=0.3, reads=True, fools=False,
+                            froms=("a",)),
+                  probe_row("watermark", "top-left", "a", TL, flip=0.7, control=0.4, control_lo=0.3, reads=True, fools=True, froms=("b",))]
+        props = [prop_row("a", "colour", "yellow", "shortcut"), prop_row("b", "sharpness", "down", "fragile", froms=("a",)),
+                 prop_row("a", "contrast", "up", "data", effect=0.05)]
     for failing in itertools.product((False, True), repeat=len(FAMILY)):
         gate = [rule(m, status="fail" if f else "pass", **kw) for (m, kw), f in zip(FAMILY, failing)]
         s = summary(gate, strategies=strategies, probes=probes, checks=checks if sum(failing) % 2 else ())
         s["probes"]["background_swap"] = swap
+        if with_causes == "stories":
+            with_properties(s, props)
+            s["aggregates"] = {"per_class": {"a": {"object_only_accuracy": 0.1, "n_scored": 20.0}, "b": {"object_only_accuracy": 0.9, "n_scored": 20.0}}}
         out = findings.build(s, table)
         assert_accounted(out, s)
 
@@ -305,9 +319,18 @@ def test_coarse_maps_over_large_boxes_are_a_note_with_the_chance_level_and_finer
 # --------------------------------------------------------------------------- cues without a place (DESIGN §15)
 
 
+EDITS = {("colour", "yellow"): ("a yellow background", "yellower"), ("colour", "red"): ("a red background", "redder"),
+         ("brightness", "up"): ("a brighter background", "brighter"), ("sharpness", "down"): ("a blurred background", "blurrier"),
+         ("jpeg", "up"): ("a heavily compressed (JPEG) background", "more compressed"),
+         ("contrast", "up"): ("a higher-contrast background", "higher in contrast"), ("colour", "green"): ("a green background", "greener")}
+"""The words the properties stage writes into each row (summary.json), for the rows built here."""
+
+
 def prop_row(label, prop, direction, verdict, *, effect=0.8, auc=0.97, froms=("b",), rows=(1,)):
     lo = effect - 0.1
-    return {"class": label, "property": prop, "direction": direction, "auc": auc, "auc_lo": auc - 0.05, "auc_hi": min(auc + 0.02, 1.0),
+    ties = verdict in ("shortcut", "data")
+    return {"edit_words": EDITS[(prop, direction)][0], "data_words": EDITS[(prop, direction)][1],
+            "data_state": "ties" if ties else "none","class": label, "property": prop, "direction": direction, "auc": auc, "auc_lo": auc - 0.05, "auc_hi": min(auc + 0.02, 1.0),
             "flip": effect + 0.02, "control_flip": 0.02, "effect": effect, "effect_lo": lo, "effect_hi": effect + 0.05,
             "heat_off_region": 0.7, "verdict": verdict, "n": 40, "n_data": 200, "from_labels": list(froms),
             "exemplar_rows": list(rows), "exemplar_after_confidence": [0.9] * len(rows), "marked_row": 0, "marked_value": 0.2,
@@ -344,8 +367,13 @@ def test_a_classs_property_shortcuts_are_one_finding_and_gate_through_probes_foo
     fragile = [f for f in out if f["id"].endswith("fragile@background")]
     assert [f["id"] for f in fragile] == ["property:b:fragile@background"]  # a's fragile edit joined a's cause
     assert fragile[0]["severity"] == "warning" and not fragile[0]["rules"] and "properties_fragile" in fragile[0]["action"]
-    note = next(f for f in out if f["id"] == "property:b:contrast-up@data")
-    assert note["severity"] == "note" and "the model does not answer from it" in note["sentence"]
+    assert fragile[0]["title"] == "A heavily compressed (JPEG) background turns a images into b"  # names the edit, never "Background edits"
+    # every row of a class in one finding: b's data-only row is a sentence of b's story, not a note that it is ignored
+    assert "the b images' backgrounds are higher in contrast than the others' (AUC 0.97" in fragile[0]["sentence"]
+    assert not [f for f in out if f["id"].endswith("@data")]
+    alone = findings.build(with_properties(summary(gate), [prop_row("c", "contrast", "up", "data", effect=0.05)]), s)
+    note = next(f for f in alone if f["id"] == "property:c:contrast-up@data")
+    assert note["severity"] == "note" and "no background edit that way fools the model" in note["sentence"]
 
 
 @pytest.mark.parametrize("share,attributed", [(0.49, False), (0.50, True), (0.51, True)])
@@ -377,3 +405,61 @@ def test_a_colour_that_echoes_a_spatial_shortcut_joins_its_finding():
     spatial = next(f for f in out if f["kind"] == "shortcut")
     assert "the marker's echo, not a second cause" in spatial["sentence"] and "redder" in spatial["sentence"]
     assert "property:b:colour-green@background" in ids  # ... a colour with no marker of its class is
+
+
+# --------------------------------------------------------------------------- one class, one story (DESIGN §17)
+
+
+def probe_row(probe, place, label, rect, *, flip, control, control_lo, reads, fools, froms=("other",), rows=(0, 1)):
+    words = {"border": "around the image", "top-left": "at the top-left corner", "bottom-right": "at the bottom-right corner"}[place]
+    what = {"frame": "a dark frame", "watermark": "a stock-photo watermark", "noise": "a patch of random noise"}[probe]
+    return {"probe": probe, "kind": probe, "place": place, "x0": rect[0], "y0": rect[1], "x1": rect[2], "y1": rect[3], "class": label,
+            "n": 50, "flip": flip, "control_flip": control, "effect": flip - control, "effect_lo": flip - control - 0.15,
+            "effect_hi": flip - control + 0.1, "accuracy": 1 - flip, "artifact_heat": 0.5, "fools": fools, "n_flipped": 20,
+            "heat_area": 0.2, "from_labels": list(froms), "control_lo": control_lo, "control_hi": control + 0.1, "object_overlap": 0.02,
+            "reads": reads, "place_words": words, "what": what, "exemplar_rows": list(rows), "exemplar_after_confidence": [0.9] * len(rows),
+            "sentence": f"{what} {words} turns {flip:.0%} of {' and '.join(froms)} images into {label} (the same area filled: {control:.0%})"}
+
+
+def xray(gate):
+    """The chest X-ray case of DESIGN §17: 'other' recognised from its surroundings; every edit around the lungs turns it into
+    covid (a flat border 90%, flat corners 45-50%), a watermark at a corner fools beyond its read control."""
+    rows = [probe_row("frame", "border", "covid", (0, 0, 1, 1), flip=1.0, control=0.9, control_lo=0.78, reads=True, fools=False),
+            probe_row("watermark", "top-left", "covid", TL, flip=0.9, control=0.5, control_lo=0.34, reads=True, fools=True),
+            probe_row("noise", "bottom-right", "covid", (0.8, 0.8, 1, 1), flip=0.6, control=0.45, control_lo=0.3, reads=True, fools=False),
+            probe_row("noise", "bottom-right", "other", (0.8, 0.8, 1, 1), flip=0.02, control=0.0, control_lo=0.0, reads=False,
+                      fools=False, froms=("covid",))]
+    s = summary(gate, probes=rows)
+    s["aggregates"] = {"per_class": {"other": {"object_only_accuracy": 0.10, "n_scored": 50.0},
+                                     "covid": {"object_only_accuracy": 0.95, "n_scored": 50.0}}}
+    return s
+
+
+def test_places_all_around_the_objects_are_one_story_titled_by_the_surroundings():
+    gate = [rule("probes_fooled", kind="max", threshold=0, status="fail", value=3),
+            rule("class_mean_energy_in_box", scope="other", status="fail", value=0.1, threshold=0.4)]
+    n = 10
+    table = samples(n, labels=["other"] * 5 + ["covid"] * 5, flags=["right_for_wrong_reason"] * 5 + ["ok"] * 5, strategies=[-1] * n)
+    out = findings.build(xray(gate), table)
+    assert_accounted(out, table)
+    story = out[0]
+    assert story["id"] == "context:covid:surroundings" and story["severity"] == "blocker" and story["rules"] == ["probes_fooled"]
+    assert story["title"] == "'other' is recognised from its surroundings, not its objects"
+    assert "any edit around the image turns 90% of other images into covid" in story["sentence"].lower()
+    assert "with only the objects kept, 10% of other images stay other" in story["sentence"]
+    # the watermark whose corner the model reads is not a cause of its own
+    assert not [f for f in out if f["kind"] == "probe"] and "watermark" in story["sentence"]
+    # the heat of 'other' lies off its lungs: its finding names the story as the likely cause, never "no tested cause"
+    heat = next(f for f in out if f["kind"] == "heatmap")
+    assert heat["rules"] == ["class_mean_energy_in_box[other]"]
+    assert "no tested cause" not in heat["sentence"] + heat["action"] and story["id"] in heat["sentence"]
+
+
+def test_one_place_any_edit_fools_is_a_place_finding():
+    rows = [probe_row("frame", "border", "covid", (0, 0, 1, 1), flip=1.0, control=0.9, control_lo=0.78, reads=True, fools=False)]
+    s = summary([rule("probes_fooled", kind="max", threshold=0, status="fail", value=1)], probes=rows)
+    table = samples(2, labels=["other", "covid"], flags=["ok", "ok"], strategies=[-1, -1])
+    (f,) = [f for f in findings.build(s, table) if f["severity"] != "note"]
+    assert f["id"] == "place:covid:border" and f["kind"] == "place" and f["severity"] == "blocker"
+    assert f["title"] == "Any edit of the image border turns other images into covid"
+    assert [e["view"] for e in f["evidence"]] == ["before_after"] and "flat fill around the image" in f["evidence"][0]["caption"]
