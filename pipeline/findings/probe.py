@@ -93,7 +93,7 @@ def probe_pieces(summary: Mapping[str, Any], s: Samples | None, level: float) ->
     for c in probe_causes(summary, s, level):
         top = top_row(summary, c)
         pieces.append(Piece(c, "probe", frozenset(c.finding.labels), _probe_clause(top, level), around=at_border(top),
-                            sources=frozenset(top.get("from_labels", []))))
+                            turned=frozenset(top.get("from_labels", []))))
     return pieces + read_pieces(summary, s, level)
 
 

@@ -193,11 +193,11 @@ def property_pieces(summary: Mapping[str, Any], s: Samples | None, level: float,
             clause = (echo_sentence(rows, level).strip() if echoes_colour(rows, confirmed)
                       else "; ".join(_effect_text(r, level) for r in rows[:2]))
             pieces.append(Piece(shortcut_cause(rows, s, level, fragile), "property", frozenset([label]), clause,
-                                sources=frozenset(f for r in rows for f in r.get("from_labels", []))))
+                                turned=frozenset(f for r in rows for f in r.get("from_labels", []))))
         elif fragile:
             pieces.append(Piece(fragility_cause(fragile, s, level), "fragile", frozenset([label]),
                                 "; ".join(_effect_text(r, level) for r in fragile[:2]),
-                                sources=frozenset(f for r in fragile for f in r.get("from_labels", []))))
+                                turned=frozenset(f for r in fragile for f in r.get("from_labels", []))))
     return pieces, {c: sorted(rs, key=lambda r: -as_float(r["auc"])) for c, rs in data.items()}
 
 

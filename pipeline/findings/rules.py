@@ -239,7 +239,7 @@ def suspect(rules: Sequence[Mapping[str, Any]], causes: Sequence[Cause], s: Samp
     into or as the class whose images turn (DESIGN §17 "Heat with a suspect"): the one whose classes answer most of the
     right-for-wrong-reason samples."""
     def classes(c: Cause) -> set[str]:
-        return set(c.finding.labels) | c.subjects | c.sources
+        return set(c.finding.labels) | c.subjects | c.turned
 
     edits = [c for c in causes if c.kinds & {"probe", "place", "context", "property", "fragile", "shortcut"}
              and any(g["scope"] == "overall" or g["scope"] in classes(c) for g in rules)]

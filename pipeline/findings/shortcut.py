@@ -24,6 +24,7 @@ class Cause:
     kinds: frozenset[str] = frozenset()
     subjects: frozenset[str] = frozenset()
     sources: frozenset[str] = frozenset()  # the classes whose images turn, where a read place says so
+    turned: frozenset[str] = frozenset()  # the classes whose images any of its tests turned
     absorbed: tuple[str, ...] = ()
 
 

@@ -36,7 +36,8 @@ class Piece:
     subjects: frozenset[str]
     clause: str
     around: bool = False  # the edit covers the image's border (the frame probe, a read border): the surroundings, not one place
-    sources: frozenset[str] = frozenset()  # the classes whose images turn (a read place's): its story also says their object-only accuracy
+    sources: frozenset[str] = frozenset()  # the classes whose images turn at a read place: its story says their object-only accuracy
+    turned: frozenset[str] = frozenset()  # the classes whose images the test turned (a heatmap finding's suspect, §17)
 
     @property
     def effect(self) -> float:
@@ -72,12 +73,12 @@ def lead_of(group: Sequence[Piece]) -> Piece:
 
 
 def _evidence(lead: Piece, others: Sequence[Piece]) -> tuple[dict, ...]:
-    """The lead's evidence, then the strongest before -> after pairs of the other tests (two per test, strongest test
-    first), at most MAX_EVIDENCE; at least two of the others' pairs when they have them."""
+    """The lead's evidence, then the strongest before -> after pairs of the other tests in the places left (two per test,
+    strongest test first), at most MAX_EVIDENCE."""
     own = list(lead.cause.finding.evidence)
     pairs = [e for p in sorted(others, key=lambda p: -p.effect)
              for e in [x for x in p.cause.finding.evidence if x.get("view") == "before_after"][:2]]
-    keep = own[:MAX_EVIDENCE - min(2, len(pairs))]
+    keep = own[:MAX_EVIDENCE]
     seen = {(e.get("sample_id"), e.get("view"), e.get("probe"), e.get("property")) for e in keep}
     for e in pairs:
         key = (e.get("sample_id"), e.get("view"), e.get("probe"), e.get("property"))
@@ -97,6 +98,7 @@ def compose(group: Sequence[Piece], extra: Mapping[str, Sequence[str]] | None = 
     others = sorted((p for p in group if p is not lead), key=lambda p: (-p.effect, p.cause.finding.id))
     subjects = frozenset().union(*(p.subjects for p in group))
     sources = frozenset().union(*(p.sources for p in group))
+    turned = frozenset().union(*(p.turned | p.sources for p in group))
     f = lead.cause.finding
     clauses = [p.clause.rstrip(". ") for p in others if p.clause]
     for c in sorted(subjects | sources):
@@ -128,7 +130,7 @@ def compose(group: Sequence[Piece], extra: Mapping[str, Sequence[str]] | None = 
     classes = frozenset().union(*(p.cause.classes for p in group))
     # a confirmed shortcut is attributed by its strategies' members (§13); the other tests by the answers (§17)
     classes |= frozenset().union(*(p.subjects for p in group if p.kind in ATTRIBUTABLE - {"shortcut"}))
-    return Cause(finding, members, classes, kinds=kinds, subjects=subjects, sources=sources,
+    return Cause(finding, members, classes, kinds=kinds, subjects=subjects, sources=sources, turned=turned,
                  absorbed=tuple(p.cause.finding.id for p in group))
 
 

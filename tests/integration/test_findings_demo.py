@@ -25,10 +25,12 @@ def test_the_shortcut_demo_has_one_blocker_for_all_its_failing_rules_naming_the_
     assert code == 1 and len(failing) == 7
     blockers = [f for f in summary["findings"] if f["severity"] == "blocker"]
     assert len(blockers) == 1
-    # its only warning: background edits (no rule fails for it) turn circles and triangles into square
-    warnings = [f for f in summary["findings"] if f["severity"] == "warning"]
-    assert [(w["id"], w["rules"]) for w in warnings] == [("property:square:fragile@background", [])]
+    # one class, one story (§17): the background edits that turn circles and triangles into square are a sentence of the
+    # marker's story (square's), not a warning of their own
+    assert not [f for f in summary["findings"] if f["severity"] == "warning"]
     f = blockers[0]
+    fragile = next(r for r in summary["probes"]["properties"]["rows"] if r["class"] == "square" and r["verdict"] == "fragile")
+    assert f"{fragile['edit_words']} turns {fragile['flip']:.0%} of circle and triangle images into square" in f["sentence"]
     assert f["kind"] == "shortcut" and sorted(f["rule_index"]) == failing
     assert f["id"] == "shortcut:circle+square+triangle:corners"
     assert all(f"{colour} → {label}" in f["sentence"] for colour, label in (("red", "circle"), ("green", "square"), ("blue", "triangle")))
@@ -69,7 +71,9 @@ def test_the_good_demo_has_no_blocker_and_one_warning_its_background_fragility(d
     assert [f["severity"] for f in summary["findings"]] == ["warning", "note"]
     assert summary["findings"][0]["rules"] == []
     md = (out / "summary.md").read_text()
-    assert "No blocker and no warning." not in md and "Background edits turn square and triangle images into circle" in md
+    first = summary["findings"][0]
+    assert "No blocker and no warning." not in md and first["title"] in md and "Background edits" not in first["title"]
+    assert first["title"].endswith("background turns square and triangle images into circle")
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -159,7 +159,8 @@ def test_no_demo_warns_about_the_resize_and_every_demo_is_better_than_chance(dem
         assert not any(f["id"] == "data:*:resize" for f in summary["findings"]), name
         assert summary["provenance"]["preprocessing_check"]["resize"]["other_better"] is False, name
         check = next(c for c in summary["trust"]["checks"] if c["name"] == "better_than_chance")
-        assert check["status"] == "pass" and check["value"] > 1 / 3 + 0.4, (name, check["message"])
+        margin = 0.4 if name in ("demo", "demo_shortcut", "demo_dormant", "demo_cast", "demo_source", "demo_gray") else 0.1
+        assert check["status"] == "pass" and check["value"] > 1 / 3 + margin, (name, check["message"])
 
 
 def test_an_untrained_model_is_inconclusive_not_fit(tmp_path):

@@ -78,9 +78,9 @@ def test_blank_control_and_regions_too_large_to_judge(tmp_path):
     (tmp_path / "imgs").mkdir()
     lines = ["image,label,x0,y0,x1,y1"]
     for i in range(12):
-        big = i >= 8  # the last four: a box over 60% of the image
+        big = i >= 8  # the last four: a box over 70% of the image (evidence.max_region_fraction)
         img = np.clip(rng.normal(200, 10, (32, 32, 3)), 0, 255).astype(np.uint8)  # bright: 'a'
-        x0, y0, x1, y1 = (2, 2, 28, 28) if big else (10, 10, 18, 18)
+        x0, y0, x1, y1 = (1, 1, 30, 30) if big else (10, 10, 18, 18)
         img[y0:y1, x0:x1] = 90  # a darker object that does not flip the class
         Image.fromarray(img).save(tmp_path / "imgs" / f"a{i}.png")
         lines.append(f"a{i}.png,a,{x0},{y0},{x1},{y1}")
@@ -101,7 +101,7 @@ def test_blank_control_and_regions_too_large_to_judge(tmp_path):
         assert r["object_dependence"] != ""
     for r in rows[8:]:
         assert r["object_dependence"] == "" and r["still_right_without_object"] == ""
-        assert r["evidence_note"].startswith("region covers 66% of the input")  # 26 x 26 of 32 x 32 = 0.66
+        assert r["evidence_note"].startswith("region covers 82% of the input")  # 29 x 29 of 32 x 32 = 0.82
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["explanation"]["not_judged_large_region"] == 4 and summary["explanation"]["blank_also_right"] == 8
     assert summary["aggregates"]["overall"]["still_right_without_object_rate"] == 0.0
