@@ -1,5 +1,5 @@
 """What the user sees while the audit runs: warnings (the audit goes on; errors are raised and printed once by the
-CLI) and which stage is running, so a failure can name the stage it happened in."""
+CLI), which stage is running (so a failure can name the stage it happened in) and each stage's progress bar."""
 
 from __future__ import annotations
 
@@ -37,3 +37,39 @@ def stage(name: str, timing: MutableMapping[str, Any] | None = None) -> Iterator
 def stage_of(exc: BaseException) -> str | None:
     """The stage an exception left, or None when it happened outside every stage."""
     return getattr(exc, STAGE_ATTR, None)
+
+
+class Progress:
+    """One stage's progress bar on stderr ("probes 120/384 cells", its rate and time left), or nothing when disabled
+    (``--no-progress``). The stage says its total and unit when it knows them (:meth:`start`) and ticks; a test that
+    stops early (DESIGN §18) ticks its whole share at once, so the bar ends at its total."""
+
+    def __init__(self, name: str, enabled: bool):
+        self.name, self.enabled, self.bar = name, enabled, None
+
+    def start(self, total: int, unit: str) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        self.close()
+        self.bar = tqdm(total=total, desc=self.name, unit=f" {unit}", unit_scale=False, file=sys.stderr, leave=True)
+
+    def tick(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@contextlib.contextmanager
+def progress(name: str, enabled: bool) -> Iterator[Progress]:
+    """A :class:`Progress` for one stage, closed when it ends."""
+    bar = Progress(name, enabled)
+    try:
+        yield bar
+    finally:
+        bar.close()

@@ -27,7 +27,7 @@ from pipeline.properties.stage import properties_stage
 from pipeline.strategies.stage import strategies_stage
 from pipeline.config import AuditConfig
 from pipeline.explain.engines.drive import run_engine, work_plan
-from pipeline.console import notice, stage
+from pipeline.console import notice, progress, stage
 from pipeline.errors import AuditError
 from pipeline.prepare.stage import prepare_checked
 from pipeline.prepare.prepared import Prepared
@@ -38,6 +38,7 @@ from pipeline.publish.summary import fingerprints
 from pipeline.explain.worker import BatchResult, WorkPlan
 
 if TYPE_CHECKING:
+    from pipeline.explain.explained import PassCount
     from pipeline.tracking.models import ResolvedModel
     from pipeline.tracking.runs import Tracker
 
@@ -69,7 +70,7 @@ def audit(
 
     cfg, registry, baseline_path = resolve_inputs(cfg, baseline or cfg.baseline, mlflow)
     with tracked_run(cfg, mlflow, notice) as tracker:
-        run = _start(cfg, output=output, baseline_path=baseline_path, limit=limit)
+        run = _start(cfg, output=output, baseline_path=baseline_path, limit=limit, progress=progress)
         return _staged(run, progress=progress, resume=resume, tracker=tracker, registry=registry)
 
 
@@ -88,9 +89,10 @@ class Run:
     limit: int | None
     started: dt.datetime
     t0: float  # perf_counter at the start
+    progress: bool = True  # each stage's progress bar on stderr
 
 
-def _start(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None, limit: int | None) -> Run:
+def _start(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None, limit: int | None, progress: bool = True) -> Run:
     """Prepare: the baseline, the checked samples and model, the fingerprints, the per-sample work plan."""
     import keras
 
@@ -99,10 +101,10 @@ def _start(cfg: AuditConfig, *, output: Path | None, baseline_path: Path | None,
     keras.utils.set_random_seed(cfg.seed)
     out_dir = output_dir(cfg, output)
     with stage("prepare"):
-        prep = prepare_checked(cfg, limit=limit, reports=out_dir.parent)
+        prep = prepare_checked(cfg, limit=limit, reports=out_dir.parent, progress=progress)
     prints = fingerprints(cfg, prep)
     compared = compare_baseline(base, baseline_path, prints, require_same=cfg.baseline_require_same_dataset)
-    return Run(cfg, prep, work_plan(cfg, prep), prints, base, baseline_path, compared, out_dir, limit, started, t0)
+    return Run(cfg, prep, work_plan(cfg, prep), prints, base, baseline_path, compared, out_dir, limit, started, t0, progress)
 
 
 def _staged(run: Run, *, progress: bool, resume: bool, tracker: "Tracker | None", registry: "ResolvedModel | None") -> AuditResult:
@@ -204,21 +206,42 @@ def _conclude_and_write(run: Run, folder: Path, explained: Explained, tracker: "
 
 
 def _conclusions(run: Run, explained: Explained) -> Conclusions:
-    """Trust -> strategies -> probes -> properties -> aggregates and gate; each stage's seconds go into the explain
-    loop's timing (summary.json's provenance)."""
+    """Trust -> strategies -> probes -> properties -> aggregates and gate; each stage's seconds and forward passes go into
+    the explain loop's timing (summary.json's provenance), its progress to stderr."""
     cfg, prep, timing = run.cfg, run.prep, explained.timing
     values, cams, target_class = explained.values, explained.cams, explained.target_class
     table = sample_table(cfg, prep, values)
-    with stage("trust", timing):
-        checks, randomisation = trust_stage(cfg, prep, table, values, cams, target_class)
+    passes = timing.setdefault("passes", explain_passes(run, prep))
+    with stage("trust", timing), progress("trust", run.progress) as bar:
+        checks, randomisation = trust_stage(cfg, prep, table, values, cams, target_class, bar)
     timing["randomisation"] = randomisation
-    with stage("strategies", timing):
+    passes["trust"] = {"forward": 0, "gradcam": int((randomisation or {}).get("samples") or 0) * cfg.trust.randomisation_draws}
+    with stage("strategies", timing), progress("strategies", run.progress) as bar:
         ev, model = stage_inputs(cfg, prep, values, cams, target_class)
-        strat = strategies_stage(cfg, ev, model)
-    with stage("probes", timing):
-        probed = probes_stage(cfg, ev, model, cams, strat, prep.model.input)
-    with stage("properties", timing):
-        props = properties_stage(cfg, ev, model, cams, prep.model.input)
+        strat = strategies_stage(cfg, ev, model, bar)
+    passes["strategies"] = _passes(model.count, (0, 0))
+    seen = (model.count.forward, model.count.gradcam)
+    with stage("probes", timing), progress("probes", run.progress) as bar:
+        probed = probes_stage(cfg, ev, model, cams, strat, prep.model.input, bar)
+    passes["probes"], seen = _passes(model.count, seen), (model.count.forward, model.count.gradcam)
+    with stage("properties", timing), progress("properties", run.progress) as bar:
+        props = properties_stage(cfg, ev, model, cams, prep.model.input, bar)
+    passes["properties"] = _passes(model.count, seen)
     timing["properties_data_seconds"] = round(props.data_seconds, 3) if props is not None else None
     with stage("gate"):
         return conclude(cfg, prep, table, checks, (strat, probed, props), run.base, run.compared, run.baseline_path)
+
+
+def _passes(count: "PassCount", before: tuple[int, int]) -> dict[str, int]:
+    """A stage's forward and Grad-CAM passes: the classifier's count since ``before``."""
+    return {"forward": count.forward - before[0], "gradcam": count.gradcam - before[1]}
+
+
+def explain_passes(run: Run, prep: Prepared) -> dict[str, dict[str, int]]:
+    """The passes before the stages after the explain loop: the preprocessing check's, and the explain loop's (each usable
+    sample once, plus its three intervention images — object removed, object only, blank — where they ran)."""
+    usable = sum(s.skip_reason is None for s in prep.samples)
+    intervened = int(np.asarray(run.plan.intervene)[[s.row for s in prep.samples if s.skip_reason is None]].sum())
+    check = prep.check.passes if getattr(prep, "check", None) is not None else 0
+    return {"preprocessing_check": {"forward": int(check), "gradcam": 0},
+            "explain": {"forward": usable + 3 * intervened, "gradcam": usable}}

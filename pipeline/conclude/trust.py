@@ -12,6 +12,7 @@ from pipeline.evidence import checks
 from pipeline.config import AuditConfig
 
 if TYPE_CHECKING:
+    from pipeline.console import Progress
     from pipeline.prepare.prepared import Prepared
 
 
@@ -24,7 +25,8 @@ def answer_words(space: Any, label: int, model_class: int) -> str:
 
 
 def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, cams: np.ndarray, target_class: np.ndarray,
-                 predicted: np.ndarray, model_class: np.ndarray, rand_timing: dict[str, Any] | None = None) -> list[checks.TrustCheck]:
+                 predicted: np.ndarray, model_class: np.ndarray, rand_timing: dict[str, Any] | None = None,
+                 bar: "Progress | None" = None) -> list[checks.TrustCheck]:
     """The trust checks of DESIGN §6 and §13 (the randomisation one runs the model copy: TensorFlow); ``predicted`` (N,)
     label indices, ``model_class`` (N,) the model's classes (-1 where unknown); ``rand_timing`` receives the
     randomisation check's own timings."""
@@ -37,7 +39,8 @@ def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable
         from pipeline.evidence.randomisation import randomisation_statistic
 
         median, n, _ = randomisation_statistic(cfg, prep.model, prep.samples, cams, target_class, timing=rand_timing,
-                                              keras_file=prep.loaded.keras_file)
+                                              keras_file=prep.loaded.keras_file, sequential=cfg.statistics.sequential,
+                                              start=bar.start if bar else None, tick=bar.tick if bar else (lambda n: None))
     rand = checks.randomisation_check(median, n, cfg.trust.max_randomised_similarity, enabled=cfg.trust.randomisation)
     scored = table.flags != "skipped"
     signal = checks.signal_check(int((table.flags == "no_signal").sum()), int(scored.sum()), cfg.trust.max_no_signal)
@@ -61,9 +64,9 @@ def chance_check(cfg: AuditConfig, table: aggregates.SampleTable) -> checks.Trus
 
 
 def trust_stage(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray], cams: np.ndarray,
-                target_class: np.ndarray) -> tuple[list[checks.TrustCheck], dict[str, Any] | None]:
+                target_class: np.ndarray, bar: "Progress | None" = None) -> tuple[list[checks.TrustCheck], dict[str, Any] | None]:
     """The trust checks on the explain loop's results, and the randomisation check's own timings (None when it did not run)."""
     rand: dict[str, Any] = {}
     found = trust_checks(cfg, prep, table, cams, target_class, values["predicted"],
-                         values.get("predicted_model_class", np.full(len(table.flags), -1)), rand)
+                         values.get("predicted_model_class", np.full(len(table.flags), -1)), rand, bar)
     return found, rand or None

@@ -14,8 +14,9 @@ five seeds).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -23,20 +24,24 @@ from pipeline.config import AuditConfig
 from pipeline.data.samples import Sample
 from pipeline.evidence.interventions import seeded_subset
 from pipeline.evidence.checks import rank_correlation
+from pipeline.evidence.sequential import OPEN, decide, schedule
 from pipeline.data.labels import allowed_classes
 from pipeline.model.explainable import AuditModel
 
 
 def randomisation_statistic(
     cfg: AuditConfig, model: AuditModel, samples: Sequence[Sample], cams: np.ndarray, target_class: np.ndarray,
-    timing: dict | None = None, *, keras_file: Path,
+    timing: dict | None = None, *, keras_file: Path, sequential: bool = False, start: Callable[[int, str], None] | None = None,
+    tick: Callable[[int], None] = lambda n: None,
 ) -> tuple[float, int, np.ndarray]:
     """(median rank correlation, number of (draw, sample) pairs it is over, rows used).
 
     ``cams`` (N, h, w) and ``target_class`` (N,) are the audit's own outputs; rows with target -1
     (skipped) are never chosen. ``timing`` (if given) receives seconds: ``setup`` (copy loaded,
     images decoded), ``first_draw`` (includes tracing), ``per_draw`` (the later draws' mean),
-    ``reinitialise`` (host time re-initialising layers, all draws) and ``samples``.
+    ``reinitialise`` (host time re-initialising layers, all draws) and ``samples`` (of ``samples_max``).
+    ``sequential``: the samples in looks of 16, 32, ... (DESIGN §18), stopping when the median's interval lies wholly
+    below ``trust.max_randomised_similarity`` or reaches it.
     """
     import time
 
@@ -61,28 +66,56 @@ def randomisation_statistic(
     step = make_step(cam_model, get_method(cfg.explain.method), n_classes=model.n_classes, input_size=model.input_size, tokens=model.tokens)
     batch = cfg.explain.batch_size
     no_boxes = (np.zeros((batch, 1, 4), np.int32), np.zeros((batch, 1), np.int32), np.zeros((batch, 1), bool))
-    batches = list(sample_batches([samples[r] for r in rows], model.input, batch))
-    original = np.asarray(cams)[rows]
+    # the looks take the samples in a seeded order (one look: the fixed-size run's own order)
+    order = np.random.default_rng(cfg.seed + 3).permutation(rows) if sequential else rows
+    plan = schedule(len(rows), cfg.statistics.interval, sequential)
+    correlations = np.full((cfg.trust.randomisation_draws, len(rows)), np.nan)
     position = {int(r): i for i, r in enumerate(rows)}
-    correlations = []
-    t_setup, reinit, draws = time.perf_counter() - t0, 0.0, []
-    for draw in range(cfg.trust.randomisation_draws):
-        t_draw = time.perf_counter()
-        reinitialise(layers, seed=cfg.seed * 1009 + draw)
-        reinit += time.perf_counter() - t_draw
-        randomised = np.full(original.shape, np.nan, np.float32)
-        for batch_rows, images, _raw, errors in batches:
-            r = batch_rows.numpy()
-            targets = np.where(r >= 0, np.asarray(target_class)[np.maximum(r, 0)], -1)
-            maps = step(images, images, allowed_classes(targets, model.n_classes), *no_boxes)["cams"].numpy()
-            for i, row in enumerate(r):
-                if row >= 0 and not errors.numpy()[i]:
-                    randomised[position[int(row)]] = maps[i]
-        correlations.append(rank_correlation(original, randomised))
-        draws.append(time.perf_counter() - t_draw)
+    t_setup, reinit, draws, done = time.perf_counter() - t0, 0.0, [], 0
+    (start or (lambda total, unit: None))(cfg.trust.randomisation_draws * len(rows), "maps")
+    for k, n in enumerate(plan.looks):
+        new = [samples[int(r)] for r in order[done:n]]
+        batches = list(sample_batches(new, model.input, batch))
+        for draw in range(cfg.trust.randomisation_draws):
+            t_draw = time.perf_counter()
+            reinitialise(layers, seed=cfg.seed * 1009 + draw)
+            reinit += time.perf_counter() - t_draw
+            for batch_rows, images, _raw, errors in batches:
+                r = batch_rows.numpy()
+                targets = np.where(r >= 0, np.asarray(target_class)[np.maximum(r, 0)], -1)
+                maps = step(images, images, allowed_classes(targets, model.n_classes), *no_boxes)["cams"].numpy()
+                ok = (r >= 0) & np.array([not e for e in errors.numpy()], bool)
+                idx = [position[int(x)] for x in r[ok]]
+                if idx:
+                    correlations[draw, idx] = rank_correlation(np.asarray(cams)[r[ok]], maps[ok])
+            draws.append(time.perf_counter() - t_draw)
+            tick(len(new))
+        done = n
+        seen = np.sort([position[int(x)] for x in order[:n]])
+        median, low, high = _median_interval(correlations[:, seen], plan.level_at(n), cfg.seed)
+        if k < len(plan.looks) - 1 and decide(low, high, cfg.trust.max_randomised_similarity, final=False) != OPEN:
+            tick((len(rows) - n) * cfg.trust.randomisation_draws)
+            break
+    used = order[:done]
     if timing is not None:
-        timing.update(setup=round(t_setup, 3), first_draw=round(draws[0], 3), reinitialise=round(reinit, 3), samples=int(rows.size),
-                      per_draw=round(float(np.mean(draws[1:])), 3) if len(draws) > 1 else None)
-    corr = np.concatenate(correlations)
+        timing.update(setup=round(t_setup, 3), first_draw=round(draws[0], 3), reinitialise=round(reinit, 3), samples=int(used.size),
+                      samples_max=int(rows.size), per_draw=round(float(np.mean(draws[1:])), 3) if len(draws) > 1 else None)
+    corr = correlations[:, np.sort([position[int(x)] for x in used])].ravel()
     finite = corr[~np.isnan(corr)]
-    return (float(np.median(finite)) if finite.size else float("nan")), int(finite.size), rows
+    return (float(np.median(finite)) if finite.size else float("nan")), int(finite.size), np.sort(used)
+
+
+def _median_interval(correlations: np.ndarray, level: float, seed: int) -> tuple[float, float, float]:
+    """(median, low, high) of the (draw, sample) correlations, the interval a bootstrap over samples (each with its draws)."""
+    finite = correlations[~np.isnan(correlations)]
+    if not finite.size:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    n = correlations.shape[1]
+    stats = [np.nanmedian(correlations[:, rng.integers(0, n, n)]) for _ in range(BOOTSTRAP)]
+    tail = (1 - level) / 2 * 100
+    low, high = np.nanpercentile(stats, [tail, 100 - tail])
+    return float(np.median(finite)), float(low), float(high)
+
+
+BOOTSTRAP = 400  # resamples of the decision's interval (the reported statistic is the median itself)

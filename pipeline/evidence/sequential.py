@@ -1,8 +1,10 @@
 """Tests that stop when they are decided (DESIGN §18). Every rate or effect test after the explain loop runs on 16, 32,
 64, ... units up to its configured count, now a maximum, and stops at the first look that decides it:
 
-- **fools / confirmed** when the interval's lower bound reaches the threshold; the false-alarm error is split over the
-  looks (Bonferroni), so the whole sequence's rate stays what ``statistics.interval`` gives one test (5% per side at 0.90);
+- **fools / confirmed** when the interval's lower bound reaches the threshold; the false-alarm error is spent over the
+  looks (a weighted Bonferroni rule: EARLY of it shared by the early looks, the rest at the last), so the whole
+  sequence's rate stays what ``statistics.interval`` gives one test (5% per side at 0.90) while the last look's interval
+  is nearly the fixed-size test's;
 - **not** when an honest upper bound lies below the threshold: for an effect that can only be as large as the share of
   units it moved up, the exact (Clopper–Pearson) upper bound of that share — never a bootstrap of identical values.
 
@@ -14,9 +16,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pipeline.evidence.effects import Effect
 
 FIRST_LOOK = 16
 FOOLS, NOT, OPEN = "fools", "not", "open"
@@ -36,23 +41,39 @@ def looks(maximum: int, sequential: bool = True) -> tuple[int, ...]:
     return (*out, maximum)
 
 
+EARLY = 0.1  # the share of the false-alarm error the early looks spend together (equal parts); the last look spends the rest
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """The looks of one test and the two-sided level of its interval at each look (the false-alarm side split over the
-    looks); ``level`` the configured one (the honest upper bound's, one-sided at (1 - level) / 2)."""
+    """The looks of one test and the two-sided level of its interval at each look (its share of the false-alarm error,
+    :data:`EARLY`); ``level`` the configured one (the honest upper bound's, one-sided at (1 - level) / 2)."""
 
     looks: tuple[int, ...]
-    look_level: float
+    levels: tuple[float, ...]
     level: float
 
     @property
     def maximum(self) -> int:
         return self.looks[-1]
 
+    @property
+    def look_level(self) -> float:
+        """The last look's level (the level a test that ran to its maximum is reported at)."""
+        return self.levels[-1]
+
+    def level_at(self, n: int) -> float:
+        """The level of the look at ``n`` units."""
+        return self.levels[self.looks.index(n)] if n in self.looks else self.levels[-1]
+
 
 def schedule(maximum: int, level: float, sequential: bool = True) -> Schedule:
     sizes = looks(maximum, sequential)
-    return Schedule(sizes, 1.0 - (1.0 - level) / len(sizes), level)
+    alpha = 1.0 - level
+    if len(sizes) == 1:
+        return Schedule(sizes, (level,), level)
+    early = alpha * EARLY / (len(sizes) - 1)
+    return Schedule(sizes, tuple([1.0 - early] * (len(sizes) - 1) + [1.0 - alpha * (1.0 - EARLY)]), level)
 
 
 def upper_exact(positives: int, n: int, level: float) -> float:
@@ -89,6 +110,33 @@ def decide(low: float, upper: float, threshold: float, *, final: bool) -> str:
     if upper < threshold or final:
         return NOT
     return OPEN
+
+
+def judge(a: np.ndarray, b: np.ndarray, threshold: float, plan: Schedule, *, seed: int, resamples: int, look: int | None = None,
+          final: bool = False) -> tuple["Effect", str]:
+    """One look of a paired effect test on the units it has: the mean of ``a - b`` (either may be (n, k), averaged per unit)
+    with its bootstrap interval at the level of the look at ``look`` units (default ``len(a)``; a test over a subset of
+    a look's samples — the probe samples whose labels exclude its class — passes the look's own), and the decision:
+    ``fools`` when the lower bound reaches ``threshold``, ``not`` when the honest upper bound (:func:`effect_upper`, at
+    the configured level) lies below it."""
+    from pipeline.evidence.effects import paired_difference
+
+    a, b = (np.asarray(x, np.float64) for x in (a, b))
+    effect = paired_difference(a, b, level=plan.level_at(len(a) if look is None else look), seed=seed, resamples=resamples)
+    d = (a.mean(axis=1) if a.ndim == 2 else a) - (b.mean(axis=1) if b.ndim == 2 else b)
+    return effect, decide(effect.low, effect_upper(d, plan.level), threshold, final=final)
+
+
+def paired_looks(a: np.ndarray, b: np.ndarray, threshold: float, level: float, *, sequential: bool = True, seed: int = 0,
+                 resamples: int = 1000) -> tuple["Effect", str, int]:
+    """A whole paired test run look by look over its units in order (a simulation's, a unit test's): (effect at the
+    deciding look, decision, units used)."""
+    plan = schedule(len(a), level, sequential)
+    for k, n in enumerate(plan.looks):
+        effect, state = judge(a[:n], b[:n], threshold, plan, seed=seed, resamples=resamples, final=k == len(plan.looks) - 1)
+        if state != OPEN:
+            return effect, state, n
+    return effect, state, n
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
@@ -37,6 +37,15 @@ class Evidence:
     input_size: tuple[int, int]
 
 
+@dataclass
+class PassCount:
+    """Forward passes (images through the model) and Grad-CAM passes run through a :class:`Classifier`, counted so each
+    stage can say what it cost (DESIGN §18)."""
+
+    forward: int = 0
+    gradcam: int = 0
+
+
 @dataclass(frozen=True)
 class Classifier:
     """The model as the causal tests use it: ``images(rows)`` -> {row: (H, W, 3) float32, 0-255 at the
@@ -51,6 +60,7 @@ class Classifier:
     target_class: np.ndarray
     batch_size: int = 32
     explain: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None  # (B, H, W, 3) raw, (B,) labels -> (B, h, w) CAMs
+    count: PassCount = field(default_factory=PassCount)  # what ``probabilities`` and ``explain`` ran (forward.classifier counts)
 
 
 def stage_inputs(cfg: "AuditConfig", prep: "Prepared", values: dict[str, np.ndarray], cams: np.ndarray,

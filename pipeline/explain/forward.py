@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 import numpy as np
 
 from pipeline.data.labels import LabelSpace
-from pipeline.explain.explained import Classifier
+from pipeline.explain.explained import Classifier, PassCount
 from pipeline.explain.worker import probabilities
 
 if TYPE_CHECKING:
@@ -109,7 +109,17 @@ def classifier(cfg: "AuditConfig", model: "AuditModel", samples: Sequence["Sampl
             return (probs[:, sets[label]] >= threshold).any(axis=1)
         return class_label[probs.argmax(axis=1)] == label
 
+    count = PassCount()
+    forward, explain = compiled_forward(model, cfg.explain.batch_size), compiled_explain(cfg, model, sets)
+
+    def counted_forward(images: np.ndarray) -> np.ndarray:
+        count.forward += len(images)
+        return forward(images)
+
+    def counted_explain(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        count.gradcam += len(images)
+        return explain(images, labels)
+
     return Classifier(images=DecodeCache(lambda rows: decoded(cfg, model, samples, rows), model.input_size),
-                      probabilities=compiled_forward(model, cfg.explain.batch_size),
-                      is_label=is_label, target_class=np.asarray(target_class), batch_size=cfg.explain.batch_size,
-                      explain=compiled_explain(cfg, model, sets))
+                      probabilities=counted_forward, is_label=is_label, target_class=np.asarray(target_class),
+                      batch_size=cfg.explain.batch_size, explain=counted_explain, count=count)

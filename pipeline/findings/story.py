@@ -149,7 +149,9 @@ def tell(pieces: Sequence[Piece], extra: Mapping[str, Sequence[str]] | None = No
          alone: Mapping[str, Sequence[str]] | None = None) -> list[Cause]:
     """Every story: pieces that share a subject composed into one cause each, largest effect first (``collapsed``: the
     classes whose object-only accuracy collapsed; ``extra``, ``alone``: see :func:`compose`)."""
-    stories = [compose(g, extra, frozenset(collapsed), alone) for g in _groups(pieces)]
+    # the swap's per-class gaps are point estimates: they join a class's story, never make one (the whole swap's gap,
+    # with its interval, is the background's own finding)
+    stories = [compose(g, extra, frozenset(collapsed), alone) for g in _groups(pieces) if {p.kind for p in g} != {"background"}]
     return sorted(stories, key=lambda c: (-c.finding.effect, c.finding.id))
 
 

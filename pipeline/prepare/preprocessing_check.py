@@ -24,8 +24,11 @@ import numpy as np
 
 from pipeline.errors import ConfigError
 from pipeline.evidence.checks import paired_difference
+from pipeline.evidence.sequential import schedule
 
 if TYPE_CHECKING:
+    from pipeline.console import Progress
+    from pipeline.evidence.sequential import Schedule
     from pipeline.prepare.prepared import Prepared
 
 
@@ -136,7 +139,7 @@ def judge(configured: str, outcomes: Mapping[str, Outcome], own_layers: Sequence
     for name, other in outcomes.items():
         if name == configured:
             continue
-        gain, low, high = paired_difference(mine.correct, other.correct, level)
+        gain, low, high = paired_difference(mine.correct[:len(other.correct)], other.correct, level)  # the images both ran on
         if low >= MIN_GAIN - eps or (constant and other.top_share < CONSTANT and other.accuracy - mine.accuracy >= CONSTANT_GAIN - eps):
             better.append((name, other, low, high))
     if not better:
@@ -144,7 +147,7 @@ def judge(configured: str, outcomes: Mapping[str, Outcome], own_layers: Sequence
     best, b, low, high = max(better, key=lambda x: (x[1].accuracy, x[0]))
     said = f"answers '{mine.top}' for {round(mine.top_share * n)} of {n} images" if constant else f"answers '{mine.top}' most often"
     text = (f"model.preprocessing: {configured} gives accuracy {mine.accuracy:.2f} and {said}; with preprocessing: {best} "
-            f"accuracy is {b.accuracy:.2f} on the same {n} images (gain {b.accuracy - mine.accuracy:.2f}, {level:.0%} interval "
+            f"accuracy is {b.accuracy:.2f} on the same {len(b.correct)} images (gain {b.accuracy - mine.accuracy:.2f}, {level:.0%} interval "
             f"{low:.2f} to {high:.2f})")
     if own_layers:
         text += f" — the model has its own {'; '.join(own_layers)}, so it may expect raw 0–255 pixels"
@@ -153,17 +156,7 @@ def judge(configured: str, outcomes: Mapping[str, Outcome], own_layers: Sequence
 
 def stratified_rows(labels: Sequence[str], count: int, seed: int) -> list[int]:
     """``count`` seeded indices, each label in turn (its own seeded order), sorted."""
-    rng = np.random.default_rng(seed)
-    pools: dict[str, list[int]] = {}
-    for i, lab in enumerate(labels):
-        pools.setdefault(lab, []).append(i)
-    queues = [list(rng.permutation(pools[k])) for k in sorted(pools)]
-    out: list[int] = []
-    while len(out) < count and any(queues):
-        for q in queues:
-            if q and len(out) < count:
-                out.append(int(q.pop(0)))
-    return sorted(out)
+    return sorted(stratified_order(labels, count, seed))
 
 
 def own_layers(model: Any) -> tuple[str, ...]:
@@ -182,9 +175,11 @@ def own_layers(model: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
-def run_check(enabled: bool, prep: "Prepared", *, batch_size: int, seed: int) -> PreprocessingCheck:
+def run_check(enabled: bool, prep: "Prepared", *, batch_size: int, seed: int, sequential: bool = False,
+              bar: "Progress | None" = None) -> PreprocessingCheck:
     """The configured preprocessing and each alternative, and the other resize convention, on a seeded,
-    label-stratified batch of usable samples."""
+    label-stratified batch of usable samples; ``sequential``: in looks of 16, 32, 64 images, each alternative stopping
+    when its gain surely reaches MIN_GAIN or surely does not (DESIGN §18)."""
     spec = prep.model.input
     configured = spec.preprocessing
     layers = own_layers(prep.model.model)
@@ -193,21 +188,81 @@ def run_check(enabled: bool, prep: "Prepared", *, batch_size: int, seed: int) ->
     if configured == "model":
         return PreprocessingCheck(configured, "skipped", own_layers=layers, note="the saved ImageConverter is the model's own preprocessing")
     usable = [s for s in prep.samples if s.skip_reason is None and s.labels]
-    rows = stratified_rows([s.labels[0] for s in usable], SAMPLES, seed)
-    chosen = [usable[i] for i in rows]
+    order = stratified_order([s.labels[0] for s in usable], SAMPLES, seed)
+    chosen = [usable[i] for i in (order if sequential else sorted(order))]
     if len(chosen) < MIN_IMAGES:
         return PreprocessingCheck(configured, "skipped", own_layers=layers,
                                   note=f"{len(chosen)} usable images, fewer than the {MIN_IMAGES} it needs")
     t0 = time.perf_counter()
-    raw = _raw_images(prep, chosen, batch_size)
+    raws = {"": _raw_images(prep, chosen, batch_size), "resize": _raw_images(prep, chosen, batch_size, replace(spec, antialias=not spec.antialias))}
     names = list(dict.fromkeys([configured, *(ONE_CHANNEL if spec.channels == 1 else ALTERNATIVES)]))
-    scores = _compiled_scores(prep, batch_size)
-    outcomes = {name: _outcome(prep, chosen, raw, name, scores) for name in names}
-    other = _outcome(prep, chosen, _raw_images(prep, chosen, batch_size, replace(spec, antialias=not spec.antialias)), configured, scores)
+    if bar is not None:
+        bar.start((len(names) + 1) * len(chosen), "images")
+    answers, passes = _looks(prep, chosen, raws, names, _compiled_scores(prep, batch_size), schedule(len(chosen), LEVEL, sequential),
+                             bar.tick if bar is not None else (lambda n: None))
+    if bar is not None:
+        bar.tick((len(names) + 1) * len(chosen) - passes)  # the images the decided settings never needed
+    outcomes = {name: _outcome(chosen, answers[name]) for name in names}
+    other = _outcome(chosen, answers["resize"])
     mine = outcomes[configured]
-    difference, low, high = paired_difference(mine.correct, other.correct, LEVEL)
-    resize = ResizeCheck(spec.antialias, mine.accuracy, other.accuracy, difference, low, high, len(chosen))
-    return PreprocessingCheck(configured, "ok", outcomes, (len(names) + 1) * len(chosen), time.perf_counter() - t0, layers, resize=resize)
+    difference, low, high = paired_difference(mine.correct[:len(other.correct)], other.correct, LEVEL)
+    resize = ResizeCheck(spec.antialias, _outcome(chosen, answers[configured][:len(other.correct)]).accuracy, other.accuracy, difference,
+                         low, high, len(other.correct))
+    return PreprocessingCheck(configured, "ok", outcomes, passes, time.perf_counter() - t0, layers, resize=resize)
+
+
+def _looks(prep: "Prepared", chosen: Sequence[Any], raws: Mapping[str, np.ndarray], names: Sequence[str], scores: Any,
+           plan: "Schedule", tick: Any = lambda n: None) -> tuple[dict[str, list[str]], int]:
+    """Each setting's answers look by look: the configured one on every image used, an alternative (and the other resize,
+    key "resize") until its gain is decided. Returns (answers per setting, in the images' order; forward passes)."""
+    from pipeline.evidence.sequential import OPEN, decide, upper_exact
+
+    configured, answers, passes, done = names[0], {n: [] for n in [*names, "resize"]}, 0, 0
+    active = [n for n in names[1:]] + ["resize"]
+    for k, n in enumerate(plan.looks):
+        for name in [configured, *active]:
+            raw = raws["resize" if name == "resize" else ""][done:n]
+            answers[name] += _answers(prep, raw, configured if name == "resize" else name, scores)
+            passes += len(raw)
+            tick(len(raw))
+        mine = [a in s.labels for a, s in zip(answers[configured], chosen)]
+        still = []
+        for name in active:
+            theirs = [a in s.labels for a, s in zip(answers[name], chosen)]
+            gain, low, _ = paired_difference(mine[:n], theirs, plan.level_at(n))
+            ahead = sum(t and not m for t, m in zip(theirs, mine))
+            need = RESIZE_GAIN if name == "resize" else MIN_GAIN
+            if k == len(plan.looks) - 1 or decide(low if name != "resize" else -1.0, upper_exact(ahead, n, plan.level), need,
+                                                  final=False) == OPEN or _constant(answers[configured], answers[name]):
+                still.append(name)
+        active, done = [a for a in still if k < len(plan.looks) - 1], n
+        if not active:
+            break
+    return answers, passes
+
+
+def _constant(mine: Sequence[str], theirs: Sequence[str]) -> bool:
+    """The configured setting answers one class for CONSTANT of the images and the other does not: keep looking (the
+    one-class rule of :func:`judge` needs the accuracies)."""
+    def share(answers: Sequence[str]) -> float:
+        return max(answers.count(a) for a in set(answers)) / len(answers) if answers else 0.0
+
+    return share(mine) >= CONSTANT and share(theirs) < CONSTANT
+
+
+def stratified_order(labels: Sequence[str], count: int, seed: int) -> list[int]:
+    """:func:`stratified_rows` in the order taken (each label in turn): every prefix is stratified."""
+    rng = np.random.default_rng(seed)
+    pools: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        pools.setdefault(lab, []).append(i)
+    queues = [list(rng.permutation(pools[k])) for k in sorted(pools)]
+    out: list[int] = []
+    while len(out) < count and any(queues):
+        for q in queues:
+            if q and len(out) < count:
+                out.append(int(q.pop(0)))
+    return out
 
 
 def preprocessed_batch(prep: "Prepared", count: int, batch_size: int, seed: int, fn: Any) -> np.ndarray:
@@ -253,16 +308,23 @@ def _compiled_scores(prep: "Prepared", batch_size: int) -> Any:
     return top
 
 
-def _outcome(prep: "Prepared", samples: Sequence[Any], raw: np.ndarray, name: str, scores: Any) -> Outcome:
+def _answers(prep: "Prepared", raw: np.ndarray, name: str, scores: Any) -> list[str]:
+    """Each raw image's answer under preprocessing ``name``: its dataset label, else the model class."""
     import tensorflow as tf
 
     from pipeline.data.batches import preprocessing_fn
 
+    if not len(raw):
+        return []
     top = scores(np.asarray(preprocessing_fn(name)(tf.constant(raw)), np.float32))
     space = prep.space
-    answers = [space.labels[k] if (k := int(space.class_label[c])) >= 0 else space.class_names[c] for c in top]
+    return [space.labels[k] if (k := int(space.class_label[c])) >= 0 else space.class_names[c] for c in top]
+
+
+def _outcome(samples: Sequence[Any], answers: Sequence[str]) -> Outcome:
+    """The answers on the first ``len(answers)`` samples as an Outcome."""
     correct = tuple(bool(a in s.labels) for a, s in zip(answers, samples))
-    values, counts = np.unique(answers, return_counts=True)
+    values, counts = np.unique(list(answers), return_counts=True)
     return Outcome(float(np.mean(correct)), str(values[np.argmax(counts)]), float(counts.max() / len(answers)), correct)
 
 

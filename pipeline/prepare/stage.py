@@ -108,21 +108,25 @@ def predict_samples(cfg: AuditConfig, prep: Prepared) -> Prepared:
     return replace(prep, samples=samples, boxes=box_arrays(samples, prep.space, prep.model.input_size), pending_predictions=False)
 
 
-def prepare_checked(cfg: AuditConfig, *, limit: int | None, reports: Path, enforce: bool = True, predict: bool = True) -> Prepared:
+def prepare_checked(cfg: AuditConfig, *, limit: int | None, reports: Path, enforce: bool = True, predict: bool = True,
+                    progress: bool = False) -> Prepared:
     """Everything before Grad-CAM, checked: the samples (``predict``: per predicted class for multi-label), a Keras 2
     model's conversion (cached under ``reports`` once checked), the preprocessing check (``enforce``: a clearly
     better preprocessing is exit 2; ``validate`` enforces it after printing what it found)."""
     prep = prepare(cfg, limit=limit, reports=reports)
     prep = predict_samples(cfg, prep) if predict else prep
     prep = check_conversion(prep, reports=reports, batch_size=cfg.explain.batch_size, seed=cfg.seed)
-    return check_preprocessing(cfg, prep, enforce=enforce)
+    return check_preprocessing(cfg, prep, enforce=enforce, progress=progress)
 
 
-def check_preprocessing(cfg: AuditConfig, prep: Prepared, *, enforce: bool = True) -> Prepared:
+def check_preprocessing(cfg: AuditConfig, prep: Prepared, *, enforce: bool = True, progress: bool = False) -> Prepared:
     """The preprocessing check (model.check_preprocessing): a clearly better preprocessing is exit 2 before any Grad-CAM."""
+    from pipeline.console import progress as bar_of
     from pipeline.prepare import preprocessing_check as preprocessing
 
-    check = preprocessing.run_check(cfg.model.check_preprocessing, prep, batch_size=cfg.explain.batch_size, seed=cfg.seed)
+    with bar_of("preprocessing check", progress) as bar:
+        check = preprocessing.run_check(cfg.model.check_preprocessing, prep, batch_size=cfg.explain.batch_size, seed=cfg.seed,
+                                        sequential=cfg.statistics.sequential, bar=bar)
     if enforce:
         preprocessing.enforce(check, str(cfg.source))
     return replace(prep, check=check)

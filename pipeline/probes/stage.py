@@ -17,13 +17,16 @@ import numpy as np
 
 from pipeline.probes import artifacts as pr
 from pipeline.strategies import analysis as st
+from pipeline.evidence import effects
 from pipeline.config import ProbesConfig
 from pipeline.evidence.interventions import seeded_subset
+from pipeline.evidence.sequential import FOOLS, NOT, OPEN, Schedule, decide, effect_upper, judge, schedule, upper_exact
 from pipeline.explain.scoring import score_region
 from pipeline.explain.explained import Classifier, Evidence
 
 if TYPE_CHECKING:
     from pipeline.config import AuditConfig
+    from pipeline.console import Progress
     from pipeline.data.geometry import InputSpec
     from pipeline.strategies.stage import StrategiesResult
 
@@ -63,13 +66,14 @@ class ProbeRow:
     from_labels: tuple[str, ...]
     flip: float
     control_flip: float
-    effect: st.Effect
+    effect: effects.Effect
     accuracy: float
     artifact_heat: float
     n_flipped: int
     fools: bool
     heat_area: float = math.nan  # the share of the image the heat on the artifact is counted over (a uniform map's heat)
     exemplars: tuple[Exemplar, ...] = ()
+    n_max: int = 0  # the samples the test could have run on (its maximum; n < n_max: it stopped when decided, DESIGN §18)
     control_low: float = math.nan  # the control's targeted flip: its Wilson interval (statistics.interval, Bonferroni-corrected
     # for the (control, class) cells tested)
     control_high: float = math.nan
@@ -91,11 +95,12 @@ class Swap:
     n: int
     accuracy_same: float
     accuracy_other: float
-    gap: st.Effect
+    gap: effects.Effect
     flip: float
     per_label: Mapping[str, tuple[int, float]]
     note: str = ""
     exemplars: tuple[tuple[int, np.ndarray, np.ndarray], ...] = ()  # (row, image, on another class's background) uint8
+    n_max: int = 0  # the pairs it could have run on (n < n_max: it stopped when decided, DESIGN §18)
 
 
 @dataclass(frozen=True)
@@ -121,12 +126,22 @@ class ProbesResult:
 
 def probe_samples(ev: Evidence, count: int, seed: int) -> np.ndarray:
     """Seeded, correctly classified scored samples, stratified by label (sorted rows)."""
-    return stratified_by_label(ev, ev.correct, count, seed)
+    return np.sort(probe_order(ev, count, seed))
+
+
+def probe_order(ev: Evidence, count: int, seed: int) -> np.ndarray:
+    """:func:`probe_samples` in the order the looks take them (DESIGN §18): every prefix is stratified by label."""
+    return stratified_order(ev, ev.correct, count, seed)
 
 
 def stratified_by_label(ev: Evidence, eligible: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Seeded ``eligible`` samples stratified by explained label: each label's rows in a seeded order, taken in turn
     until ``count`` (sorted rows)."""
+    return np.sort(stratified_order(ev, eligible, count, seed))
+
+
+def stratified_order(ev: Evidence, eligible: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """:func:`stratified_by_label` in the order taken (label by label in turn)."""
     rng = np.random.default_rng(seed)
     pools = [list(rng.permutation(np.flatnonzero(eligible & (ev.explained == label)))) for label in range(len(ev.labels))]
     chosen: list[int] = []
@@ -134,7 +149,7 @@ def stratified_by_label(ev: Evidence, eligible: np.ndarray, count: int, seed: in
         for pool in pools:
             if pool and len(chosen) < count:
                 chosen.append(int(pool.pop(0)))
-    return np.sort(np.array(chosen, np.int64))
+    return np.array(chosen, np.int64)
 
 
 # --------------------------------------------------------------------------- forward passes
@@ -160,42 +175,49 @@ def _correct(hits: np.ndarray, rows: np.ndarray, ev: Evidence) -> np.ndarray:
 # --------------------------------------------------------------------------- artifact edits
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Edits:
-    """Per placement, per probe sample: (L,) hits after the edit and after its control."""
+    """Per placement, per probe sample (in sorted order): (L,) hits after the edit and after its control, filled look by
+    look for the placements still undecided; the forward passes run for each."""
 
     edit: np.ndarray  # (P, n, L) bool
     control: np.ndarray  # (P, n, L) bool
-    n_edits: int  # forward passes run for the edits (placements with the same rectangle share one) ...
-    n_controls: int  # ... and for the controls (placements with the same footprint share one)
-    top: np.ndarray | None = None  # (P, n) the top class probability after each edit (the report's captions)
+    top: np.ndarray  # (P, n) the top class probability after each edit (the report's captions)
+    n_edits: int = 0  # forward passes run for the edits (placements with the same rectangle share one) ...
+    n_controls: int = 0  # ... and for the controls (placements with the same footprint share one)
+
+    @classmethod
+    def empty(cls, placements: int, n: int, labels: int) -> "_Edits":
+        return cls(np.zeros((placements, n, labels), bool), np.zeros((placements, n, labels), bool), np.zeros((placements, n)))
 
 
-def _run_edits(placed: Sequence[pr.Placed], rows: np.ndarray, images: Mapping[int, np.ndarray], model: Classifier, fill: str,
-               size: tuple[int, int], n_labels: int) -> _Edits:
-    """Each distinct edit (artifact, rectangle) and each distinct control footprint once, in shared batches;
-    placements that coincide (a hot spot centred where a corner probe already sits) share their results."""
-    if not placed or not rows.size:
-        none = np.zeros((len(placed), rows.size, n_labels), bool)
-        return _Edits(none, none, 0, 0)
-    edit_of, controls_of, unique, footprints = [], [], {}, {}
-    for p in placed:
-        edit_of.append(unique.setdefault((id(p.artifact), p.rect), len(unique)))
-        controls_of.append(footprints.setdefault(p.footprint(size).tobytes(), len(footprints)))
-    first = {k: placed[edit_of.index(k)] for k in range(len(unique))}
+def _run_edits(edits: _Edits, placed: Sequence[pr.Placed], active: Sequence[int], positions: np.ndarray, stack: np.ndarray,
+               model: Classifier, fill: str, size: tuple[int, int], n_labels: int) -> None:
+    """The ``active`` placements' edits and controls on the probe samples at ``positions`` (into ``stack``, the samples in
+    sorted order), into ``edits``: each distinct edit (artifact, rectangle) and each distinct control footprint once, in
+    shared batches; placements that coincide (a hot spot centred where a corner probe already sits) share their results."""
+    if not active or not positions.size:
+        return
+    edit_of, controls_of, unique, footprints = {}, {}, {}, {}
+    for p in active:
+        edit_of[p] = unique.setdefault((id(placed[p].artifact), placed[p].rect), len(unique))
+        controls_of[p] = footprints.setdefault(placed[p].footprint(size).tobytes(), len(footprints))
+    first = {k: placed[next(p for p in active if edit_of[p] == k)] for k in range(len(unique))}
     masks = {k: np.frombuffer(key, bool).reshape(size) for key, k in footprints.items()}
-    stack = np.stack([images[int(r)] for r in rows])
     builders: list[Callable[[], np.ndarray]] = []
     for k in range(len(unique)):
-        builders += [lambda i=i, p=first[k]: pr.apply(stack[i], p) for i in range(len(rows))]
+        builders += [lambda i=i, p=first[k]: pr.apply(stack[i], p) for i in positions]
     for k in range(len(footprints)):
-        builders += [lambda i=i, m=masks[k]: pr.control(stack[i], m, fill) for i in range(len(rows))]
+        builders += [lambda i=i, m=masks[k]: pr.control(stack[i], m, fill) for i in positions]
     probs = batched_probabilities(model, builders)
-    hits = label_hits(model, probs, n_labels).reshape(-1, len(rows), n_labels)
-    edits, controls = hits[:len(unique)], hits[len(unique):]
-    top = probs.max(axis=1).reshape(-1, len(rows))[:len(unique)]
-    return _Edits(edits[np.array(edit_of, np.int64)], controls[np.array(controls_of, np.int64)], len(unique) * len(rows),
-                  len(footprints) * len(rows), top[np.array(edit_of, np.int64)])
+    hits = label_hits(model, probs, n_labels).reshape(-1, positions.size, n_labels)
+    top = probs.max(axis=1).reshape(-1, positions.size)
+    for p in active:
+        edits.edit[p, positions] = hits[edit_of[p]]
+        edits.control[p, positions] = hits[len(unique) + controls_of[p]]
+        edits.top[p, positions] = top[edit_of[p]]
+    edits.n_edits += len(unique) * positions.size
+    edits.n_controls += len(footprints) * positions.size
 
 
 Job = tuple[Any, int, int]  # (edit key, probe sample index, label it flipped into)
@@ -229,36 +251,96 @@ def _overlaps(placed: Sequence[pr.Placed], regions: np.ndarray, size: tuple[int,
     return out
 
 
-def _rows(cfg: ProbesConfig, ev: Evidence, placed: Sequence[pr.Placed], rows: np.ndarray, edits: _Edits, *, seed: int,
-          level: float, resamples: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, dict]]:
-    """(placement, label, the sample indices the edit turned into the label, those its control turned, row fields without
-    heat) for every (probe, place, class)."""
-    from pipeline.evidence.checks import wilson
+@dataclass(frozen=True)
+class _Tests:
+    """What every cell of the probes shares: the probe samples (sorted), their labels' membership (n, L), the controls'
+    object overlap (P, n), the looks and the levels (the effect's per look; a read place's, corrected for every control
+    and class tested and for the looks)."""
 
+    rows: np.ndarray
+    among: np.ndarray  # (n, L) bool: the sample's labels exclude the label
+    overlap: np.ndarray
+    plan: Schedule
+    cells: int  # (control, class) cells tested: a read place's interval is corrected for them
+
+    def read_level(self, n: int) -> float:
+        """A read place's level at the look of ``n`` samples: that look's share of the error, split over the cells."""
+        return 1.0 - (1.0 - self.plan.level_at(n)) / self.cells
+
+
+def _tests(ev: Evidence, placed: Sequence[pr.Placed], rows: np.ndarray, level: float, sequential: bool) -> _Tests:
     size = ev.input_size
-    correct_after = [_correct(edits.edit[p], rows, ev) for p in range(len(placed))]
     regions = np.stack([ev.region_of(int(r), int(ev.explained[r])) for r in rows]) if rows.size else np.zeros((0, *size), bool)
-    overlap = _overlaps(placed, regions, size)
+    among = np.array([[c not in ev.labels_of[int(r)] for c in range(len(ev.labels))] for r in rows], bool).reshape(len(rows), len(ev.labels))
+    plan = schedule(len(rows), level, sequential)
     # a read place is one claim picked among every (control, class) tested: its interval is corrected for them (Bonferroni)
     cells = max(1, len({p.footprint(size).tobytes() for p in placed}) * len(ev.labels))
-    read_level = 1.0 - (1.0 - level) / cells
+    return _Tests(rows, among, _overlaps(placed, regions, size), plan, cells)
+
+
+def _cell(cfg: ProbesConfig, ev: Evidence, t: _Tests, edits: _Edits, p: int, c: int, used: np.ndarray, *, seed: int,
+          resamples: int) -> tuple[dict, str]:
+    """One (probe, place, class) on the probe samples at ``used`` (sorted positions): its row fields without heat and its
+    decision (fools or reads: decided; ``not`` when an honest upper bound of both lies below ``min_effect``)."""
+    from pipeline.evidence.checks import wilson
+
+    among = used[t.among[used, c]]
+    flip, ctrl = edits.edit[p, among, c], edits.control[p, among, c]
+    effect, verdict = judge(flip.astype(float), ctrl.astype(float), cfg.min_effect, t.plan, seed=seed + 17 * (p * len(ev.labels) + c),
+                            resamples=resamples, look=used.size)
+    low, high = wilson(float(ctrl.sum()), int(ctrl.size), t.read_level(used.size)) if ctrl.size else (math.nan, math.nan)
+    over = float(t.overlap[p, among].mean()) if among.size else math.nan
+    fools = verdict == FOOLS
+    reads = not math.isnan(low) and low >= cfg.min_effect and over <= OFF_OBJECT
+    quiet = verdict == NOT and (over > OFF_OBJECT or upper_exact(int(ctrl.sum()), int(ctrl.size), t.plan.level) < cfg.min_effect)
+    state = FOOLS if fools or reads else NOT if quiet else OPEN
+    names = sorted({ev.labels[lab] for r in t.rows[among] for lab in ev.labels_of[int(r)]})
+    return dict(label=ev.labels[c], n=int(among.size), from_labels=tuple(names), n_max=int(t.among[:, c].sum()),
+                flip=float(flip.mean()) if flip.size else math.nan, control_flip=float(ctrl.mean()) if ctrl.size else math.nan,
+                effect=effect, fools=fools, control_low=low, control_high=high, object_overlap=over, reads=reads), state
+
+
+def _looks(cfg: ProbesConfig, ev: Evidence, placed: Sequence[pr.Placed], t: _Tests, order: np.ndarray, stack: np.ndarray, model: Classifier,
+           fill: str, *, seed: int, resamples: int, tick: Callable[[int], None]) -> tuple[_Edits, dict[int, np.ndarray]]:
+    """Every placement's edits and controls look by look (DESIGN §18): a placement stops at the first look where every
+    class's cell is decided. Returns the edits and, per placement, the sample positions its cells were decided on."""
+    n_labels, size = len(ev.labels), ev.input_size
+    edits = _Edits.empty(len(placed), len(t.rows), n_labels)
+    position = {int(r): i for i, r in enumerate(t.rows)}
+    used: dict[int, np.ndarray] = {}
+    active, done = list(range(len(placed))), 0
+    for k, n in enumerate(t.plan.looks):
+        new = np.array([position[int(r)] for r in order[done:n]], np.int64)
+        _run_edits(edits, placed, active, new, stack, model, fill, size, n_labels)
+        seen = np.sort(np.array([position[int(r)] for r in order[:n]], np.int64))
+        final = k == len(t.plan.looks) - 1
+        still = []
+        for p in active:
+            states = [_cell(cfg, ev, t, edits, p, c, seen, seed=seed, resamples=resamples)[1] for c in range(n_labels)]
+            if final or OPEN not in states:
+                used[p] = seen
+                tick(n_labels)
+            else:
+                still.append(p)
+        active, done = still, n
+    return edits, used
+
+
+def _rows(cfg: ProbesConfig, ev: Evidence, placed: Sequence[pr.Placed], t: _Tests, edits: _Edits, used: Mapping[int, np.ndarray], *,
+          seed: int, resamples: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, dict]]:
+    """(placement, label, the sample positions the edit turned into the label, those its control turned, row fields without
+    heat) for every (probe, place, class), on the samples its look decided it on."""
+    size = ev.input_size
     for p, placement in enumerate(placed):
+        seen = used[p]
+        correct_after = _correct(edits.edit[p, seen], t.rows[seen], ev)
         for c in range(len(ev.labels)):
-            among = np.array([c not in ev.labels_of[int(r)] for r in rows], bool)
-            flip, ctrl = edits.edit[p, among, c], edits.control[p, among, c]
-            effect = st.paired_difference(flip.astype(float), ctrl.astype(float), level=level, seed=seed + 17 * (p * len(ev.labels) + c),
-                                          resamples=resamples)
-            names = sorted({ev.labels[lab] for r in rows[among] for lab in ev.labels_of[int(r)]})
-            low, high = wilson(float(ctrl.sum()), int(ctrl.size), read_level) if ctrl.size else (math.nan, math.nan)
-            over = float(overlap[p, among].mean()) if among.any() else math.nan
-            fields = dict(probe=placement.artifact.name, kind=placement.artifact.kind, place=placement.place,
-                          rect=pr.relative(placement.rect, size), label=ev.labels[c], n=int(among.sum()), from_labels=tuple(names),
-                          flip=float(flip.mean()) if flip.size else math.nan, control_flip=float(ctrl.mean()) if ctrl.size else math.nan,
-                          effect=effect, accuracy=float(correct_after[p].mean()) if rows.size else math.nan,
-                          fools=not math.isnan(effect.low) and effect.low >= cfg.min_effect,
-                          heat_area=float(placement.heat_region(size).mean()), control_low=low, control_high=high, object_overlap=over,
-                          reads=not math.isnan(low) and low >= cfg.min_effect and over <= OFF_OBJECT)
-            yield p, c, np.flatnonzero(among & edits.edit[p, :, c]), np.flatnonzero(among & edits.control[p, :, c]), fields
+            fields, _ = _cell(cfg, ev, t, edits, p, c, seen, seed=seed, resamples=resamples)
+            fields.update(probe=placement.artifact.name, kind=placement.artifact.kind, place=placement.place,
+                          rect=pr.relative(placement.rect, size), accuracy=float(correct_after.mean()) if seen.size else math.nan,
+                          heat_area=float(placement.heat_region(size).mean()))
+            among = seen[t.among[seen, c]]
+            yield (p, c, among[edits.edit[p, among, c]], among[edits.control[p, among, c]], fields)
 
 
 def _with_heat(found: Sequence[tuple[int, int, np.ndarray, np.ndarray, dict]], placed: Sequence[pr.Placed], rows: np.ndarray,
@@ -313,29 +395,53 @@ def _swap_pairs(ev: Evidence, subjects: np.ndarray, fraction: Mapping[int, float
 
 
 def _swap(ev: Evidence, pairs: Sequence[tuple[int, int, int]], images: Mapping[int, np.ndarray], model: Classifier, fill: str, *,
-          seed: int, level: float, resamples: int) -> tuple[Swap, int]:
+          seed: int, level: float, resamples: int, min_effect: float = math.inf, order: np.ndarray | None = None,
+          sequential: bool = False) -> tuple[Swap, int]:
+    """The background swap over ``pairs`` (sample, same-label donor, other-label donor); ``sequential``: look by look over
+    the samples in ``order`` (DESIGN §18), stopping when the gap surely reaches ``min_effect`` or surely does not."""
     regions = {r: ev.region_of(r, int(ev.explained[r])) for pair in pairs for r in pair}
-    builders = []
-    for r, same, other in pairs:
-        for d in (same, other):
-            builders.append(lambda r=r, d=d: pr.swap_background(images[r], regions[r], images[d], regions[d], fill))
-    hits = label_hits(model, batched_probabilities(model, builders), len(ev.labels))
-    rows = np.array([p[0] for p in pairs], np.int64)
-    same_ok, other_ok = _correct(hits[0::2], rows, ev), _correct(hits[1::2], rows, ev)
-    flip = np.array([hits[2 * i + 1, int(ev.explained[o])] for i, (_, _, o) in enumerate(pairs)], bool)
-    gap = st.paired_difference(same_ok.astype(float), other_ok.astype(float), level=level, seed=seed, resamples=resamples)
+    rank = {int(r): i for i, r in enumerate(order if order is not None else [p[0] for p in pairs])}
+    ordered = sorted(pairs, key=lambda p: rank.get(p[0], len(rank)))
+    plan = schedule(len(ordered), level, sequential)
+    hits: dict[tuple[int, int, int], np.ndarray] = {}
+    for k, n in enumerate(plan.looks):
+        fresh = [p for p in ordered[:n] if p not in hits]
+        builders = [lambda r=r, d=d: pr.swap_background(images[r], regions[r], images[d], regions[d], fill) for r, same, other in fresh
+                    for d in (same, other)]
+        got = label_hits(model, batched_probabilities(model, builders), len(ev.labels))
+        for i, p in enumerate(fresh):
+            hits[p] = got[2 * i:2 * i + 2]
+        chosen = sorted(ordered[:n])  # sorted by sample: the fixed-size run's order
+        gap, same_ok, other_ok, flip, rows = _gap(ev, chosen, hits, seed=seed, level=plan.level_at(n), resamples=resamples)
+        upper = effect_upper(same_ok.astype(float) - other_ok.astype(float), plan.level)
+        if k == len(plan.looks) - 1 or decide(gap.low, upper, min_effect, final=False) != OPEN:
+            break
     per = {}
     for label in range(len(ev.labels)):
         mine = ev.explained[rows] == label
         if mine.any():
             per[ev.labels[label]] = (int(mine.sum()), float(same_ok[mine].mean() - other_ok[mine].mean()))
-    shown = tuple((r, np.clip(images[r], 0, 255).astype(np.uint8), np.clip(builders[2 * i + 1](), 0, 255).astype(np.uint8))
-                  for i, (r, _, _) in enumerate(pairs[:EXEMPLARS]))
-    return Swap(len(pairs), float(same_ok.mean()), float(other_ok.mean()), gap, float(flip.mean()), per, exemplars=shown), len(builders)
+    shown = tuple((r, _u8(images[r]), _u8(pr.swap_background(images[r], regions[r], images[o], regions[o], fill)))
+                  for r, _, o in chosen[:EXEMPLARS])
+    return Swap(len(chosen), float(same_ok.mean()), float(other_ok.mean()), gap, float(flip.mean()), per, exemplars=shown,
+                n_max=len(pairs)), 2 * len(hits)
+
+
+def _gap(ev: Evidence, pairs: Sequence[tuple[int, int, int]], hits: Mapping[tuple[int, int, int], np.ndarray], *, seed: int,
+         level: float, resamples: int) -> tuple[effects.Effect, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(gap, right on the same label's background, right on another's, answered the donor's label, the samples) over
+    ``pairs``."""
+    rows = np.array([p[0] for p in pairs], np.int64)
+    same = np.stack([hits[p][0] for p in pairs]) if pairs else np.zeros((0, len(ev.labels)), bool)
+    other = np.stack([hits[p][1] for p in pairs]) if pairs else np.zeros((0, len(ev.labels)), bool)
+    same_ok, other_ok = _correct(same, rows, ev), _correct(other, rows, ev)
+    flip = np.array([other[i, int(ev.explained[o])] for i, (_, _, o) in enumerate(pairs)], bool)
+    gap = effects.paired_difference(same_ok.astype(float), other_ok.astype(float), level=level, seed=seed, resamples=resamples)
+    return gap, same_ok, other_ok, flip, rows
 
 
 def _no_swap(note: str) -> Swap:
-    nan = st.Effect(math.nan, math.nan, math.nan, 0)
+    nan = effects.Effect(math.nan, math.nan, math.nan, 0)
     return Swap(0, math.nan, math.nan, nan, math.nan, {}, note)
 
 
@@ -344,26 +450,34 @@ def _no_swap(note: str) -> Swap:
 
 def run_probes(cfg: ProbesConfig, ev: Evidence, model: Classifier, artifacts: Sequence[pr.Artifact], *, cams: np.ndarray,
                hot_spots: Sequence[tuple[str, tuple[float, float, float, float]]] = (), fill: str, seed: int, level: float = 0.9,
-               resamples: int = 1000) -> ProbesResult:
-    """Every artifact at every place on the probe samples, with controls and heat, and the background
-    swap. ``cams`` (N, h, w) the audit's maps (the exemplars' "before"); ``hot_spots`` (name, relative
-    rect) of the strategies; ``level`` and ``resamples`` of the intervals (``statistics``)."""
+               resamples: int = 1000, sequential: bool = False, tick: Callable[[int], None] | None = None,
+               start: Callable[[int, str], None] | None = None) -> ProbesResult:
+    """Every artifact at every place on the probe samples, with controls and heat, and the background swap. ``cams``
+    (N, h, w) the audit's maps (the exemplars' "before"); ``hot_spots`` (name, relative rect) of the strategies; ``level``
+    and ``resamples`` of the intervals (``statistics``); ``sequential``: every cell looks at 16, 32, ... samples and stops
+    when decided (DESIGN §18); ``start(total, unit)`` and ``tick(n)`` report progress in cells."""
     t0 = time.perf_counter()
     size, n_labels = ev.input_size, len(ev.labels)
-    rows = probe_samples(ev, cfg.samples, seed + 11)
+    order = probe_order(ev, cfg.samples, seed + 11)
+    rows = np.sort(order)
     placed = [p for a in artifacts for p in pr.placements(a, size, places=cfg.places, margin=cfg.margin, hot_spots=hot_spots)]
     pool = [r for label in range(n_labels) for r in seeded_subset(np.flatnonzero(ev.explained == label), cfg.samples, seed + 7)]
     fraction = {int(r): float(ev.region_of(int(r), int(ev.explained[r])).mean()) for r in pool} if cfg.background_swap else {}
     pairs = _swap_pairs(ev, rows, fraction, seed + 13) if cfg.background_swap else []
     images = model.images(sorted({int(r) for r in rows} | {d for p in pairs for d in p}))
     rows = np.array([r for r in rows if int(r) in images], np.int64)
+    order = np.array([r for r in order if int(r) in images], np.int64)
     pairs = [p for p in pairs if all(x in images for x in p)]
-    edits = _run_edits(placed, rows, images, model, fill, size, n_labels)
-    found = list(_rows(cfg, ev, placed, rows, edits, seed=seed, level=level, resamples=resamples))
+    (start or (lambda total, unit: None))(len(placed) * n_labels, "cells")
+    t = _tests(ev, placed, rows, level, sequential)
+    stack = np.stack([images[int(r)] for r in rows]) if rows.size else np.zeros((0, *size, 3), np.float32)
+    edits, used = _looks(cfg, ev, placed, t, order, stack, model, fill, seed=seed, resamples=resamples, tick=tick or (lambda n: None))
+    found = list(_rows(cfg, ev, placed, t, edits, used, seed=seed, resamples=resamples))
     out, n_gradcam = _with_heat(found, placed, rows, images, edits, model, cams, fill, size)
     swap, n_swap = (None, 0)
     if cfg.background_swap:
-        swap, n_swap = _swap(ev, pairs, images, model, fill, seed=seed + 19, level=level, resamples=resamples) if pairs else \
+        swap, n_swap = _swap(ev, pairs, images, model, fill, seed=seed + 19, level=level, resamples=resamples, min_effect=cfg.min_effect,
+                             order=order, sequential=sequential) if pairs else \
             (_no_swap(f"not run: no probe sample has both a same-label and an other-label sample whose object covers less than "
                       f"{SWAP_MAX_REGION:.0%} of the input"), 0)
     overall, per_label = aggregates(out, swap, ev.labels)
@@ -390,7 +504,7 @@ def aggregates(rows: Sequence[ProbeRow], swap: Swap | None, labels: Sequence[str
 
 # --------------------------------------------------------------------------- records (summary.json, probes.csv)
 
-CSV_COLUMNS = ("probe", "kind", "place", "x0", "y0", "x1", "y1", "class", "n", "flip", "control_flip", "effect", "effect_lo",
+CSV_COLUMNS = ("probe", "kind", "place", "x0", "y0", "x1", "y1", "class", "n", "n_max", "flip", "control_flip", "effect", "effect_lo",
                "effect_hi", "accuracy", "artifact_heat", "fools")
 """probes.csv's columns (DESIGN §11)."""
 
@@ -432,7 +546,7 @@ def record(row: ProbeRow) -> dict[str, object]:
     """One probes.csv row (every CSV column) plus the sentence and counts for summary.json."""
     x0, y0, x1, y1 = row.rect
     return {"probe": row.probe, "kind": row.kind, "place": row.place, "x0": x0, "y0": y0, "x1": x1, "y1": y1, "class": row.label,
-            "n": row.n, "flip": row.flip, "control_flip": row.control_flip, "effect": row.effect.value, "effect_lo": row.effect.low,
+            "n": row.n, "n_max": row.n_max, "flip": row.flip, "control_flip": row.control_flip, "effect": row.effect.value, "effect_lo": row.effect.low,
             "effect_hi": row.effect.high, "accuracy": row.accuracy, "artifact_heat": row.artifact_heat, "fools": row.fools,
             "n_flipped": row.n_flipped, "heat_area": row.heat_area, "from_labels": list(row.from_labels), "sentence": sentence(row),
             "control_lo": row.control_low, "control_hi": row.control_high, "object_overlap": row.object_overlap, "reads": row.reads,
@@ -463,7 +577,7 @@ def section(result: ProbesResult) -> dict[str, object]:
         "rows": [record(r) for r in result.rows],
         "fooling": [sentence(r) for r in result.fooling()],
         "background_swap": None if swap is None else {
-            "n": swap.n, "accuracy_same": swap.accuracy_same, "accuracy_other": swap.accuracy_other, "background_gap": swap.gap.value,
+            "n": swap.n, "n_max": swap.n_max, "accuracy_same": swap.accuracy_same, "accuracy_other": swap.accuracy_other, "background_gap": swap.gap.value,
             "background_gap_lo": swap.gap.low, "background_gap_hi": swap.gap.high, "background_flip": swap.flip,
             "per_class": {k: {"n": n, "background_gap": g} for k, (n, g) in swap.per_label.items()}, "note": swap.note or None,
             "exemplar_rows": [r for r, _, _ in swap.exemplars],
@@ -486,7 +600,7 @@ def probe_artifacts(cfg: AuditConfig, spec: "InputSpec") -> "list[pr.Artifact]":
 
 
 def probes_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier", cams: np.ndarray,
-                 strategies: "StrategiesResult | None", spec: "InputSpec") -> "ProbesResult | None":
+                 strategies: "StrategiesResult | None", spec: "InputSpec", bar: "Progress | None" = None) -> "ProbesResult | None":
     """DESIGN §11: the artifacts at the corners, the centre and every strategy's hot spot (tested or not: every
     strategy whose off-object heat reaches strategies.min_off_object; one whose heat follows its objects has none
     to probe), and the background swap."""
@@ -495,4 +609,5 @@ def probes_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier", cams: np
     spots = [(f"{s.label}/{s.id}", s.hot_spot.rect) for lab in (strategies.labels if strategies else ()) for s in lab.strategies
              if s.hot_spot is not None and s.hot_spot.off_object_share >= cfg.strategies.min_off_object]
     return run_probes(cfg.probes, ev, model, probe_artifacts(cfg, spec), cams=cams, hot_spots=spots, fill=cfg.evidence.fill,
-                      seed=cfg.seed, level=cfg.statistics.interval, resamples=cfg.statistics.resamples)
+                      seed=cfg.seed, level=cfg.statistics.interval, resamples=cfg.statistics.resamples,
+                      sequential=cfg.statistics.sequential, start=bar.start if bar else None, tick=bar.tick if bar else None)

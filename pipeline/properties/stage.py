@@ -22,19 +22,21 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
 from pipeline.properties import measures as pp
-from pipeline.strategies import analysis as st
+from pipeline.evidence import effects
 from pipeline.config import ProbesConfig
-from pipeline.probes.stage import (EXEMPLARS, Exemplar, batched_probabilities, heat_of_flips, label_hits, probe_samples,
+from pipeline.probes.stage import (EXEMPLARS, Exemplar, batched_probabilities, heat_of_flips, label_hits, probe_order,
                                   stratified_by_label)
+from pipeline.evidence.sequential import OPEN, Schedule, judge, schedule
 from pipeline.explain.explained import Classifier, Evidence
 
 if TYPE_CHECKING:
     from pipeline.config import AuditConfig
+    from pipeline.console import Progress
     from pipeline.data.geometry import InputSpec
 
 DATA_SAMPLES = 2000  # the data side reads at most this many images (seeded, stratified by label)
@@ -80,12 +82,13 @@ class PropertyRow:
     from_labels: tuple[str, ...]
     flip: float
     control_flip: float
-    effect: st.Effect
+    effect: effects.Effect
     heat_off_region: float
     n_flipped: int
     tells_apart: bool
     fools: bool
     exemplars: tuple[Exemplar, ...] = ()
+    n_max: int = 0  # the probe samples the edit could have run on (n < n_max: it stopped when decided, DESIGN §18)
     marked_row: int = -1  # an image of the class that carries the property most (the finding's "property marked" image)
     marked_value: float = math.nan  # its measure, and the other classes' median, for the caption
     others_value: float = math.nan
@@ -200,16 +203,64 @@ class EditedImages:
 
 
 def model_side(ev: Evidence, model: Classifier, rows: np.ndarray, edits: Sequence[pp.Edit],
-               edited: EditedImages) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
-    """Every distinct pushed direction once per sample, in shared batches: ({edit name: (n, L) hits}, {edit name: (n,) top
-    probability}, forward passes). A control that is another edit's direction shares its pass."""
+               edited: EditedImages, positions: np.ndarray | None = None,
+               into: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+    """Every distinct pushed direction once per sample at ``positions`` (default all), in shared batches, into ``into``
+    (default fresh arrays): ({edit name: (n, L) hits}, {edit name: (n,) top probability}, forward passes). A control that
+    is another edit's direction shares its pass."""
     names = list(dict.fromkeys([e.name for e in edits] + [f"{e.property}-{e.control}" for e in edits if e.control]))
-    builders = [lambda i=i, name=name: edited(name, i) for name in names for i in range(len(rows))]
-    probs = batched_probabilities(model, builders)
     n, labels = len(rows), len(ev.labels)
-    hits = label_hits(model, probs, labels).reshape(len(names), n, labels) if len(probs) else np.zeros((len(names), n, labels), bool)
-    top = probs.max(axis=1).reshape(len(names), n) if len(probs) else np.zeros((len(names), n))
-    return {name: hits[i] for i, name in enumerate(names)}, {name: top[i] for i, name in enumerate(names)}, len(builders)
+    positions = np.arange(n) if positions is None else positions
+    hits, top = into if into is not None else ({}, {})
+    for name in names:
+        hits.setdefault(name, np.zeros((n, labels), bool))
+        top.setdefault(name, np.zeros(n))
+    builders = [lambda i=int(i), name=name: edited(name, i) for name in names for i in positions]
+    probs = batched_probabilities(model, builders)
+    if len(probs):
+        got = label_hits(model, probs, labels).reshape(len(names), positions.size, labels)
+        best = probs.max(axis=1).reshape(len(names), positions.size)
+        for k, name in enumerate(names):
+            hits[name][positions], top[name][positions] = got[k], best[k]
+    return hits, top, len(builders)
+
+
+def model_looks(cfg: ProbesConfig, ev: Evidence, model: Classifier, rows: np.ndarray, order: np.ndarray, edits: Sequence[pp.Edit],
+                edited: EditedImages, clean: np.ndarray, member: np.ndarray, *, plan: Schedule, seed: int, resamples: int,
+                tick: Callable[[int], None]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int, dict[str, np.ndarray]]:
+    """Every edit look by look (DESIGN §18): an edit (and its control) stops at the first look where each class's cell is
+    decided. Returns (hits, top probabilities, forward passes, the sample positions each edit was decided on)."""
+    position = {int(r): i for i, r in enumerate(rows)}
+    hits: dict[str, np.ndarray] = {}
+    top: dict[str, np.ndarray] = {}
+    passes, used, active, done = 0, {}, list(edits), 0
+    for k, n in enumerate(plan.looks):
+        new = np.array([position[int(r)] for r in order[done:n]], np.int64)
+        _, _, ran = model_side(ev, model, rows, active, edited, new, (hits, top))
+        passes += ran
+        seen = np.sort(np.array([position[int(r)] for r in order[:n]], np.int64))
+        still = []
+        for edit in active:
+            k_edit = list(edits).index(edit)
+            states = [_edit_cell(cfg, edit, c, seen, hits, clean, member, plan=plan, seed=seed + 29 * (k_edit * len(ev.labels) + c),
+                                 resamples=resamples)[1] for c in range(len(ev.labels))]
+            if k == len(plan.looks) - 1 or OPEN not in states:
+                used[edit.name] = seen
+                tick(len(ev.labels))
+            else:
+                still.append(edit)
+        active, done = still, n
+    return hits, top, passes, used
+
+
+def _edit_cell(cfg: ProbesConfig, edit: pp.Edit, c: int, seen: np.ndarray, hits: Mapping[str, np.ndarray], clean: np.ndarray,
+               member: np.ndarray, *, plan: Schedule, seed: int, resamples: int) -> tuple[tuple, str]:
+    """(among, flip, control, effect) of one (edit, class) on the positions ``seen``, and its decision."""
+    among = seen[~member[seen, c]]
+    flip = hits[edit.name][among, c]
+    ctrl = (hits[f"{edit.property}-{edit.control}"] if edit.control else clean)[among, c]
+    effect, state = judge(flip.astype(float), ctrl.astype(float), cfg.min_effect, plan, seed=seed, resamples=resamples, look=seen.size)
+    return (among, flip, ctrl, effect), state
 
 
 def _clean_hits(ev: Evidence, rows: np.ndarray) -> np.ndarray:
@@ -223,7 +274,8 @@ def _clean_hits(ev: Evidence, rows: np.ndarray) -> np.ndarray:
 
 
 def run_properties(cfg: ProbesConfig, ev: Evidence, model: Classifier, *, cams: np.ndarray, gray: bool, seed: int, level: float = 0.9,
-                   resamples: int = 1000) -> PropertiesResult:
+                   resamples: int = 1000, sequential: bool = False, start: Callable[[int, str], None] | None = None,
+                   tick: Callable[[int], None] | None = None) -> PropertiesResult:
     """Both sides for every class and (property, direction) of ``cfg.properties``. ``gray``: the model takes one channel
     (its luma), so colour and saturation are not edited; nor are they when the evaluation images carry no colour."""
     t0 = time.perf_counter()
@@ -233,35 +285,41 @@ def run_properties(cfg: ProbesConfig, ev: Evidence, model: Classifier, *, cams: 
     skipped = tuple(f"{p}: {'the model takes one channel (its luma)' if gray else 'the evaluation images carry no colour'}"
                     for p in cfg.properties if p in ("colour", "saturation") and (gray or not colour))
     edits = pp.edits(cfg.properties, colour=colour and not gray)
-    rows = probe_samples(ev, cfg.samples, seed + 11)
-    regions = {int(r): ev.region_of(int(r), int(ev.explained[r])) for r in rows}
-    rows = np.array([r for r in rows if regions[int(r)].mean() <= MAX_REGION], np.int64)
+    order = probe_order(ev, cfg.samples, seed + 11)
+    regions = {int(r): ev.region_of(int(r), int(ev.explained[r])) for r in order}
+    order = np.array([r for r in order if regions[int(r)].mean() <= MAX_REGION], np.int64)
+    rows = np.sort(order)
     decoded = model.images([int(r) for r in rows]) if rows.size else {}
     size = ev.input_size
     images = np.stack([decoded[int(r)] for r in rows]) if rows.size else np.zeros((0, *size, 3), np.float32)
     outside = np.stack([~regions[int(r)] for r in rows]) if rows.size else np.zeros((0, *size), bool)
     edited = EditedImages(images, outside, rows, cfg.property_strength, seed)
-    hits, top, n_passes = model_side(ev, model, rows, edits, edited) if rows.size and edits else ({}, {}, 0)
     clean = _clean_hits(ev, rows)
     data_member, probe_member = members(ev, data), members(ev, rows)
+    plan = schedule(len(order), level, sequential)
+    (start or (lambda total, unit: None))(len(edits) * len(ev.labels), "cells")
+    hits, top, n_passes, used = model_looks(cfg, ev, model, rows, order, edits, edited, clean, probe_member, plan=plan, seed=seed,
+                                            resamples=resamples, tick=tick or (lambda n: None)) if rows.size and edits else ({}, {}, 0, {})
     cache: dict = {}
     found = []
     for k, edit in enumerate(edits):
         for c in range(len(ev.labels)):
-            among = ~probe_member[:, c]
-            flip = hits[edit.name][among, c] if hits else np.zeros(0, bool)
-            ctrl = (hits[f"{edit.property}-{edit.control}"] if edit.control else clean)[among, c] if hits else np.zeros(0, bool)
-            effect = st.paired_difference(flip.astype(float), ctrl.astype(float), level=level, seed=seed + 29 * (k * len(ev.labels) + c),
-                                          resamples=resamples)
+            cell_seed = seed + 29 * (k * len(ev.labels) + c)
+            if hits:
+                (among, flip, ctrl, effect), _ = _edit_cell(cfg, edit, c, used[edit.name], hits, clean, probe_member, plan=plan,
+                                                            seed=cell_seed, resamples=resamples)
+            else:
+                among, flip, ctrl = np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, bool)
+                effect = effects.paired_difference(flip.astype(float), ctrl.astype(float), level=level, seed=cell_seed, resamples=resamples)
             a, lo, hi, n_data = data_side(data_member, measures, c, edit, level=level, resamples=resamples, seed=seed + 37, cache=cache)
             found.append((edit, c, among, flip, ctrl, effect, (a, lo, hi, n_data)))
     jobs = [(edit.name, int(i), c) for edit, c, among, flip, _, effect, _ in found
-            if not math.isnan(effect.low) and effect.low >= cfg.min_effect for i in np.flatnonzero(among)[flip]]
+            if not math.isnan(effect.low) and effect.low >= cfg.min_effect for i in among[flip]]
     heat, maps = heat_of_flips(model, jobs, lambda job: edited(job[0], job[1]), lambda job: outside[job[1]])
     out = []
     for edit, c, among, flip, ctrl, effect, (a, lo, hi, n_data) in found:
         fools = not math.isnan(effect.low) and effect.low >= cfg.min_effect
-        flipped = np.flatnonzero(among)[flip] if flip.size else np.zeros(0, np.int64)
+        flipped = among[flip] if flip.size else np.zeros(0, np.int64)
         shares = heat.get((edit.name, c), [])
         ex = tuple(Exemplar(int(rows[i]), np.clip(images[i], 0, 255).astype(np.uint8), np.clip(edited(edit.name, int(i)), 0, 255).astype(np.uint8),
                             np.asarray(cams[int(rows[i])], np.float32), maps[(edit.name, int(i), c)], float(top[edit.name][i]))
@@ -269,7 +327,8 @@ def run_properties(cfg: ProbesConfig, ev: Evidence, model: Classifier, *, cams: 
         marked, value, others = _marked(data, data_member, measures, c, edit)
         out.append(PropertyRow(
             label=ev.labels[c], property=edit.property, direction=edit.direction, auc=a, auc_lo=lo, auc_hi=hi, n_data=n_data,
-            n=int(among.sum()), from_labels=tuple(sorted({ev.labels[lab] for r in rows[among] for lab in ev.labels_of[int(r)]})),
+            n=int(among.size), n_max=int((~probe_member[:, c]).sum()),
+            from_labels=tuple(sorted({ev.labels[lab] for r in rows[among] for lab in ev.labels_of[int(r)]})),
             flip=float(flip.mean()) if flip.size else math.nan, control_flip=float(ctrl.mean()) if ctrl.size else math.nan,
             effect=effect, heat_off_region=float(np.mean(shares)) if shares else math.nan, n_flipped=int(flipped.size),
             tells_apart=not math.isnan(lo) and lo >= cfg.property_auc, fools=fools, exemplars=ex, marked_row=marked, marked_value=value,
@@ -376,7 +435,7 @@ def record(row: PropertyRow) -> dict[str, object]:
     return {"class": row.label, "property": row.property, "direction": row.direction, "auc": row.auc, "auc_lo": row.auc_lo,
             "auc_hi": row.auc_hi, "flip": row.flip, "control_flip": row.control_flip, "effect": row.effect.value,
             "effect_lo": row.effect.low, "effect_hi": row.effect.high, "heat_off_region": row.heat_off_region, "verdict": row.verdict,
-            "n": row.n, "n_data": row.n_data, "n_flipped": row.n_flipped, "from_labels": list(row.from_labels),
+            "n": row.n, "n_max": row.n_max, "n_data": row.n_data, "n_flipped": row.n_flipped, "from_labels": list(row.from_labels),
             "tells_apart": row.tells_apart, "fools": row.fools, "data_state": row.data_state, "sentence": sentence(row),
             "edit_words": edit_words(row.property, row.direction), "data_words": data_words(row.property, row.direction),
             "exemplar_rows": [x.row for x in row.exemplars], "exemplar_after_confidence": [x.after_confidence for x in row.exemplars],
@@ -392,9 +451,11 @@ def section(result: PropertiesResult) -> dict[str, object]:
             "rows": shown, "quiet": len(result.rows) - len(shown)}
 
 
-def properties_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier", cams: np.ndarray, spec: "InputSpec") -> "PropertiesResult | None":
+def properties_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier", cams: np.ndarray, spec: "InputSpec",
+                     bar: "Progress | None" = None) -> "PropertiesResult | None":
     """DESIGN §15: cues without a place, on the data and on the model (background-only edits of the probe samples)."""
     if not cfg.probes.enabled or not cfg.probes.properties:
         return None
     return run_properties(cfg.probes, ev, model, cams=cams, gray=spec.gray or spec.channels == 1, seed=cfg.seed,
-                          level=cfg.statistics.interval, resamples=cfg.statistics.resamples)
+                          level=cfg.statistics.interval, resamples=cfg.statistics.resamples, sequential=cfg.statistics.sequential,
+                          start=bar.start if bar else None, tick=bar.tick if bar else None)

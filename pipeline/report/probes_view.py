@@ -27,7 +27,7 @@ class ProbeCard:
     fools: bool
     reads: bool  # the control alone fools off the object: a place the model reads (DESIGN §17)
     sentence: str
-    n: int
+    n: str  # the samples it ran on: "43", or "21 (decided at 21 of 43)" when it stopped early (DESIGN §18)
     flip: str
     control: str
     effect: str
@@ -66,10 +66,15 @@ def _card(row: ProbeRow, exemplars: bool, caption: Callable[[int], str] = lambda
     return ProbeCard(
         probe=row.probe, kind=row.kind, place=place_words(row.place, row.rect), label=row.label, fools=row.fools, reads=row.reads,
         sentence=sentence(row),
-        n=row.n, flip=format_value(row.flip, 2), control=format_value(row.control_flip, 2), effect=format_value(e.value, 2),
+        n=decided(row.n, row.n_max), flip=format_value(row.flip, 2), control=format_value(row.control_flip, 2), effect=format_value(e.value, 2),
         interval="none (too few samples)" if math.isnan(e.low) else f"{fixed(e.low, 2)} – {fixed(e.high, 2)}", accuracy=format_value(row.accuracy, 2),
         heat=format_value(row.artifact_heat, 2), exemplars=shown,
     )
+
+
+def decided(n: int, n_max: int) -> str:
+    """"43", or "21, decided at 21 of 43" for a test that stopped at a look before its maximum (DESIGN §18)."""
+    return f"{n}, decided at {n} of {n_max}" if 0 < n < n_max else str(n)
 
 
 def _swap(result: ProbesResult, level: float) -> SwapView | None:
@@ -79,7 +84,7 @@ def _swap(result: ProbesResult, level: float) -> SwapView | None:
     if swap.note:
         return SwapView(swap_sentence(swap), (), ())
     g = swap.gap
-    numbers = (("probe samples swapped", str(swap.n)), ("accuracy, same-class background", format_value(swap.accuracy_same, 2)),
+    numbers = (("probe samples swapped", decided(swap.n, swap.n_max)), ("accuracy, same-class background", format_value(swap.accuracy_same, 2)),
                ("accuracy, other-class background", format_value(swap.accuracy_other, 2)),
                ("background gap", f"{format_value(g.value, 2)} [{format_value(g.low, 2)}, {format_value(g.high, 2)}] ({level:.0%})"),
                ("answer the background's class", f"{swap.flip:.0%}"))

@@ -12,6 +12,7 @@ from pipeline.numbers import fixed
 from pipeline.publish.outputs import format_value
 from pipeline.properties.stage import NONE, PropertiesResult, PropertyRow, edit_words, sentence
 from pipeline.report.pictures import overlay
+from pipeline.report.probes_view import decided
 
 CARDS = 4  # edits shown with before -> after pairs
 VERDICT_WORDS = {"shortcut": "shortcut", "fragile": "fragile", "data": "data only"}
@@ -30,6 +31,7 @@ class PropertyLine:
     heat: str
     sentence: str
     exemplars: tuple[tuple[str, str, str], ...] = ()  # (before, after) heatmap overlays and the answers
+    n: str = ""  # the samples the edit ran on ("21, decided at 21 of 42" when it stopped early, DESIGN §18)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def _line(row: PropertyRow, caption: Callable[[int], str], exemplars: bool) -> P
         label=row.label, edit=edit_words(row.property, row.direction), verdict=VERDICT_WORDS.get(row.verdict, row.verdict), auc=auc,
         flip=format_value(row.flip, 2), control=format_value(row.control_flip, 2), effect=format_value(e.value, 2),
         interval="none (too few samples)" if math.isnan(e.low) else f"{fixed(e.low, 2)} – {fixed(e.high, 2)}",
-        heat=format_value(row.heat_off_region, 2), sentence=sentence(row), exemplars=shown)
+        heat=format_value(row.heat_off_region, 2), sentence=sentence(row), exemplars=shown, n=decided(row.n, row.n_max))
 
 
 def build_properties_view(result: PropertiesResult | None, caption: Callable[[int], str] = lambda row: "") -> PropertiesView | None:

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from pipeline.strategies import analysis as st
+from pipeline.evidence import effects
 from pipeline.publish.outputs import format_value
 from pipeline.report.pictures import crop_uri, heat_map
 from pipeline.strategies.stage import LabelStrategies, StrategiesResult, Strategy, sentence
@@ -141,7 +142,7 @@ def _numbers(s: Strategy) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def effect_text(e: st.Effect) -> str:
+def effect_text(e: effects.Effect) -> str:
     """"0.40 [0.24, 0.55]"; an effect without an interval says why."""
     if math.isnan(e.value):
         return "undefined (no sample)"

@@ -155,7 +155,29 @@ def build_view(
         "config_resolved": resolved_yaml(cfg),
         "legend_gradient": legend_gradient_css(),
         "baseline": view_baseline,
+        "passes_line": passes_line(prov),
     }
+
+
+STAGE_WORDS = {"preprocessing_check": "check", "explain": "explain", "trust": "trust", "strategies": "strategies", "probes": "probes",
+               "properties": "properties"}
+
+
+def passes_line(prov: Mapping[str, Any]) -> str:
+    """"forward passes: check 256, explain 1,200, strategies 480 (+ 40 Grad-CAM), ... — 3,376 in all" (DESIGN §18), from
+    provenance's ``passes``; "" when it has none."""
+    passes = prov.get("passes") or {}
+    parts, total = [], 0
+    for stage, words in STAGE_WORDS.items():
+        got = passes.get(stage) or {}
+        forward, gradcam = int(got.get("forward") or 0), int(got.get("gradcam") or 0)
+        if forward or gradcam:
+            seconds = ((prov.get("preprocessing_check") or {}).get("seconds") if stage == "preprocessing_check"
+                       else prov.get("explain_seconds" if stage == "explain" else f"{stage}_seconds"))
+            parts.append(f"{words} {forward:,}" + (f" + {gradcam:,} Grad-CAM" if gradcam else "")
+                         + (f" ({float(seconds):.1f} s)" if isinstance(seconds, (int, float)) else ""))
+            total += forward + gradcam
+    return f"passes by stage: {', '.join(parts)}; {total:,} in all" if parts else ""
 
 
 

@@ -17,17 +17,20 @@ from functools import lru_cache
 
 import numpy as np
 
-from pipeline.conclude.aggregates import bootstrap_ci
 from pipeline.evidence.interventions import fill_colour
 from pipeline.explain.scoring import pixel_boxes
 
+
 CONTROL_DRAWS = 50  # random placements tried per control before the least-overlapping one is taken
+
+
 STABILITY_ROUNDS, STABILITY_FRACTION = 5, 0.8
+
+
 NULL_RATIO = 0.5  # a split into k strategies needs λ_k at most this share of the structureless λ_k
+
+
 DENSE_EIGEN_MAX = 400  # up to this many samples the Laplacian's spectrum is computed densely
-
-
-# --------------------------------------------------------------------------- geometry
 
 
 @lru_cache(maxsize=32)
@@ -83,9 +86,6 @@ def place_name(rect: tuple[float, float, float, float]) -> str:
     return "centre"
 
 
-# --------------------------------------------------------------------------- maps and atlas
-
-
 def normalised_maps(cams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n, h, w) native CAMs -> ((m, h, w) maps each divided by its sum, (n,) bool kept).
 
@@ -112,9 +112,6 @@ def atlas(maps: np.ndarray, coverages: np.ndarray) -> Atlas:
     """``maps`` (n, h, w) normalised, ``coverages`` (n, h, w) in [0, 1]."""
     return Atlas(maps.mean(axis=0), coverages.mean(axis=0), len(maps),
                  float((maps * coverages).sum(axis=(1, 2)).mean()), float(coverages.mean()))
-
-
-# --------------------------------------------------------------------------- clustering (SpRAy)
 
 
 def _knn_affinity(features: np.ndarray, neighbours: int):
@@ -230,9 +227,6 @@ def exemplars(maps: np.ndarray, count: int) -> np.ndarray:
     return np.argsort(dist, kind="stable")[:count]
 
 
-# --------------------------------------------------------------------------- hot spots
-
-
 @dataclass(frozen=True)
 class HotSpot:
     """A strategy's off-object hot spot: ``cells`` (r0, c0, r1, c1) on the native grid, ``rect``
@@ -274,9 +268,6 @@ def hot_spot(maps: np.ndarray, coverages: np.ndarray, threshold: float) -> HotSp
     total = inside.sum()
     off = float((inside * (1.0 - coverages[:, r0:r1, c0:c1])).sum() / total) if total > 0 else math.nan
     return HotSpot(cells, rect_relative(cells, grid), share, share / area, off)
-
-
-# --------------------------------------------------------------------------- causal tests: pixel rules
 
 
 def overlap_share(region: np.ndarray, px: tuple[int, int, int, int]) -> float:
@@ -343,29 +334,3 @@ def paste(recipient: np.ndarray, donor: np.ndarray, px: tuple[int, int, int, int
     out = np.array(recipient, np.float32, copy=True)
     out[inside] = donor[inside]
     return out
-
-
-# --------------------------------------------------------------------------- causal tests: statistics
-
-
-@dataclass(frozen=True)
-class Effect:
-    """A mean paired difference over n units, with its bootstrap interval (NaN when n = 0)."""
-
-    value: float
-    low: float
-    high: float
-    n: int
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray, *, level: float, seed: int, resamples: int = 1000) -> Effect:
-    """Mean of ``a − b`` per unit (tested sample or recipient), with a seeded percentile bootstrap
-    interval over the units. Either may be (n, k): k placements, averaged per unit first.
-    hotspot_dependence = (control accuracy, hot-spot accuracy); transplant_effect = (flip, control flip)."""
-    a, b = (np.asarray(x, np.float64) for x in (a, b))
-    a, b = (x.mean(axis=1) if x.ndim == 2 else x for x in (a, b))
-    diff = a - b
-    if diff.size == 0:
-        return Effect(math.nan, math.nan, math.nan, 0)
-    low, high = bootstrap_ci(diff, "mean", seed=seed, n_boot=resamples, level=level)
-    return Effect(float(diff.mean()), low, high, int(diff.size))

@@ -14,13 +14,16 @@ import numpy as np
 
 from pipeline.strategies import hotspots
 from pipeline.strategies import analysis as st
+from pipeline.evidence import effects
 from pipeline.numbers import fixed
 from pipeline.config import StrategiesConfig
 from pipeline.evidence.interventions import seeded_subset
+from pipeline.evidence.sequential import effect_upper, schedule
 from pipeline.explain.explained import Classifier, Evidence
 
 if TYPE_CHECKING:
     from pipeline.config import AuditConfig
+    from pipeline.console import Progress
 
 
 Rect = tuple[int, int, int, int]  # pixels (c0, r0, c1, r1), half-open
@@ -33,12 +36,16 @@ class Tests:
     n_tested: int
     hotspot_accuracy: float
     control_accuracy: float
-    dependence: st.Effect
+    dependence: effects.Effect
     confidence_drop: float
     n_recipients: int
     transplant_flip: float
     control_flip: float
-    transplant: st.Effect
+    transplant: effects.Effect
+    dependence_upper: float = 1.0  # honest upper bounds of the two effects (DESIGN §18: "not confirmed" below min_effect)
+    transplant_upper: float = 1.0
+    n_max: int = 0  # the samples and recipients the tests could have run on (n < n_max: stopped when decided)
+    n_recipients_max: int = 0
 
 
 @dataclass(frozen=True)
@@ -181,13 +188,19 @@ def _jobs(plan: _Plan, fill: str) -> Iterator[tuple[str, int, Callable[[Mapping[
         yield "paste_control", i, lambda im, row=int(row), donor=int(donor), rect=rect: st.paste(im[row], im[donor], rect, reg[donor])
 
 
-def _run_forward(plans: Sequence[_Plan], model: Classifier, fill: str) -> list[dict[str, dict[int, np.ndarray]]]:
-    """Every plan's edited images through the model in shared batches; per plan, per kind, the
-    (unit -> (is_label, probability of the unit's explained class)) results."""
-    rows = sorted({int(r) for p in plans for r in np.concatenate([p.tested, p.recipients])})
+def _run_forward(plans: Sequence[_Plan], model: Classifier, fill: str, units: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+                 into: list[dict[str, dict[int, np.ndarray]]] | None = None) -> list[dict[str, dict[int, np.ndarray]]]:
+    """Every plan's edited images through the model in shared batches (``units``: per plan the tested and recipient unit
+    indices to run, default all), into ``into``: per plan, per kind, the (unit -> (is_label, probability of the unit's
+    explained class)) results."""
+    units = units if units is not None else [(np.arange(p.tested.size), np.arange(p.recipients.size)) for p in plans]
+    wanted = [({int(i) for i in t}, {int(i) for i in r}) for t, r in units]
+    rows = sorted({int(p.tested[i]) for p, (t, _) in zip(plans, wanted) for i in t} |
+                  {int(x) for p, (_, r) in zip(plans, wanted) for i in r for x in (p.recipients[i], p.donors[i])})
     images = model.images(rows)
-    jobs = [(pi, kind, unit, build) for pi, p in enumerate(plans) for kind, unit, build in _jobs(p, fill)]
-    out: list[dict[str, dict[int, np.ndarray]]] = [{} for _ in plans]
+    jobs = [(pi, kind, unit, build) for pi, p in enumerate(plans) for kind, unit, build in _jobs(p, fill)
+            if unit in wanted[pi][0 if kind == "hot" or kind.startswith("control") else 1]]
+    out = into if into is not None else [{} for _ in plans]
     for start in range(0, len(jobs), model.batch_size):
         chunk = jobs[start:start + model.batch_size]
         probs = model.probabilities(np.stack([build(images) for _, _, _, build in chunk]))
@@ -199,19 +212,75 @@ def _run_forward(plans: Sequence[_Plan], model: Classifier, fill: str) -> list[d
     return out
 
 
-def _tests(cfg: StrategiesConfig, plan: _Plan, got: Mapping[str, Mapping[int, np.ndarray]], ev: Evidence, seed: int) -> Tests:
-    n, m = plan.tested.size, plan.recipients.size
-    hot = np.array([got["hot"][i] for i in range(n)])
-    ctrl = np.array([[got[f"control{k}"][i][0] for k in range(cfg.controls)] for i in range(n)])
-    flip = np.array([got["paste"][i][0] for i in range(m)]) if m else np.zeros(0)
-    ctrl_flip = np.array([got["paste_control"][i][0] for i in range(m)]) if m else np.zeros(0)
+def _forward_looks(cfg: StrategiesConfig, plans: Sequence[_Plan], model: Classifier, fill: str, ev: Evidence, *, seed: int,
+                   sequential: bool, tick: Callable[[int], None]) -> list[Tests]:
+    """Every plan's causal tests look by look (DESIGN §18): a hot spot stops at the first look where it is surely confirmed
+    (a lower bound reaches ``min_effect``) or surely not (both honest upper bounds lie below it)."""
+    orders = [(_unit_order(p.tested.size, _seed(seed, *p.key) + 5), _unit_order(p.recipients.size, _seed(seed, *p.key) + 6))
+              for p in plans]
+    plan_of = [schedule(max(p.tested.size, p.recipients.size), cfg.interval, sequential) for p in plans]
+    got: list[dict[str, dict[int, np.ndarray]]] = [{} for _ in plans]
+    outcome: dict[int, Tests] = {}
+    active, done = list(range(len(plans))), [0] * len(plans)
+    for k in range(max((len(x.looks) for x in plan_of), default=0)):
+        if not active:
+            break
+        units = []
+        for pi in active:
+            n = plan_of[pi].looks[min(k, len(plan_of[pi].looks) - 1)]
+            t, r = orders[pi]
+            units.append((t[done[pi]:n], r[done[pi]:n]))
+        _run_forward([plans[pi] for pi in active], model, fill, units, [got[pi] for pi in active])
+        still = []
+        for pi in active:
+            sched = plan_of[pi]
+            n = sched.looks[min(k, len(sched.looks) - 1)]
+            t, r = orders[pi]
+            tests = _tests(cfg, plans[pi], got[pi], ev, _seed(seed, *plans[pi].key), np.sort(t[:n]), np.sort(r[:n]), sched.level_at(n))
+            if k >= len(sched.looks) - 1 or _decided(cfg, tests):
+                outcome[pi] = replace(tests, n_max=plans[pi].tested.size, n_recipients_max=plans[pi].recipients.size)
+                tick(1)
+            else:
+                still.append(pi)
+            done[pi] = n
+        active = still
+    return [outcome[pi] for pi in range(len(plans))]
+
+
+def _unit_order(n: int, seed: int) -> np.ndarray:
+    """The order the looks take a plan's units in: a seeded permutation (every prefix a random subset)."""
+    return np.random.default_rng(seed).permutation(n).astype(np.int64)
+
+
+def _decided(cfg: StrategiesConfig, tests: Tests) -> bool:
+    """Surely confirmed, or surely not: both tests' honest upper bounds below ``min_effect``."""
+    if _confirmed(cfg, tests):
+        return True
+    return all(u < cfg.min_effect for u in (tests.dependence_upper, tests.transplant_upper))
+
+
+def _tests(cfg: StrategiesConfig, plan: _Plan, got: Mapping[str, Mapping[int, np.ndarray]], ev: Evidence, seed: int,
+           tested: np.ndarray | None = None, recipients: np.ndarray | None = None, level: float | None = None) -> Tests:
+    """The two causal tests over the ``tested`` and ``recipients`` units (default all) at the look's ``level`` (default
+    strategies.interval, the level of the honest upper bounds too)."""
+    tested = np.arange(plan.tested.size) if tested is None else tested
+    recipients = np.arange(plan.recipients.size) if recipients is None else recipients
+    honest = cfg.interval
+    level = honest if level is None else level
+    n, m = tested.size, recipients.size
+    hot = np.array([got["hot"][i] for i in tested]).reshape(n, 2)
+    ctrl = np.array([[got[f"control{k}"][i][0] for k in range(cfg.controls)] for i in tested]).reshape(n, cfg.controls)
+    flip = np.array([got["paste"][i][0] for i in recipients]) if m else np.zeros(0)
+    ctrl_flip = np.array([got["paste_control"][i][0] for i in recipients]) if m else np.zeros(0)
     mean = lambda x: float(np.mean(x)) if np.size(x) else math.nan  # noqa: E731
     return Tests(
         n_tested=n, hotspot_accuracy=mean(hot[:, 0]), control_accuracy=mean(ctrl),
-        dependence=st.paired_difference(ctrl, hot[:, 0], level=cfg.interval, seed=seed),
-        confidence_drop=mean(ev.confidence[plan.tested] - hot[:, 1]),
+        dependence=effects.paired_difference(ctrl, hot[:, 0], level=level, seed=seed),
+        confidence_drop=mean(ev.confidence[plan.tested[tested]] - hot[:, 1]),
         n_recipients=m, transplant_flip=mean(flip), control_flip=mean(ctrl_flip),
-        transplant=st.paired_difference(flip, ctrl_flip, level=cfg.interval, seed=seed + 1),
+        transplant=effects.paired_difference(flip, ctrl_flip, level=level, seed=seed + 1),
+        dependence_upper=effect_upper(ctrl.mean(axis=1) - hot[:, 0], honest) if n else 1.0,
+        transplant_upper=effect_upper(flip - ctrl_flip, honest) if m else 1.0,
     )
 
 
@@ -273,7 +342,8 @@ def _confirmed(cfg: StrategiesConfig, tests: Tests) -> bool:
     return any(not math.isnan(e.low) and e.low >= cfg.min_effect for e in (tests.dependence, tests.transplant))
 
 
-def run_strategies(cfg: StrategiesConfig, ev: Evidence, model: Classifier | None, *, fill: str, seed: int) -> StrategiesResult:
+def run_strategies(cfg: StrategiesConfig, ev: Evidence, model: Classifier | None, *, fill: str, seed: int, sequential: bool = False,
+                   start: Callable[[int, str], None] | None = None, tick: Callable[[int], None] | None = None) -> StrategiesResult:
     """Atlas and strategies for every label, their hot spots tested through ``model`` (None: no
     tests, e.g. ``validate``). Labels are processed in the label space's order."""
     per_label, assigned = [], np.full(len(ev.explained), -1, np.int64)
@@ -291,9 +361,11 @@ def run_strategies(cfg: StrategiesConfig, ev: Evidence, model: Classifier | None
                 plans.append(p)
             else:
                 outcome[(label, s.id)] = p
-    results = _run_forward(plans, model, fill) if plans and model is not None else []
-    for p, got in zip(plans, results):
-        outcome[p.key] = _tests(cfg, p, got, ev, _seed(seed, *p.key))
+    (start or (lambda total, unit: None))(len(plans), "hot spots")
+    results = _forward_looks(cfg, plans, model, fill, ev, seed=seed, sequential=sequential, tick=tick or (lambda n: None)) \
+        if plans and model is not None else []
+    for p, tests in zip(plans, results):
+        outcome[p.key] = tests
     tested = [(label, _with_tests(s, outcome.get((label, s.id), ""), cfg)) for label, lab, _, _ in per_label for s in lab.strategies]
     described = _with_content(cfg, ev, tested, model, seed) if model is not None else {}
     labels = []
@@ -351,6 +423,7 @@ def record(lab: LabelStrategies, s: Strategy, interval: float) -> dict[str, obje
     }
     out.update({"flag_mix": dict(s.flag_mix), "place": st.place_name(h.rect) if h else None, "not_tested": s.not_tested or None,
                 "n_tested": t.n_tested if t else 0, "n_recipients": t.n_recipients if t else 0,
+                "n_tested_max": t.n_max if t else 0, "n_recipients_max": t.n_recipients_max if t else 0,
                 "confidence_drop": t.confidence_drop if t else None, "exemplar_rows": list(s.exemplars),
                 "watched_unused": s.watched_unused, "sentence": sentence(s, interval)})
     c = s.content
@@ -398,7 +471,8 @@ def sentence(s: Strategy, interval: float) -> str:
     if t is None:
         return f"{where}; {s.not_tested or 'not tested'}."
     level = f"{interval:.0%} interval"
-    text = (f"{where}. Blank that {place} on {t.n_tested} correct samples whose object leaves it free and '{s.label}' accuracy "
+    early = f" (decided at {t.n_tested} of {t.n_max})" if 0 < t.n_tested < t.n_max else ""
+    text = (f"{where}. Blank that {place} on {t.n_tested} correct samples{early} whose object leaves it free and '{s.label}' accuracy "
             f"goes from 1.00 to {t.hotspot_accuracy:.2f}, against {t.control_accuracy:.2f} when the same rectangle is blanked elsewhere "
             f"(dependence {_effect_text(t.dependence, level)})")
     if t.n_recipients:
@@ -413,7 +487,7 @@ def sentence(s: Strategy, interval: float) -> str:
     return text + ". Not confirmed: neither interval's lower bound reaches strategies.min_effect."
 
 
-def _effect_text(e: st.Effect, level: str) -> str:
+def _effect_text(e: effects.Effect, level: str) -> str:
     if math.isnan(e.value):
         return "undefined: no sample to measure it on"
     if math.isnan(e.low) or math.isnan(e.high):
@@ -421,8 +495,10 @@ def _effect_text(e: st.Effect, level: str) -> str:
     return f"{fixed(e.value, 2)}, {level} {fixed(e.low, 2)} to {fixed(e.high, 2)}"
 
 
-def strategies_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier") -> "StrategiesResult | None":
-    """DESIGN §10 on the audit's own maps and regions; the hot spots' causal tests run the compiled forward path."""
+def strategies_stage(cfg: AuditConfig, ev: "Evidence", model: "Classifier", bar: "Progress | None" = None) -> "StrategiesResult | None":
+    """DESIGN §10 on the audit's own maps and regions; the hot spots' causal tests run the compiled forward path, look by
+    look (``statistics.sequential``, DESIGN §18)."""
     if not cfg.strategies.enabled:
         return None
-    return run_strategies(cfg.strategies, ev, model, fill=cfg.evidence.fill, seed=cfg.seed)
+    return run_strategies(cfg.strategies, ev, model, fill=cfg.evidence.fill, seed=cfg.seed, sequential=cfg.statistics.sequential,
+                          start=bar.start if bar else None, tick=bar.tick if bar else None)

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from pipeline.conclude.aggregates import SampleTable, bootstrap_ci, by_class, summarize
+from pipeline.conclude.aggregates import SampleTable, by_class, summarize
+from pipeline.evidence.bootstrap import bootstrap_ci
 from pipeline.config import GateRule
 from pipeline.explain.flags import assign_flags
 from pipeline.conclude.gate import FAIL, FIT, NOT_EVALUATED, NOT_FIT, PASS, evaluate, verdict

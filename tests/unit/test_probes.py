@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.probes import artifacts as pr
-from pipeline.strategies.analysis import paired_difference
+from pipeline.evidence.effects import paired_difference
 
 SIZE = (64, 64)
 

@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from pipeline.strategies import analysis as st
+from pipeline.evidence import effects
 from pipeline.evidence.interventions import fill_colour
 
 
@@ -187,10 +188,10 @@ def test_control_positions_keep_size_avoid_the_region_and_the_hot_spot():
 def test_paired_difference_and_its_interval():
     control = np.array([[1, 1, 1, 0], [1, 1, 1, 1], [1, 0, 1, 1]], float)  # per sample 0.75, 1.0, 0.75
     hot = np.array([0.0, 1.0, 0.0])
-    e = st.paired_difference(control, hot, level=0.9, seed=0)
+    e = effects.paired_difference(control, hot, level=0.9, seed=0)
     assert e.value == pytest.approx((0.75 + 0.0 + 0.75) / 3)
     assert e.n == 3 and 0.0 <= e.low <= e.value <= e.high <= 0.75
-    assert math.isnan(st.paired_difference(np.zeros(0), np.zeros(0), level=0.9, seed=0).value)
+    assert math.isnan(effects.paired_difference(np.zeros(0), np.zeros(0), level=0.9, seed=0).value)
 
 
 def test_place_names():

@@ -160,7 +160,7 @@ def test_atlas_reading_heat_avoids_the_objects():
 
 
 def _tests(dep: tuple[float, float], eff: tuple[float, float]):
-    from pipeline.strategies.analysis import Effect
+    from pipeline.evidence.effects import Effect
     from pipeline.strategies.stage import Tests
 
     return Tests(20, 1.0, 1.0, Effect(sum(dep) / 2, *dep, 20), 0.0, 20, 0.0, 0.0, Effect(sum(eff) / 2, *eff, 20))

@@ -70,7 +70,7 @@ def run_engine(cfg: AuditConfig, prep: Prepared, plan: WorkPlan, collector: "Col
     usable = [s for s in prep.samples if s.skip_reason is None]
     todo_batches = [c for c in chunks(usable, cfg.explain.batch_size) if not collector.done[c[0].row]]
     todo = [s for c in todo_batches for s in c]
-    bar = tqdm(total=len(usable), initial=len(usable) - len(todo), desc=f"audit {cfg.name}", unit="img", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=len(usable), initial=len(usable) - len(todo), desc="explain", unit=" img", disable=not progress, file=sys.stderr)
     t_loop = time.perf_counter()
     t_first = None
     for result in (engine_results(cfg, prep, plan, todo_batches) if todo_batches else ()):
