@@ -5,8 +5,9 @@
   looks (a weighted Bonferroni rule: EARLY of it shared by the early looks, the rest at the last), so the whole
   sequence's rate stays what ``statistics.interval`` gives one test (5% per side at 0.90) while the last look's interval
   is nearly the fixed-size test's;
-- **not** when an honest upper bound lies below the threshold: for an effect that can only be as large as the share of
-  units it moved up, the exact (Clopper–Pearson) upper bound of that share — never a bootstrap of identical values.
+- **not** when an honest upper bound at the configured level lies below the threshold: the bootstrap's when the
+  differences vary; with no event (every difference equal) the Wilson bound of the share of units that moved up
+  (z² / (n + z²) for none) — never a bootstrap of identical values.
 
 ``statistics.sequential: false`` is one look at the maximum with the configured level: the fixed sizes of before.
 Pure NumPy/SciPy.
@@ -77,29 +78,33 @@ def schedule(maximum: int, level: float, sequential: bool = True) -> Schedule:
 
 
 def upper_exact(positives: int, n: int, level: float) -> float:
-    """Clopper–Pearson upper bound of a share ``positives / n``, one-sided at (1 - level) / 2 (1.0 without data)."""
+    """The Wilson upper bound of a share ``positives / n``, one-sided at (1 - level) / 2 (1.0 without data); with no
+    events it is z² / (n + z²), the bound DESIGN §18 asks for a rate with none."""
     if n <= 0:
         return 1.0
-    if positives >= n:
-        return 1.0
-    from scipy.stats import beta
+    from pipeline.evidence.checks import wilson
 
-    return float(beta.ppf(1.0 - (1.0 - level) / 2.0, positives + 1, n - positives))
+    return float(wilson(float(positives), int(n), level)[1])
 
 
 def lower_exact(positives: int, n: int, level: float) -> float:
-    """Clopper–Pearson lower bound of a share, one-sided at (1 - level) / 2 (0.0 without data)."""
-    if n <= 0 or positives <= 0:
+    """The Wilson lower bound of a share, one-sided at (1 - level) / 2 (0.0 without data)."""
+    if n <= 0:
         return 0.0
-    from scipy.stats import beta
+    from pipeline.evidence.checks import wilson
 
-    return float(beta.ppf((1.0 - level) / 2.0, positives, n - positives + 1))
+    return float(wilson(float(positives), int(n), level)[0])
 
 
-def effect_upper(differences: Sequence[float], level: float) -> float:
-    """An honest upper bound of a mean paired difference in [-1, 1]: it is at most the share of units that moved up
-    (each adds at most 1), bounded exactly."""
+def effect_upper(differences: Sequence[float], level: float, *, seed: int = 0, resamples: int = 1000) -> float:
+    """An honest upper bound of a mean paired difference in [-1, 1] at ``level``: the percentile bootstrap's when the
+    differences vary; when they are all equal (no unit moved, or every unit the same way) the Wilson bound of the share
+    that moved up, which is at least the mean (never a bootstrap of identical values)."""
     d = np.asarray(differences, np.float64)
+    if d.size and np.ptp(d) > 0:
+        from pipeline.evidence.bootstrap import bootstrap_ci
+
+        return bootstrap_ci(d, "mean", seed=seed, n_boot=resamples, level=level)[1]
     return upper_exact(int((d > 0).sum()), int(d.size), level)
 
 
@@ -124,7 +129,7 @@ def judge(a: np.ndarray, b: np.ndarray, threshold: float, plan: Schedule, *, see
     a, b = (np.asarray(x, np.float64) for x in (a, b))
     effect = paired_difference(a, b, level=plan.level_at(len(a) if look is None else look), seed=seed, resamples=resamples)
     d = (a.mean(axis=1) if a.ndim == 2 else a) - (b.mean(axis=1) if b.ndim == 2 else b)
-    return effect, decide(effect.low, effect_upper(d, plan.level), threshold, final=final)
+    return effect, decide(effect.low, effect_upper(d, plan.level, seed=seed, resamples=resamples), threshold, final=final)
 
 
 def paired_looks(a: np.ndarray, b: np.ndarray, threshold: float, level: float, *, sequential: bool = True, seed: int = 0,

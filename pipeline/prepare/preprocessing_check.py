@@ -215,7 +215,7 @@ def _looks(prep: "Prepared", chosen: Sequence[Any], raws: Mapping[str, np.ndarra
            plan: "Schedule", tick: Any = lambda n: None) -> tuple[dict[str, list[str]], int]:
     """Each setting's answers look by look: the configured one on every image used, an alternative (and the other resize,
     key "resize") until its gain is decided. Returns (answers per setting, in the images' order; forward passes)."""
-    from pipeline.evidence.sequential import OPEN, decide, upper_exact
+    from pipeline.evidence.sequential import OPEN, decide
 
     configured, answers, passes, done = names[0], {n: [] for n in [*names, "resize"]}, 0, 0
     active = [n for n in names[1:]] + ["resize"]
@@ -229,10 +229,10 @@ def _looks(prep: "Prepared", chosen: Sequence[Any], raws: Mapping[str, np.ndarra
         still = []
         for name in active:
             theirs = [a in s.labels for a, s in zip(answers[name], chosen)]
-            gain, low, _ = paired_difference(mine[:n], theirs, plan.level_at(n))
-            ahead = sum(t and not m for t, m in zip(theirs, mine))
+            _, low, _ = paired_difference(mine[:n], theirs, plan.level_at(n))
+            _, _, high = paired_difference(mine[:n], theirs, plan.level)  # the check's own (Agresti–Min) interval: honest
             need = RESIZE_GAIN if name == "resize" else MIN_GAIN
-            if k == len(plan.looks) - 1 or decide(low if name != "resize" else -1.0, upper_exact(ahead, n, plan.level), need,
+            if k == len(plan.looks) - 1 or decide(low if name != "resize" else -1.0, high, need,
                                                   final=False) == OPEN or _constant(answers[configured], answers[name]):
                 still.append(name)
         active, done = [a for a in still if k < len(plan.looks) - 1], n

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 SWAP_MAX_REGION = 0.5  # an object covering this share of the input leaves too little background to swap
 EXEMPLARS = 4
+HEAT_IMAGES = 8  # flipped images per fooling cell whose heat on the artifact is measured (a Grad-CAM pass each)
 OFF_OBJECT = 0.25  # a control whose pixels the objects cover at most this share of (on average) is off the object (§17)
 
 
@@ -68,7 +69,7 @@ class ProbeRow:
     control_flip: float
     effect: effects.Effect
     accuracy: float
-    artifact_heat: float
+    artifact_heat: float  # NaN where the cell does not fool (not measured)
     n_flipped: int
     fools: bool
     heat_area: float = math.nan  # the share of the image the heat on the artifact is counted over (a uniform map's heat)
@@ -348,7 +349,8 @@ def _with_heat(found: Sequence[tuple[int, int, np.ndarray, np.ndarray, dict]], p
                size: tuple[int, int]) -> tuple[list[ProbeRow], int]:
     """The rows with the heat on the artifact of the edited images that flipped, and the report's exemplars: the edit's for
     a row that fools, the flat-filled control's for a place the model reads (DESIGN §17); (rows, Grad-CAM passes)."""
-    edit_jobs = [(p, int(i), c) for p, c, flipped, _, _ in found for i in flipped]
+    # the heat on the artifact is measured where it says something: the cells that fool, on up to HEAT_IMAGES flips each
+    edit_jobs = [(p, int(i), c) for p, c, flipped, _, fields in found if fields["fools"] for i in flipped[:HEAT_IMAGES]]
     heat, maps = heat_of_flips(model, edit_jobs, lambda job: pr.apply(images[int(rows[job[1]])], placed[job[0]]),
                                lambda job: placed[job[0]].heat_region(size))
     ctrl_jobs = [(("control", p), int(i), c) for p, c, _, ctrl, fields in found if fields["reads"] and not fields["fools"]

@@ -29,7 +29,7 @@ import numpy as np
 from pipeline.properties import measures as pp
 from pipeline.evidence import effects
 from pipeline.config import ProbesConfig
-from pipeline.probes.stage import (EXEMPLARS, Exemplar, batched_probabilities, heat_of_flips, label_hits, probe_order,
+from pipeline.probes.stage import (EXEMPLARS, HEAT_IMAGES, Exemplar, batched_probabilities, heat_of_flips, label_hits, probe_order,
                                   stratified_by_label)
 from pipeline.evidence.sequential import OPEN, Schedule, judge, schedule
 from pipeline.explain.explained import Classifier, Evidence
@@ -314,7 +314,7 @@ def run_properties(cfg: ProbesConfig, ev: Evidence, model: Classifier, *, cams: 
             a, lo, hi, n_data = data_side(data_member, measures, c, edit, level=level, resamples=resamples, seed=seed + 37, cache=cache)
             found.append((edit, c, among, flip, ctrl, effect, (a, lo, hi, n_data)))
     jobs = [(edit.name, int(i), c) for edit, c, among, flip, _, effect, _ in found
-            if not math.isnan(effect.low) and effect.low >= cfg.min_effect for i in among[flip]]
+            if not math.isnan(effect.low) and effect.low >= cfg.min_effect for i in among[flip][:HEAT_IMAGES]]
     heat, maps = heat_of_flips(model, jobs, lambda job: edited(job[0], job[1]), lambda job: outside[job[1]])
     out = []
     for edit, c, among, flip, ctrl, effect, (a, lo, hi, n_data) in found:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import beta
+from scipy.stats import norm
 
 from pipeline.evidence.sequential import FOOLS, NOT, looks, paired_looks, schedule, upper_exact
 
@@ -27,10 +27,14 @@ def test_looks_double_from_16_up_to_the_maximum_and_one_look_when_not_sequential
     assert schedule(64, LEVEL, sequential=False).levels == (LEVEL,)
 
 
-def test_the_exact_upper_bound_is_clopper_pearson():
-    # 0 of 16: 1 - 0.05^(1/16), the bound a share with no events has (never a bootstrap of identical values)
-    assert upper_exact(0, 16, LEVEL) == pytest.approx(1 - 0.05 ** (1 / 16))
-    assert upper_exact(3, 20, LEVEL) == pytest.approx(beta.ppf(0.95, 4, 17))
+def test_the_upper_bound_is_wilsons():
+    """0 of n: z² / (n + z²) with z the one-sided 95% quantile (never a bootstrap of identical values); 3 of 20 by the
+    Wilson formula written out here."""
+    z = norm.ppf(0.95)
+    assert upper_exact(0, 16, LEVEL) == pytest.approx(z * z / (16 + z * z))
+    p, n = 3 / 20, 20
+    centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert upper_exact(3, 20, LEVEL) == pytest.approx((centre + half) / (1 + z * z / n))
 
 
 def test_a_cell_with_no_effect_is_declared_fooling_at_most_at_the_configured_rate():
