@@ -13,7 +13,7 @@ import pytest
 from conftest import box_evidence
 from pipeline.probes import artifacts as pr
 from pipeline.config import ProbesConfig
-from pipeline.probes.stage import CSV_COLUMNS, aggregates, probe_samples, record, run_probes, section, sentence
+from pipeline.probes.stage import CSV_COLUMNS, aggregates, probe_samples, record, run_probes, section, sentence, HEAT_IMAGES
 from pipeline.explain.explained import Classifier, Evidence
 
 SIZE, GRID, N = 32, 4, 40  # 32x32 inputs, a 4x4 CAM grid, 40 images per label
@@ -122,7 +122,7 @@ def test_a_model_that_answers_a_class_for_an_overlay_in_a_corner_is_fooled_there
     assert sentence(hit) == ("the overlay 'logo' at the bottom-right corner turns 100% of b images into a (the same area filled: 0%); "
                              f"{hit.artifact_heat:.0%} of their heat lies on it ({hit.artifact_heat * 16:.1f}× its share of the image)")
     summary = section(result)
-    assert summary["fooling"] == [sentence(hit)] and summary["passes"]["gradcam"] == sum(r.n_flipped for r in result.rows)
+    assert summary["fooling"] == [sentence(hit)] and summary["passes"]["gradcam"] == sum(min(r.n_flipped, HEAT_IMAGES) for r in result.rows if r.fools)
 
 
 def expected_heat(rect) -> float:
