@@ -4,12 +4,11 @@ integers, "—" for a value that is missing or undefined. Used by gate messages,
 from __future__ import annotations
 
 import math
-from typing import Any
 
 MISSING = "—"
 
 
-def fixed(value: Any, digits: int = 3) -> str:
+def fixed(value: object, digits: int = 3) -> str:
     """``value`` with ``digits`` decimals; a negative number that rounds to zero loses its sign; "—" for None/NaN."""
     try:
         f = float(value)
@@ -21,7 +20,7 @@ def fixed(value: Any, digits: int = 3) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
-def count(value: Any) -> str:
+def count(value: object) -> str:
     """A count as an integer ("12", not "12.000"); "—" for None/NaN."""
     try:
         f = float(value)
@@ -34,6 +33,6 @@ COUNT_AGGREGATES = frozenset({"n_samples", "n_scored", "confirmed_shortcuts", "p
 """Aggregates that are counts: shown as integers everywhere."""
 
 
-def aggregate_text(name: str, value: Any, digits: int = 3) -> str:
+def aggregate_text(name: str, value: object, digits: int = 3) -> str:
     """An aggregate's value as shown: a count as an integer, else fixed decimals."""
     return count(value) if name in COUNT_AGGREGATES else fixed(value, digits)

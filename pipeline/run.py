@@ -18,24 +18,35 @@ import numpy as np
 
 from pipeline.conclude import gate
 from pipeline.conclude.baseline import compare_baseline, load_baseline
-from pipeline.explain.checkpoint import CheckpointStore
 from pipeline.conclude.stage import Conclusions, conclude, sample_table
 from pipeline.conclude.trust import trust_stage
-from pipeline.explain.explained import stage_inputs
-from pipeline.probes.stage import probes_stage
-from pipeline.properties.stage import properties_stage
-from pipeline.strategies.stage import strategies_stage
 from pipeline.config import AuditConfig
-from pipeline.explain.engines.drive import run_engine, work_plan
 from pipeline.console import notice, progress, stage
 from pipeline.errors import AuditError
-from pipeline.prepare.stage import prepare_checked
-from pipeline.prepare.prepared import Prepared
-from pipeline.publish.stage import (add_findings, check_resume, discard_or_keep, internal_error, log_run, open_staging, summarise, write_failure,
-                              write_outputs, write_stage_tables)
-from pipeline.result import AuditResult
-from pipeline.publish.summary import fingerprints
+from pipeline.explain.checkpoint import CheckpointStore
+from pipeline.explain.engines.drive import run_engine, work_plan
+from pipeline.explain.explained import stage_inputs
 from pipeline.explain.worker import BatchResult, WorkPlan
+from pipeline.prepare.prepared import Prepared
+from pipeline.prepare.stage import prepare_checked
+from pipeline.probes.stage import probes_stage
+from pipeline.properties.stage import properties_stage
+from pipeline.publish.stage import (
+    add_findings,
+    check_resume,
+    discard_or_keep,
+    internal_error,
+    log_run,
+    open_staging,
+    summarise,
+    write_failure,
+    write_outputs,
+    write_stage_tables,
+)
+from pipeline.publish.summary import fingerprints
+from pipeline.records.plain import JsonObject
+from pipeline.result import AuditResult
+from pipeline.strategies.stage import strategies_stage
 
 if TYPE_CHECKING:
     from pipeline.explain.explained import PassCount
@@ -153,7 +164,7 @@ class Explained:
     values: dict[str, np.ndarray]
     cams: np.ndarray
     target_class: np.ndarray
-    timing: dict[str, Any]
+    timing: JsonObject
     heat: Any  # the HeatmapWriter, whose temporary arrays go once the report is written
 
     def release(self) -> None:
@@ -186,7 +197,7 @@ def _explain(run: Run, staging: Any, store: CheckpointStore, lock: Any, progress
 
 
 def _conclude_and_write(run: Run, folder: Path, explained: Explained, tracker: "Tracker | None",
-                        registry: "ResolvedModel | None") -> tuple[dict[str, Any], Conclusions, dict[str, float]]:
+                        registry: "ResolvedModel | None") -> tuple[JsonObject, Conclusions, dict[str, float]]:
     """The stages after the explain loop, in order, then summary.json with its findings, the stage tables and the report,
     all into the staging ``folder``; returns (summary, conclusions, timings)."""
     found = _conclusions(run, explained)

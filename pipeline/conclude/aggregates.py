@@ -19,7 +19,12 @@ from typing import Sequence
 import numpy as np
 
 from pipeline.config import AGGREGATES, FLAGS
-from pipeline.evidence.checks import agreement_cells, agreement_values, confirmation_values, kappa
+from pipeline.evidence.checks import (
+    agreement_cells,
+    agreement_values,
+    confirmation_values,
+    kappa,
+)
 
 
 @dataclass(frozen=True)

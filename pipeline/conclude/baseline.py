@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 from pipeline.errors import AuditError
+from pipeline.records.plain import Json, JsonObject
 
 DIFFERENT_DATA = "baseline ran on a different evaluation set: changes compare different data"
 
 
-def comparability(base: Mapping[str, Any], *, path: Path, dataset_fingerprint: str, model_sha256: str, config_sha256: str) -> dict[str, Any]:
+def comparability(base: Mapping[str, Json], *, path: Path, dataset_fingerprint: str, model_sha256: str, config_sha256: str) -> JsonObject:
     """``{path, dataset_matches, model_changed, config_changed}`` from the fingerprints in the
     baseline's provenance (a value the baseline does not record counts as different)."""
     prov = base.get("provenance", {}) if isinstance(base.get("provenance"), dict) else {}
@@ -23,7 +24,7 @@ def comparability(base: Mapping[str, Any], *, path: Path, dataset_fingerprint: s
     }
 
 
-def note(info: Mapping[str, Any] | None) -> str | None:
+def note(info: Mapping[str, Json] | None) -> str | None:
     """The plain sentence shown beside every change rule, or None when the data are the same."""
     return None if info is None or info["dataset_matches"] else DIFFERENT_DATA
 

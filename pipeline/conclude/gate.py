@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from pipeline.config import GateRule
 from pipeline.numbers import aggregate_text, fixed
-from pipeline.status import EXIT_CODES, FAIL, FIT, INCONCLUSIVE, NOT_EVALUATED, NOT_FIT, PASS
+from pipeline.status import (
+    EXIT_CODES,
+    FAIL,
+    FIT,
+    INCONCLUSIVE,
+    NOT_EVALUATED,
+    NOT_FIT,
+    PASS,
+)
 
 if TYPE_CHECKING:
     from pipeline.conclude.intervals import Interval

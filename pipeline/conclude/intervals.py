@@ -13,8 +13,8 @@ from typing import Sequence
 import numpy as np
 
 from pipeline.conclude.aggregates import SampleTable, population
-from pipeline.evidence.bootstrap import bootstrap_ci
 from pipeline.config import AGGREGATES, FLAGS, NO_INTERVAL, StatisticsConfig
+from pipeline.evidence.bootstrap import bootstrap_ci
 from pipeline.evidence.checks import wilson
 
 PROPORTIONS = frozenset(

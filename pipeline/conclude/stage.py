@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.conclude import aggregates
-from pipeline.evidence import checks
-from pipeline.conclude import gate
+from pipeline.conclude import aggregates, gate
 from pipeline.conclude.baseline import note
-from pipeline.config import AuditConfig
-from pipeline.errors import AuditError
 from pipeline.conclude.intervals import rule_intervals, table_from_csv
+from pipeline.config import AuditConfig
 from pipeline.console import notice
+from pipeline.errors import AuditError
+from pipeline.evidence import checks
 
 if TYPE_CHECKING:
     from pipeline.evidence.checks import TrustCheck

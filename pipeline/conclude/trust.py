@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.conclude import aggregates
-from pipeline.evidence import checks
 from pipeline.config import AuditConfig
+from pipeline.evidence import checks
+from pipeline.records.plain import JsonObject
 
 if TYPE_CHECKING:
     from pipeline.console import Progress
@@ -25,7 +26,7 @@ def answer_words(space: Any, label: int, model_class: int) -> str:
 
 
 def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, cams: np.ndarray, target_class: np.ndarray,
-                 predicted: np.ndarray, model_class: np.ndarray, rand_timing: dict[str, Any] | None = None,
+                 predicted: np.ndarray, model_class: np.ndarray, rand_timing: JsonObject | None = None,
                  bar: "Progress | None" = None) -> list[checks.TrustCheck]:
     """The trust checks of DESIGN §6 and §13 (the randomisation one runs the model copy: TensorFlow); ``predicted`` (N,)
     label indices, ``model_class`` (N,) the model's classes (-1 where unknown); ``rand_timing`` receives the
@@ -64,9 +65,9 @@ def chance_check(cfg: AuditConfig, table: aggregates.SampleTable) -> checks.Trus
 
 
 def trust_stage(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray], cams: np.ndarray,
-                target_class: np.ndarray, bar: "Progress | None" = None) -> tuple[list[checks.TrustCheck], dict[str, Any] | None]:
+                target_class: np.ndarray, bar: "Progress | None" = None) -> tuple[list[checks.TrustCheck], JsonObject | None]:
     """The trust checks on the explain loop's results, and the randomisation check's own timings (None when it did not run)."""
-    rand: dict[str, Any] = {}
+    rand: JsonObject = {}
     found = trust_checks(cfg, prep, table, cams, target_class, values["predicted"],
                          values.get("predicted_model_class", np.full(len(table.flags), -1)), rand, bar)
     return found, rand or None

@@ -6,21 +6,49 @@ One module per section (its dataclass, defaults and validation: :mod:`.model`, :
 ``yaml`` import besides the top level's echo) and the whole config (:mod:`.audit`). The public names are here.
 """
 
-from pipeline.config.audit import DEFAULTS, REQUIRED, AuditConfig, config_from_dict, load_config, resolved_yaml
+from pipeline.config.audit import (
+    DEFAULTS,
+    REQUIRED,
+    AuditConfig,
+    config_from_dict,
+    load_config,
+    resolved_yaml,
+)
 from pipeline.config.dataset import DATASET_FORMATS, REGIONS, DatasetConfig
 from pipeline.config.engine import ENGINES, EngineConfig
 from pipeline.config.evidence import FILLS, REMOVAL_REGIONS, EvidenceConfig
 from pipeline.config.explain import CAM_METHODS, TARGETS, ExplainConfig
-from pipeline.config.gate import (AGGREGATES, BOUNDS, EVIDENCE_AGGREGATES, FLAGS, NO_INTERVAL, PROBE_AGGREGATES, RULE_KINDS,
-                                  STRATEGY_AGGREGATES, GateRule)
-from pipeline.config.model import GEOMETRY_KEYS, PREPROCESSING, RESIZE_METHODS, RESIZE_MODES, ModelConfig
-from pipeline.config.probes import PROBE_KINDS, PROBE_PLACES, PROPERTY_KINDS, OverlayConfig, ProbesConfig
+from pipeline.config.gate import (
+    AGGREGATES,
+    BOUNDS,
+    EVIDENCE_AGGREGATES,
+    FLAGS,
+    NO_INTERVAL,
+    PROBE_AGGREGATES,
+    RULE_KINDS,
+    STRATEGY_AGGREGATES,
+    GateRule,
+)
+from pipeline.config.mlflow import MlflowConfig
+from pipeline.config.model import (
+    GEOMETRY_KEYS,
+    PREPROCESSING,
+    RESIZE_METHODS,
+    RESIZE_MODES,
+    ModelConfig,
+)
+from pipeline.config.probes import (
+    PROBE_KINDS,
+    PROBE_PLACES,
+    PROPERTY_KINDS,
+    OverlayConfig,
+    ProbesConfig,
+)
 from pipeline.config.reader import parse_yaml
 from pipeline.config.report import ReportConfig
 from pipeline.config.scoring import FOCUS_METRICS, ScoringConfig
 from pipeline.config.statistics import StatisticsConfig
 from pipeline.config.strategies import StrategiesConfig
-from pipeline.config.mlflow import MlflowConfig
 from pipeline.config.trust import TrustConfig
 
 __all__ = [

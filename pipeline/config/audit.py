@@ -8,39 +8,45 @@ import copy
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from pipeline.config.dataset import DEFAULTS as DATASET_DEFAULTS
 from pipeline.config.dataset import DatasetConfig, read_dataset
+from pipeline.config.engine import DEFAULTS as ENGINE_DEFAULTS
 from pipeline.config.engine import EngineConfig, read_engine
+from pipeline.config.evidence import DEFAULTS as EVIDENCE_DEFAULTS
 from pipeline.config.evidence import EvidenceConfig, read_evidence
+from pipeline.config.explain import DEFAULTS as EXPLAIN_DEFAULTS
 from pipeline.config.explain import ExplainConfig, read_explain
-from pipeline.config.gate import EVIDENCE_AGGREGATES, PROBE_AGGREGATES, STRATEGY_AGGREGATES, GateRule, read_gate
+from pipeline.config.gate import (
+    EVIDENCE_AGGREGATES,
+    PROBE_AGGREGATES,
+    STRATEGY_AGGREGATES,
+    GateRule,
+    read_gate,
+)
+from pipeline.config.mlflow import DEFAULTS as MLFLOW_DEFAULTS
+from pipeline.config.mlflow import MlflowConfig, read_mlflow
+from pipeline.config.model import DEFAULTS as MODEL_DEFAULTS
 from pipeline.config.model import ModelConfig, read_model
+from pipeline.config.probes import DEFAULTS as PROBES_DEFAULTS
 from pipeline.config.probes import ProbesConfig, read_probes
 from pipeline.config.reader import MAX_CONFIG_BYTES, NAME_RE, Reader, parse_yaml
+from pipeline.config.report import DEFAULTS as REPORT_DEFAULTS
 from pipeline.config.report import ReportConfig, read_report
+from pipeline.config.scoring import DEFAULTS as SCORING_DEFAULTS
 from pipeline.config.scoring import ScoringConfig, read_scoring
+from pipeline.config.statistics import DEFAULTS as STATISTICS_DEFAULTS
 from pipeline.config.statistics import StatisticsConfig, read_statistics
+from pipeline.config.strategies import DEFAULTS as STRATEGIES_DEFAULTS
 from pipeline.config.strategies import StrategiesConfig, read_strategies
-from pipeline.config.mlflow import MlflowConfig, read_mlflow
+from pipeline.config.trust import DEFAULTS as TRUST_DEFAULTS
 from pipeline.config.trust import TrustConfig, read_trust
 from pipeline.errors import ConfigError
-from pipeline.config.dataset import DEFAULTS as DATASET_DEFAULTS
-from pipeline.config.engine import DEFAULTS as ENGINE_DEFAULTS
-from pipeline.config.evidence import DEFAULTS as EVIDENCE_DEFAULTS
-from pipeline.config.explain import DEFAULTS as EXPLAIN_DEFAULTS
-from pipeline.config.model import DEFAULTS as MODEL_DEFAULTS
-from pipeline.config.probes import DEFAULTS as PROBES_DEFAULTS
-from pipeline.config.report import DEFAULTS as REPORT_DEFAULTS
-from pipeline.config.scoring import DEFAULTS as SCORING_DEFAULTS
-from pipeline.config.statistics import DEFAULTS as STATISTICS_DEFAULTS
-from pipeline.config.strategies import DEFAULTS as STRATEGIES_DEFAULTS
-from pipeline.config.mlflow import DEFAULTS as MLFLOW_DEFAULTS
-from pipeline.config.trust import DEFAULTS as TRUST_DEFAULTS
+from pipeline.records.plain import Json, JsonObject
 
-DEFAULTS: dict[str, Any] = {
+DEFAULTS: JsonObject = {
     "name": None,  # required
     "seed": 0,
     "baseline": None,  # a previous audit's summary.json, or {path: ..., require_same_dataset: false}
@@ -82,13 +88,13 @@ class AuditConfig:
     baseline_require_same_dataset: bool  # a baseline on another evaluation set is exit 2 instead of a warning
     source: Path  # the config file
     sha256: str  # of the config file's bytes
-    resolved: dict[str, Any]  # the config with defaults filled in (echoed in reports)
+    resolved: JsonObject  # the config with defaults filled in (echoed in reports)
     text: str = ""  # the config as the user wrote it (the file's text; a mapping as YAML)
     probes: ProbesConfig = ProbesConfig()
     mlflow: MlflowConfig = MlflowConfig()
 
 
-def read_baseline(r: Reader, raw: Any) -> tuple[Path | None, bool]:
+def read_baseline(r: Reader, raw: object) -> tuple[Path | None, bool]:
     """``baseline: PATH`` or ``baseline: {path: PATH, require_same_dataset: BOOL}``."""
     if raw is None:
         return None, False
@@ -120,7 +126,7 @@ def config_from_dict(doc: dict, *, base: str | Path | None = None) -> AuditConfi
 
     if not isinstance(doc, dict):
         raise ConfigError(f"config: expected a mapping of keys (or a YAML file path), found {type(doc).__name__}")
-    def plain(value: Any) -> Any:  # Path objects are written as text, as in a YAML file
+    def plain(value: object) -> Json:  # Path objects are written as text, as in a YAML file
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
@@ -133,7 +139,7 @@ def config_from_dict(doc: dict, *, base: str | Path | None = None) -> AuditConfi
     return build(doc, source, hashlib.sha256(text.encode()).hexdigest(), yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
 
 
-def build(doc: Any, source: Path, sha256: str, text: str) -> AuditConfig:
+def build(doc: object, source: Path, sha256: str, text: str) -> AuditConfig:
     r = Reader(source, REQUIRED)
     top = r.mapping(doc, "", DEFAULTS)
     name = r.text(top["name"], "name")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pipeline.config.reader import Reader, key_text
+from pipeline.records.plain import JsonObject
 
 DATASET_FORMATS = ("coco", "voc", "csv", "yolo")
 REGIONS = ("box", "mask")
 
-DEFAULTS: dict[str, Any] = {
+DEFAULTS: JsonObject = {
     "format": None,  # required
     "annotations": None,  # required
     "images": None,  # required
@@ -36,7 +36,7 @@ class DatasetConfig:
     ignore_categories: tuple[str, ...] = ()  # coco: categories left out of class_names auto
 
 
-def label_map(r: Reader, raw: Any) -> tuple[tuple[str, tuple[str | int, ...]], ...] | None:
+def label_map(r: Reader, raw: object) -> tuple[tuple[str, tuple[str | int, ...]], ...] | None:
     """``{label: [entries]}`` -> ordered pairs; entries are checked against the model at prepare time."""
     if raw is None:
         return None
@@ -58,7 +58,7 @@ def label_map(r: Reader, raw: Any) -> tuple[tuple[str, tuple[str | int, ...]], .
     return tuple(pairs)
 
 
-def read_dataset(r: Reader, raw: Any) -> DatasetConfig:
+def read_dataset(r: Reader, raw: object) -> DatasetConfig:
     d = r.mapping(raw, "dataset", DEFAULTS)
     fmt = r.choice(d["format"], "dataset.format", DATASET_FORMATS)
     if d["region"] == "mask" and fmt not in ("coco", "yolo"):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.config.reader import Reader
+from pipeline.records.plain import JsonObject
 
 ENGINES = ("local", "ray")
 ADDRESS_RE = re.compile(r"^(auto|(ray://)?[A-Za-z0-9_.-]+:\d{1,5})$")
 
-DEFAULTS: dict[str, Any] = {
+DEFAULTS: JsonObject = {
     "kind": "local",  # local (one process, tf.data) | ray (Ray Data actor pool; pip install '.[ray]')
     "address": None,  # ray: null = start a local cluster; "auto" = join RAY_ADDRESS / a running one; "host:port"
     "workers": 1,  # ray: actors
@@ -30,7 +30,7 @@ class EngineConfig:
     gpus_per_worker: float
 
 
-def read_engine(r: Reader, raw: Any) -> EngineConfig:
+def read_engine(r: Reader, raw: object) -> EngineConfig:
     e = r.mapping(raw, "engine", DEFAULTS)
     address = e["address"]
     if address is not None and not (isinstance(address, str) and ADDRESS_RE.match(address)):

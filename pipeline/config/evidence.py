@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.config.reader import Reader
+from pipeline.records.plain import JsonObject
 
 FILLS = ("mean", "gray")
 REMOVAL_REGIONS = ("box", "mask", "dilated")
 
-DEFAULTS: dict[str, Any] = {
+DEFAULTS: JsonObject = {
     "interventions": True,  # object-removed / object-only forward passes (DESIGN §6)
     "fill": "mean",  # mean (of the kept pixels) | gray (127.5)
     "dependence_min": 0.5,  # object_dependence >= this: the prediction depends on the object
@@ -33,7 +33,7 @@ class EvidenceConfig:
     max_region_fraction: float = 0.7
 
 
-def read_evidence(r: Reader, raw: Any) -> EvidenceConfig:
+def read_evidence(r: Reader, raw: object) -> EvidenceConfig:
     e = r.mapping(raw, "evidence", DEFAULTS)
     return EvidenceConfig(
         interventions=r.boolean(e["interventions"], "evidence.interventions"),

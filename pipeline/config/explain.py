@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.config.reader import Reader
+from pipeline.records.plain import JsonObject
 
 TARGETS = ("predicted", "true")
 CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "layercam")  # kept in step with pipeline.explain.cams.METHODS (unit test)
 
-DEFAULTS: dict[str, Any] = {
+DEFAULTS: JsonObject = {
     "method": "gradcam",
     "target": "predicted",
     "batch_size": 32,
@@ -29,7 +29,7 @@ class ExplainConfig:
     compare_method: str | None = None
 
 
-def read_explain(r: Reader, raw: Any) -> ExplainConfig:
+def read_explain(r: Reader, raw: object) -> ExplainConfig:
     e = r.mapping(raw, "explain", DEFAULTS)
     return ExplainConfig(
         method=r.choice(e["method"], "explain.method", CAM_METHODS),

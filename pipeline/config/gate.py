@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.config.reader import Raw, Reader
 
@@ -66,7 +65,7 @@ class GateRule:
         return f"{self.metric} {op} {self.threshold:g}" + (f" ({self.bound} bound)" if self.bound != "point" else "")
 
 
-def read_gate(r: Reader, raw: Any) -> tuple[GateRule, ...]:
+def read_gate(r: Reader, raw: object) -> tuple[GateRule, ...]:
     if not isinstance(raw, list) or not raw:
         raise r.fail("gate", "a non-empty list of rules like {metric: accuracy, min: 0.9}", raw)
     names = AGGREGATES + STRATEGY_AGGREGATES + PROBE_AGGREGATES

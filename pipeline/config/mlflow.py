@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.config.reader import Reader
+from pipeline.records.plain import JsonObject
 
-DEFAULTS: dict[str, Any] = {  # one MLflow run per audit, the registry's version tagged (pip install '.[mlflow]'; --mlflow [URI] turns it on)
+DEFAULTS: JsonObject = {  # one MLflow run per audit, the registry's version tagged (pip install '.[mlflow]'; --mlflow [URI] turns it on)
     "enabled": False,
     "tracking_uri": None,  # null: MLFLOW_TRACKING_URI, else sqlite:///reports/mlflow.db under the working directory
     "experiment": "gradcam-audit",
@@ -31,7 +31,7 @@ class MlflowConfig:
     promote_alias: str | None = None
 
 
-def read_mlflow(r: Reader, raw: Any) -> MlflowConfig:
+def read_mlflow(r: Reader, raw: object) -> MlflowConfig:
     m = r.mapping(raw, "mlflow", DEFAULTS)
     tags = m["tags"]
     if not isinstance(tags, dict) or not all(isinstance(k, str) and k and isinstance(v, (str, int, float, bool)) for k, v in tags.items()):

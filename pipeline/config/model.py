@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pipeline.config.reader import Raw, Reader
+from pipeline.records.plain import JsonObject
 
 PREPROCESSING = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_torch", "model")
 RESIZE_METHODS = ("bilinear", "nearest", "area")
@@ -16,7 +16,7 @@ GEOMETRY_KEYS = ("resize", "resize_mode", "crop_fraction", "pad_value", "antiali
 """Keys that ``preprocessing: model`` takes from the saved ImageConverter instead."""
 KERAS_PREPROCESS_RE = re.compile(r"^keras\.applications\.[a-z0-9_]+\.preprocess_input$")
 
-DEFAULTS: dict[str, Any] = {
+DEFAULTS: JsonObject = {
     "path": None,  # required
     "target_layer": "auto",
     "preprocessing": "scale_0_1",
@@ -58,7 +58,7 @@ class ModelConfig:
     antialias: bool = False  # the resize's antialiasing (tf.image.resize antialias=)
 
 
-def model_path(r: Reader, value: Any) -> tuple[Path, str | None]:
+def model_path(r: Reader, value: object) -> tuple[Path, str | None]:
     """(local file or SavedModel folder, None) or, for an MLflow URI, (a placeholder resolved before loading, the URI).
 
     A file is recognised by its content when it is loaded (pipeline.model.source), whatever its suffix."""
@@ -79,7 +79,7 @@ def model_path(r: Reader, value: Any) -> tuple[Path, str | None]:
     return path, None
 
 
-def _channels(r: Reader, value: Any) -> int | None:
+def _channels(r: Reader, value: object) -> int | None:
     """``model.channels``: auto (None: the model's input), 1 (luma) or 3 (RGB)."""
     if value == "auto":
         return None
@@ -88,7 +88,30 @@ def _channels(r: Reader, value: Any) -> int | None:
     return int(value)
 
 
-def read_model(r: Reader, raw: Any) -> ModelConfig:
+def _input_size(r: Reader, size: object) -> tuple[int, int] | None:
+    """``model.input_size``: None for auto, else (H, W) in pixels, each at least 8."""
+    if size == "auto":
+        return None
+    if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in size):
+        return (size[0], size[1])
+    raise r.fail("model.input_size", "auto or [H, W] with integers >= 8", size)
+
+
+def _class_names(r: Reader, names: object) -> tuple[str, ...] | str | None:
+    """``model.class_names``: None for auto, "imagenet", or the distinct names in the model's output order."""
+    if names == "auto":
+        return None
+    if names == "imagenet":
+        return "imagenet"
+    if isinstance(names, list) and names and all(isinstance(n, str) and n for n in names):
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise r.fail("model.class_names", "distinct class names", Raw(f"duplicates {dupes}"))
+        return tuple(names)
+    raise r.fail("model.class_names", "auto, imagenet or a non-empty list of class-name strings", names)
+
+
+def read_model(r: Reader, raw: object) -> ModelConfig:
     m = r.mapping(raw, "model", DEFAULTS)
     path, uri = model_path(r, m["path"])
     pre = m["preprocessing"]
@@ -98,29 +121,8 @@ def read_model(r: Reader, raw: Any) -> ModelConfig:
             f"one of {', '.join(PREPROCESSING)} or keras.applications.<module>.preprocess_input",
             pre,
         )
-    size = m["input_size"]
-    if size == "auto":
-        input_size = None
-    elif (
-        isinstance(size, list)
-        and len(size) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in size)
-    ):
-        input_size = (size[0], size[1])
-    else:
-        raise r.fail("model.input_size", "auto or [H, W] with integers >= 8", size)
-    names = m["class_names"]
-    if names == "auto":
-        class_names = None
-    elif names == "imagenet":
-        class_names = "imagenet"
-    elif isinstance(names, list) and names and all(isinstance(n, str) and n for n in names):
-        if len(set(names)) != len(names):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            raise r.fail("model.class_names", "distinct class names", Raw(f"duplicates {dupes}"))
-        class_names = tuple(names)
-    else:
-        raise r.fail("model.class_names", "auto, imagenet or a non-empty list of class-name strings", names)
+    input_size = _input_size(r, m["input_size"])
+    class_names = _class_names(r, m["class_names"])
     multi = m["multi_label"]
     grid = m["token_grid"]
     if not (grid == "auto" or (isinstance(grid, list) and len(grid) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in grid))):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pipeline.config.reader import NAME_RE, Raw, Reader
+from pipeline.records.plain import JsonObject
 
 PROBE_KINDS = ("watermark", "stamp", "noise", "frame")  # kept in step with pipeline.probes.artifacts.BUILTIN (unit test)
 PROBE_PLACES = ("hot_spots", "corners", "centre")
 PROPERTY_KINDS = ("colour", "brightness", "contrast", "saturation", "sharpness", "noise", "jpeg")  # pipeline.properties.measures.PROPERTIES (unit test)
 
-DEFAULTS: dict[str, Any] = {  # DESIGN §11: what would fool it that the evaluation set does not show
+DEFAULTS: JsonObject = {  # DESIGN §11: what would fool it that the evaluation set does not show
     "enabled": True,
     "samples": 64,  # seeded, correctly classified scored samples, stratified by label
     "artifacts": list(PROBE_KINDS),  # built-in kinds; [] for none
@@ -58,7 +58,7 @@ class ProbesConfig:
     property_auc: float = 0.7
 
 
-def name_list(r: Reader, value: Any, key: str, options: tuple[str, ...]) -> tuple[str, ...]:
+def name_list(r: Reader, value: object, key: str, options: tuple[str, ...]) -> tuple[str, ...]:
     """A list of distinct option names (possibly empty)."""
     if not isinstance(value, list):
         raise r.fail(key, f"a list of {', '.join(options)}", value)
@@ -68,7 +68,7 @@ def name_list(r: Reader, value: Any, key: str, options: tuple[str, ...]) -> tupl
     return out
 
 
-def overlay(r: Reader, raw: Any, key: str) -> OverlayConfig:
+def overlay(r: Reader, raw: object, key: str) -> OverlayConfig:
     o = r.mapping(raw, key, {"name": None, "path": None, "size": 0.25, "at": None})
     for k in ("name", "path"):
         if o[k] is None:
@@ -93,7 +93,7 @@ def overlay(r: Reader, raw: Any, key: str) -> OverlayConfig:
                          at=None if at is None else (float(at[0]), float(at[1])))
 
 
-def read_probes(r: Reader, raw: Any) -> ProbesConfig:
+def read_probes(r: Reader, raw: object) -> ProbesConfig:
     p = r.mapping(raw, "probes", DEFAULTS)
     if not isinstance(p["overlays"], list):
         raise r.fail("probes.overlays", "a list of {name, path, size, at} mappings", p["overlays"])

@@ -8,7 +8,7 @@ import difflib
 import math
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Mapping
 
 import yaml
 
@@ -44,7 +44,7 @@ class StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, Any] = {}
+        seen: dict[object, object] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)  # type: ignore[arg-type]
             if isinstance(key, (str, int, float, bool)) and key in seen:
@@ -62,10 +62,10 @@ class Reader:
         self.base = source.parent
         self.required = required  # key paths ("model.path") that must have a value
 
-    def fail(self, key: str, expected: str, found: Any) -> ConfigError:
+    def fail(self, key: str, expected: str, found: object) -> ConfigError:
         return ConfigError(f"{self.source}: {key}: expected {expected}, found {show(found)}")
 
-    def mapping(self, value: Any, key: str, allowed: dict[str, Any]) -> dict[str, Any]:
+    def mapping(self, value: object, key: str, allowed: Mapping[str, object]) -> dict[str, object]:
         if not isinstance(value, dict):
             raise self.fail(key or "top level", "a mapping of keys", value)
         for name in value:
@@ -85,38 +85,38 @@ class Reader:
                 raise self.fail(full, "a value (this key is required)", None)
         return merged
 
-    def choice(self, value: Any, key: str, options: tuple[str, ...]) -> str:
+    def choice(self, value: object, key: str, options: tuple[str, ...]) -> str:
         if value not in options:
             hint = difflib.get_close_matches(str(value), options, n=1)
             extra = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise self.fail(key, f"one of {', '.join(options)}{extra}", value)
         return value
 
-    def integer(self, value: Any, key: str, *, minimum: int) -> int:
+    def integer(self, value: object, key: str, *, minimum: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(key, f"an integer >= {minimum}", value)
         if value < minimum:
             raise self.fail(key, f"an integer >= {minimum}", value)
         return value
 
-    def number(self, value: Any, key: str, *, low: float = -math.inf, high: float = math.inf) -> float:
+    def number(self, value: object, key: str, *, low: float = -math.inf, high: float = math.inf) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.fail(key, range_text(low, high), value)
         if not low <= value <= high:
             raise self.fail(key, range_text(low, high), value)
         return float(value)
 
-    def boolean(self, value: Any, key: str) -> bool:
+    def boolean(self, value: object, key: str) -> bool:
         if not isinstance(value, bool):
             raise self.fail(key, "true or false", value)
         return value
 
-    def text(self, value: Any, key: str) -> str:
+    def text(self, value: object, key: str) -> str:
         if not isinstance(value, str) or not value.strip():
             raise self.fail(key, "a non-empty string", value)
         return value
 
-    def path(self, value: Any, key: str, *, kind: str, what: str | None = None) -> Path:
+    def path(self, value: object, key: str, *, kind: str, what: str | None = None) -> Path:
         """Resolve against the config's folder; ``kind`` is "file", "dir" or "any" (must exist); ``what`` the
         expected thing in the message (default: from ``kind``)."""
         text = self.text(value, key)
@@ -134,14 +134,14 @@ class Reader:
         return path
 
 
-def key_text(name: Any) -> str:
+def key_text(name: object) -> str:
     """A mapping key as it appears in a message: as written when it is plain printable text,
     otherwise quoted and escaped (a key with a newline must not break the one-line message)."""
     text = str(name)
     return text if isinstance(name, str) and text.isprintable() and 0 < len(text) <= 60 else short(name)
 
 
-def short(value: Any, limit: int = 60) -> str:
+def short(value: object, limit: int = 60) -> str:
     """A bounded rendering: reprlib caps the work (never renders the whole value, then cuts)."""
     import reprlib
 
@@ -156,7 +156,7 @@ class Raw(str):
     """A description of what was found, shown as is (not quoted like a YAML value)."""
 
 
-def show(value: Any) -> str:
+def show(value: object) -> str:
     if isinstance(value, Raw):
         return str(value)
     if value is None:
@@ -185,7 +185,7 @@ def range_text(low: float, high: float) -> str:
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def parse_yaml(source: Path, data: bytes, error: type[Exception] = ConfigError) -> Any:
+def parse_yaml(source: Path, data: bytes, error: type[Exception] = ConfigError) -> object:
     """The YAML document, alias bombs and duplicate keys refused; problems raise ``error`` naming ``source``
     (the one YAML reader of the package: configs, and YOLO's data.yaml with ``error=DatasetError``)."""
     try:

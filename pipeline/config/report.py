@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pipeline.config.reader import Reader
+from pipeline.records.plain import JsonObject
 
-DEFAULTS: dict[str, Any] = {"output_dir": "auto", "gallery_size": 48}
+DEFAULTS: JsonObject = {"output_dir": "auto", "gallery_size": 48}
 """The report section's keys and their defaults (None under a required key)."""
 
 
@@ -18,7 +18,7 @@ class ReportConfig:
     gallery_size: int
 
 
-def read_report(r: Reader, raw: Any) -> ReportConfig:
+def read_report(r: Reader, raw: object) -> ReportConfig:
     p = r.mapping(raw, "report", DEFAULTS)
     out = p["output_dir"]
     if out == "auto":

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.config.reader import Reader
+from pipeline.records.plain import JsonObject
 
 FOCUS_METRICS = ("focus_score", "energy_in_box", "energy_lift")
 
-DEFAULTS: dict[str, Any] = {"focus_metric": "focus_score", "focus_min": 0.2}
+DEFAULTS: JsonObject = {"focus_metric": "focus_score", "focus_min": 0.2}
 """The scoring section's keys and their defaults (None under a required key)."""
 
 
@@ -20,7 +20,7 @@ class ScoringConfig:
     focus_min: float
 
 
-def read_scoring(r: Reader, raw: Any) -> ScoringConfig:
+def read_scoring(r: Reader, raw: object) -> ScoringConfig:
     s = r.mapping(raw, "scoring", DEFAULTS)
     metric = r.choice(s["focus_metric"], "scoring.focus_metric", FOCUS_METRICS)
     bounds = {"focus_score": (-1.0, 1.0), "energy_in_box": (0.0, 1.0), "energy_lift": (0.0, math.inf)}[metric]

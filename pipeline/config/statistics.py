@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.config.reader import Reader
+from pipeline.records.plain import JsonObject
 
-DEFAULTS: dict[str, Any] = {"interval": 0.90, "resamples": 1000, "min_samples": 30,  # intervals: Wilson for rates, bootstrap else
+DEFAULTS: JsonObject = {"interval": 0.90, "resamples": 1000, "min_samples": 30,  # intervals: Wilson for rates, bootstrap else
                             "sequential": True}  # the tests after the explain loop stop when decided (DESIGN §18)
 """The statistics section's keys and their defaults (None under a required key)."""
 
@@ -20,7 +20,7 @@ class StatisticsConfig:
     sequential: bool = True  # the tests after the explain loop look at 16, 32, 64, ... units and stop when decided; false: fixed sizes
 
 
-def read_statistics(r: Reader, raw: Any) -> StatisticsConfig:
+def read_statistics(r: Reader, raw: object) -> StatisticsConfig:
     s = r.mapping(raw, "statistics", DEFAULTS)
     return StatisticsConfig(interval=r.number(s["interval"], "statistics.interval", low=0.5, high=0.999),
                             resamples=r.integer(s["resamples"], "statistics.resamples", minimum=100),

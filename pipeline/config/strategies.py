@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.config.reader import Reader
+from pipeline.records.plain import JsonObject
 
-DEFAULTS: dict[str, Any] = {  # DESIGN §10: where the model looks instead, and a causal test of it
+DEFAULTS: JsonObject = {  # DESIGN §10: where the model looks instead, and a causal test of it
     "enabled": True,
     "min_samples": 20,  # labels with fewer explained samples are one strategy (no clustering)
     "min_test_samples": 10,  # below this a hot spot is not tested; below it a label gets an atlas only
@@ -42,7 +42,7 @@ class StrategiesConfig:
     interval: float = 0.90
 
 
-def read_strategies(r: Reader, raw: Any) -> StrategiesConfig:
+def read_strategies(r: Reader, raw: object) -> StrategiesConfig:
     s = r.mapping(raw, "strategies", DEFAULTS)
     share = {k: r.number(s[k], f"strategies.{k}", low=0.0, high=1.0)
              for k in ("hotspot_threshold", "min_off_object", "max_object_overlap", "min_effect")}

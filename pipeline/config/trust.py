@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.config.reader import Reader
+from pipeline.records.plain import JsonObject
 
-DEFAULTS: dict[str, Any] = {
+DEFAULTS: JsonObject = {
     "min_confirmed": 0.5,  # heatmap_confirmation fails when on_target_confirmed_rate's upper bound is below this
     "min_claims": 20,  # fewer on-target samples with interventions: heatmap_confirmation is not evaluated
     "randomisation": True,  # cascading model-randomisation check
@@ -34,7 +34,7 @@ class TrustConfig:
     better_than_chance: bool = True
 
 
-def read_trust(r: Reader, raw: Any) -> TrustConfig:
+def read_trust(r: Reader, raw: object) -> TrustConfig:
     t = r.mapping(raw, "trust", DEFAULTS)
     return TrustConfig(
         min_confirmed=r.number(t["min_confirmed"], "trust.min_confirmed", low=0.0, high=1.0),

@@ -5,12 +5,12 @@ differences, rank correlation). Pure NumPy."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from pipeline.status import FAIL, NOT_EVALUATED, PASS
+from pipeline.records.gate import CheckRecord as TrustCheck  # one trust check's outcome, as summary.json holds it
 
 
 def agreement_cells(flags: np.ndarray, dependence: np.ndarray, dependence_min: float) -> dict[str, np.ndarray]:
@@ -99,18 +99,6 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     constant = (np.ptp(a, axis=1) == 0) | (np.ptp(b, axis=1) == 0) | np.isnan(a).any(axis=1) | np.isnan(b).any(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(constant, np.nan, (ra * rb).sum(axis=1) / np.where(denom > 0, denom, 1.0))
-
-
-@dataclass(frozen=True)
-class TrustCheck:
-    """One trust check's outcome: ``status`` PASS, FAIL or NOT_EVALUATED, ``message`` in plain words."""
-
-    name: str
-    value: float
-    threshold: float
-    status: str
-    message: str
-    n: int  # samples the statistic is over
 
 
 def wilson(successes: float, n: int, level: float) -> tuple[float, float]:

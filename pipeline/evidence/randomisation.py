@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -45,27 +45,15 @@ def randomisation_statistic(
     """
     import time
 
-    t0 = time.perf_counter()
-    from pipeline.explain.cams import get_method
-    from pipeline.explain.cams.step import make_step
     from pipeline.data.batches import sample_batches
-    from pipeline.model.cam_model import build_cam_model
-    from pipeline.model.explainable import randomisable_layers, reinitialise
-    from pipeline.model.graph import flat_layers, layer_ids
-    from pipeline.model.load import load_keras_model
+    from pipeline.model.explainable import reinitialise
 
+    t0 = time.perf_counter()
     rows = seeded_subset(np.flatnonzero(np.asarray(target_class) >= 0), cfg.trust.randomisation_samples, cfg.seed)
     if rows.size == 0:
         return float("nan"), 0, rows
-    copy = load_keras_model(keras_file)  # the model's Keras 3 file (a Keras 2 model: its checked conversion)
-    cam_model, _, _ = build_cam_model(copy, list(model.target_path), model.input_size, source=keras_file, tokens=model.tokens)
-    # The sub-model's output layer may be a twin without the softmax (a copy of the weights): re-initialise it too.
-    own = layer_ids(copy)
-    twins = [layer for _, layer in flat_layers(cam_model) if id(layer) not in own and layer.weights]
-    layers = randomisable_layers(copy, "/".join(model.target_path)) + twins
-    step = make_step(cam_model, get_method(cfg.explain.method), n_classes=model.n_classes, input_size=model.input_size, tokens=model.tokens)
+    step, layers = _randomisable_step(cfg, model, keras_file)
     batch = cfg.explain.batch_size
-    no_boxes = (np.zeros((batch, 1, 4), np.int32), np.zeros((batch, 1), np.int32), np.zeros((batch, 1), bool))
     # the looks take the samples in a seeded order (one look: the fixed-size run's own order)
     order = np.random.default_rng(cfg.seed + 3).permutation(rows) if sequential else rows
     plan = schedule(len(rows), cfg.statistics.interval, sequential)
@@ -80,14 +68,7 @@ def randomisation_statistic(
             t_draw = time.perf_counter()
             reinitialise(layers, seed=cfg.seed * 1009 + draw)
             reinit += time.perf_counter() - t_draw
-            for batch_rows, images, _raw, errors in batches:
-                r = batch_rows.numpy()
-                targets = np.where(r >= 0, np.asarray(target_class)[np.maximum(r, 0)], -1)
-                maps = step(images, images, allowed_classes(targets, model.n_classes), *no_boxes)["cams"].numpy()
-                ok = (r >= 0) & np.array([not e for e in errors.numpy()], bool)
-                idx = [position[int(x)] for x in r[ok]]
-                if idx:
-                    correlations[draw, idx] = rank_correlation(np.asarray(cams)[r[ok]], maps[ok])
+            _correlate(step, batches, cams, target_class, model.n_classes, position, correlations[draw])
             draws.append(time.perf_counter() - t_draw)
             tick(len(new))
         done = n
@@ -103,6 +84,42 @@ def randomisation_statistic(
     corr = correlations[:, np.sort([position[int(x)] for x in used])].ravel()
     finite = corr[~np.isnan(corr)]
     return (float(np.median(finite)) if finite.size else float("nan")), int(finite.size), np.sort(used)
+
+
+def _randomisable_step(cfg: AuditConfig, model: AuditModel, keras_file: Path) -> tuple[Callable, list]:
+    """A fresh copy of the model from its Keras 3 file (a Keras 2 model: its checked conversion) and its Grad-CAM step:
+    (the compiled step, the layers to re-initialise for each draw)."""
+    from pipeline.explain.cams import get_method
+    from pipeline.explain.cams.step import make_step
+    from pipeline.model.cam_model import build_cam_model
+    from pipeline.model.explainable import randomisable_layers
+    from pipeline.model.graph import flat_layers, layer_ids
+    from pipeline.model.load import load_keras_model
+
+    copy = load_keras_model(keras_file)
+    cam_model, _, _ = build_cam_model(copy, list(model.target_path), model.input_size, source=keras_file, tokens=model.tokens)
+    # The sub-model's output layer may be a twin without the softmax (a copy of the weights): re-initialise it too.
+    own = layer_ids(copy)
+    twins = [layer for _, layer in flat_layers(cam_model) if id(layer) not in own and layer.weights]
+    layers = randomisable_layers(copy, "/".join(model.target_path)) + twins
+    step = make_step(cam_model, get_method(cfg.explain.method), n_classes=model.n_classes, input_size=model.input_size, tokens=model.tokens)
+    return step, layers
+
+
+def _correlate(step: Callable, batches: Sequence[tuple], cams: np.ndarray, target_class: np.ndarray, n_classes: int,
+               position: Mapping[int, int], out: np.ndarray) -> None:
+    """One draw: each batch's maps under the re-initialised weights, their rank correlation with the audit's own ``cams``
+    written into ``out`` (one slot per chosen row, at ``position[row]``)."""
+    for batch_rows, images, _raw, errors in batches:
+        r = batch_rows.numpy()
+        n = len(r)
+        no_boxes = (np.zeros((n, 1, 4), np.int32), np.zeros((n, 1), np.int32), np.zeros((n, 1), bool))
+        targets = np.where(r >= 0, np.asarray(target_class)[np.maximum(r, 0)], -1)
+        maps = step(images, images, allowed_classes(targets, n_classes), *no_boxes)["cams"].numpy()
+        ok = (r >= 0) & np.array([not e for e in errors.numpy()], bool)
+        idx = [position[int(x)] for x in r[ok]]
+        if idx:
+            out[idx] = rank_correlation(np.asarray(cams)[r[ok]], maps[ok])
 
 
 def _median_interval(correlations: np.ndarray, level: float, seed: int) -> tuple[float, float, float]:

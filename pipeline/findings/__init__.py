@@ -18,7 +18,16 @@ Modules: :mod:`.record` (the record, the accounting), :mod:`.places`, one module
 
 from pipeline.findings.assemble import build
 from pipeline.findings.places import overlaps, place_token, rects_words
-from pipeline.findings.record import BLOCKER, NOTE, SEVERITIES, WARNING, Finding, accounts, interval_text, since_baseline
+from pipeline.findings.record import (
+    BLOCKER,
+    NOTE,
+    SEVERITIES,
+    WARNING,
+    Finding,
+    accounts,
+    interval_text,
+    since_baseline,
+)
 
 __all__ = ["BLOCKER", "NOTE", "SEVERITIES", "WARNING", "Finding", "accounts", "build", "interval_text", "overlaps", "place_token",
            "rects_words", "since_baseline"]

@@ -3,37 +3,34 @@ lose their answer on another class's background is recognised from its own."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-from pipeline.findings.record import Finding, WARNING, as_float, interval_text, num
-from pipeline.findings.shortcut import Cause, SHORTCUT_ACTIONS
+from pipeline.findings.record import WARNING, Finding, as_float, interval_text, num
+from pipeline.findings.shortcut import SHORTCUT_ACTIONS, Cause
 from pipeline.findings.story import Piece
+from pipeline.records.probes import SwapRecord
 
 
-def background_cause(summary: Mapping[str, Any], level: float) -> Cause | None:
-    swap = (summary.get("probes") or {}).get("background_swap")
-    if not swap or swap.get("note") or swap.get("background_gap") is None:
+def background_cause(swap: SwapRecord | None, level: float) -> Cause | None:
+    if swap is None or swap.note or swap.background_gap is None:
         return None
-    gap = as_float(swap["background_gap"])
-    sentence = (f"Each object pasted onto another class's background: accuracy falls from {num(swap['accuracy_same'])} (same class's "
-                f"background) to {num(swap['accuracy_other'])}, a background gap of {num(gap)} "
-                f"({interval_text(swap.get('background_gap_lo'), swap.get('background_gap_hi'), level)}); "
-                f"{as_float(swap.get('background_flip')):.0%} answer the background's class.")
+    gap = swap.background_gap
+    sentence = (f"Each object pasted onto another class's background: accuracy falls from {num(swap.accuracy_same)} (same class's "
+                f"background) to {num(swap.accuracy_other)}, a background gap of {num(gap)} "
+                f"({interval_text(swap.background_gap_lo, swap.background_gap_hi, level)}); "
+                f"{swap.background_flip:.0%} answer the background's class.")
     finding = Finding(id="background:*:*", severity=WARNING, kind="background", title="Answers from the background, not the object",
                       sentence=sentence, action=SHORTCUT_ACTIONS["background"], effect=gap)
     return Cause(finding)
 
 
-def background_pieces(summary: Mapping[str, Any], level: float, min_effect: float) -> list[Piece]:
+def background_pieces(swap: SwapRecord | None, level: float, min_effect: float) -> list[Piece]:
     """When the swap's gap fools (its lower bound reaches ``min_effect``): one piece per class whose own gap reaches it,
     a sentence of that class's story ("pasted onto another class's background, 0.90 fewer circle images are answered
     circle")."""
-    swap = (summary.get("probes") or {}).get("background_swap") or {}
-    whole = background_cause(summary, level)
-    if whole is None or as_float(swap.get("background_gap_lo")) < min_effect:
+    whole = background_cause(swap, level)
+    if swap is None or whole is None or swap.background_gap_lo < min_effect:
         return []
     out = []
-    for label, per in sorted((swap.get("per_class") or {}).items()):
+    for label, per in sorted(swap.per_class.items()):
         gap = as_float(per.get("background_gap"))
         if gap >= min_effect:
             clause = f"pasted onto another class's background, the {label} objects lose {num(gap)} of their accuracy"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
-
+from typing import Sequence
 
 from pipeline.findings.record import and_join
 
@@ -45,6 +44,3 @@ def overlaps(a: Sequence[float], b: Sequence[float]) -> bool:
     """Two relative rectangles share some area."""
     return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
-
-def rect_of(s: Mapping[str, Any], keys: Sequence[str] = ("hotspot_x0", "hotspot_y0", "hotspot_x1", "hotspot_y1")) -> tuple[float, ...]:
-    return tuple(float(s[k]) for k in keys)

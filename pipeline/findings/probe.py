@@ -5,194 +5,190 @@ the surroundings when they lie all around the objects."""
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
-
-from pipeline.findings.places import rect_of, zone
-from pipeline.findings.record import Finding, KIND_WORDS, MAX_EVIDENCE, MAX_TITLE_WORDS, Samples, WARNING, and_join, as_float, interval_text, num, words
+from pipeline.findings.places import zone
+from pipeline.findings.record import (
+    KIND_WORDS,
+    MAX_EVIDENCE,
+    MAX_TITLE_WORDS,
+    WARNING,
+    Finding,
+    Samples,
+    and_join,
+    as_float,
+    interval_text,
+    num,
+    words,
+)
 from pipeline.findings.shortcut import Cause
 from pipeline.findings.story import Piece, context_finding
+from pipeline.records.probes import ProbeRecord, ProbesRecord
+from pipeline.records.summary import SummaryRecord
 
 
-def probe_rect(r: Mapping[str, Any]) -> tuple[float, ...]:
-    return rect_of(r, ("x0", "y0", "x1", "y1"))
+def probe_what(row: ProbeRecord) -> str:
+    return f"The '{row.probe}' overlay" if row.kind == "overlay" else KIND_WORDS.get(row.kind, f"The '{row.probe}' probe")
 
 
-def probe_what(row: Mapping[str, Any]) -> str:
-    return f"The '{row['probe']}' overlay" if row["kind"] == "overlay" else KIND_WORDS.get(row["kind"], f"The '{row['probe']}' probe")
-
-
-def probe_cause(rows: Sequence[Mapping[str, Any]], s: Samples | None, level: float, overlays: Mapping[str, str]) -> Cause:
+def probe_cause(rows: Sequence[ProbeRecord], s: Samples | None, level: float, overlays: Mapping[str, str]) -> Cause:
     """One finding for one artifact and class at one or more places (``rows`` strongest first)."""
     top = rows[0]
-    label, what = top["class"], probe_what(top)
-    froms = sorted({f for r in rows for f in r.get("from_labels", [])})
+    label, what = top.label, probe_what(top)
+    froms = sorted({f for r in rows for f in r.from_labels})
     title = f"{what} turns {and_join(froms)} images into {label}"
     if len(title.split()) > MAX_TITLE_WORDS:
         title = f"{what} turns other classes' images into {label}"
-    places = sorted({str(r["place"]).replace(":", "-") for r in rows})
-    text = str(top.get("sentence") or "")
-    sentence = (text[:1].upper() + text[1:] + f" (effect {num(top['effect'])}, {interval_text(top.get('effect_lo'), top.get('effect_hi'), level)}).")
+    places = sorted({r.place.replace(":", "-") for r in rows})
+    text = top.sentence
+    sentence = (text[:1].upper() + text[1:] + f" (effect {num(top.effect)}, {interval_text(top.effect_lo, top.effect_hi, level)}).")
     if len(rows) > 1:
         sentence += f" It fools the model at {len(rows)} places: " + "; ".join(
-            f"{r['place']} effect {num(r['effect'])}" for r in rows) + "."
-    if top["kind"] == "overlay":
-        source = f" ({overlays[top['probe']]})" if top["probe"] in overlays else ""
-        action = (f"Find the training images that carry '{top['probe']}'{source} — most will be labelled {label} — and relabel them "
+            f"{r.place} effect {num(r.effect)}" for r in rows) + "."
+    if top.kind == "overlay":
+        source = f" ({overlays[top.probe]})" if top.probe in overlays else ""
+        action = (f"Find the training images that carry '{top.probe}'{source} — most will be labelled {label} — and relabel them "
                   f"by what they show or mask the overlay out; retrain, then re-audit with --baseline this audit's summary.json.")
     else:
         action = (f"The model reads {what.lower()} as {label}: look for it in the training images labelled {label} and remove it, or "
                   f"add it as augmentation to every class; retrain and re-audit with --baseline this audit's summary.json.")
-    evidence: list[dict[str, Any]] = []
+    evidence: list[dict[str, str]] = []
     if s is not None:
-        confs = top.get("exemplar_after_confidence") or []
-        for k, row in enumerate(r for r in top.get("exemplar_rows", []) if 0 <= r < len(s.sample_id)):
+        confs = top.exemplar_after_confidence
+        for k, row in enumerate(r for r in top.exemplar_rows if 0 <= r < len(s.sample_id)):
             after = f"{label}" + (f" {num(confs[k])}" if k < len(confs) else "")
-            evidence.append({"sample_id": str(s.sample_id[row]), "view": "before_after", "probe": top["probe"], "place": top["place"],
+            evidence.append({"sample_id": str(s.sample_id[row]), "view": "before_after", "probe": top.probe, "place": top.place,
                              "label": label, "caption": f"{s.caption(row)} → {after}"})
-    finding = Finding(id=f"probe:{label}:{top['probe']}@{'+'.join(places)}", severity=WARNING, kind="probe", title=words(title),
+    finding = Finding(id=f"probe:{label}:{top.probe}@{'+'.join(places)}", severity=WARNING, kind="probe", title=words(title),
                       sentence=sentence, action=action, labels=(label,), place=and_join([place_words_of_probe(r) for r in rows]),
-                      rects=tuple(probe_rect(r) for r in rows), evidence=tuple(evidence[:MAX_EVIDENCE]),
-                      effect=as_float(top.get("effect")))
+                      rects=tuple(r.rect for r in rows), evidence=tuple(evidence[:MAX_EVIDENCE]),
+                      effect=as_float(top.effect))
     return Cause(finding)
 
 
-def place_words_of_probe(r: Mapping[str, Any]) -> str:
+def place_words_of_probe(r: ProbeRecord) -> str:
     """A probe row's place in words ("at the top-left corner", "where the config puts it (...)"), as the stage wrote it."""
-    return str(r.get("place_words") or r["place"])
+    return r.place_words or r.place
 
 
-def overlay_files(probes: Mapping[str, Any]) -> dict[str, str]:
-    """Overlay name -> its image's file name (for the action: the file to look for)."""
-    return {o["name"]: str(o.get("path", "")).rsplit("/", 1)[-1] for o in (probes.get("settings") or {}).get("overlays", [])}
-
-
-def probe_causes(summary: Mapping[str, Any], s: Samples | None, level: float) -> list[Cause]:
+def probe_causes(probes: ProbesRecord, s: Samples | None, level: float) -> list[Cause]:
     """One cause per (artifact, class) whose fooling rows lie at places the model does not read (there the artifact's
     own cue fools, not the edit)."""
-    probes = summary.get("probes") or {}
-    overlays = overlay_files(probes)
-    read = read_keys(probes.get("rows", []))
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for r in probes.get("rows", []):
-        if r.get("fools") and (r["place"], r["class"]) not in read:
-            groups.setdefault((r["probe"], r["class"]), []).append(r)
-    causes = [probe_cause(sorted(g, key=lambda r: -as_float(r["effect"])), s, level, overlays) for g in groups.values()]
+    read = read_keys(probes.rows)
+    groups: dict[tuple[str, str], list[ProbeRecord]] = {}
+    for r in probes.rows:
+        if r.fools and (r.place, r.label) not in read:
+            groups.setdefault((r.probe, r.label), []).append(r)
+    causes = [probe_cause(sorted(g, key=lambda r: -r.effect), s, level, probes.overlays) for g in groups.values()]
     return sorted(causes, key=lambda c: -c.finding.effect)
 
 
-def read_keys(rows: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
+def read_keys(rows: Sequence[ProbeRecord]) -> set[tuple[str, str]]:
     """(place, class) of every place whose control alone fools the model off the object (§17)."""
-    return {(r["place"], r["class"]) for r in rows if r.get("reads")}
+    return {(r.place, r.label) for r in rows if r.reads}
 
 
-def probe_pieces(summary: Mapping[str, Any], s: Samples | None, level: float) -> list[Piece]:
+def probe_pieces(summary: SummaryRecord, s: Samples | None, level: float) -> list[Piece]:
     """The fooling artifacts (kind ``probe``) and the read places (kind ``place``, or ``context`` all around the objects) as
     story pieces, each about the class it turns images into."""
     pieces = []
-    for c in probe_causes(summary, s, level):
-        top = top_row(summary, c)
+    for c in probe_causes(summary.probes, s, level):
+        top = top_row(summary.probes, c)
         pieces.append(Piece(c, "probe", frozenset(c.finding.labels), _probe_clause(top, level), around=at_border(top),
-                            turned=frozenset(top.get("from_labels", []))))
-    return pieces + read_pieces(summary, s, level)
+                            turned=frozenset(top.from_labels)))
+    return pieces + read_pieces(summary.probes, s)
 
 
-def top_row(summary: Mapping[str, Any], cause: Cause) -> Mapping[str, Any]:
+def top_row(probes: ProbesRecord, cause: Cause) -> ProbeRecord:
     probe, _, _ = cause.finding.id.split(":", 2)[2].partition("@")
-    rows = [r for r in (summary.get("probes") or {}).get("rows", []) if r["probe"] == probe and r["class"] in cause.finding.labels
-            and r.get("fools")]
-    return max(rows, key=lambda r: as_float(r["effect"]))
+    rows = [r for r in probes.rows if r.probe == probe and r.label in cause.finding.labels and r.fools]
+    return max(rows, key=lambda r: r.effect)
 
 
-def _probe_clause(r: Mapping[str, Any], level: float) -> str:
-    return f"{r.get('sentence') or ''} (effect {num(r['effect'])}, {interval_text(r.get('effect_lo'), r.get('effect_hi'), level)})"
+def _probe_clause(r: ProbeRecord, level: float) -> str:
+    return f"{r.sentence} (effect {num(r.effect)}, {interval_text(r.effect_lo, r.effect_hi, level)})"
 
 
-def _read_clause(r: Mapping[str, Any]) -> str:
-    what = str(r.get("what") or r["probe"])
-    return (f"any edit {place_words_of_probe(r)} turns {pct(r['control_flip'])} of {and_join(list(r.get('from_labels', [])))} images "
-            f"into {r['class']} (flat-filled; {what}: {pct(r['flip'])})")
+def _read_clause(r: ProbeRecord) -> str:
+    what = r.what or r.probe
+    return (f"any edit {place_words_of_probe(r)} turns {pct(r.control_flip)} of {and_join(list(r.from_labels))} images "
+            f"into {r.label} (flat-filled; {what}: {pct(r.flip)})")
 
 
-def at_border(r: Mapping[str, Any]) -> bool:
+def at_border(r: ProbeRecord) -> bool:
     """The row's edit covers the image's border (the frame artifact, placed around the image)."""
-    return r.get("kind") == "frame" or r.get("place") == "border"
+    return r.kind == "frame" or r.place == "border"
 
 
-def pct(v: Any) -> str:
-    return f"{num(as_float(v) * 100, 0)}%"
+def pct(v: float) -> str:
+    return f"{num(v * 100, 0)}%"
 
 
-def read_pieces(summary: Mapping[str, Any], s: Samples | None, level: float) -> list[Piece]:
+def read_pieces(probes: ProbesRecord, s: Samples | None) -> list[Piece]:
     """One piece per class the read places turn images into: ``place`` for one place, ``context`` (the surroundings) for
     places all around the objects (two zones or more)."""
-    rows = [r for r in (summary.get("probes") or {}).get("rows", []) if r.get("reads")]
-    by: dict[str, list[Mapping[str, Any]]] = {}
-    for r in rows:
-        by.setdefault(r["class"], []).append(r)
+    by: dict[str, list[ProbeRecord]] = {}
+    for r in probes.rows:
+        if r.reads:
+            by.setdefault(r.label, []).append(r)
     out = []
     for target, group in sorted(by.items()):
-        best: dict[str, Mapping[str, Any]] = {}
-        for r in sorted(group, key=lambda r: -as_float(r["control_flip"])):
-            best.setdefault(r["place"], r)
-        out.append(_read_piece(target, sorted(best.values(), key=lambda r: -as_float(r["control_flip"])), s))
+        best: dict[str, ProbeRecord] = {}
+        for r in sorted(group, key=lambda r: -r.control_flip):
+            best.setdefault(r.place, r)
+        out.append(_read_piece(target, sorted(best.values(), key=lambda r: -r.control_flip), s))
     return out
 
 
-def _read_piece(target: str, rows: Sequence[Mapping[str, Any]], s: Samples | None) -> Piece:
+def _read_piece(target: str, rows: Sequence[ProbeRecord], s: Samples | None) -> Piece:
     top = rows[0]
-    froms = sorted({f for r in rows for f in r.get("from_labels", [])})
+    froms = sorted({f for r in rows for f in r.from_labels})
     clauses = [_read_clause(r) for r in rows]
     sentence = clauses[0][0].upper() + clauses[0][1:] + (f"; {'; '.join(clauses[1:4])}" if len(rows) > 1 else "") + (
         f"; and {len(rows) - 4} more places" if len(rows) > 4 else "") + (
         f". A flat fill carries no cue of its own: the model reads {'these places' if len(rows) > 1 else 'this place'}, whatever is there.")
-    effect = as_float(top["control_flip"])
-    rects = tuple(probe_rect(r) for r in rows)
+    effect = top.control_flip
+    rects = tuple(r.rect for r in rows)
     evidence = tuple(_read_evidence(rows, s, target))
     subjects, sources = frozenset([target]), frozenset(froms)
-    zones = {"border" if at_border(r) else zone(probe_rect(r)) for r in rows}
+    zones = {"border" if at_border(r) else zone(r.rect) for r in rows}
     if len(zones) >= 2:  # places all around the objects: the surroundings (DESIGN §17)
         finding = context_finding(froms, sentence, rects, evidence, effect, labels=[target], key=target)
         return Piece(Cause(finding), "context", subjects, "; ".join(clauses[:3]), around=True, sources=sources)
-    where = "the image border" if at_border(top) else str(place_words_of_probe(top)).removeprefix("at ").removeprefix("around ")
+    where = "the image border" if at_border(top) else place_words_of_probe(top).removeprefix("at ").removeprefix("around ")
     title = f"Any edit of {where} turns {and_join(froms)} images into {target}"
     if len(title.split()) > MAX_TITLE_WORDS:
         title = f"Any edit of {where} turns other classes' images into {target}"
     action = (f"The model answers {target} to whatever covers {where}: look at what the {target} training images carry there "
               f"(a border, a corner mark, a flat area) and the others do not; crop, pad or augment every class alike, retrain and "
               f"re-audit with --baseline this audit's summary.json.")
-    places = sorted({str(r["place"]).replace(":", "-") for r in rows})
+    places = sorted({r.place.replace(":", "-") for r in rows})
     finding = Finding(id=f"place:{target}:{'+'.join(places)}", severity=WARNING, kind="place", title=words(title), sentence=sentence,
                       action=action, labels=(target,), place=and_join([place_words_of_probe(r) for r in rows]), rects=rects,
                       evidence=evidence, effect=effect)
     return Piece(Cause(finding), "place", subjects, "; ".join(clauses[:3]), around=at_border(top), sources=sources)
 
 
-def _read_evidence(rows: Sequence[Mapping[str, Any]], s: Samples | None, target: str) -> list[dict[str, Any]]:
+def _read_evidence(rows: Sequence[ProbeRecord], s: Samples | None, target: str) -> list[dict[str, str]]:
     """Before -> after pairs of the flat-filled controls that turned images into ``target``."""
     if s is None:
         return []
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, str]] = []
     for r in rows:
-        confs = r.get("exemplar_after_confidence") or []
-        for k, row in enumerate(x for x in r.get("exemplar_rows", []) if 0 <= x < len(s.sample_id)):
+        confs = r.exemplar_after_confidence
+        for k, row in enumerate(x for x in r.exemplar_rows if 0 <= x < len(s.sample_id)):
             if len(out) >= MAX_EVIDENCE:
                 return out
             after = f"{target}" + (f" {num(confs[k])}" if k < len(confs) else "")
-            out.append({"sample_id": str(s.sample_id[row]), "view": "before_after", "probe": r["probe"], "place": r["place"],
+            out.append({"sample_id": str(s.sample_id[row]), "view": "before_after", "probe": r.probe, "place": r.place,
                         "label": target, "caption": f"{s.caption(row)} → {after} (flat fill {place_words_of_probe(r)})"})
             break
     return out
 
 
-def strongest_probe(summary: Mapping[str, Any], scope: str, s: Samples | None, level: float) -> Cause | None:
+def strongest_probe(probes: ProbesRecord, scope: str, s: Samples | None, level: float) -> Cause | None:
     """For a failing probe rule with no fooling probe: the row with the largest effect (of the rule's class)."""
-    probes = summary.get("probes") or {}
-    rows = [r for r in probes.get("rows", []) if (scope == "overall" or r["class"] == scope) and not math.isnan(as_float(r.get("effect")))]
+    rows = [r for r in probes.rows if (scope == "overall" or r.label == scope) and not math.isnan(r.effect)]
     if not rows:
         return None
-    return probe_cause([max(rows, key=lambda r: as_float(r["effect"]))], s, level, overlay_files(probes))
-
-
-def min_effect(summary: Mapping[str, Any]) -> float:
-    return float(((summary.get("probes") or {}).get("settings") or {}).get("min_effect", 0.2))
+    return probe_cause([max(rows, key=lambda r: r.effect)], s, level, probes.overlays)

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
 from pipeline.numbers import fixed
+from pipeline.records.gate import RuleRecord
+from pipeline.records.plain import Json, JsonObject, real, whole
+from pipeline.records.summary import SummaryRecord
 from pipeline.status import FAIL
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Columns = Union["pd.DataFrame", Mapping[str, Sequence[object]]]
+"""samples.csv as read (a DataFrame) or any mapping of equal-length columns."""
 
 
 BLOCKER, WARNING, NOTE = "blocker", "warning", "note"
@@ -71,11 +80,11 @@ class Finding:
     rules: tuple[str, ...] = ()  # the gate's labels of the failing rules it accounts for ...
     rule_index: tuple[int, ...] = ()  # ... and their indices in summary["gate"]
     checks: tuple[str, ...] = ()  # failed trust checks it accounts for
-    evidence: tuple[dict[str, Any], ...] = ()  # {sample_id, view: heat | crop | before_after, caption, ...}
+    evidence: tuple[Mapping[str, Json], ...] = ()  # {sample_id, view: heat | crop | before_after, caption, ...}
     effect: float = 0.0  # orders findings of one severity, largest first
     since_baseline: str | None = None
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> JsonObject:
         rect = list(self.rects[0]) if len(self.rects) == 1 else None
         return {"id": self.id, "severity": self.severity, "kind": self.kind, "title": self.title, "sentence": self.sentence,
                 "labels": list(self.labels), "place": None if self.place is None else {"words": self.place, "rect": rect,
@@ -102,14 +111,14 @@ class Samples:
     model_class: np.ndarray | None = None  # str: the model's class (label-mapped runs), "" when none
 
     @classmethod
-    def of(cls, table: Any, target: str = "predicted") -> "Samples":
+    def of(cls, table: Columns, target: str = "predicted") -> "Samples":
         """From samples.csv as a DataFrame (or a mapping of columns); ``target``: explain.target."""
-        def col(name: str, default: Any = None) -> np.ndarray | None:
+        def col(name: str) -> np.ndarray | None:
             if name not in table:
-                return default
+                return None
             return np.asarray(table[name])
 
-        def text(values: Iterable[Any]) -> np.ndarray:
+        def text(values: Iterable[object]) -> np.ndarray:
             return np.array(["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values], object)
 
         label = text(col("label"))
@@ -147,25 +156,14 @@ class Samples:
         return f"{self.sample_id[row]}: {self.answer(row)}" + ("" if math.isnan(conf) else f" {conf:.2f}")
 
 
-def as_int(v: Any) -> int:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return -1
-    return -1 if math.isnan(f) else int(f)
+as_int = whole  # -1 when missing
+as_float = real  # NaN when missing
 
 
-def as_floats(values: Any, n: int) -> np.ndarray:
+def as_floats(values: Iterable[object] | None, n: int) -> np.ndarray:
     if values is None:
         return np.full(n, np.nan)
     return np.array([as_float(v) for v in values], np.float64)
-
-
-def as_float(v: Any) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def and_join(names: Sequence[str]) -> str:
@@ -183,19 +181,19 @@ def words(text: str, limit: int = MAX_TITLE_WORDS) -> str:
     return text if len(parts) <= limit else " ".join(parts[:limit])
 
 
-def num(value: Any, digits: int = 2) -> str:
+def num(value: object, digits: int = 2) -> str:
     """A number for a sentence: fixed decimals, never "-0.00"; "—" when missing."""
     return fixed(value, digits)
 
 
-def interval_text(low: Any, high: Any, level: float) -> str:
+def interval_text(low: object, high: object, level: float) -> str:
     lo, hi = as_float(low), as_float(high)
     if math.isnan(lo) or math.isnan(hi):
         return "no interval: too few samples"
     return f"{level:.0%} interval {num(lo)}–{num(hi)}"
 
 
-def pick(s: Samples | None, mask: np.ndarray | None, order: np.ndarray | None = None) -> tuple[dict[str, Any], ...]:
+def pick(s: Samples | None, mask: np.ndarray | None, order: np.ndarray | None = None) -> tuple[dict[str, Json], ...]:
     """Up to MAX_EVIDENCE heat views of the rows in ``mask``, in ``order`` (ascending key)."""
     if s is None or mask is None or not mask.any():
         return ()
@@ -205,10 +203,10 @@ def pick(s: Samples | None, mask: np.ndarray | None, order: np.ndarray | None = 
     return tuple({"sample_id": str(s.sample_id[r]), "view": "heat", "caption": s.caption(int(r))} for r in rows[:MAX_EVIDENCE])
 
 
-def scope_mask(s: Samples, rules: Sequence[Mapping[str, Any]]) -> np.ndarray:
+def scope_mask(s: Samples, rules: Sequence[RuleRecord]) -> np.ndarray:
     out = np.zeros(len(s.flag), bool)
     for g in rules:
-        out |= s.in_scope(g["scope"])
+        out |= s.in_scope(g.scope)
     return out
 
 
@@ -226,32 +224,33 @@ def unique_ids(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def since_baseline(findings: list[Finding], baseline: Mapping[str, Any] | None) -> list[Finding]:
+def since_baseline(findings: list[Finding], baseline: SummaryRecord | None) -> list[Finding]:
     """``new`` / ``persisting`` against the baseline's findings; its findings that are gone follow as ``resolved``
     notes. Unchanged (null) without a baseline or when the baseline predates findings."""
-    if baseline is None or "findings" not in baseline:
+    if baseline is None or baseline.findings is None:
         return findings
-    before = {f["id"]: f for f in baseline.get("findings") or [] if f.get("since_baseline") != "resolved"}
+    before = {f.id: f for f in baseline.findings if f.since_baseline != "resolved"}
     now = [replace(f, since_baseline="persisting" if f.id in before else "new") for f in findings]
     ids = {f.id for f in findings}
-    gone = [Finding(id=i, severity=NOTE, kind=f["kind"], title=f["title"], sentence=f"Resolved since the baseline: {f['sentence']}",
-                    action="Nothing to do: the baseline's finding is no longer found.", labels=tuple(f.get("labels") or ()),
+    gone = [Finding(id=i, severity=NOTE, kind=f.kind, title=f.title, sentence=f"Resolved since the baseline: {f.sentence}",
+                    action="Nothing to do: the baseline's finding is no longer found.", labels=f.labels,
                     since_baseline="resolved") for i, f in before.items() if i not in ids]
     return now + gone
 
 
-def accounts(findings: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> tuple[list[int], list[int], list[str], list[str]]:
+def accounts(findings: Sequence[Mapping[str, Json]], summary: Mapping[str, Json]) -> tuple[list[int], list[int], list[str], list[str]]:
     """The accounting rule's misses: (failing rules in no finding, rules in more than one, failed checks in none,
     checks in more than one) — all empty when the rule holds (tests, and a guard in the run)."""
     counts: dict[int, int] = {}
     for f in findings:
-        for i in f.get("rule_index", []):
-            counts[i] = counts.get(i, 0) + 1
-    failing = [i for i, g in enumerate(summary.get("gate", [])) if g["status"] == FAIL]
+        for i in f.get("rule_index") or []:  # type: ignore[union-attr]
+            counts[int(i)] = counts.get(int(i), 0) + 1  # type: ignore[arg-type]
+    record = SummaryRecord.of(summary)
+    failing = [i for i, g in enumerate(record.gate) if g.status == FAIL]
     check_counts: dict[str, int] = {}
     for f in findings:
-        for c in f.get("checks", []):
-            check_counts[c] = check_counts.get(c, 0) + 1
-    failed = [c["name"] for c in (summary.get("trust") or {}).get("checks", []) if c["status"] == FAIL]
+        for c in f.get("checks") or []:  # type: ignore[union-attr]
+            check_counts[str(c)] = check_counts.get(str(c), 0) + 1
+    failed = [c.name for c in record.checks if c.status == FAIL]
     return ([i for i in failing if counts.get(i, 0) == 0], [i for i, k in counts.items() if k > 1],
             [c for c in failed if check_counts.get(c, 0) == 0], [c for c, k in check_counts.items() if k > 1])

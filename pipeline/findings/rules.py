@@ -4,54 +4,75 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from pipeline.numbers import COUNT_AGGREGATES, aggregate_text, count
 from pipeline.findings.background import background_cause
 from pipeline.findings.places import place_token, rects_words
 from pipeline.findings.probe import strongest_probe
-from pipeline.findings.record import ACCURACY_METRICS, ATTRIBUTION_SHARE, BEHAVIOUR_METRICS, BLOCKER, CHANGE_KINDS, DATA_METRICS, Finding, NO_SIGNAL_METRICS, PROBE_METRICS, RFWR, STRATEGY_METRICS, Samples, and_join, as_float, interval_text, num, pick, scope_mask, words
+from pipeline.findings.record import (
+    ACCURACY_METRICS,
+    ATTRIBUTION_SHARE,
+    BEHAVIOUR_METRICS,
+    BLOCKER,
+    CHANGE_KINDS,
+    DATA_METRICS,
+    NO_SIGNAL_METRICS,
+    PROBE_METRICS,
+    RFWR,
+    STRATEGY_METRICS,
+    Finding,
+    Samples,
+    and_join,
+    as_float,
+    interval_text,
+    num,
+    pick,
+    scope_mask,
+    words,
+)
 from pipeline.findings.shortcut import Cause, members_mask
 from pipeline.findings.story import FOOLING
+from pipeline.numbers import COUNT_AGGREGATES, aggregate_text, count
+from pipeline.records.gate import RuleRecord
+from pipeline.records.summary import SummaryRecord
 
 
-def rule_text(g: Mapping[str, Any], level: float) -> str:
+def rule_text(g: RuleRecord, level: float) -> str:
     """"mean_focus_score -0.09 (90% interval -0.10–-0.08, 300 samples) is below 0.25"."""
-    value = g.get("value")
-    if g["kind"] in CHANGE_KINDS:
-        return str(g["message"])
-    ci = g.get("interval") or [None, None]
-    within = f" ({interval_text(ci[0], ci[1], level)}, {g['n']} samples)" if ci[0] is not None and g.get("n") else ""
-    shown = aggregate_text(g["aggregate"], value, 2)
-    if math.isnan(as_float(value)):
-        return f"{g['label']} is undefined (no samples to measure it on)"
-    side = "below the required" if g["kind"] == "min" else "above the allowed"
-    bound = f" (its {g['bound']} bound {num(g.get('compared'))})" if g.get("bound") not in (None, "point") else ""
-    return f"{g['label']} {shown}{within}{bound} is {side} {threshold_of(g)}"
+    if g.kind in CHANGE_KINDS:
+        return g.message
+    ci = g.interval
+    within = f" ({interval_text(ci[0], ci[1], level)}, {g.n} samples)" if ci and g.n else ""
+    shown = aggregate_text(g.aggregate, g.value, 2)
+    if math.isnan(as_float(g.value)):
+        return f"{g.label} is undefined (no samples to measure it on)"
+    side = "below the required" if g.kind == "min" else "above the allowed"
+    bound = f" (its {g.bound} bound {num(g.compared)})" if g.bound not in (None, "point") else ""
+    return f"{g.label} {shown}{within}{bound} is {side} {threshold_of(g)}"
 
 
-def threshold_of(g: Mapping[str, Any]) -> str:
-    return count(g["threshold"]) if g["aggregate"] in COUNT_AGGREGATES else f"{as_float(g['threshold']):g}"
+def threshold_of(g: RuleRecord) -> str:
+    return count(g.threshold) if g.aggregate in COUNT_AGGREGATES else f"{g.threshold:g}"
 
 
-def scopes(rules: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    return tuple(sorted({g["scope"] for g in rules if g["scope"] != "overall"}))
+def scopes(rules: Sequence[RuleRecord]) -> tuple[str, ...]:
+    return tuple(sorted({g.scope for g in rules if g.scope != "overall"}))
 
 
-def id_labels(rules: Sequence[Mapping[str, Any]]) -> str:
-    if any(g["scope"] == "overall" for g in rules):
+def id_labels(rules: Sequence[RuleRecord]) -> str:
+    if any(g.scope == "overall" for g in rules):
         return "*"
     return "+".join(scopes(rules)) or "*"
 
 
-def accuracy_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, level: float, summary: Mapping[str, Any]) -> Finding:
+def accuracy_finding(rules: Sequence[RuleRecord], s: Samples | None, level: float) -> Finding:
     labels = scopes(rules)
     first = rules[0]
     if len(rules) == 1:
-        who = f"{first['scope']} accuracy" if first["scope"] != "overall" else first["label"].replace("_", " ").capitalize()
-        title = f"{who[0].upper()}{who[1:]} {num(first['value'])} is below the required {threshold_of(first)}"
+        who = f"{first.scope} accuracy" if first.scope != "overall" else first.label.replace("_", " ").capitalize()
+        title = f"{who[0].upper()}{who[1:]} {num(first.value)} is below the required {threshold_of(first)}"
     else:
         title = f"Accuracy is below the gate's minimum for {and_join(labels) if labels else 'the whole set'}"
     sentence = "; ".join(rule_text(g, level) for g in rules) + "."
@@ -75,35 +96,23 @@ def accuracy_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, leve
                    action=action, labels=labels, evidence=evidence)
 
 
-def off_object_place(summary: Mapping[str, Any], labels: Sequence[str]) -> tuple[str, tuple[float, ...], float, str] | None:
-    """The atlas's strongest off-object place among ``labels``' atlases: (words, rect, share of that label's heat, label)."""
-    from pipeline.strategies import analysis as st
-
-    section = summary.get("strategies") or {}
-    threshold = float((section.get("settings") or {}).get("hotspot_threshold", 0.5))
+def off_object_place(summary: SummaryRecord, labels: Sequence[str]) -> tuple[str, tuple[float, ...], float, str] | None:
+    """The strongest off-object place among ``labels``' atlases, as the strategies stage found it: (words, rect, share of
+    that label's heat, label)."""
     best = None
-    for lab in section.get("labels", []):
-        if labels and lab["label"] not in labels:
+    for lab in summary.strategies.labels:
+        if (labels and lab.label not in labels) or lab.off_object is None:
             continue
-        m, c = np.asarray(lab["atlas"]["mean_map"], float), np.asarray(lab["atlas"]["mean_coverage"], float)
-        if m.ndim != 2 or not m.size:
-            continue
-        cells = st.hot_spot_cells(m, c, threshold)
-        if cells is None:
-            continue
-        r0, c0, r1, c1 = cells
-        off = m * (1 - c)
-        share = float(off[r0:r1, c0:c1].sum() / m.sum()) if m.sum() > 0 else 0.0
-        rect = st.rect_relative(cells, m.shape)
+        rect, share = lab.off_object.rect, lab.off_object.share
         if best is None or share > best[2]:
-            best = (rects_words([rect]), rect, share, lab["label"])
+            best = (rects_words([rect]), rect, share, lab.label)
     return best
 
 
 COARSE_CELL = 0.1  # a heatmap cell wider (or taller) than this share of the input spreads heat past small objects
 
 
-def coarse_grid(grid: Sequence[Any]) -> bool:
+def coarse_grid(grid: Sequence[int]) -> bool:
     """True when one cell of the (h, w, ...) target-layer grid spans more than COARSE_CELL of the input's width or height
     (a 22×22 map on a 96-pixel input is fine; 7×7 is coarse)."""
     if len(grid) < 2 or not grid[0] or not grid[1]:
@@ -111,7 +120,7 @@ def coarse_grid(grid: Sequence[Any]) -> bool:
     return min(int(grid[0]), int(grid[1])) * COARSE_CELL < 1
 
 
-def heatmap_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, level: float, summary: Mapping[str, Any],
+def heatmap_finding(rules: Sequence[RuleRecord], s: Samples | None, level: float, summary: SummaryRecord,
              causes: Sequence[Cause]) -> Finding:
     labels = scopes(rules)
     where = off_object_place(summary, labels)
@@ -134,7 +143,7 @@ def heatmap_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, level
         evidence = pick(s, rf, s.focus)
     else:
         found = None
-    grid = (summary.get("provenance") or {}).get("target_layer_shape") or []
+    grid = summary.provenance.target_layer_shape
     look = where[0] if where else "the heat"
     if found is not None:
         action = (f"Start with the likely cause, \"{found.finding.title}\": its finding says what to do; then re-audit and see "
@@ -150,7 +159,7 @@ def heatmap_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, level
                    rects=(tuple(where[1]),) if where else (), evidence=evidence)
 
 
-def behaviour_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, level: float) -> Finding:
+def behaviour_finding(rules: Sequence[RuleRecord], s: Samples | None, level: float) -> Finding:
     labels = scopes(rules)
     sentence = "; ".join(rule_text(g, level) for g in rules) + "."
     evidence = ()
@@ -164,10 +173,10 @@ def behaviour_finding(rules: Sequence[Mapping[str, Any]], s: Samples | None, lev
                    title="Predictions do not need the object", sentence=sentence, action=action, labels=labels, evidence=evidence)
 
 
-def regression_finding(rules: Sequence[Mapping[str, Any]], level: float) -> Finding:
+def regression_finding(rules: Sequence[RuleRecord], level: float) -> Finding:
     first = rules[0]
-    title = (f"Worse than the baseline on {first['label']}" if len(rules) == 1 else f"Worse than the baseline on {len(rules)} rules")
-    metrics = "+".join(sorted({g["metric"] for g in rules}))
+    title = (f"Worse than the baseline on {first.label}" if len(rules) == 1 else f"Worse than the baseline on {len(rules)} rules")
+    metrics = "+".join(sorted({g.metric for g in rules}))
     return Finding(id=f"regression:{id_labels(rules)}:{metrics}", severity=BLOCKER, kind="regression", title=words(title),
                    sentence="; ".join(rule_text(g, level) for g in rules) + ".", labels=scopes(rules),
                    action="Open 'Against the baseline' in the report: it lists the samples that left ok. Find what changed between the "
@@ -198,10 +207,10 @@ def attribute(scope: str, causes: Sequence[Cause], s: Samples | None) -> Cause |
     return stories[int(np.argmax([m.sum() for m in masks]))]
 
 
-def route(g: Mapping[str, Any], causes: list[Cause], s: Samples | None, summary: Mapping[str, Any], level: float) -> str:
+def route(g: RuleRecord, causes: list[Cause], s: Samples | None, summary: SummaryRecord, level: float) -> str:
     """The finding id (a story's) or rule group ("accuracy", "heatmap", ...) a failing rule belongs to."""
-    agg, scope = g["aggregate"], g["scope"]
-    if g["kind"] in CHANGE_KINDS:
+    agg, scope = g.aggregate, g.scope
+    if g.kind in CHANGE_KINDS:
         return "regression"
     if agg in STRATEGY_METRICS:
         mine = [c for c in causes if "shortcut" in c.kinds and scoped(c, scope)]
@@ -213,13 +222,13 @@ def route(g: Mapping[str, Any], causes: list[Cause], s: Samples | None, summary:
         mine = sorted((c for c in causes if c.kinds & FOOLING and scoped(c, scope)), key=lambda c: -c.finding.effect)
         if mine:
             return mine[0].finding.id
-        extra = strongest_probe(summary, scope, s, level)
+        extra = strongest_probe(summary.probes, scope, s, level)
         if extra is None:
             return "heatmap"
         causes.append(replace(extra, kinds=frozenset(["probe"]), subjects=frozenset(extra.finding.labels)))
         return extra.finding.id
     if agg == "background_gap":
-        found = next((c for c in causes if "background" in c.kinds), None) or background_cause(summary, level)
+        found = next((c for c in causes if "background" in c.kinds), None) or background_cause(summary.probes.background_swap, level)
         if found is None:
             return "heatmap"
         if found not in causes:
@@ -234,7 +243,7 @@ def route(g: Mapping[str, Any], causes: list[Cause], s: Samples | None, summary:
     return "behaviour" if agg in BEHAVIOUR_METRICS else "heatmap"
 
 
-def suspect(rules: Sequence[Mapping[str, Any]], causes: Sequence[Cause], s: Samples, rf: np.ndarray) -> Cause | None:
+def suspect(rules: Sequence[RuleRecord], causes: Sequence[Cause], s: Samples, rf: np.ndarray) -> Cause | None:
     """A story that fooled the model with edits off the objects and concerns the rules' classes, as the class images turn
     into or as the class whose images turn (DESIGN §17 "Heat with a suspect"): the one whose classes answer most of the
     right-for-wrong-reason samples."""
@@ -242,7 +251,7 @@ def suspect(rules: Sequence[Mapping[str, Any]], causes: Sequence[Cause], s: Samp
         return set(c.finding.labels) | c.subjects | c.turned
 
     edits = [c for c in causes if c.kinds & {"probe", "place", "context", "property", "fragile", "shortcut"}
-             and any(g["scope"] == "overall" or g["scope"] in classes(c) for g in rules)]
+             and any(g.scope == "overall" or g.scope in classes(c) for g in rules)]
     if not edits:
         return None
     answered = [int((rf & np.isin(s.predicted, sorted(classes(c)))).sum()) for c in edits]

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from pipeline.findings.places import overlaps, place_token, rect_of, rects_words, zone
-from pipeline.findings.record import Finding, MAX_EVIDENCE, RFWR, Samples, WARNING, as_float, interval_text, num, words
+from pipeline.findings.places import overlaps, place_token, rects_words, zone
+from pipeline.findings.record import (
+    MAX_EVIDENCE,
+    RFWR,
+    WARNING,
+    Finding,
+    Samples,
+    interval_text,
+    num,
+    words,
+)
+from pipeline.records.plain import Json
+from pipeline.records.probes import SwapRecord
+from pipeline.records.strategies import StrategyRecord
 
 
 @dataclass(frozen=True)
@@ -28,22 +40,18 @@ class Cause:
     absorbed: tuple[str, ...] = ()
 
 
-def confirmed(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [s for lab in (summary.get("strategies") or {}).get("labels", []) for s in lab["strategies"] if s.get("confirmed")]
-
-
-def strength(s: Mapping[str, Any]) -> float:
+def strength(s: StrategyRecord) -> float:
     """A confirmed strategy's effect: the larger lower bound of its two tests."""
-    return max(as_float(s.get("hotspot_dependence_lo")) if s.get("hotspot_dependence_lo") is not None else -1.0,
-               as_float(s.get("transplant_effect_lo")) if s.get("transplant_effect_lo") is not None else -1.0)
+    return max(s.hotspot_dependence_lo if s.hotspot_dependence_lo is not None else -1.0,
+               s.transplant_effect_lo if s.transplant_effect_lo is not None else -1.0)
 
 
-def groups(confirmed: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+def groups(confirmed: Sequence[StrategyRecord]) -> list[list[StrategyRecord]]:
     """Confirmed strategies grouped into causes: one class's strategies whose hot spots hold the same
     kind and colour are one; groups of different classes with the same kind and overlapping places merge."""
-    by_key: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    by_key: dict[tuple[str, str, str], list[StrategyRecord]] = {}
     for s in confirmed:
-        by_key.setdefault((s["label"], s.get("hotspot_kind") or "unknown", s.get("hotspot_colour") or ""), []).append(s)
+        by_key.setdefault((s.label, s.hotspot_kind or "unknown", s.hotspot_colour), []).append(s)
     groups = list(by_key.items())
     parent = list(range(len(groups)))
 
@@ -55,26 +63,26 @@ def groups(confirmed: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any
     for i, (ki, gi) in enumerate(groups):
         for j in range(i + 1, len(groups)):
             kj, gj = groups[j]
-            if ki[1] == kj[1] and ki[0] != kj[0] and any(overlaps(rect_of(a), rect_of(b)) for a in gi for b in gj):
+            if ki[1] == kj[1] and ki[0] != kj[0] and any(overlaps(a.rect, b.rect) for a in gi for b in gj):
                 parent[root(j)] = root(i)
-    merged: dict[int, list[Mapping[str, Any]]] = {}
+    merged: dict[int, list[StrategyRecord]] = {}
     for i, (_, g) in enumerate(groups):
         merged.setdefault(root(i), []).extend(g)
     return sorted((sorted(g, key=lambda s: -strength(s)) for g in merged.values()), key=lambda g: -strength(g[0]))
 
 
-def content(s: Mapping[str, Any]) -> str:
+def content(s: StrategyRecord) -> str:
     """What a hot spot holds, in a few words: "red", "an overlay", "background"."""
-    kind, colour = s.get("hotspot_kind") or "unknown", s.get("hotspot_colour") or ""
+    kind, colour = s.hotspot_kind or "unknown", s.hotspot_colour
     if kind in ("patch", "border"):
         return colour or f"a {kind}"
     return {"overlay": "an overlay", "background": "background"}.get(kind, "an area off the objects")
 
 
-def holds(s: Mapping[str, Any]) -> str:
+def holds(s: StrategyRecord) -> str:
     """What a hot spot holds, as a caption: "a red marker", "a black border", "an overlay", "background"."""
-    kind = s.get("hotspot_kind") or "unknown"
-    return thing(kind, [s.get("hotspot_colour") or ""], False) if kind != "background" else "background"
+    kind = s.hotspot_kind or "unknown"
+    return thing(kind, [s.hotspot_colour], False) if kind != "background" else "background"
 
 
 THINGS = {  # kind -> (short, long) words for the cause's object; {c} is the colour when every hot spot has one
@@ -105,13 +113,13 @@ SHORTCUT_ACTIONS = {
 }
 
 
-def shortcut_cause(group: Sequence[Mapping[str, Any]], s: Samples | None, level: float, swap: Mapping[str, Any] | None) -> Cause:
+def shortcut_cause(group: Sequence[StrategyRecord], s: Samples | None, level: float, swap: SwapRecord | None) -> Cause:
     """One shortcut finding from a group of confirmed strategies (strongest first)."""
-    labels = sorted({g["label"] for g in group})
-    kind = group[0].get("hotspot_kind") or "unknown"
-    rects = tuple(rect_of(g) for g in group)
+    labels = sorted({g.label for g in group})
+    kind = group[0].hotspot_kind or "unknown"
+    rects = tuple(g.rect for g in group)
     where = rects_words(rects)
-    by_label = {lab: [g for g in group if g["label"] == lab] for lab in dict.fromkeys(g["label"] for g in group)}
+    by_label = {lab: [g for g in group if g.label == lab] for lab in dict.fromkeys(g.label for g in group)}
     colours = [content(g) for g in group]
     if len(labels) == 1:
         title = f"Reads {thing(kind, colours, False)} in {where}, not the {labels[0]}"
@@ -123,19 +131,19 @@ def shortcut_cause(group: Sequence[Mapping[str, Any]], s: Samples | None, level:
         what = (f"A flat marker in {where} whose colour gives the class away: {gives}." if kind == "patch" else
                 f"{noun[0].upper()}{noun[1:]} in {where} gives the class away: {gives}.")
     top = group[0]
-    tests = (f" Covering it at the {zone(rect_of(top))} of '{top['label']}' images costs {num(top.get('hotspot_dependence'))} of their "
+    tests = (f" Covering it at the {zone(top.rect)} of '{top.label}' images costs {num(top.hotspot_dependence)} of their "
              f"accuracy beyond covering an equal area elsewhere "
-             f"({interval_text(top.get('hotspot_dependence_lo'), top.get('hotspot_dependence_hi'), level)}); pasting it onto "
-             f"other classes' images turns {num(top.get('transplant_effect'))} more of them into '{top['label']}' than a patch from "
-             f"elsewhere ({interval_text(top.get('transplant_effect_lo'), top.get('transplant_effect_hi'), level)}).")
+             f"({interval_text(top.hotspot_dependence_lo, top.hotspot_dependence_hi, level)}); pasting it onto "
+             f"other classes' images turns {num(top.transplant_effect)} more of them into '{top.label}' than a patch from "
+             f"elsewhere ({interval_text(top.transplant_effect_lo, top.transplant_effect_hi, level)}).")
     if len(group) > 1:
-        deps = [as_float(g.get("hotspot_dependence")) for g in group]
+        deps = [g.hotspot_dependence if g.hotspot_dependence is not None else float("nan") for g in group]
         tests += (f" {len(group)} confirmed strategies in all; their accuracy lost to covering ranges "
                   f"{num(min(deps))}–{num(max(deps))}.")
-    if swap and as_float(swap.get("background_gap_lo")) >= 0.2:
+    if swap and swap.background_gap_lo >= 0.2:
         tests += (f" It travels with the background: on another class's background accuracy falls from "
-                  f"{num(swap.get('accuracy_same'))} to {num(swap.get('accuracy_other'))}.")
-    members = frozenset((g["label"], int(g["strategy"])) for g in group)
+                  f"{num(swap.accuracy_same)} to {num(swap.accuracy_other)}.")
+    members = frozenset((g.label, g.strategy) for g in group)
     sentence = what + tests + (members_text(s, members) if s is not None else "")
     evidence = shortcut_evidence(by_label, s, where)
     finding = Finding(id=f"shortcut:{'+'.join(labels)}:{place_token(rects)}", severity=WARNING, kind="shortcut", title=words(title),
@@ -156,18 +164,18 @@ def members_text(s: Samples, members: frozenset[tuple[str, int]]) -> str:
     return f" {k} of the {int(rf.sum())} right-for-wrong-reason samples are in these strategies."
 
 
-def shortcut_evidence(by_label: Mapping[str, Sequence[Mapping[str, Any]]], s: Samples | None, where: str) -> tuple[dict[str, Any], ...]:
+def shortcut_evidence(by_label: Mapping[str, Sequence[StrategyRecord]], s: Samples | None, where: str) -> tuple[dict[str, Json], ...]:
     """Per class its strongest strategy's first exemplar with its heatmap, then that exemplar's hot spot cropped."""
     if s is None:
         return ()
-    out: list[dict[str, Any]] = []
-    crops: list[dict[str, Any]] = []
+    out: list[dict[str, Json]] = []
+    crops: list[dict[str, Json]] = []
     for lab, strategies in by_label.items():
         top = strategies[0]
-        rows = [r for r in top.get("exemplar_rows", []) if 0 <= r < len(s.sample_id)]
+        rows = [r for r in top.exemplar_rows if 0 <= r < len(s.sample_id)]
         if not rows:
             continue
         out.append({"sample_id": str(s.sample_id[rows[0]]), "view": "heat", "caption": s.caption(rows[0])})
-        crops.append({"sample_id": str(s.sample_id[rows[0]]), "view": "crop", "rect": list(rect_of(top)),
-                      "caption": f"the hot spot of {s.sample_id[rows[0]]} ({zone(rect_of(top))}): {holds(top)}"})
+        crops.append({"sample_id": str(s.sample_id[rows[0]]), "view": "crop", "rect": list(top.rect),
+                      "caption": f"the hot spot of {s.sample_id[rows[0]]} ({zone(top.rect)}): {holds(top)}"})
     return tuple((out + crops)[:MAX_EVIDENCE]) if len(out) < MAX_EVIDENCE else tuple(out[:MAX_EVIDENCE])

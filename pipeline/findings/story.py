@@ -13,7 +13,14 @@ import math
 from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
-from pipeline.findings.record import MAX_EVIDENCE, MAX_TITLE_WORDS, Finding, and_join, num, words
+from pipeline.findings.record import (
+    MAX_EVIDENCE,
+    MAX_TITLE_WORDS,
+    Finding,
+    and_join,
+    num,
+    words,
+)
 from pipeline.findings.shortcut import Cause
 
 LEADS = ("shortcut", "probe", "place", "context", "property", "fragile", "background")

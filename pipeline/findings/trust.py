@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from pipeline.findings.record import BLOCKER, Finding, Samples, WARNING, pick, words
+from pipeline.findings.record import BLOCKER, WARNING, Finding, Samples, pick, words
 from pipeline.findings.rules import rule_text
+from pipeline.records.gate import CheckRecord, RuleRecord
+from pipeline.records.plain import Json
+from pipeline.records.summary import LayerRecord, SummaryRecord
 
 
-def no_signal_finding(rules: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]], s: Samples | None, level: float,
-               summary: Mapping[str, Any]) -> Finding:
-    prov = summary.get("provenance") or {}
-    layer = prov.get("target_layer") or "the target layer"
-    grid = prov.get("target_layer_shape") or []
-    counts = summary.get("flag_counts") or {}
+def no_signal_finding(rules: Sequence[RuleRecord], s: Samples | None, level: float, summary: SummaryRecord) -> Finding:
+    prov = summary.provenance
+    layer = prov.target_layer or "the target layer"
+    grid = prov.target_layer_shape
+    counts = summary.flag_counts
     n_scored = sum(v for k, v in counts.items() if k != "skipped")
     parts = [f"{counts.get('no_signal', 0)} of {n_scored} scored samples have an all-zero heatmap at {layer}"
              + (f" ({grid[0]}×{grid[1]})" if len(grid) >= 2 else "") + ", so where the model looks cannot be judged"]
     parts += [rule_text(g, level) for g in rules]
-    candidates = [c for c in prov.get("target_layer_candidates") or [] if c.get("name") != layer]
-    suggestion = suggest_layer(prov.get("target_layer_candidates") or [], layer)
+    candidates = [c for c in prov.candidates if c.name != layer]
+    suggestion = suggest_layer(prov.candidates, layer)
     sentence = "; ".join(parts) + "."
     if candidates:
-        sentence += " Candidate layers: " + ", ".join(f"{c['name']} ({'×'.join(str(v) for v in c.get('shape', [])[:2])})"
+        sentence += " Candidate layers: " + ", ".join(f"{c.name} ({'×'.join(str(v) for v in c.shape[:2])})"
                                                      for c in candidates[-6:]) + "."
     action = (f"Name another target layer: model.target_layer: {suggestion}" if suggestion else "Name another model.target_layer")
     action += (" (an earlier layer whose map still reaches the class score), check it with python -m pipeline validate CONFIG, "
@@ -35,9 +37,9 @@ def no_signal_finding(rules: Sequence[Mapping[str, Any]], checks: Sequence[Mappi
                    evidence=evidence)
 
 
-def suggest_layer(candidates: Sequence[Mapping[str, Any]], layer: str) -> str | None:
+def suggest_layer(candidates: Sequence[LayerRecord], layer: str) -> str | None:
     """The candidate just before ``layer`` in graph order (else the last candidate that is not it)."""
-    names = [c["name"] for c in candidates]
+    names = [c.name for c in candidates]
     if layer in names:
         i = names.index(layer)
         return names[i - 1] if i > 0 else (names[i + 1] if i + 1 < len(names) else None)
@@ -66,10 +68,10 @@ TRUST_TEXT = {
 }
 
 
-def trust_finding(check: Mapping[str, Any], s: Samples | None) -> Finding:
-    name = check["name"]
+def trust_finding(check: CheckRecord, s: Samples | None) -> Finding:
+    name = check.name
     title, action = TRUST_TEXT.get(name, (f"Trust check {name} failed", "Fix what the check names and re-audit."))
-    evidence: tuple[dict[str, Any], ...] = ()
+    evidence: tuple[Mapping[str, Json], ...] = ()
     if s is not None and name == "heatmap_confirmation" and s.object_dependence is not None:
         evidence = pick(s, (s.flag == "ok") & (s.object_dependence < 0.5), s.object_dependence)
     if s is not None and name == "prediction_spread" and len(s.predicted):
@@ -78,7 +80,7 @@ def trust_finding(check: Mapping[str, Any], s: Samples | None) -> Finding:
             top = values[np.argmax(counts)]
             title = f"The model answers '{top}' for almost every image"
             evidence = pick(s, (s.predicted == top) & np.array([top not in labs for labs in s.labels]), -s.confidence)
-    message = str(check.get("message") or "")
+    message = check.message
     return Finding(id=f"trust:{name}:*", severity=WARNING, kind="trust", title=words(title),
                    sentence=message[:1].upper() + message[1:] + ("" if message.endswith(".") else "."), action=action,
                    checks=(name,), evidence=evidence)

@@ -11,7 +11,7 @@ copy without the softmax.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import keras
 
@@ -22,13 +22,13 @@ from pipeline.model.graph import child_layers, is_model, output_shape, spatial_c
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
 
-def _final_operation(model: keras.Model) -> Any:
+def _final_operation(model: keras.Model) -> keras.layers.Layer | None:
     if isinstance(model, keras.Sequential):
         return child_layers(model)[-1]
     return model.outputs[0]._keras_history[0]
 
 
-def _without_activation(layer: keras.layers.Layer, x: Any) -> tuple[Any, str]:
+def _without_activation(layer: keras.layers.Layer, x: keras.KerasTensor) -> tuple[keras.KerasTensor, str]:
     """Apply ``layer`` to symbolic ``x`` without a probability activation; returns (scores, stripped)."""
     if isinstance(layer, keras.layers.Softmax):
         return x, "softmax"
@@ -47,12 +47,12 @@ def _without_activation(layer: keras.layers.Layer, x: Any) -> tuple[Any, str]:
     return out, name
 
 
-def _rerun(model: keras.Model, x: Any, path: list[str], captured: list, strip: bool, stripped: list) -> Any:
+def _rerun(model: keras.Model, x: keras.KerasTensor, path: list[str], captured: list, strip: bool, stripped: list) -> keras.KerasTensor:
     """Symbolically apply ``model`` to ``x``, capturing the output of the layer at ``path``."""
     final = _final_operation(model) if strip else None
 
-    def substitute(op: Any) -> Callable:
-        def run(*args: Any, **kwargs: Any) -> Any:
+    def substitute(op: keras.layers.Layer) -> Callable[..., keras.KerasTensor]:
+        def run(*args: keras.KerasTensor, **kwargs: object) -> keras.KerasTensor:
             on_path = bool(path) and op.name == path[0]
             if on_path and len(path) > 1 and encoders.is_encoder(op):
                 out, inner = encoders.run_encoder(op, args[0], path[1:])
@@ -120,7 +120,7 @@ def _check_encoder_adapter(model: keras.Model, path: list[str], source: Path) ->
     blocks; refuse it unless that re-run reproduces the encoder's own output (to 1e-5) on a probe."""
     import numpy as np
 
-    layer: Any = model
+    layer: keras.layers.Layer = model
     for i, part in enumerate(path):
         layer = layer.get_layer(part)
         if encoders.is_encoder(layer) and i < len(path) - 1:

@@ -8,7 +8,10 @@ models included (``outer/inner`` paths). TensorFlow is not imported here.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Hashable, Mapping, Sequence
+
+if TYPE_CHECKING:
+    import keras
 
 
 def dominators(parents: Mapping[Hashable, Sequence[Hashable]], sources: Sequence[Hashable], sink: Hashable) -> set[Hashable]:
@@ -49,7 +52,7 @@ def _reaching(parents: Mapping[Hashable, Sequence[Hashable]], sink: Hashable) ->
     return seen
 
 
-def model_dominators(model: Any, leaves: Callable[[Any], list[str]], prefix: str = "") -> set[str] | None:
+def model_dominators(model: keras.Model, leaves: Callable[[keras.Model], list[str]], prefix: str = "") -> set[str] | None:
     """``outer/inner`` paths of the layers every path from the input to the output passes through, nested
     models expanded where the nested model itself dominates; None when the graph cannot be read (a
     subclassed model), so every layer counts as one (the rule before dominators). ``leaves(model)``: the

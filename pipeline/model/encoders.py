@@ -15,30 +15,33 @@ attention) for every block.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
 
 INNER = "ln_1"
 
 
-def is_encoder(layer: Any) -> bool:
+def is_encoder(layer: keras.layers.Layer) -> bool:
     """A KerasHub ViTEncoder (by class and the attributes the adapter uses)."""
     return (type(layer).__name__ == "ViTEncoder" and type(layer).__module__.startswith("keras_hub")
             and hasattr(layer, "encoder_layers") and hasattr(layer, "layer_norm") and hasattr(layer, "dropout"))
 
 
-def inner_paths(layer: Any) -> list[str]:
+def inner_paths(layer: keras.layers.Layer) -> list[str]:
     """The inner outputs the adapter can capture, in the order the encoder computes them."""
     return [f"{block.name}/{INNER}" for block in layer.encoder_layers]
 
 
-def _block_index(layer: Any, inner: list[str]) -> int:
+def _block_index(layer: keras.layers.Layer, inner: list[str]) -> int:
     names = [block.name for block in layer.encoder_layers]
     if len(inner) != 2 or inner[0] not in names or inner[1] != INNER:
         raise KeyError(f"{'/'.join(inner)!r}; expected one of {', '.join(inner_paths(layer))}")
     return names.index(inner[0])
 
 
-def run_encoder(layer: Any, x: Any, inner: list[str]) -> tuple[Any, Any]:
+def run_encoder(layer: keras.layers.Layer, x: keras.KerasTensor, inner: list[str]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """(encoder output, the inner output at ``inner``) for input ``x`` — ViTEncoder.call unrolled, at
     inference (its dropouts are identities then, and are left out: two layers named "dropout" in one
     graph are refused by Keras)."""
@@ -55,7 +58,7 @@ def run_encoder(layer: Any, x: Any, inner: list[str]) -> tuple[Any, Any]:
     return layer.layer_norm(x), captured
 
 
-def layers_from(layer: Any, inner: list[str]) -> list[Any]:
+def layers_from(layer: keras.layers.Layer, inner: list[str]) -> list[keras.layers.Layer]:
     """The encoder's leaf layers with weights (Dense, EinsumDense, LayerNormalization) from ``inner`` to its
     output, in order: the randomisation cascade re-creates each from its config, which KerasHub's
     composite layers (its MLP) do not support."""
@@ -65,7 +68,7 @@ def layers_from(layer: Any, inner: list[str]) -> list[Any]:
     return [leaf for part in parts for leaf in _leaves(part)]
 
 
-def _leaves(layer: Any) -> list[Any]:
+def _leaves(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
     subs = list(layer._flatten_layers(include_self=False, recursive=False))
     if not subs:
         return [layer] if layer.weights else []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import keras
 
@@ -118,7 +118,7 @@ def input_spec(cfg: ModelConfig, model: keras.Model, shape: tuple, source: Path)
     if fixed is not None and tuple(size) != fixed:
         raise ModelError(f"{source}: the saved ImageConverter resizes to {list(size)} but the model's input is {list(fixed)}")
 
-    def per_channel(value: Any) -> tuple[float, ...] | None:
+    def per_channel(value: object) -> tuple[float, ...] | None:
         return None if value is None else tuple(float(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
 
     mode = "crop" if converter.crop_to_aspect_ratio else "pad" if converter.pad_to_aspect_ratio else "stretch"

@@ -3,13 +3,13 @@ paths), their output shapes, and the 4-D and token layers a CAM can be taken at.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import keras
 
 from pipeline.model import encoders
 
-def is_model(layer: Any) -> bool:
+def is_model(layer: object) -> bool:
     return isinstance(layer, keras.Model)
 
 

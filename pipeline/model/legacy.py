@@ -15,7 +15,8 @@ import time
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,11 @@ from pipeline.errors import ModelError, one_line
 from pipeline.model.stored import MODELS, refuse_code, refuse_unconvertible, stored_config
 from pipeline.model.rebuild import APPLICATION_LAYERS, LayerNames, Translation, allowed_operation, known_class, translate
 from pipeline.model.source import ModelFile
+from pipeline.records.plain import JsonObject
+
+if TYPE_CHECKING:
+    import keras
+    import tf_keras
 
 LEGACY_INSTALL = "pip install -e '.[legacy]' (make install does)"
 MAX_DIFF = 1e-4  # max |Δ probability| allowed between the Keras 2 model and its Keras 3 rebuild
@@ -50,7 +56,7 @@ class Conversion:
     def names(self) -> LayerNames:
         return LayerNames(self.renamed)
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> JsonObject:
         """provenance's ``model_source``."""
         return {"format": self.format, "path": str(self.source), "sha256": self.sha256, "converted": str(self.converted),
                 "dropped_keys": list(self.dropped), "renamed_layers": {theirs: mine for mine, theirs in self.renamed},
@@ -91,7 +97,7 @@ def inspect_keras2(file: ModelFile) -> None:
     refuse_unconvertible(config, file.path, known_class)
 
 
-def tf_keras_module() -> Any:
+def tf_keras_module() -> ModuleType:
     try:
         import tf_keras
     except ImportError:
@@ -100,7 +106,7 @@ def tf_keras_module() -> Any:
     return tf_keras
 
 
-def load_legacy(file: ModelFile) -> Any:
+def load_legacy(file: ModelFile) -> tf_keras.Model:
     """The tf_keras model, loaded only after :func:`inspect_keras2` passed."""
     inspect_keras2(file)
     tk = tf_keras_module()
@@ -118,7 +124,7 @@ def load_legacy(file: ModelFile) -> Any:
     return model
 
 
-def _from_config(file: ModelFile, tk: Any) -> Any:
+def _from_config(file: ModelFile, tk: ModuleType) -> tf_keras.Model | None:
     """The tf_keras model built from its stored config with its weights restored, the way tf_keras' own loader does,
     minus what that costs: a SavedModel's traced graph functions are never deserialised (its variables checkpoint is
     read directly), and a ``.keras`` archive's weights are read from a local copy rather than through TensorFlow's
@@ -144,7 +150,7 @@ def _from_config(file: ModelFile, tk: Any) -> Any:
     return model
 
 
-def application_layers(tk: Any) -> dict[str, type]:
+def application_layers(tk: ModuleType) -> dict[str, type]:
     """tf_keras' own classes for the ``keras.applications`` layers it defines outside ``tf_keras.layers``."""
     import importlib
 
@@ -159,7 +165,7 @@ def application_layers(tk: Any) -> dict[str, type]:
 # --------------------------------------------------------------------------- rebuild in Keras 3
 
 
-def rebuild(model: Any, source: Path) -> tuple[Any, Translation]:
+def rebuild(model: tf_keras.Model, source: Path) -> tuple[keras.Model, Translation]:
     """(the Keras 3 model with the tf_keras model's architecture and weights, what the translation changed)."""
     import keras
 
@@ -176,7 +182,7 @@ def rebuild(model: Any, source: Path) -> tuple[Any, Translation]:
     return built, record
 
 
-def leaf_layers(model: Any, prefix: str = "") -> dict[str, Any]:
+def leaf_layers(model: tf_keras.Model | keras.Model, prefix: str = "") -> dict[str, tf_keras.layers.Layer | keras.layers.Layer]:
     """path -> leaf layer, nested models expanded (Keras 2 and Keras 3 alike)."""
     out = {}
     for layer in model.layers:
@@ -187,7 +193,7 @@ def leaf_layers(model: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def copy_weights(source: Any, target: Any, names: LayerNames, where: Path) -> None:
+def copy_weights(source: tf_keras.Model, target: keras.Model, names: LayerNames, where: Path) -> None:
     """Every layer's weights by path (the original path mapped to the rebuild's), shapes checked."""
     mine = leaf_layers(target)
     for path, layer in leaf_layers(source).items():
@@ -204,7 +210,7 @@ def copy_weights(source: Any, target: Any, names: LayerNames, where: Path) -> No
         mine[inner].set_weights(weights)
 
 
-def convert(file: ModelFile) -> tuple[Conversion, Any, Any]:
+def convert(file: ModelFile) -> tuple[Conversion, keras.Model, tf_keras.Model]:
     """Load with tf_keras and rebuild in Keras 3, in memory: (the unchecked conversion, the Keras 3 model, the
     tf_keras model for the check)."""
     t0 = time.perf_counter()
@@ -220,14 +226,14 @@ def convert(file: ModelFile) -> tuple[Conversion, Any, Any]:
 # --------------------------------------------------------------------------- the check's numbers
 
 
-def max_difference(legacy: Any, converted: Any, images: np.ndarray) -> float:
+def max_difference(legacy: tf_keras.Model, converted: keras.Model, images: np.ndarray) -> float:
     """max |Δ output| of the two models on ``images`` (preprocessed, float32)."""
     a = np.asarray(legacy(images, training=False), np.float64)
     b = np.asarray(converted(images, training=False), np.float64)
     return float(np.abs(a - b).max()) if a.size else 0.0
 
 
-def first_difference(legacy: Any, converted: Any, images: np.ndarray, names: LayerNames, tolerance: float = MAX_DIFF) -> str:
+def first_difference(legacy: tf_keras.Model, converted: keras.Model, images: np.ndarray, names: LayerNames, tolerance: float = MAX_DIFF) -> str:
     """The first layer (graph order, nested expanded; its original path) whose outputs differ between the two models."""
     import keras
     import tf_keras as tk
@@ -269,7 +275,7 @@ def cached(file: ModelFile, folder: Path) -> Conversion | None:
                       int(info.get("checked_images", 0)), True, tf_keras=str(info.get("tf_keras", "")))
 
 
-def accept(conversion: Conversion, model: Any, folder: Path, max_diff: float, n: int) -> Conversion:
+def accept(conversion: Conversion, model: keras.Model, folder: Path, max_diff: float, n: int) -> Conversion:
     """Write a checked conversion into the cache under the source's sha256, with its record beside it (each file
     written under a temporary name and renamed, so a killed run leaves no half-written entry)."""
     try:

@@ -12,7 +12,7 @@ import contextlib
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import keras
 
@@ -22,6 +22,7 @@ from pipeline.model.rebuild import LayerNames
 from pipeline.model.source import ModelFile, identify
 
 if TYPE_CHECKING:
+    import tf_keras
     from pipeline.model.legacy import Conversion
 
 HUB_INSTALL = "pip install -e '.[hub]' (make install does)"
@@ -36,7 +37,7 @@ class LoadedModel:
     model: keras.Model
     file: ModelFile
     conversion: "Conversion | None" = None
-    original: Any = None
+    original: "tf_keras.Model | None" = None
     repairs: tuple[str, ...] = ()  # a Keras 3 file Keras could not reload, repaired (pipeline.model.repair), in words
 
     @property

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import keras
 
@@ -86,7 +86,7 @@ def tokens_of(cfg: ModelConfig, path: list[str], shape: tuple, input_size: tuple
 
 def in_encoder(model: keras.Model, path: list[str]) -> bool:
     """The path leads into a KerasHub encoder's insides (reached by re-running it, not in the layer graph)."""
-    layer: Any = model
+    layer: keras.layers.Layer = model
     for part in path[:-1]:
         if encoders.is_encoder(layer):
             return True
@@ -95,7 +95,7 @@ def in_encoder(model: keras.Model, path: list[str]) -> bool:
 
 
 def layer_at(model: keras.Model, path: list[str]) -> keras.layers.Layer:
-    layer: Any = model
+    layer: keras.layers.Layer = model
     for part in path:
         if encoders.is_encoder(layer):
             return layer  # an inner output of the encoder has the encoder's output shape

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from pipeline.errors import ModelError
 
 if TYPE_CHECKING:
-    from pipeline.prepare.prepared import Prepared
     from pipeline.model.load import LoadedModel
+    from pipeline.prepare.prepared import Prepared
 
 
 def check_conversion(prep: "Prepared", *, reports: Path, batch_size: int, seed: int) -> "Prepared":

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pipeline.config import AuditConfig
+from pipeline.data.labels import LabelSpace
 from pipeline.data.records import Annotations
 from pipeline.data.samples import BoxArrays, Sample
-from pipeline.data.labels import LabelSpace
 
 if TYPE_CHECKING:
     from pipeline.model.explainable import AuditModel

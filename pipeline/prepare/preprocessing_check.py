@@ -25,6 +25,7 @@ import numpy as np
 from pipeline.errors import ConfigError
 from pipeline.evidence.checks import paired_difference
 from pipeline.evidence.sequential import schedule
+from pipeline.records.plain import JsonObject
 
 if TYPE_CHECKING:
     from pipeline.console import Progress
@@ -71,7 +72,7 @@ class ResizeCheck:
         """The other convention is clearly more accurate: at least RESIZE_GAIN, the paired interval above 0."""
         return resize_verdict(self.difference, self.low)
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> JsonObject:
         return {"antialias": self.antialias, "accuracy": self.accuracy, "other_antialias": not self.antialias,
                 "other_accuracy": self.other_accuracy, "difference": self.difference, "low": self.low, "high": self.high,
                 "level": LEVEL, "images": self.n, "other_better": self.better}
@@ -90,7 +91,7 @@ class PreprocessingCheck:
     note: str = ""
     resize: ResizeCheck | None = None
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> JsonObject:
         """provenance's ``preprocessing_check``."""
         return {"configured": self.configured, "status": self.status, "passes": self.passes, "seconds": round(self.seconds, 3),
                 "own_layers": list(self.own_layers), "note": self.note or None,

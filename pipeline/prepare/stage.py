@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.config import AuditConfig
+from pipeline.console import notice
 from pipeline.data import load_annotations
+from pipeline.data.labels import IMAGENET, LabelSpace, imagenet_classes, label_space
 from pipeline.data.records import Annotations, stratified
 from pipeline.data.samples import box_arrays, build_samples, expand_predicted
 from pipeline.errors import DatasetError, ModelError
 from pipeline.prepare.conversion_check import check_conversion
 from pipeline.prepare.prepared import Prepared
-from pipeline.data.labels import IMAGENET, LabelSpace, imagenet_classes, label_space
-from pipeline.console import notice
 
 if TYPE_CHECKING:
     from pipeline.model.explainable import AuditModel

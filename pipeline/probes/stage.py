@@ -23,6 +23,7 @@ from pipeline.evidence.interventions import seeded_subset
 from pipeline.evidence.sequential import FOOLS, NOT, OPEN, Schedule, decide, effect_upper, judge, schedule, upper_exact
 from pipeline.explain.scoring import score_region
 from pipeline.explain.explained import Classifier, Evidence
+from pipeline.records.probes import ProbeRecord
 
 if TYPE_CHECKING:
     from pipeline.config import AuditConfig
@@ -544,16 +545,17 @@ def sentence(row: ProbeRow) -> str:
     return text
 
 
-def record(row: ProbeRow) -> dict[str, object]:
-    """One probes.csv row (every CSV column) plus the sentence and counts for summary.json."""
+def record(row: ProbeRow) -> ProbeRecord:
+    """One probes.csv row (every CSV column) plus the sentence, its words and counts for summary.json."""
     x0, y0, x1, y1 = row.rect
-    return {"probe": row.probe, "kind": row.kind, "place": row.place, "x0": x0, "y0": y0, "x1": x1, "y1": y1, "class": row.label,
-            "n": row.n, "n_max": row.n_max, "flip": row.flip, "control_flip": row.control_flip, "effect": row.effect.value, "effect_lo": row.effect.low,
-            "effect_hi": row.effect.high, "accuracy": row.accuracy, "artifact_heat": row.artifact_heat, "fools": row.fools,
-            "n_flipped": row.n_flipped, "heat_area": row.heat_area, "from_labels": list(row.from_labels), "sentence": sentence(row),
-            "control_lo": row.control_low, "control_hi": row.control_high, "object_overlap": row.object_overlap, "reads": row.reads,
-            "place_words": place_words(row.place, row.rect), "what": KIND_WORDS.get(row.kind, f"the overlay '{row.probe}'"),
-            "exemplar_rows": [x.row for x in row.exemplars], "exemplar_after_confidence": [x.after_confidence for x in row.exemplars]}
+    return ProbeRecord(
+        probe=row.probe, kind=row.kind, place=row.place, x0=x0, y0=y0, x1=x1, y1=y1, label=row.label, n=row.n, n_max=row.n_max,
+        flip=row.flip, control_flip=row.control_flip, effect=row.effect.value, effect_lo=row.effect.low, effect_hi=row.effect.high,
+        accuracy=row.accuracy, artifact_heat=row.artifact_heat, fools=row.fools, n_flipped=row.n_flipped, heat_area=row.heat_area,
+        from_labels=tuple(row.from_labels), sentence=sentence(row), control_lo=row.control_low, control_hi=row.control_high,
+        object_overlap=row.object_overlap, reads=row.reads, place_words=place_words(row.place, row.rect),
+        what=KIND_WORDS.get(row.kind, f"the overlay '{row.probe}'"), exemplar_rows=tuple(x.row for x in row.exemplars),
+        exemplar_after_confidence=tuple(x.after_confidence for x in row.exemplars))
 
 
 def swap_sentence(swap: Swap) -> str:
@@ -576,7 +578,7 @@ def section(result: ProbesResult) -> dict[str, object]:
         "n_samples": result.n_samples, "samples_per_label": dict(result.samples_per_label), "passes": dict(result.passes),
         "note": result.note or None,
         "aggregates": {"overall": result.overall, "per_class": result.per_label},
-        "rows": [record(r) for r in result.rows],
+        "rows": [record(r).to_json() for r in result.rows],
         "fooling": [sentence(r) for r in result.fooling()],
         "background_swap": None if swap is None else {
             "n": swap.n, "n_max": swap.n_max, "accuracy_same": swap.accuracy_same, "accuracy_other": swap.accuracy_other, "background_gap": swap.gap.value,

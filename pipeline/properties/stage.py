@@ -33,6 +33,7 @@ from pipeline.probes.stage import (EXEMPLARS, HEAT_IMAGES, Exemplar, batched_pro
                                   stratified_by_label)
 from pipeline.evidence.sequential import OPEN, Schedule, judge, schedule
 from pipeline.explain.explained import Classifier, Evidence
+from pipeline.records.probes import PropertyRecord
 
 if TYPE_CHECKING:
     from pipeline.config import AuditConfig
@@ -285,14 +286,7 @@ def run_properties(cfg: ProbesConfig, ev: Evidence, model: Classifier, *, cams: 
     skipped = tuple(f"{p}: {'the model takes one channel (its luma)' if gray else 'the evaluation images carry no colour'}"
                     for p in cfg.properties if p in ("colour", "saturation") and (gray or not colour))
     edits = pp.edits(cfg.properties, colour=colour and not gray)
-    order = probe_order(ev, cfg.samples, seed + 11)
-    regions = {int(r): ev.region_of(int(r), int(ev.explained[r])) for r in order}
-    order = np.array([r for r in order if regions[int(r)].mean() <= MAX_REGION], np.int64)
-    rows = np.sort(order)
-    decoded = model.images([int(r) for r in rows]) if rows.size else {}
-    size = ev.input_size
-    images = np.stack([decoded[int(r)] for r in rows]) if rows.size else np.zeros((0, *size, 3), np.float32)
-    outside = np.stack([~regions[int(r)] for r in rows]) if rows.size else np.zeros((0, *size), bool)
+    order, rows, images, outside = _probe_samples(cfg, ev, model, seed)
     edited = EditedImages(images, outside, rows, cfg.property_strength, seed)
     clean = _clean_hits(ev, rows)
     data_member, probe_member = members(ev, data), members(ev, rows)
@@ -338,6 +332,20 @@ def run_properties(cfg: ProbesConfig, ev: Evidence, model: Classifier, *, cams: 
     overall, per_label = aggregates(ordered, ev.labels)
     return PropertiesResult(ordered, int(rows.size), int(data.size), skipped, {"edits": n_passes, "gradcam": len(jobs)},
                             time.perf_counter() - t0, data_seconds, overall, per_label)
+
+
+def _probe_samples(cfg: ProbesConfig, ev: Evidence, model: Classifier, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(order, rows, images, outside): the probe samples whose scored region covers at most MAX_REGION of the input, in
+    their seeded order and sorted; their decoded images (n, H, W, 3) and the pixels outside their regions (n, H, W)."""
+    order = probe_order(ev, cfg.samples, seed + 11)
+    regions = {int(r): ev.region_of(int(r), int(ev.explained[r])) for r in order}
+    order = np.array([r for r in order if regions[int(r)].mean() <= MAX_REGION], np.int64)
+    rows = np.sort(order)
+    decoded = model.images([int(r) for r in rows]) if rows.size else {}
+    size = ev.input_size
+    images = np.stack([decoded[int(r)] for r in rows]) if rows.size else np.zeros((0, *size, 3), np.float32)
+    outside = np.stack([~regions[int(r)] for r in rows]) if rows.size else np.zeros((0, *size), bool)
+    return order, rows, images, outside
 
 
 def _marked(rows: np.ndarray, member: np.ndarray, measures: np.ndarray, label: int, edit: pp.Edit) -> tuple[int, float, float]:
@@ -430,22 +438,22 @@ def data_clause(row: PropertyRow) -> str:
     return ""
 
 
-def record(row: PropertyRow) -> dict[str, object]:
-    """One properties.csv row (every CSV column) plus the sentence, counts and exemplars for summary.json."""
-    return {"class": row.label, "property": row.property, "direction": row.direction, "auc": row.auc, "auc_lo": row.auc_lo,
-            "auc_hi": row.auc_hi, "flip": row.flip, "control_flip": row.control_flip, "effect": row.effect.value,
-            "effect_lo": row.effect.low, "effect_hi": row.effect.high, "heat_off_region": row.heat_off_region, "verdict": row.verdict,
-            "n": row.n, "n_max": row.n_max, "n_data": row.n_data, "n_flipped": row.n_flipped, "from_labels": list(row.from_labels),
-            "tells_apart": row.tells_apart, "fools": row.fools, "data_state": row.data_state, "sentence": sentence(row),
-            "edit_words": edit_words(row.property, row.direction), "data_words": data_words(row.property, row.direction),
-            "exemplar_rows": [x.row for x in row.exemplars], "exemplar_after_confidence": [x.after_confidence for x in row.exemplars],
-            "marked_row": row.marked_row, "marked_value": row.marked_value, "others_value": row.others_value}
+def record(row: PropertyRow) -> PropertyRecord:
+    """One properties.csv row (every CSV column) plus the sentence, its words, counts and exemplars for summary.json."""
+    return PropertyRecord(
+        label=row.label, property=row.property, direction=row.direction, auc=row.auc, auc_lo=row.auc_lo, auc_hi=row.auc_hi,
+        flip=row.flip, control_flip=row.control_flip, effect=row.effect.value, effect_lo=row.effect.low, effect_hi=row.effect.high,
+        heat_off_region=row.heat_off_region, verdict=row.verdict, n=row.n, n_max=row.n_max, n_data=row.n_data, n_flipped=row.n_flipped,
+        from_labels=tuple(row.from_labels), tells_apart=row.tells_apart, fools=row.fools, data_state=row.data_state,
+        sentence=sentence(row), edit_words=edit_words(row.property, row.direction), data_words=data_words(row.property, row.direction),
+        exemplar_rows=tuple(x.row for x in row.exemplars), exemplar_after_confidence=tuple(x.after_confidence for x in row.exemplars),
+        marked_row=row.marked_row, marked_value=row.marked_value, others_value=row.others_value)
 
 
 def section(result: PropertiesResult) -> dict[str, object]:
     """summary.json's ``probes.properties``: the rows that say something (any verdict but ``none``, or weak data) and the rest's
     count, the skipped properties, passes and the aggregates (its times are provenance's, so two engines' summaries are equal)."""
-    shown = [record(r) for r in result.rows if r.verdict != NONE or r.data_state == WEAK]
+    shown = [record(r).to_json() for r in result.rows if r.verdict != NONE or r.data_state == WEAK]
     return {"n_samples": result.n_samples, "n_data": result.n_data, "skipped": list(result.skipped), "passes": dict(result.passes),
             "aggregates": {"overall": result.overall, "per_class": result.per_label},
             "rows": shown, "quiet": len(result.rows) - len(shown)}

@@ -22,6 +22,7 @@ import numpy as np
 
 from pipeline.explain.columns import Column, active
 from pipeline.numbers import aggregate_text, count, fixed
+from pipeline.records.plain import Json
 
 SAMPLE_COLUMNS = tuple(c.name for c in active(()))
 """samples.csv's columns in every run; evidence and compare columns follow when those are on."""
@@ -125,7 +126,7 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
+def write_json(path: Path, data: Mapping[str, Json]) -> None:
     path.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
@@ -139,7 +140,7 @@ def format_value(value: Any, digits: int = 3) -> str:
 SEVERITY_ICON = {"blocker": "❌", "warning": "⚠️", "note": "ℹ️"}
 
 
-def findings_md(summary: Mapping[str, Any]) -> list[str]:
+def findings_md(summary: Mapping[str, Json]) -> list[str]:
     """The findings as Markdown: each blocker's and warning's title, sentence and action; notes one line each."""
     lines = []
     for f in summary.get("findings") or []:
@@ -156,7 +157,7 @@ def findings_md(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def rule_counts(gate: Sequence[Mapping[str, Any]]) -> str:
+def rule_counts(gate: Sequence[Mapping[str, Json]]) -> str:
     """"5 of 7 rules pass (1 not evaluated)"."""
     evaluated = [r for r in gate if r["status"] != "not evaluated"]
     idle = len(gate) - len(evaluated)
@@ -164,7 +165,7 @@ def rule_counts(gate: Sequence[Mapping[str, Any]]) -> str:
     return text + (f" ({idle} not evaluated)" if idle else "")
 
 
-def write_summary_md(path: Path, summary: Mapping[str, Any], report: str | None = None) -> None:
+def write_summary_md(path: Path, summary: Mapping[str, Json], report: str | None = None) -> None:
     """A CI job summary: the verdict, then each finding's title, sentence and action, where the report is; then the rule table."""
     icon = {"FIT TO DEPLOY": "✅", "NOT FIT": "❌", "INCONCLUSIVE": "⚠️"}.get(summary["verdict"], "")
     lines = [
@@ -209,7 +210,7 @@ def write_summary_md(path: Path, summary: Mapping[str, Any], report: str | None 
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-def write_records_csv(path: Path, records: list[Mapping[str, Any]], columns: tuple[str, ...]) -> None:
+def write_records_csv(path: Path, records: list[Mapping[str, Json]], columns: tuple[str, ...]) -> None:
     """A table of records (strategies.csv, probes.csv): ``columns`` in order; None and NaN empty, floats to 6 significant digits."""
     import pandas as pd
 
@@ -243,7 +244,7 @@ def _junit_case(classname: str, name: str, status: str, message: str) -> str:
     return f"  <testcase classname={quoteattr(classname)} name={quoteattr(name)}>{body}</testcase>"
 
 
-def _with_interval(rule: Mapping[str, Any]) -> str:
+def _with_interval(rule: Mapping[str, Json]) -> str:
     """A rule's message, with its interval and the value compared when the message does not say them."""
     ci = rule.get("interval")
     if not ci or ci[0] is None or "compared" in rule["message"]:
@@ -252,7 +253,7 @@ def _with_interval(rule: Mapping[str, Any]) -> str:
     return text + (f" [warning: {rule['warning']}]" if rule.get("warning") else "")
 
 
-def write_junit(path: Path, summary: Mapping[str, Any]) -> None:
+def write_junit(path: Path, summary: Mapping[str, Json]) -> None:
     """Two suites: ``findings`` (one case per finding: failed for blockers, and for warnings when the verdict is
     INCONCLUSIVE), then the rules (one case per gate rule, per class for class rules), per trust check, per
     confirmed shortcut, per fooling probe and per property shortcut (DESIGN §15); not evaluated = skipped."""

@@ -12,13 +12,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.conclude import aggregates
-from pipeline.explain.checkpoint import CheckpointStore
 from pipeline.config import AuditConfig
-from pipeline.errors import AuditError, InternalError, one_line
 from pipeline.console import notice
+from pipeline.errors import AuditError, InternalError, one_line
+from pipeline.explain.checkpoint import CheckpointStore
 from pipeline.probes.stage import section as probe_section
+from pipeline.publish.summary import (
+    build_summary,
+    explanation_section,
+    provenance,
+    trust_section,
+)
+from pipeline.records.plain import JsonObject
 from pipeline.strategies.stage import section as strategy_section
-from pipeline.publish.summary import build_summary, explanation_section, provenance, trust_section
 
 if TYPE_CHECKING:
     from pipeline.conclude.stage import Conclusions
@@ -28,8 +34,8 @@ if TYPE_CHECKING:
     from pipeline.tracking.runs import Tracker
 
 def summarise(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray], found: Conclusions, *,
-              prints: dict[str, str], baseline_path: Path | None, compared: dict | None, timing: dict[str, Any],
-              tracker: "Tracker | None" = None, registry: "ResolvedModel | None" = None) -> dict[str, Any]:
+              prints: dict[str, str], baseline_path: Path | None, compared: dict | None, timing: JsonObject,
+              tracker: "Tracker | None" = None, registry: "ResolvedModel | None" = None) -> JsonObject:
     """summary.json's content from the findings (DESIGN §5); with MLflow, where the run is and the model's registry version."""
     summary = build_summary(
         cfg, verdict=found.verdict, results=found.results, trust=trust_section(found.checks, cfg), table=table,
@@ -52,7 +58,7 @@ def summarise(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable, v
     return summary
 
 
-def write_outputs(folder: Path, summary: dict[str, Any], prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray],
+def write_outputs(folder: Path, summary: JsonObject, prep: Prepared, table: aggregates.SampleTable, values: dict[str, np.ndarray],
                   cams: np.ndarray, found: Conclusions, base: dict | None, baseline_path: Path | None, report: Path | None = None) -> float:
     """summary.json, summary.md, junit.xml and report.html into the staging ``folder`` (the stage tables and
     the findings first: :func:`write_stage_tables`, :func:`add_findings`); returns the report's rendering time in seconds."""
@@ -68,24 +74,24 @@ def write_outputs(folder: Path, summary: dict[str, Any], prep: Prepared, table: 
     return time.perf_counter() - t_report
 
 
-def write_stage_tables(folder: Path, summary: dict[str, Any], found: Conclusions) -> None:
+def write_stage_tables(folder: Path, summary: JsonObject, found: Conclusions) -> None:
     """strategies.csv (+ samples.csv's ``strategy`` column), probes.csv and properties.csv into the staging ``folder``."""
     if found.strategies is not None:
         write_strategy_outputs(folder, found.strategies, summary["strategies"])
     if found.probes is not None:
-        from pipeline.publish.outputs import write_records_csv
         from pipeline.probes.stage import CSV_COLUMNS as PROBE_COLUMNS
+        from pipeline.publish.outputs import write_records_csv
 
         write_records_csv(folder / "probes.csv", summary["probes"]["rows"], PROBE_COLUMNS)
     if found.properties is not None:
-        from pipeline.publish.outputs import write_records_csv
         from pipeline.properties.stage import CSV_COLUMNS as PROPERTY_COLUMNS
         from pipeline.properties.stage import record
+        from pipeline.publish.outputs import write_records_csv
 
-        write_records_csv(folder / "properties.csv", [record(r) for r in found.properties.rows], PROPERTY_COLUMNS)
+        write_records_csv(folder / "properties.csv", [record(r).to_json() for r in found.properties.rows], PROPERTY_COLUMNS)
 
 
-def add_findings(summary: dict[str, Any], samples_csv: Path, base: dict | None) -> dict[str, Any]:
+def add_findings(summary: JsonObject, samples_csv: Path, base: dict | None) -> JsonObject:
     """summary.json with its ``findings`` (DESIGN §13) after the verdict: the causes, from the summary and the
     staged samples.csv (with its ``strategy`` column), ``since_baseline`` against the baseline's findings."""
     import pandas as pd
@@ -97,7 +103,7 @@ def add_findings(summary: dict[str, Any], samples_csv: Path, base: dict | None) 
     return {**{k: summary[k] for k in head if k in summary}, "findings": found, **{k: v for k, v in summary.items() if k not in head}}
 
 
-def write_strategy_outputs(folder: Path, result: "StrategiesResult", section: dict[str, Any]) -> None:
+def write_strategy_outputs(folder: Path, result: "StrategiesResult", section: JsonObject) -> None:
     """strategies.csv, and samples.csv's ``strategy`` column (known only after every batch)."""
     from pipeline.publish.outputs import append_column, write_records_csv
     from pipeline.strategies.stage import CSV_COLUMNS
@@ -154,7 +160,7 @@ def open_staging(out_dir: Path, resume: bool):
         raise AuditError(f"{out_dir}: expected a folder the audit can write its outputs to, found an error: {exc.strerror or exc}") from None
 
 
-def check_resume(staging: Any, store: CheckpointStore, manifest: dict[str, Any], resume: bool) -> None:
+def check_resume(staging: Any, store: CheckpointStore, manifest: JsonObject, resume: bool) -> None:
     """A resumed staging folder must match this run's manifest; otherwise say what happened to an old one."""
     if staging.resumed:
         store.check(manifest, staging.path)
@@ -164,7 +170,7 @@ def check_resume(staging: Any, store: CheckpointStore, manifest: dict[str, Any],
         notice(f"replaced the staging folder of an interrupted run ({staging.path}); --resume would have continued it")
 
 
-def log_run(tracker: "Tracker | None", cfg: AuditConfig, summary: dict[str, Any], folder: Path,
+def log_run(tracker: "Tracker | None", cfg: AuditConfig, summary: JsonObject, folder: Path,
             registry: "ResolvedModel | None") -> AuditError | None:
     """Log the audit to its MLflow run from the staging ``folder`` (the outputs as they will be published):
     values and registry tags, summary.json's ``mlflow`` rewritten, then the folder. A failure is recorded in

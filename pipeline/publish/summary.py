@@ -9,12 +9,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.conclude import aggregates
-from pipeline.conclude import gate
+from pipeline.conclude import aggregates, gate
 from pipeline.config import AuditConfig
 from pipeline.data.records import Annotations
 from pipeline.data.samples import Sample
 from pipeline.evidence.checks import TrustCheck
+from pipeline.records.gate import RuleRecord
+from pipeline.records.plain import Json, JsonObject
 
 
 def sha256_file(path: Path) -> str:
@@ -56,33 +57,30 @@ def fingerprints(cfg: AuditConfig, prep: Any) -> dict[str, str]:
             "dataset_fingerprint": dataset_fingerprint(prep.annotations, prep.samples)}
 
 
-def gate_entries(results: Sequence[gate.RuleResult]) -> list[dict[str, Any]]:
+def gate_records(results: Sequence[gate.RuleResult]) -> list[RuleRecord]:
     """Each rule's result; ``n`` and ``interval`` are of the value (of the change for change rules),
     ``compared`` what met the threshold (the point value or the rule's ``bound``)."""
     shown = [r.interval if r.interval is not None and r.interval.method != "none" else None for r in results]
-    return [
-        {"metric": r.rule.metric, "label": r.label, "aggregate": r.rule.aggregate, "kind": r.rule.kind, "threshold": r.rule.threshold,
-         "bound": r.rule.bound, "scope": r.scope, "value": r.value, "baseline": r.baseline, "compared": r.compared,
-         "n": i.n if i else None, "interval": [i.low, i.high] if i else None, "interval_method": i.method if i else None,
-         "status": r.status, "message": r.message, "warning": r.warning or None}
-        for r, i in zip(results, shown)
-    ]
+    return [RuleRecord(metric=r.rule.metric, label=r.label, aggregate=r.rule.aggregate, kind=r.rule.kind, threshold=r.rule.threshold,
+                       bound=r.rule.bound, scope=r.scope, value=r.value, baseline=r.baseline, compared=r.compared,
+                       n=i.n if i else None, interval=(i.low, i.high) if i else None, interval_method=i.method if i else None,
+                       status=r.status, message=r.message, warning=r.warning or None)
+            for r, i in zip(results, shown)]
 
 
-def trust_section(checks: Sequence[TrustCheck], cfg: AuditConfig) -> dict[str, Any]:
+def trust_section(checks: Sequence[TrustCheck], cfg: AuditConfig) -> JsonObject:
     failed = [c.name for c in checks if c.status == gate.FAIL]
     return {
         "status": gate.FAIL if failed else gate.PASS,
         "failed": failed,
-        "checks": [{"name": c.name, "value": c.value, "threshold": c.threshold, "status": c.status, "message": c.message, "n": c.n}
-                   for c in checks],
+        "checks": [c.to_json() for c in checks],
         "min_confirmed": cfg.trust.min_confirmed,
         "min_claims": cfg.trust.min_claims,
         "dependence_min": cfg.evidence.dependence_min,
     }
 
 
-def explanation_section(table: aggregates.SampleTable, notes: np.ndarray | None, cfg: AuditConfig) -> dict[str, Any] | None:
+def explanation_section(table: aggregates.SampleTable, notes: np.ndarray | None, cfg: AuditConfig) -> JsonObject | None:
     """The explanation-vs-behaviour 2x2 with chance agreement, κ and the claim-confirmation rates
     (Wilson intervals at ``statistics.interval``), and the samples removal could not judge."""
     from pipeline.evidence import checks
@@ -114,7 +112,7 @@ def build_summary(
     *,
     verdict: str,
     results: Sequence[gate.RuleResult],
-    trust: Mapping[str, Any],
+    trust: Mapping[str, Json],
     table: aggregates.SampleTable,
     overall: Mapping[str, float],
     per_class: Mapping[str, Mapping[str, float]],
@@ -122,20 +120,20 @@ def build_summary(
     labels: Sequence[str],
     samples: Sequence[Sample],
     reasons: np.ndarray,
-    provenance: Mapping[str, Any],
-    baseline: Mapping[str, Any] | None = None,
+    provenance: Mapping[str, Json],
+    baseline: Mapping[str, Json] | None = None,
     dataset_problems: Sequence[str] = (),
-    strategies: Mapping[str, Any] | None = None,
-    explanation: Mapping[str, Any] | None = None,
-    probes: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+    strategies: Mapping[str, Json] | None = None,
+    explanation: Mapping[str, Json] | None = None,
+    probes: Mapping[str, Json] | None = None,
+) -> JsonObject:
     """``overall`` and ``per_class``: every gate-able aggregate (the sample table's and the strategies')."""
     return {
         "baseline": dict(baseline) if baseline else None,
         "name": cfg.name,
         "verdict": verdict,
         "exit_code": gate.EXIT_CODES[verdict],
-        "gate": gate_entries(results),
+        "gate": [r.to_json() for r in gate_records(results)],
         "trust": dict(trust),
         "explanation": dict(explanation) if explanation is not None else None,
         "aggregates": {"overall": dict(overall), "per_class": {k: dict(v) for k, v in per_class.items()}},
@@ -151,7 +149,7 @@ def build_summary(
 
 
 def provenance(cfg: AuditConfig, prep: Any, *, fingerprints: Mapping[str, str], baseline_path: Path | None,
-               timing: Mapping[str, Any]) -> dict[str, Any]:
+               timing: Mapping[str, Json]) -> JsonObject:
     """``fingerprints``: the run's ``model_sha256`` and ``dataset_fingerprint`` (see :func:`fingerprints`)."""
     model = prep.model
     return {
@@ -198,7 +196,7 @@ def provenance(cfg: AuditConfig, prep: Any, *, fingerprints: Mapping[str, str], 
     }
 
 
-def _input(spec: Any) -> dict[str, Any]:
+def _input(spec: Any) -> JsonObject:
     """How images became the input (pipeline.data.geometry.InputSpec), for provenance."""
     out = {"resize_mode": spec.mode, "interpolation": spec.interpolation, "preprocessing": spec.preprocessing,
            "antialias": spec.antialias, "channels": spec.channels, "luma": spec.gray}

@@ -12,6 +12,7 @@ import numpy as np
 
 from pipeline.numbers import aggregate_text
 from pipeline.publish.outputs import rule_counts
+from pipeline.records.plain import Json
 from pipeline.report.pictures import crop_uri, overlay
 
 SECTIONS_OF_KIND = {
@@ -58,7 +59,7 @@ class FindingCard:
     """A finding as summary.json has it (``finding``: id, severity, title, sentence, action, rules, checks,
     since_baseline, ...) and its evidence rendered."""
 
-    finding: Mapping[str, Any]
+    finding: Mapping[str, Json]
     evidence: tuple[EvidenceImage, ...] = ()
 
 
@@ -72,10 +73,10 @@ class FirstScreen:
     gallery_flags: tuple[str, ...]  # flags whose gallery cards are shown unfolded
 
 
-def passed_line(summary: Mapping[str, Any]) -> str:
+def passed_line(summary: Mapping[str, Json]) -> str:
     """What passed, in plain words, a class rule's classes together: "accuracy 0.97 (at least 0.9); class mean energy in
     box: circle 0.54, square 0.38 (at least 0.25). Trust checks passed: randomisation."."""
-    groups: dict[tuple[str, str, float], list[Mapping[str, Any]]] = {}
+    groups: dict[tuple[str, str, float], list[Mapping[str, Json]]] = {}
     for r in summary["gate"]:
         if r["status"] == "pass":
             groups.setdefault((r["metric"], r["kind"], r["threshold"]), []).append(r)
@@ -83,7 +84,7 @@ def passed_line(summary: Mapping[str, Any]) -> str:
     for (metric, kind, threshold), rules in groups.items():
         bound = {"min": "at least", "max": "at most", "max_drop": "drop at most", "max_rise": "rise at most"}[kind]
 
-        def shown(r: Mapping[str, Any]) -> str:
+        def shown(r: Mapping[str, Json]) -> str:
             return aggregate_text(r.get("aggregate", metric), r["value"], 2)
         values = (shown(rules[0]) if rules[0]["scope"] == "overall" and len(rules) == 1
                   else ": " + ", ".join(f"{r['scope']} {shown(r)}" for r in rules))
@@ -93,7 +94,7 @@ def passed_line(summary: Mapping[str, Any]) -> str:
     return text + (f". Trust checks passed: {', '.join(checks)}." if checks else ".")
 
 
-def build_first_screen(summary: Mapping[str, Any], images: Callable[[Mapping[str, Any]], EvidenceImage | None]) -> FirstScreen:
+def build_first_screen(summary: Mapping[str, Json], images: Callable[[Mapping[str, Json]], EvidenceImage | None]) -> FirstScreen:
     """``images(item)`` renders one evidence item of a finding (None when its image cannot be read)."""
     findings = summary.get("findings") or []
     cards, notes = [], []
@@ -108,7 +109,7 @@ def build_first_screen(summary: Mapping[str, Any], images: Callable[[Mapping[str
     return FirstScreen(tuple(cards), tuple(notes), rule_counts(summary["gate"]), passed_line(summary), frozenset(sections), flags)
 
 
-def _sections(f: Mapping[str, Any]) -> tuple[str, ...]:
+def _sections(f: Mapping[str, Json]) -> tuple[str, ...]:
     if f["id"].startswith("trust:prediction_spread"):
         return ("classes",)
     return SECTIONS_OF_KIND.get(f["kind"], ())
@@ -123,7 +124,7 @@ class EvidenceImages:
                  probes: Any = None, properties: Any = None):
         self.rows, self.thumbnail, self.image, self.probes, self.properties = rows, thumbnail, image, probes, properties
 
-    def __call__(self, item: Mapping[str, Any]) -> EvidenceImage | None:
+    def __call__(self, item: Mapping[str, Json]) -> EvidenceImage | None:
         row = self.rows.get(str(item.get("sample_id")))
         if row is None:
             return None
@@ -137,7 +138,7 @@ class EvidenceImages:
             return self._before_after(row, item)
         return None
 
-    def _crop(self, row: int, item: Mapping[str, Any]) -> EvidenceImage | None:
+    def _crop(self, row: int, item: Mapping[str, Json]) -> EvidenceImage | None:
         image = self.image(row)
         rect = item.get("rect")
         if image is None or not rect:
@@ -149,7 +150,7 @@ class EvidenceImages:
             return None
         return EvidenceImage((crop_uri(pixels, CROP_SIDE),), item["caption"], "crop")
 
-    def _before_after(self, row: int, item: Mapping[str, Any]) -> EvidenceImage | None:
+    def _before_after(self, row: int, item: Mapping[str, Json]) -> EvidenceImage | None:
         """A probe's exemplar (``probe``, ``place``, ``label``) or a property edit's (``property``, ``direction``, ``label``)."""
         if "property" in item:
             owners = [r for r in getattr(self.properties, "rows", ()) if (r.property, r.direction, r.label) ==
@@ -170,7 +171,7 @@ def open_attr(section: str, screen: FirstScreen) -> str:
     return "open" if section in screen.open_sections else ""
 
 
-def gallery_split(cards: Sequence[Mapping[str, Any]], flags: Sequence[str], shown: int) -> tuple[list, list]:
+def gallery_split(cards: Sequence[Mapping[str, Json]], flags: Sequence[str], shown: int) -> tuple[list, list]:
     """(cards shown, cards folded): up to ``shown`` cards whose flag a finding concerns, the rest folded."""
     concerned = [c for c in cards if c["flag"] in flags][:shown]
     ids = {id(c) for c in concerned}

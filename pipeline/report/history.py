@@ -16,11 +16,12 @@ import os
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from pipeline.config import FLAGS
 from pipeline.errors import AuditError
 from pipeline.publish.outputs import format_value
+from pipeline.records.plain import JsonObject
 
 STATUS_COLOURS = {"pass": "#2b8a3e", "fail": "#c92a2a", "none": "#868e96"}
 VERDICT_COLOURS = {"FIT TO DEPLOY": "#2b8a3e", "NOT FIT": "#c92a2a", "INCONCLUSIVE": "#e67700"}
@@ -173,7 +174,7 @@ def chart(s: Series, audits: Sequence[Audit], marks: Sequence[dict[str, bool]]) 
     return f'<svg viewBox="0 0 {_W} {_H}" class="chart" role="img" aria-label="{escape(s.label)} over time">' + "".join(parts) + "</svg>"
 
 
-def view(audits: Sequence[Audit], all_series: Sequence[Series], out_dir: Path) -> dict[str, Any]:
+def view(audits: Sequence[Audit], all_series: Sequence[Series], out_dir: Path) -> JsonObject:
     marks = changes(audits)
     entries = []
     for i, a in enumerate(audits):

@@ -9,8 +9,15 @@ from typing import Callable
 
 from pipeline.config import ProbesConfig
 from pipeline.numbers import fixed
+from pipeline.probes.stage import (
+    ProbeRow,
+    ProbesResult,
+    and_list,
+    place_words,
+    sentence,
+    swap_sentence,
+)
 from pipeline.publish.outputs import format_value
-from pipeline.probes.stage import ProbeRow, ProbesResult, and_list, place_words, sentence, swap_sentence
 from pipeline.report.pictures import overlay, pixels_uri
 
 TABLE_ROWS = 60  # the table lists the fooling rows and then the largest effects, up to this many

@@ -9,8 +9,14 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pipeline.numbers import fixed
+from pipeline.properties.stage import (
+    NONE,
+    PropertiesResult,
+    PropertyRow,
+    edit_words,
+    sentence,
+)
 from pipeline.publish.outputs import format_value
-from pipeline.properties.stage import NONE, PropertiesResult, PropertyRow, edit_words, sentence
 from pipeline.report.pictures import overlay
 from pipeline.report.probes_view import decided
 

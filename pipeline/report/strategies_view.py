@@ -9,11 +9,16 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.strategies import analysis as st
 from pipeline.evidence import effects
 from pipeline.publish.outputs import format_value
 from pipeline.report.pictures import crop_uri, heat_map
-from pipeline.strategies.stage import LabelStrategies, StrategiesResult, Strategy, sentence
+from pipeline.strategies import analysis as st
+from pipeline.strategies.stage import (
+    LabelStrategies,
+    StrategiesResult,
+    Strategy,
+    sentence,
+)
 
 SIDE = 112  # px, the small maps' side
 

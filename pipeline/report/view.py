@@ -10,22 +10,33 @@ from typing import Any, Mapping
 import numpy as np
 
 from pipeline.conclude.aggregates import SampleTable
-from pipeline.config import AGGREGATES, FLAGS, resolved_yaml
-from pipeline.data.images import ImageProblem, decode_rgb
-from pipeline.data.geometry import box_in_window, crop_window
+from pipeline.conclude.baseline import note
 from pipeline.conclude.gate import signed
-from pipeline.numbers import aggregate_text, fixed
-from pipeline.publish.outputs import format_value
+from pipeline.config import AGGREGATES, FLAGS, resolved_yaml
+from pipeline.data.geometry import box_in_window, crop_window
+from pipeline.data.images import ImageProblem, decode_rgb
 from pipeline.evidence import interventions
 from pipeline.evidence.checks import agreement_cells
-from pipeline.conclude.baseline import note
+from pipeline.numbers import aggregate_text, fixed
+from pipeline.publish.outputs import format_value
+from pipeline.records.plain import Json, JsonObject
 from pipeline.report import charts
-from pipeline.status import NOT_EVALUATED
-from pipeline.report.pictures import intervention_thumbnails, legend_gradient_css, overlay
-from pipeline.report.findings_view import GLOSSES, EvidenceImages, build_first_screen, gallery_split, open_attr
+from pipeline.report.findings_view import (
+    GLOSSES,
+    EvidenceImages,
+    build_first_screen,
+    gallery_split,
+    open_attr,
+)
+from pipeline.report.pictures import (
+    intervention_thumbnails,
+    legend_gradient_css,
+    overlay,
+)
 from pipeline.report.probes_view import build_probes_view
 from pipeline.report.properties_view import build_properties_view
 from pipeline.report.strategies_view import build_strategies_view
+from pipeline.status import NOT_EVALUATED
 
 GALLERY_SHOWN = 8  # gallery cards a finding concerns shown unfolded; the rest are one click away
 SEVERITY = ("right_for_wrong_reason", "distracted", "confused_on_object", "no_signal", "ok")
@@ -80,33 +91,21 @@ def gallery_rows(flags: np.ndarray, energy: np.ndarray, size: int) -> list[int]:
 
 
 def build_view(
-    summary: Mapping[str, Any],
+    summary: Mapping[str, Json],
     prep: Any,
     table: SampleTable,
     *,
     values: Mapping[str, np.ndarray],
     cams: np.ndarray,
-    baseline: Mapping[str, Any] | None,
+    baseline: Mapping[str, Json] | None,
     baseline_path: Path | None,
     strategies: Any = None,
     probes: Any = None,
     properties: Any = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """``strategies``, ``probes``, ``properties``: the strategies, probes and property stages' results (None when off)."""
     cfg, samples = prep.cfg, prep.samples
     flags = table.flags
-
-    gate_rows = _gate_rows(summary)
-
-    counts = summary["flag_counts"]
-    n_scored = max(1, sum(v for k, v in counts.items() if k != "skipped"))
-    quad = {k: {"count": counts[k], "rate": f"{counts[k] / n_scored:.1%}"} for k in ("ok", "right_for_wrong_reason", "confused_on_object", "distracted")}
-
-    judged = (flags != "skipped") & (flags != "no_signal")
-    groups = {"correct": np.where(judged & table.correct, table.energy_in_box, np.nan), "incorrect": np.where(judged & ~table.correct, table.energy_in_box, np.nan)}
-    color_key = np.where(table.correct, "correct", "incorrect")
-    hist = charts.histogram(groups, COLORS, title="energy_in_box by correctness")
-    per_class_rows = _per_class_rows(summary)
 
     cards_of = _Cards(prep, table, values, cams)
     card, thumbnail = cards_of.card, cards_of.thumbnail
@@ -135,18 +134,12 @@ def build_view(
         "summary": summary,
         "verdict_class": {"FIT TO DEPLOY": "fit", "NOT FIT": "notfit"}.get(summary["verdict"], "inconclusive"),
         "overall": {k: aggregate_text(k, v) for k, v in summary["aggregates"]["overall"].items()},
-        "gate_rows": gate_rows,
+        "gate_rows": _gate_rows(summary),
         "gate_warnings": [r["warning"] for r in summary["gate"] if r.get("warning")],
         "stats_level": f"{cfg.statistics.interval:.0%}", "stats_resamples": cfg.statistics.resamples,
-        "quad": quad,
+        **_overview(summary, table),
         "flag_text": FLAG_TEXT,
-        "counts": counts,
-        "hist": hist,
-        "scatter": charts.scatter(
-            np.where(judged, table.box_area_fraction, np.nan), np.where(judged, table.energy_in_box, np.nan),
-            color_key, COLORS, title="energy_in_box against box_area_fraction",
-        ),
-        "per_class": per_class_rows,
+        "per_class": _per_class_rows(summary),
         "gallery_flags": [f for f in SEVERITY if any(c["flag"] == f for c in cards)],
         "class_names": list(prep.labels),
         "skipped": summary["skipped"],
@@ -159,11 +152,26 @@ def build_view(
     }
 
 
+def _overview(summary: Mapping[str, Json], table: SampleTable) -> JsonObject:
+    """The flags' quadrant (count and rate of the scored samples), energy in box by correctness (histogram) and against
+    the box's share of the input (scatter); skipped and no-signal samples are not drawn."""
+    counts = summary["flag_counts"]
+    n_scored = max(1, sum(v for k, v in counts.items() if k != "skipped"))
+    quad = {k: {"count": counts[k], "rate": f"{counts[k] / n_scored:.1%}"} for k in ("ok", "right_for_wrong_reason", "confused_on_object", "distracted")}
+    flags = table.flags
+    judged = (flags != "skipped") & (flags != "no_signal")
+    groups = {"correct": np.where(judged & table.correct, table.energy_in_box, np.nan), "incorrect": np.where(judged & ~table.correct, table.energy_in_box, np.nan)}
+    color_key = np.where(table.correct, "correct", "incorrect")
+    return {"quad": quad, "counts": counts, "hist": charts.histogram(groups, COLORS, title="energy_in_box by correctness"),
+            "scatter": charts.scatter(np.where(judged, table.box_area_fraction, np.nan), np.where(judged, table.energy_in_box, np.nan),
+                                      color_key, COLORS, title="energy_in_box against box_area_fraction")}
+
+
 STAGE_WORDS = {"preprocessing_check": "check", "explain": "explain", "trust": "trust", "strategies": "strategies", "probes": "probes",
                "properties": "properties"}
 
 
-def passes_line(prov: Mapping[str, Any]) -> str:
+def passes_line(prov: Mapping[str, Json]) -> str:
     """"forward passes: check 256, explain 1,200, strategies 480 (+ 40 Grad-CAM), ... — 3,376 in all" (DESIGN §18), from
     provenance's ``passes``; "" when it has none."""
     passes = prov.get("passes") or {}
@@ -219,7 +227,7 @@ class _Cards:
         seen = [got for b in scored_boxes if (got := box_in_window(b.as_tuple(), s.window or (0, 0, *s.size))) is not None]
         return image, overlay(image, np.asarray(cams[row]), seen, region=self.scored_region(row, explained)), explained
 
-    def card(self, row: int) -> dict[str, Any] | None:
+    def card(self, row: int) -> JsonObject | None:
         prep, values, table, space = self.prep, self.values, self.table, self.prep.space
         predicted, confidence, flags = values["predicted"], values["confidence"], table.flags
         model_class = values.get("predicted_model_class")
@@ -252,7 +260,7 @@ class _Cards:
         return out
 
 
-def _gate_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _gate_rows(summary: Mapping[str, Json]) -> list[JsonObject]:
     """The gate table's rows: each rule's result with its interval (from summary.json) and baseline change."""
     out = []
     for r in summary["gate"]:
@@ -271,7 +279,7 @@ def _gate_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _per_class_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _per_class_rows(summary: Mapping[str, Json]) -> list[JsonObject]:
     """The per-class table: each label's main aggregates and the gate messages that failed for it."""
     rows = []
     for name, agg in summary["aggregates"]["per_class"].items():
@@ -286,8 +294,8 @@ def _per_class_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _baseline_view(summary: Mapping[str, Any], samples: Any, flags: np.ndarray, baseline: Mapping[str, Any] | None,
-                   baseline_path: Path | None) -> dict[str, Any] | None:
+def _baseline_view(summary: Mapping[str, Json], samples: Any, flags: np.ndarray, baseline: Mapping[str, Json] | None,
+                   baseline_path: Path | None) -> JsonObject | None:
     """"Against the baseline": every aggregate's change, and the samples that left or came back to ``ok``."""
     if baseline is None:
         return None
@@ -336,11 +344,11 @@ def shown_prediction(label: int, model_class: int | None, space: Any) -> str:
     return f"{space.labels[label]} ({name})" if label >= 0 else f"({name}: no dataset label)"
 
 
-def _evidence_view(summary: Mapping[str, Any], cfg: Any, table: SampleTable, values: Mapping[str, np.ndarray], card: Any) -> dict[str, Any]:
+def _evidence_view(summary: Mapping[str, Json], cfg: Any, table: SampleTable, values: Mapping[str, np.ndarray], card: Any) -> JsonObject:
     """"Does the model need the object?": the 2x2, its disagreeing examples, the scatter, the trust checks."""
     trust = summary["trust"]
     checks = [{**c, "value_text": format_value(c["value"]), "next": NEXT_STEPS.get(c["name"], "")} for c in trust["checks"]]
-    out: dict[str, Any] = {"enabled": "object_dependence" in values, "checks": checks,
+    out: JsonObject = {"enabled": "object_dependence" in values, "checks": checks,
                            "failed": [c for c in checks if c["status"] == "fail"], "fill": cfg.evidence.fill,
                            "removal_region": cfg.evidence.removal_region,
                            "dependence_min": cfg.evidence.dependence_min}
@@ -371,7 +379,7 @@ def _evidence_view(summary: Mapping[str, Any], cfg: Any, table: SampleTable, val
     return out
 
 
-def _claims_view(ex: Mapping[str, Any] | None, idle: bool = False) -> dict[str, Any] | None:
+def _claims_view(ex: Mapping[str, Json] | None, idle: bool = False) -> JsonObject | None:
     """Claim confirmation, chance agreement and κ beside the 2x2 (summary.json's ``explanation``); ``idle``: the
     heatmap_confirmation check was not evaluated, so the on-target rate is said so rather than shown as a result."""
     if not ex:
@@ -391,7 +399,7 @@ def _claims_view(ex: Mapping[str, Any] | None, idle: bool = False) -> dict[str, 
     }
 
 
-def _methods_view(summary: Mapping[str, Any], cfg: Any, samples: Any, flags: np.ndarray, values: Mapping[str, np.ndarray]) -> dict[str, Any] | None:
+def _methods_view(summary: Mapping[str, Json], cfg: Any, samples: Any, flags: np.ndarray, values: Mapping[str, np.ndarray]) -> JsonObject | None:
     """Where the compare method's flag differs from the main method's, with the maps' rank correlation."""
     if "method_flag" not in values:
         return None

@@ -255,6 +255,20 @@ def hot_spot_cells(mean_map: np.ndarray, mean_coverage: np.ndarray, threshold: f
     return int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1
 
 
+def off_object_place(mean_map: np.ndarray, mean_coverage: np.ndarray, threshold: float) -> tuple[tuple[float, float, float, float], float] | None:
+    """An atlas's strongest off-object place: (its relative rectangle, the share of the atlas's heat that lies there off the
+    objects); None when no heat lies off the objects (a heatmap finding names it, DESIGN §13)."""
+    if mean_map.ndim != 2 or not mean_map.size:
+        return None
+    cells = hot_spot_cells(mean_map, mean_coverage, threshold)
+    if cells is None:
+        return None
+    r0, c0, r1, c1 = cells
+    off = mean_map * (1 - mean_coverage)
+    share = float(off[r0:r1, c0:c1].sum() / mean_map.sum()) if mean_map.sum() > 0 else 0.0
+    return rect_relative(cells, mean_map.shape), share
+
+
 def hot_spot(maps: np.ndarray, coverages: np.ndarray, threshold: float) -> HotSpot | None:
     """``maps`` (n, h, w) normalised and ``coverages`` (n, h, w) of one strategy's samples."""
     grid = maps.shape[1:]

@@ -448,11 +448,20 @@ def section(result: StrategiesResult) -> dict[str, object]:
         "labels": [{
             "label": lab.label, "n_explained": lab.atlas.n, "clustered": lab.clustered, "stability": lab.stability,
             "eigenvalues": list(lab.eigenvalues), "note": lab.note,
-            "atlas": {"on_object_share": lab.atlas.on_object, "object_area_share": lab.atlas.object_area,
-                      "mean_map": np.round(lab.atlas.mean_map, 6).tolist(), "mean_coverage": np.round(lab.atlas.mean_coverage, 6).tolist()},
+            "atlas": atlas_record(lab, result.settings.hotspot_threshold),
             "strategies": [record(lab, s, result.settings.interval) for s in lab.strategies],
         } for lab in result.labels],
     }
+
+
+def atlas_record(lab: LabelStrategies, threshold: float) -> dict[str, object]:
+    """A label's atlas as summary.json holds it (maps rounded to 6 decimals) with its strongest off-object place, found on
+    the rounded maps (what a reader of the summary sees): ``{"rect": [x0, y0, x1, y1], "share": heat share}`` or None."""
+    mean_map, coverage = np.round(lab.atlas.mean_map, 6), np.round(lab.atlas.mean_coverage, 6)
+    place = st.off_object_place(np.asarray(mean_map, float), np.asarray(coverage, float), threshold)
+    return {"on_object_share": lab.atlas.on_object, "object_area_share": lab.atlas.object_area,
+            "mean_map": mean_map.tolist(), "mean_coverage": coverage.tolist(),
+            "off_object": None if place is None else {"rect": list(place[0]), "share": place[1]}}
 
 
 def sentence(s: Strategy, interval: float) -> str:

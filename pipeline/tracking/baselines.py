@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.config.uris import FORMS, parse
 from pipeline.errors import AuditError
 from pipeline.tracking.client import connect
 from pipeline.tracking.models import download, version_of
-from pipeline.config.uris import FORMS, parse
 
 RUN_TAG = "gradcam_audit.run_id"
 

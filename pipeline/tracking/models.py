@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ModelError, one_line
-from pipeline.tracking.client import connect
 from pipeline.config.uris import FORMS, MlflowUri, parse
+from pipeline.errors import ModelError, one_line
+from pipeline.records.plain import JsonObject
+from pipeline.tracking.client import connect
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -35,7 +36,7 @@ class ResolvedModel:
     alias: str | None = None
     run_id: str | None = None
 
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self) -> JsonObject:
         return {"uri": self.uri, "tracking_uri": self.tracking_uri, "name": self.name, "version": self.version,
                 "alias": self.alias, "run_id": self.run_id, "file": str(self.path)}
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from pipeline.errors import one_line
+from pipeline.records.plain import Json, JsonObject
 from pipeline.tracking.client import TrackingError, artifact_root, connect
 
 MAX_PARAM = 6000  # MLflow's limit on a param's value
@@ -39,7 +40,7 @@ def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
         yield _NAME.sub("_", prefix), text[:MAX_PARAM]
 
 
-def metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+def metrics(summary: Mapping[str, Json]) -> dict[str, float]:
     """Every overall aggregate, ``class_<c>_<name>`` per class, and ``<name>_lo`` / ``_hi`` for each gate rule's
     interval (of the value; change rules' intervals are of the change and are left out). NaN (null) values are not logged."""
     out: dict[str, float] = {}
@@ -56,12 +57,12 @@ def metrics(summary: Mapping[str, Any]) -> dict[str, float]:
     return {_NAME.sub("_", k): float(v) for k, v in out.items() if isinstance(v, (int, float)) and not math.isnan(float(v))}
 
 
-def blocker_ids(summary: Mapping[str, Any]) -> str:
+def blocker_ids(summary: Mapping[str, Json]) -> str:
     """The version tag ``gradcam_audit.findings``: the blocker findings' ids, comma-separated ("" when none)."""
     return ",".join(f["id"] for f in summary.get("findings") or [] if f["severity"] == "blocker")
 
 
-def tags(summary: Mapping[str, Any], engine: str, extra: Mapping[str, str]) -> dict[str, str]:
+def tags(summary: Mapping[str, Json], engine: str, extra: Mapping[str, str]) -> dict[str, str]:
     prov = summary["provenance"]
     out = {"gradcam_audit.verdict": summary["verdict"], "gradcam_audit.exit_code": str(summary["exit_code"]),
            "gradcam_audit.config_sha256": prov["config_sha256"], "gradcam_audit.model_sha256": prov["model_sha256"],
@@ -111,13 +112,13 @@ class Tracker:
             raise TrackingError(f"mlflow.required is true: {why}")
         self.notice(f"MLflow logging failed, the audit's verdict and local outputs stand (mlflow.required is false): {why}")
 
-    def section(self) -> dict[str, Any]:
+    def section(self) -> JsonObject:
         """summary.json's ``mlflow``: where the run is, or that logging failed."""
         return {"tracking_uri": self.uri, "experiment": self.experiment, "run_id": self.run_id, "artifact_uri": self.artifact_uri,
                 "logged": self.run_id is not None and not self.error, "error": self.error or None, "notes": list(self.notes)}
 
-    def log_values(self, summary: Mapping[str, Any], *, resolved: Mapping[str, Any], engine: str, extra_tags: Mapping[str, str],
-                   registry: Mapping[str, Any] | None, promote_alias: str | None) -> None:
+    def log_values(self, summary: Mapping[str, Json], *, resolved: Mapping[str, Json], engine: str, extra_tags: Mapping[str, str],
+                   registry: Mapping[str, Json] | None, promote_alias: str | None) -> None:
         """Params, metrics and tags, then the registry's version tags (and the alias)."""
         if self.run_id is None:
             return
@@ -144,7 +145,7 @@ class Tracker:
         except Exception as exc:
             self.fail(f"uploading the outputs to run {self.run_id} on {self.uri} failed: {one_line(exc, 300)}")
 
-    def _tag_version(self, summary: Mapping[str, Any], registry: Mapping[str, Any], alias: str | None) -> None:
+    def _tag_version(self, summary: Mapping[str, Json], registry: Mapping[str, Json], alias: str | None) -> None:
         name, version = registry["name"], registry["version"]
         for key, value in (("gradcam_audit.verdict", summary["verdict"]), ("gradcam_audit.run_id", self.run_id),
                            ("gradcam_audit.report", f"{self.artifact_uri}/report.html"),

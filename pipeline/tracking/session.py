@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pipeline.config import AuditConfig
-from pipeline.tracking.client import tracking_uri
 from pipeline.config.uris import is_mlflow_uri
+from pipeline.tracking.client import tracking_uri
 
 
 def enabled(cfg: AuditConfig, flag: str | None) -> bool:

@@ -116,7 +116,7 @@ def test_a_model_that_answers_a_class_for_an_overlay_in_a_corner_is_fooled_there
     assert all(r.flip == 0.0 for r in others if r.label == "a" and r.probe == "logo")
     assert result.overall["probes_fooled"] == 1.0 and result.overall["max_probe_effect"] == 1.0
     assert result.per_label["a"]["probes_fooled"] == 1.0 and result.per_label["b"]["probes_fooled"] == 0.0
-    rec = record(hit)
+    rec = record(hit).to_json()
     assert tuple(k for k in CSV_COLUMNS if k in rec) == CSV_COLUMNS and rec["fools"] is True
     assert hit.heat_area == pytest.approx(64 / 1024)  # the logo's 8x8 rectangle of the 32x32 input
     assert sentence(hit) == ("the overlay 'logo' at the bottom-right corner turns 100% of b images into a (the same area filled: 0%); "

@@ -96,7 +96,7 @@ def test_a_warm_class_is_a_shortcut_a_bright_edit_fragile_and_saturation_data_on
     # a Grad-CAM pass per flipped image of the three fooling rows, up to HEAT_IMAGES (8) each
     assert result.n_samples == 40 and result.n_data == 80
     assert result.passes == {"edits": 16 * 40, "gradcam": 3 * 8}
-    rec = record(by[("a", "colour", "red")])
+    rec = record(by[("a", "colour", "red")]).to_json()
     assert tuple(k for k in CSV_COLUMNS if k in rec) == CSV_COLUMNS and rec["verdict"] == SHORTCUT
 
 
