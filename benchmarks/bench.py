@@ -188,7 +188,7 @@ def driver_rate(n: int, shape: tuple[int, int], batch: int = 32) -> float:
     from pipeline.data.labels import label_space
     from pipeline.explain.columns import active, computed
     from pipeline.data.samples import Sample
-    from pipeline.publish.outputs import HeatmapWriter, SamplesWriter
+    from pipeline.explain.writers import HeatmapWriter, SamplesWriter
     from pipeline.explain.worker import BatchResult
 
     groups = ("evidence",)
@@ -487,7 +487,7 @@ def probes_cost_model(kind: str, folder: Path, model: Path, pre: str, n_classes:
     from pipeline.probes import stage as probe_stage
     from pipeline.config import ProbesConfig, load_config
     from pipeline.conclude.stage import probe_artifacts
-    from pipeline.explain.explained import stage_inputs
+    from pipeline.explain.forward import stage_inputs
     from pipeline.prepare.stage import predict_samples, prepare
 
     where = folder / "probes"

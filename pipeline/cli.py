@@ -183,7 +183,7 @@ def _audit(args: argparse.Namespace) -> int:
 def result_lines(summary: dict) -> list[str]:
     """The audit's closing lines: the verdict with its headline numbers ("—" where one is missing), then one
     line per finding (blockers and warnings with what to do); the report's path follows."""
-    from pipeline.publish.outputs import format_value, rule_counts
+    from pipeline.numbers import format_value, rule_counts
 
     agg = summary["aggregates"]["overall"]
     numbers = [f"{name} {format_value(agg.get(key))}" for name, key in (

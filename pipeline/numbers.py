@@ -4,6 +4,8 @@ integers, "—" for a value that is missing or undefined. Used by gate messages,
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
+from typing import Mapping, Sequence
 
 MISSING = "—"
 
@@ -36,3 +38,18 @@ COUNT_AGGREGATES = frozenset({"n_samples", "n_scored", "confirmed_shortcuts", "p
 def aggregate_text(name: str, value: object, digits: int = 3) -> str:
     """An aggregate's value as shown: a count as an integer, else fixed decimals."""
     return count(value) if name in COUNT_AGGREGATES else fixed(value, digits)
+
+
+def format_value(value: object, digits: int = 3) -> str:
+    """A number for people: fixed decimals (never "-0.000"), "—" for missing or NaN (report, summary.md)."""
+    if value is None or (isinstance(value, Real) and not isinstance(value, Integral)):
+        return fixed(value, digits)
+    return str(value)
+
+
+def rule_counts(gate: Sequence[Mapping[str, object]]) -> str:
+    """"5 of 7 rules pass (1 not evaluated)"."""
+    evaluated = [r for r in gate if r["status"] != "not evaluated"]
+    idle = len(gate) - len(evaluated)
+    text = f"{sum(r['status'] == 'pass' for r in evaluated)} of {len(evaluated)} rules pass"
+    return text + (f" ({idle} not evaluated)" if idle else "")

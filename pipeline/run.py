@@ -25,7 +25,7 @@ from pipeline.console import notice, progress, stage
 from pipeline.errors import AuditError
 from pipeline.explain.checkpoint import CheckpointStore
 from pipeline.explain.engines.drive import run_engine, work_plan
-from pipeline.explain.explained import stage_inputs
+from pipeline.explain.forward import stage_inputs
 from pipeline.explain.worker import BatchResult, WorkPlan
 from pipeline.prepare.prepared import Prepared
 from pipeline.prepare.stage import prepare_checked
@@ -176,7 +176,7 @@ def _explain(run: Run, staging: Any, store: CheckpointStore, lock: Any, progress
     """The engine over the samples not yet checkpointed; results stream to samples.csv and the CAM arrays."""
     from pipeline.explain.collector import Collector
     from pipeline.explain.columns import active
-    from pipeline.publish.outputs import HeatmapWriter, SamplesWriter
+    from pipeline.explain.writers import HeatmapWriter, SamplesWriter
 
     prep = run.prep
     csv_out = SamplesWriter(staging.path / "samples.csv", active(run.plan.groups))

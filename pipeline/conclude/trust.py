@@ -37,7 +37,7 @@ def trust_checks(cfg: AuditConfig, prep: Prepared, table: aggregates.SampleTable
                                         enabled=cfg.evidence.interventions)
     median, n = float("nan"), 0
     if cfg.trust.randomisation:
-        from pipeline.evidence.randomisation import randomisation_statistic
+        from pipeline.conclude.randomisation import randomisation_statistic
 
         median, n, _ = randomisation_statistic(cfg, prep.model, prep.samples, cams, target_class, timing=rand_timing,
                                               keras_file=prep.loaded.keras_file, sequential=cfg.statistics.sequential,

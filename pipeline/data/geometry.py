@@ -127,3 +127,17 @@ def box_in_window(box: tuple[float, float, float, float], win: Window) -> tuple[
     a, b = max(box[0] - x0, 0.0), max(box[1] - y0, 0.0)
     c, d = min(box[2] - x0, float(cw)), min(box[3] - y0, float(ch))
     return (a, b, c, d) if c > a and d > b else None
+
+
+def pixel_boxes(boxes: np.ndarray, scale_xy: tuple[float, float], size: tuple[int, int]) -> np.ndarray:
+    """Boxes ``(..., 4)`` in original-image pixels -> int pixel intervals ``(c0, r0, c1, r1)`` at ``size``.
+
+    ``scale_xy`` is (input W / original W, input H / original H); ``size`` is (H, W). A pixel is
+    inside when its centre is; intervals are half-open and clipped to the input.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    sx, sy = scale_xy
+    scaled = boxes * np.array([sx, sy, sx, sy])
+    out = np.ceil(scaled - 0.5).astype(np.int64)
+    limits = np.array([size[1], size[0], size[1], size[0]])
+    return np.clip(out, 0, limits)

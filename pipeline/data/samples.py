@@ -14,7 +14,7 @@ from pipeline.data.masks import MaskProblem, segmentation_mask
 from pipeline.data.records import Box, ImageRecord
 from pipeline.data.geometry import InputSpec, Window, box_in_window, boxes_to_input
 from pipeline.data.labels import LabelSpace
-from pipeline.explain.scoring import pixel_boxes
+from pipeline.data.geometry import pixel_boxes
 
 _EDGE_TOLERANCE = 0.01  # px; float round-off in COCO x + w must not skip a sample
 

@@ -15,7 +15,7 @@ from pipeline.explain.columns import active, computed, empty, encode
 from pipeline.data.samples import Sample
 from pipeline.errors import AuditError
 from pipeline.data.labels import LabelSpace
-from pipeline.publish.outputs import HeatmapWriter, SamplesWriter
+from pipeline.explain.writers import HeatmapWriter, SamplesWriter
 from pipeline.explain.worker import BatchResult
 
 

@@ -4,13 +4,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from pipeline.config import AuditConfig
-    from pipeline.prepare.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -61,21 +58,3 @@ class Classifier:
     batch_size: int = 32
     explain: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None  # (B, H, W, 3) raw, (B,) labels -> (B, h, w) CAMs
     count: PassCount = field(default_factory=PassCount)  # what ``probabilities`` and ``explain`` ran (forward.classifier counts)
-
-
-def stage_inputs(cfg: "AuditConfig", prep: "Prepared", values: dict[str, np.ndarray], cams: np.ndarray,
-                 target_class: np.ndarray) -> "tuple[Evidence, Classifier]":
-    """What the strategies and probes stages read (the audit's maps and regions) and the model as they
-    run it (the compiled forward path, decoding as the audit does)."""
-    from pipeline.explain.forward import classifier
-
-    space, size = prep.space, prep.model.input_size
-    target_class = np.asarray(target_class)
-    ev = Evidence(
-        labels=space.labels, explained=np.where(target_class >= 0, space.class_label[np.maximum(target_class, 0)], -1),
-        predicted=values["predicted"], correct=values["correct"] == 1.0, focus=values["focus_score"],
-        confidence=values["explained_confidence"], flags=values["flag"], cams=cams,
-        labels_of=[frozenset(space.index(lab) for lab in s.labels) for s in prep.samples],
-        region_of=lambda row, label: prep.boxes.region(row, label, size), input_size=size,
-    )
-    return ev, classifier(cfg, prep.model, prep.samples, space, multi_label=prep.multi_label, target_class=target_class)

@@ -1,4 +1,5 @@
-"""The compiled forward path for the extra passes of the strategies and probes stages (needs TensorFlow).
+"""The compiled forward path for the extra passes of the strategies and probes stages (needs TensorFlow), and
+:func:`stage_inputs`, what those stages read of the explain stage (its maps and the model as they run it).
 
 Edited images are built at the input size before preprocessing (0-255, the interventions'
 convention, DESIGN §6), so preprocessing runs inside the compiled function here.
@@ -11,13 +12,14 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 import numpy as np
 
 from pipeline.data.labels import LabelSpace
-from pipeline.explain.explained import Classifier, PassCount
-from pipeline.explain.worker import probabilities
+from pipeline.explain.explained import Classifier, Evidence, PassCount
+from pipeline.model.activation import probabilities
 
 if TYPE_CHECKING:
     from pipeline.config import AuditConfig
     from pipeline.data.samples import Sample
     from pipeline.model.explainable import AuditModel
+    from pipeline.prepare.prepared import Prepared
 
 
 def compiled_forward(model: "AuditModel", batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -123,3 +125,19 @@ def classifier(cfg: "AuditConfig", model: "AuditModel", samples: Sequence["Sampl
     return Classifier(images=DecodeCache(lambda rows: decoded(cfg, model, samples, rows), model.input_size),
                       probabilities=counted_forward, is_label=is_label, target_class=np.asarray(target_class),
                       batch_size=cfg.explain.batch_size, explain=counted_explain, count=count)
+
+
+def stage_inputs(cfg: AuditConfig, prep: Prepared, values: dict[str, np.ndarray], cams: np.ndarray,
+                 target_class: np.ndarray) -> tuple[Evidence, Classifier]:
+    """What the strategies and probes stages read (the audit's maps and regions) and the model as they
+    run it (the compiled forward path, decoding as the audit does)."""
+    space, size = prep.space, prep.model.input_size
+    target_class = np.asarray(target_class)
+    ev = Evidence(
+        labels=space.labels, explained=np.where(target_class >= 0, space.class_label[np.maximum(target_class, 0)], -1),
+        predicted=values["predicted"], correct=values["correct"] == 1.0, focus=values["focus_score"],
+        confidence=values["explained_confidence"], flags=values["flag"], cams=cams,
+        labels_of=[frozenset(space.index(lab) for lab in s.labels) for s in prep.samples],
+        region_of=lambda row, label: prep.boxes.region(row, label, size), input_size=size,
+    )
+    return ev, classifier(cfg, prep.model, prep.samples, space, multi_label=prep.multi_label, target_class=target_class)

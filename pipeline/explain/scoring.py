@@ -5,7 +5,7 @@ Conventions (DESIGN.md §4):
 * A box is ``(x0, y0, x1, y1)``, half-open, x = column. At the model's input resolution
   ``(H, W)`` pixel ``(i, j)`` is inside when its centre ``(j + 0.5, i + 0.5)`` is inside, so a box
   covers the pixel interval ``[ceil(x0 - 0.5), ceil(x1 - 0.5))`` of columns (rows likewise).
-  :func:`pixel_boxes` turns boxes into these integer intervals once, at load time.
+  :func:`pipeline.data.geometry.pixel_boxes` turns boxes into these integer intervals once, at load time.
 * The upsampled map is the native ``(h, w)`` CAM resized bilinearly to ``(H, W)`` with
   half-pixel centres and clamped edges (``tf.image.resize(method="bilinear")``), clipped at 0.
   The CAM is ReLU'd, and a bilinear resize of non-negative values is non-negative, so the clip
@@ -76,20 +76,6 @@ def upsample(cams: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return bilinear_matrix(size[0], h) @ np.asarray(cams, np.float64) @ bilinear_matrix(size[1], w).T
 
 
-def pixel_boxes(boxes: np.ndarray, scale_xy: tuple[float, float], size: tuple[int, int]) -> np.ndarray:
-    """Boxes ``(..., 4)`` in original-image pixels -> int pixel intervals ``(c0, r0, c1, r1)`` at ``size``.
-
-    ``scale_xy`` is (input W / original W, input H / original H); ``size`` is (H, W). A pixel is
-    inside when its centre is; intervals are half-open and clipped to the input.
-    """
-    boxes = np.asarray(boxes, dtype=np.float64)
-    sx, sy = scale_xy
-    scaled = boxes * np.array([sx, sy, sx, sy])
-    out = np.ceil(scaled - 0.5).astype(np.int64)
-    limits = np.array([size[1], size[0], size[1], size[0]])
-    return np.clip(out, 0, limits)
-
-
 @dataclass(frozen=True)
 class Scores:
     """Per-sample localisation metrics, each an array of shape (B,).
@@ -113,7 +99,7 @@ def score(cams: np.ndarray, boxes: np.ndarray, valid: np.ndarray, size: tuple[in
     Parameters
     ----------
     cams : (B, h, w) non-negative native-resolution CAMs (after ReLU, never normalised).
-    boxes : (B, K, 4) int pixel intervals ``(c0, r0, c1, r1)`` at the input size (:func:`pixel_boxes`).
+    boxes : (B, K, 4) int pixel intervals ``(c0, r0, c1, r1)`` at the input size (:func:`pipeline.data.geometry.pixel_boxes`).
     valid : (B, K) bool, False for padding boxes.
     size : (H, W) the model's input size.
     """

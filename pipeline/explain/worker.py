@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from pipeline.evidence import interventions
-from pipeline.evidence import checks
-from pipeline.explain.columns import computed, empty
 from pipeline.config import AuditConfig
 from pipeline.data.samples import BoxArrays
+from pipeline.evidence import checks, interventions
+from pipeline.explain.columns import computed, empty
 from pipeline.explain.flags import assign_flags
 from pipeline.explain.scoring import score, score_region
+from pipeline.model.activation import probabilities
 
 if TYPE_CHECKING:
     from pipeline.model.explainable import AuditModel
@@ -63,15 +63,6 @@ class BatchResult:
     target_class: np.ndarray
 
 
-def probabilities(logits: np.ndarray, activation: str) -> np.ndarray:
-    """(B, C) class scores before the output activation -> probabilities (sigmoid, else softmax)."""
-    logits = np.asarray(logits, np.float64)
-    if activation == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-logits))
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
 def _tri(values: np.ndarray, defined: np.ndarray) -> np.ndarray:
     """bool -> tri-state float (1.0 / 0.0, NaN where not defined)."""
     return np.where(defined, np.asarray(values, np.float64), np.nan)
@@ -81,9 +72,9 @@ class AuditWorker:
     """Compiled step + per-sample constants; ``__call__`` turns one batch into a BatchResult."""
 
     def __init__(self, cfg: AuditConfig, model: "AuditModel", plan: WorkPlan):
+        from pipeline.data.batches import spec_preprocessing
         from pipeline.explain.cams import get_method
         from pipeline.explain.cams.step import make_step
-        from pipeline.data.batches import spec_preprocessing
 
         self.cfg, self.model, self.plan = cfg, model, plan
         common = dict(

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from pipeline.model.explainable import AuditModel
     from pipeline.model.legacy import Conversion
     from pipeline.model.load import LoadedModel
-    from pipeline.prepare.preprocessing_check import PreprocessingCheck
+    from pipeline.records.preprocessing import PreprocessingCheck
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ each alternative, and under the other resize convention (``model.antialias``).
   least RESIZE_GAIN more accurate, with the paired interval above 0, is a warning (summary provenance
   ``preprocessing_check.resize``; a ``data`` finding): both conventions are legitimate, the training's is not known.
 
-:func:`judge` and :func:`resize_verdict` are pure (numbers in, verdict out); :func:`run_check` runs the forward
+:func:`judge` and :func:`pipeline.records.preprocessing.resize_verdict` are pure (numbers in, verdict out); :func:`run_check` runs the forward
 passes (TensorFlow, imported there).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
@@ -25,7 +25,7 @@ import numpy as np
 from pipeline.errors import ConfigError
 from pipeline.evidence.checks import paired_difference
 from pipeline.evidence.sequential import schedule
-from pipeline.records.plain import JsonObject
+from pipeline.records.preprocessing import LEVEL, RESIZE_GAIN, Outcome, PreprocessingCheck, ResizeCheck
 
 if TYPE_CHECKING:
     from pipeline.console import Progress
@@ -37,93 +37,9 @@ ALTERNATIVES = ("none", "scale_0_1", "scale_-1_1", "imagenet_caffe", "imagenet_t
 ONE_CHANNEL = ("none", "scale_0_1", "scale_-1_1")  # the alternatives that mean something for a grayscale input
 SAMPLES = 64
 MIN_IMAGES = 20  # fewer usable images: too few to tell preprocessings apart, so the check is not run (said)
-LEVEL = 0.90  # two-sided level of the paired intervals
 MIN_GAIN = 0.15  # refuse when another preprocessing's paired gain has a lower bound at least this
 CONSTANT = 0.9  # the configured one answering one class for this share of the batch ...
 CONSTANT_GAIN = 0.1  # ... while another does not, and is at least this much more accurate: wrong too
-RESIZE_GAIN = 0.05  # the other resize convention this much more accurate (interval above 0): a warning
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One setting's answers on the check's batch: accuracy, its most common answer, that answer's share, and each
-    image's correctness (in the batch's order, for the paired intervals)."""
-
-    accuracy: float
-    top: str
-    top_share: float
-    correct: tuple[bool, ...] = ()
-
-
-@dataclass(frozen=True)
-class ResizeCheck:
-    """The configured resize convention against the other on the same images (with the configured preprocessing)."""
-
-    antialias: bool  # the configured model.antialias
-    accuracy: float
-    other_accuracy: float
-    difference: float  # other - configured
-    low: float
-    high: float
-    n: int  # images
-
-    @property
-    def better(self) -> bool:
-        """The other convention is clearly more accurate: at least RESIZE_GAIN, the paired interval above 0."""
-        return resize_verdict(self.difference, self.low)
-
-    def record(self) -> JsonObject:
-        return {"antialias": self.antialias, "accuracy": self.accuracy, "other_antialias": not self.antialias,
-                "other_accuracy": self.other_accuracy, "difference": self.difference, "low": self.low, "high": self.high,
-                "level": LEVEL, "images": self.n, "other_better": self.better}
-
-
-@dataclass(frozen=True)
-class PreprocessingCheck:
-    """What the check found. ``status``: ok | refused | off (model.check_preprocessing: false) | skipped (why in ``note``)."""
-
-    configured: str
-    status: str
-    outcomes: Mapping[str, Outcome] = field(default_factory=dict)
-    passes: int = 0
-    seconds: float = 0.0
-    own_layers: tuple[str, ...] = ()  # the model's own Rescaling / Normalization layers, described
-    note: str = ""
-    resize: ResizeCheck | None = None
-
-    def record(self) -> JsonObject:
-        """provenance's ``preprocessing_check``."""
-        return {"configured": self.configured, "status": self.status, "passes": self.passes, "seconds": round(self.seconds, 3),
-                "own_layers": list(self.own_layers), "note": self.note or None,
-                "outcomes": {k: {"accuracy": o.accuracy, "answer": o.top, "answer_share": o.top_share} for k, o in self.outcomes.items()},
-                "resize": self.resize.record() if self.resize is not None else None}
-
-    def line(self) -> str:
-        """One line for validate and the report's run line."""
-        if self.status == "off":
-            return "preprocessing check: off (model.check_preprocessing: false)"
-        if self.status == "skipped":
-            return f"preprocessing check: skipped ({self.note})"
-        mine = self.outcomes[self.configured]
-        others = ", ".join(f"{k} {o.accuracy:.2f}" for k, o in self.outcomes.items() if k != self.configured)
-        text = (f"preprocessing check: {self.configured} gives accuracy {mine.accuracy:.2f} on {self.n} images (others: {others}); "
-                f"{self.passes} forward passes, {self.seconds:.1f} s")
-        if self.resize is not None:
-            r = self.resize
-            text += (f"; resize: {'antialiased' if r.antialias else 'plain'} {r.accuracy:.2f}, "
-                     f"{'plain' if r.antialias else 'antialiased'} {r.other_accuracy:.2f}"
-                     + (f" — set model.antialias: {str(not r.antialias).lower()}" if r.better else ""))
-        return text
-
-    @property
-    def n(self) -> int:
-        return len(next(iter(self.outcomes.values())).correct) if self.outcomes else 0
-
-
-def resize_verdict(difference: float, low: float) -> bool:
-    """The other resize convention is clearly more accurate: by RESIZE_GAIN at least, the paired interval above 0."""
-    eps = 1e-9  # accuracies are shares of the same batch: 0.55 - 0.50 must count as 0.05
-    return difference >= RESIZE_GAIN - eps and low > 0
 
 
 def judge(configured: str, outcomes: Mapping[str, Outcome], own_layers: Sequence[str] = (), level: float = LEVEL) -> str | None:

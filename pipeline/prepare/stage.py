@@ -95,7 +95,7 @@ def predict_samples(cfg: AuditConfig, prep: Prepared) -> Prepared:
     import tensorflow as tf
 
     from pipeline.data.batches import sample_batches
-    from pipeline.explain.worker import probabilities
+    from pipeline.model.activation import probabilities
 
     usable = [s for s in prep.samples if s.skip_reason is None]
     probs = np.zeros((len(prep.samples), prep.model.n_classes))

@@ -13,15 +13,14 @@ import json
 import math
 import os
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from pipeline.explain.columns import Column, active
-from pipeline.numbers import aggregate_text, count, fixed
+from pipeline.explain.columns import active
+from pipeline.numbers import aggregate_text, count, fixed, format_value, rule_counts
 from pipeline.records.plain import Json
 
 SAMPLE_COLUMNS = tuple(c.name for c in active(()))
@@ -57,59 +56,6 @@ class Staging:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-class SamplesWriter:
-    """samples.csv, appended a batch of rows at a time (rows must arrive in order)."""
-
-    def __init__(self, path: Path, columns: tuple[Column, ...]):
-        self.names = tuple(c.name for c in columns)
-        self._fh = path.open("w", newline="", encoding="utf-8")
-        csv.writer(self._fh).writerow(self.names)
-
-    def write_columns(self, columns: Mapping[str, np.ndarray]) -> None:
-        """Append rows given as equal-length column arrays (floats: 6 significant digits, NaN empty)."""
-        import pandas as pd
-
-        frame = pd.DataFrame({name: columns[name] for name in self.names})
-        frame.to_csv(self._fh, header=False, index=False, float_format="%.6g", na_rep="", lineterminator="\n")
-        self._fh.flush()
-
-    def close(self) -> None:
-        self._fh.close()
-
-
-class HeatmapWriter:
-    """heatmaps.npz: ``cams`` float32 (N, h, w) and ``target_class`` int (N,), streamed via memmaps.
-
-    Rows never written (skipped samples) keep NaN / -1.
-    """
-
-    def __init__(self, folder: Path, n: int, shape: tuple[int, int]):
-        self.folder = folder
-        self.cams = np.lib.format.open_memmap(folder / "cams.npy", mode="w+", dtype=np.float32, shape=(n, *shape))
-        self.cams[:] = np.nan
-        self.targets = np.lib.format.open_memmap(folder / "target_class.npy", mode="w+", dtype=np.int64, shape=(n,))
-        self.targets[:] = -1
-
-    def write(self, rows: np.ndarray, cams: np.ndarray, targets: np.ndarray) -> None:
-        self.cams[rows] = cams
-        self.targets[rows] = targets
-
-    def close(self) -> Path:
-        """Flush and pack the two arrays into heatmaps.npz (stored, not compressed: streamed from disk)."""
-        self.cams.flush()
-        self.targets.flush()
-        out = self.folder / "heatmaps.npz"
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for name in ("cams", "target_class"):
-                zf.write(self.folder / f"{name}.npy", arcname=f"{name}.npy")
-        del self.cams, self.targets
-        return out
-
-    def cleanup(self) -> None:
-        for name in ("cams", "target_class"):
-            (self.folder / f"{name}.npy").unlink(missing_ok=True)
-
-
 def json_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
@@ -130,13 +76,6 @@ def write_json(path: Path, data: Mapping[str, Json]) -> None:
     path.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
-def format_value(value: Any, digits: int = 3) -> str:
-    """A number for people: fixed decimals (never "-0.000"), "—" for missing or NaN (report, summary.md)."""
-    if isinstance(value, float) or isinstance(value, np.floating) or value is None:
-        return fixed(value, digits)
-    return str(value)
-
-
 SEVERITY_ICON = {"blocker": "❌", "warning": "⚠️", "note": "ℹ️"}
 
 
@@ -155,14 +94,6 @@ def findings_md(summary: Mapping[str, Json]) -> list[str]:
         elif f.get("checks"):
             lines += [f"Accounts for trust check {', '.join(f['checks'])}.", ""]
     return lines
-
-
-def rule_counts(gate: Sequence[Mapping[str, Json]]) -> str:
-    """"5 of 7 rules pass (1 not evaluated)"."""
-    evaluated = [r for r in gate if r["status"] != "not evaluated"]
-    idle = len(gate) - len(evaluated)
-    text = f"{sum(r['status'] == 'pass' for r in evaluated)} of {len(evaluated)} rules pass"
-    return text + (f" ({idle} not evaluated)" if idle else "")
 
 
 def write_summary_md(path: Path, summary: Mapping[str, Json], report: str | None = None) -> None:

@@ -27,7 +27,7 @@ def render_report(path: Path, summary: dict, prep: Any, table: Any, **kwargs: An
 
 def render_result(summary: dict, report_path: Path) -> str:
     """A notebook's view of an audit (``AuditResult._repr_html_``): the verdict banner, the findings' cards, the gate table, a link to the report."""
-    from pipeline.publish.outputs import rule_counts
+    from pipeline.numbers import rule_counts
     from pipeline.report.view import _gate_rows
 
     colour = {"FIT TO DEPLOY": "#2b8a3e", "NOT FIT": "#c92a2a"}.get(summary["verdict"], "#e67700")

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from pipeline.numbers import aggregate_text
-from pipeline.publish.outputs import rule_counts
+from pipeline.numbers import rule_counts
 from pipeline.records.plain import Json
 from pipeline.report.pictures import crop_uri, overlay
 

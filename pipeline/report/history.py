@@ -20,7 +20,7 @@ from typing import Sequence
 
 from pipeline.config import FLAGS
 from pipeline.errors import AuditError
-from pipeline.publish.outputs import format_value
+from pipeline.numbers import format_value
 from pipeline.records.plain import JsonObject
 
 STATUS_COLOURS = {"pass": "#2b8a3e", "fail": "#c92a2a", "none": "#868e96"}

@@ -17,7 +17,7 @@ from pipeline.probes.stage import (
     sentence,
     swap_sentence,
 )
-from pipeline.publish.outputs import format_value
+from pipeline.numbers import format_value
 from pipeline.report.pictures import overlay, pixels_uri
 
 TABLE_ROWS = 60  # the table lists the fooling rows and then the largest effects, up to this many

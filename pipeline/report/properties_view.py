@@ -16,7 +16,7 @@ from pipeline.properties.stage import (
     edit_words,
     sentence,
 )
-from pipeline.publish.outputs import format_value
+from pipeline.numbers import format_value
 from pipeline.report.pictures import overlay
 from pipeline.report.probes_view import decided
 

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from pipeline.evidence import effects
-from pipeline.publish.outputs import format_value
+from pipeline.numbers import format_value
 from pipeline.report.pictures import crop_uri, heat_map
 from pipeline.strategies import analysis as st
 from pipeline.strategies.stage import (

@@ -18,7 +18,7 @@ from pipeline.data.images import ImageProblem, decode_rgb
 from pipeline.evidence import interventions
 from pipeline.evidence.checks import agreement_cells
 from pipeline.numbers import aggregate_text, fixed
-from pipeline.publish.outputs import format_value
+from pipeline.numbers import format_value
 from pipeline.records.plain import Json, JsonObject
 from pipeline.report import charts
 from pipeline.report.findings_view import (

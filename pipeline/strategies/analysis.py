@@ -6,7 +6,7 @@ Conventions: a native map is (h, w) on the target layer's grid; a *normalised* m
 A region is (H, W) bool at the model's input size (pixel-centre rule, DESIGN §4). A rectangle in
 cells is ``(r0, c0, r1, c1)`` half-open on the native grid; in relative image coordinates it is
 ``(x0, y0, x1, y1)`` in [0, 1]; in pixels ``(c0, r0, c1, r1)`` half-open at the input size (the
-order of :func:`pipeline.explain.scoring.pixel_boxes`).
+order of :func:`pipeline.data.geometry.pixel_boxes`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 
 from pipeline.evidence.interventions import fill_colour
-from pipeline.explain.scoring import pixel_boxes
+from pipeline.data.geometry import pixel_boxes
 
 
 CONTROL_DRAWS = 50  # random placements tried per control before the least-overlapping one is taken

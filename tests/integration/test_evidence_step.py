@@ -16,7 +16,7 @@ from pipeline.explain.cams.step import make_step  # noqa: E402
 from pipeline.data.labels import allowed_classes  # noqa: E402
 from pipeline.config import ModelConfig  # noqa: E402
 from pipeline.model.explainable import build_audit_model  # noqa: E402
-from pipeline.explain.scoring import pixel_boxes  # noqa: E402
+from pipeline.data.geometry import pixel_boxes  # noqa: E402
 from test_gradcam import mock_conv_model  # noqa: E402
 
 

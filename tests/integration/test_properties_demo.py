@@ -65,7 +65,7 @@ def test_the_good_demos_fragility_holds_at_other_seeds(demo_runs, seed):
     fragile, never a shortcut (its object colours are random by construction)."""
     import pandas as pd
 
-    from pipeline.explain.explained import stage_inputs
+    from pipeline.explain.forward import stage_inputs
     from pipeline.config import load_config
     from pipeline.prepare.stage import prepare
     from pipeline.properties.stage import run_properties

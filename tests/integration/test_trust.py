@@ -115,7 +115,7 @@ def test_randomisation_leaves_the_users_model_alone_and_is_reproducible(nested_s
     import tensorflow as tf
 
     from pipeline.config import load_config
-    from pipeline.evidence.randomisation import randomisation_statistic
+    from pipeline.conclude.randomisation import randomisation_statistic
     from pipeline.prepare.stage import prepare
 
     cfg = load_config(nested_setup / "c.yaml")
@@ -146,7 +146,7 @@ def test_nested_model_audit_reports_both_trust_checks(nested_setup, tmp_path):
 def test_randomising_every_layer_above_the_map_changes_it_on_the_demo(tmp_path):
     """The good demo: the trained maps and those of re-initialised heads are unrelated (well below 0.5)."""
     from pipeline.config import load_config
-    from pipeline.evidence.randomisation import randomisation_statistic
+    from pipeline.conclude.randomisation import randomisation_statistic
     from pipeline.prepare.stage import prepare
 
     cfg = load_config(ROOT / "configs" / "demo.yaml")

@@ -142,7 +142,7 @@ def test_the_preprocessing_check_refuses_only_when_the_gain_is_sure():
 
 
 def test_the_other_resize_convention_warns_at_five_points_with_its_interval_above_zero():
-    from pipeline.prepare.preprocessing_check import resize_verdict
+    from pipeline.records.preprocessing import resize_verdict
 
     assert resize_verdict(4 / 64, 0.01) and not resize_verdict(3 / 64, 0.01)  # 0.0625 and 0.047
     assert resize_verdict(0.05, 1e-6) and not resize_verdict(0.05, 0.0) and not resize_verdict(0.30, -0.02)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from pipeline.data.masks import MaskProblem, polygon_mask, rle_decode, segmentation_mask
-from pipeline.explain.scoring import pixel_boxes, score, score_region, upsample
+from pipeline.data.geometry import pixel_boxes
+from pipeline.explain.scoring import score, score_region, upsample
 
 mask_api = pytest.importorskip("pycocotools.mask", reason="pycocotools (the reference decoder) is in the dev extra")
 

@@ -18,7 +18,8 @@ from pipeline.data.csv_format import load_csv
 from pipeline.data.samples import box_arrays, build_samples
 from pipeline.data.labels import label_space
 from pipeline.errors import ConfigError
-from pipeline.explain.scoring import bilinear_matrix, pixel_boxes, score
+from pipeline.data.geometry import pixel_boxes
+from pipeline.explain.scoring import bilinear_matrix, score
 
 # `make test`: the same 60 examples per property on every run (derandomized: CI is reproducible).
 # PROPERTY_EXAMPLES=2000 explores new random examples (found the newline-key and "~user" bugs).

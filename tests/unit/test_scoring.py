@@ -15,7 +15,8 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.explain.scoring import bilinear_matrix, pixel_boxes, score, upsample
+from pipeline.data.geometry import pixel_boxes
+from pipeline.explain.scoring import bilinear_matrix, score, upsample
 
 
 def _score(cam, boxes, size=(4, 4)):
