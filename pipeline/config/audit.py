@@ -47,8 +47,8 @@ from pipeline.errors import ConfigError
 from pipeline.records.plain import Json, JsonObject
 
 DEFAULTS: JsonObject = {
-    "name": None,  # required
-    "seed": 0,
+    "name": None,  # required: the run's name; the output folder defaults to reports/<name>/
+    "seed": 0,  # seeds every sampled subset, clustering and bootstrap: the same seed gives the same numbers
     "baseline": None,  # a previous audit's summary.json, or {path: ..., require_same_dataset: false}
     "model": MODEL_DEFAULTS,
     "dataset": DATASET_DEFAULTS,
@@ -61,7 +61,7 @@ DEFAULTS: JsonObject = {
     "probes": PROBES_DEFAULTS,
     "statistics": STATISTICS_DEFAULTS,
     "mlflow": MLFLOW_DEFAULTS,
-    "gate": None,  # required, non-empty list
+    "gate": None,  # required, a non-empty list of rules (the gate section below)
     "report": REPORT_DEFAULTS,
 }
 """Every key the config accepts, with its default (``None`` under a required key), assembled from the sections' modules."""

@@ -12,10 +12,10 @@ DATASET_FORMATS = ("coco", "voc", "csv", "yolo")
 REGIONS = ("box", "mask")
 
 DEFAULTS: JsonObject = {
-    "format": None,  # required
-    "annotations": None,  # required
-    "images": None,  # required
-    "limit": None,
+    "format": None,  # required: coco | voc | csv | yolo
+    "annotations": None,  # required: coco a JSON file, voc a folder of XML files, csv a file (image,label,x0,y0,x1,y1 in pixels), yolo its data.yaml
+    "images": None,  # required (not for yolo): the folder the annotations' image paths are relative to
+    "limit": None,  # audit only the first N samples (null: all); --limit overrides it
     "label_map": None,  # {dataset label: [model class names, WordNet ids or "i-j" index ranges]}
     "region": "box",  # box | mask (COCO segmentation polygons / RLE, YOLO-seg polygons)
     "split": "val",  # yolo: the data.yaml split to audit (train | val | test)

@@ -16,7 +16,7 @@ DEFAULTS: JsonObject = {
     "address": None,  # ray: null = start a local cluster; "auto" = join RAY_ADDRESS / a running one; "host:port"
     "workers": 1,  # ray: actors
     "cpus_per_worker": 1,  # ray: CPUs per actor (fractions allowed); TensorFlow's thread pools follow it
-    "gpus_per_worker": 0,
+    "gpus_per_worker": 0,  # ray: GPUs each worker actor asks for (fractions allowed)
 }
 """The engine section's keys and their defaults (None under a required key)."""
 

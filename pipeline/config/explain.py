@@ -13,7 +13,7 @@ CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "layercam")  # kept in step w
 DEFAULTS: JsonObject = {
     "method": "gradcam",
     "target": "predicted",
-    "batch_size": 32,
+    "batch_size": 32,  # images per compiled Grad-CAM step; the results do not depend on it, memory does
     "jit_compile": False,  # XLA; scores stay within 1e-5 of the default (benchmarks/RESULTS.md)
     "compare_method": None,  # a second CAM method from the same forward/backward pass
 }

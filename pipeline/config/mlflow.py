@@ -9,9 +9,9 @@ from pipeline.config.reader import Reader
 from pipeline.records.plain import JsonObject
 
 DEFAULTS: JsonObject = {  # one MLflow run per audit, the registry's version tagged (pip install '.[mlflow]'; --mlflow [URI] turns it on)
-    "enabled": False,
+    "enabled": False,  # log the audit as an MLflow run (--mlflow turns it on)
     "tracking_uri": None,  # null: MLFLOW_TRACKING_URI, else sqlite:///reports/mlflow.db under the working directory
-    "experiment": "gradcam-audit",
+    "experiment": "gradcam-audit",  # the MLflow experiment the runs are logged in
     "run_name": None,  # null: the audit's name
     "tags": {},  # extra run tags
     "required": False,  # true: a tracking server that fails is exit 2; false: one warning, the verdict stands

@@ -17,10 +17,10 @@ GEOMETRY_KEYS = ("resize", "resize_mode", "crop_fraction", "pad_value", "antiali
 KERAS_PREPROCESS_RE = re.compile(r"^keras\.applications\.[a-z0-9_]+\.preprocess_input$")
 
 DEFAULTS: JsonObject = {
-    "path": None,  # required
-    "target_layer": "auto",
-    "preprocessing": "scale_0_1",
-    "input_size": "auto",
+    "path": None,  # required: .keras / .h5 / .hdf5 (by content), a Keras 2 SavedModel folder, or models:/NAME@ALIAS
+    "target_layer": "auto",  # or a layer name ("nested_model/layer"); auto: the last map > 1x1 every path to the scores passes through
+    "preprocessing": "scale_0_1",  # none | scale_0_1 | scale_-1_1 | imagenet_caffe | imagenet_torch | keras.applications.<module>.preprocess_input | model
+    "input_size": "auto",  # [H, W]; auto = from the model's input shape
     "resize": "bilinear",
     "resize_mode": "stretch",  # stretch (plain resize) | crop (shorter side, centre crop) | pad (letterbox)
     "crop_fraction": 0.875,  # crop: the centre crop keeps this share of the shorter side (224 of 256)

@@ -13,7 +13,7 @@ PROBE_PLACES = ("hot_spots", "corners", "centre")
 PROPERTY_KINDS = ("colour", "brightness", "contrast", "saturation", "sharpness", "noise", "jpeg")  # pipeline.properties.measures.PROPERTIES (unit test)
 
 DEFAULTS: JsonObject = {  # DESIGN §11: what would fool it that the evaluation set does not show
-    "enabled": True,
+    "enabled": True,  # run the probes stage (artifacts, background swap, properties)
     "samples": 64,  # seeded, correctly classified scored samples, stratified by label
     "artifacts": list(PROBE_KINDS),  # built-in kinds; [] for none
     "overlays": [],  # user images: [{name: vendor-logo, path: logos/vendor.png, size: 0.25, at: [0.56, 0.80]}]

@@ -8,7 +8,10 @@ from pathlib import Path
 from pipeline.config.reader import Reader
 from pipeline.records.plain import JsonObject
 
-DEFAULTS: JsonObject = {"output_dir": "auto", "gallery_size": 48}
+DEFAULTS: JsonObject = {
+    "output_dir": "auto",  # auto = reports/<name>/ under the working directory; --output overrides it
+    "gallery_size": 48,  # samples shown in the report's gallery (those a finding concerns first)
+}
 """The report section's keys and their defaults (None under a required key)."""
 
 

@@ -10,7 +10,10 @@ from pipeline.records.plain import JsonObject
 
 FOCUS_METRICS = ("focus_score", "energy_in_box", "energy_lift")
 
-DEFAULTS: JsonObject = {"focus_metric": "focus_score", "focus_min": 0.2}
+DEFAULTS: JsonObject = {
+    "focus_metric": "focus_score",  # which localisation number decides "on target": focus_score | energy_in_box | energy_lift
+    "focus_min": 0.2,  # a prediction below this is off target (right_for_wrong_reason when correct)
+}
 """The scoring section's keys and their defaults (None under a required key)."""
 
 

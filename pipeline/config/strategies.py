@@ -8,10 +8,10 @@ from pipeline.config.reader import Reader
 from pipeline.records.plain import JsonObject
 
 DEFAULTS: JsonObject = {  # DESIGN §10: where the model looks instead, and a causal test of it
-    "enabled": True,
+    "enabled": True,  # run the strategies stage (atlas, strategies, hot spots, causal tests; DESIGN §10)
     "min_samples": 20,  # labels with fewer explained samples are one strategy (no clustering)
     "min_test_samples": 10,  # below this a hot spot is not tested; below it a label gets an atlas only
-    "max_strategies": 6,
+    "max_strategies": 6,  # at most this many strategies per label (spectral clusters)
     "neighbours": 10,  # k of the kNN graph
     "hotspot_threshold": 0.5,  # hot-spot cells: off-object map >= this fraction of its maximum
     "min_off_object": 0.7,  # a hot spot is tested when at least this share of its energy is off the objects

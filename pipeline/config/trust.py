@@ -11,7 +11,7 @@ DEFAULTS: JsonObject = {
     "min_confirmed": 0.5,  # heatmap_confirmation fails when on_target_confirmed_rate's upper bound is below this
     "min_claims": 20,  # fewer on-target samples with interventions: heatmap_confirmation is not evaluated
     "randomisation": True,  # cascading model-randomisation check
-    "randomisation_samples": 64,
+    "randomisation_samples": 64,  # samples the randomised model's heatmaps are compared on
     "randomisation_draws": 5,  # independent seeded re-initialisations; the statistic pools them
     "max_randomised_similarity": 0.5,  # median rank correlation at or above this -> INCONCLUSIVE
     "max_no_signal": 0.2,  # heatmap_signal fails when more than this share of the scored samples have an all-zero map
@@ -19,6 +19,13 @@ DEFAULTS: JsonObject = {
     "better_than_chance": True,  # balanced accuracy's interval lower bound must exceed 1/k (k labels with samples; DESIGN §16)
 }
 """The trust section's keys and their defaults (None under a required key)."""
+
+RETIRED: JsonObject = {
+    "min_agreement": "trust.min_confirmed (heatmap_confirmation: the share of on-target heatmaps that the model's "
+                     "behaviour confirms, with its interval); gate explanation_agreement itself with "
+                     "{metric: explanation_agreement, min: X}",
+}
+"""Keys of earlier versions -> what replaced them: named in the error rather than "unknown key"."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,9 @@ class TrustConfig:
 
 
 def read_trust(r: Reader, raw: object) -> TrustConfig:
+    for name in RETIRED:
+        if isinstance(raw, dict) and name in raw:
+            raise r.fail(f"trust.{name}", f"{RETIRED[name]} (trust.{name} was retired)", raw[name])
     t = r.mapping(raw, "trust", DEFAULTS)
     return TrustConfig(
         min_confirmed=r.number(t["min_confirmed"], "trust.min_confirmed", low=0.0, high=1.0),

@@ -53,6 +53,12 @@ def test_unknown_key_suggests_the_close_one(files, write_config):
     assert "dataset.limt: unknown key (did you mean 'limit'?)" in msg
 
 
+def test_a_retired_key_names_its_replacement(files, write_config):
+    # DESIGN §3 still lists trust.min_agreement; the check it set became heatmap_confirmation (trust.min_confirmed)
+    msg = _error(write_config, VALID + "trust: {min_agreement: 0.5}\n")
+    assert "trust.min_agreement: expected trust.min_confirmed" in msg and "retired" in msg and msg.endswith("found 0.5")
+
+
 def test_unknown_top_level_key(files, write_config):
     msg = _error(write_config, VALID + "explian: {}\n")
     assert "explian: unknown key (did you mean 'explain'?)" in msg
@@ -196,7 +202,7 @@ def test_gate_bound_and_statistics_are_checked(files, write_config):
     message = _error(write_config, VALID + "evidence: {removal_region: shape}\n")
     assert "evidence.removal_region" in message and "box, mask, dilated" in message
     message = _error(write_config, VALID + "trust: {min_agreement: 0.5}\n")
-    assert "trust.min_agreement: unknown key" in message and "min_confirmed" in message
+    assert "trust.min_agreement: expected trust.min_confirmed" in message
 
 
 def test_probes_keys_are_checked_and_their_aggregates_need_the_stage(files, write_config):
