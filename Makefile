@@ -1,5 +1,5 @@
 # make audit [CONFIG=configs/x.yaml] [ARGS="--baseline reports/old/summary.json"]
-# make history [RUNS="reports/*/summary.json"] | make test | make bench | make validate | make demo-data
+# make history [RUNS="reports/*/summary.json"] | make test | make bench | make validate | make demo-data | make docs | make docs-cards
 # The first use creates .venv and installs the package with its dev, ray, hub, mlflow and legacy extras; again only when pyproject.toml changes.
 
 PYTHON ?= python3
@@ -12,12 +12,12 @@ TEST_WORKERS ?= 2
 
 RUNS ?= reports/*/summary.json
 
-.PHONY: install audit validate history test bench demo-data clean
+.PHONY: install audit validate history test bench demo-data docs docs-cards clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,ray,hub,mlflow,legacy]'
+	$(PY) -m pip install --quiet -e '.[dev,docs,ray,hub,mlflow,legacy]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,6 +40,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(ARGS)
 
+# the guide (docs/, MkDocs + Material): broken links and unknown pages fail the build; the config reference is generated
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# the guide's finding cards, screenshotted from the demo reports (audits the demos first: about 30 minutes on 2 cores;
+# RUNS_DIR=folder reuses audits already there, <folder>/<config stem>/report.html)
+docs-cards: $(STAMP)
+	$(PY) docs/cards.py $(RUNS_DIR)
+
 demo-data: $(STAMP)
 	$(PY) data_samples/make_shapes.py
 	$(PY) data_samples/make_vit.py
@@ -47,4 +56,4 @@ demo-data: $(STAMP)
 	$(PY) data_samples/make_antialias.py
 
 clean:
-	rm -rf reports/*/ test-artifacts .pytest_cache
+	rm -rf reports/*/ test-artifacts .pytest_cache site
