@@ -23,6 +23,9 @@ def test_the_guides_cards_are_the_demos_current_findings(demo_runs):
     cards = json.loads((FINDINGS / "cards.json").read_text(encoding="utf-8"))
     assert set(cards) >= {"shortcut", "probe", "context", "property", "accuracy", "heatmap"}
     for kind, card in cards.items():
+        if not card["checked"]:  # the regression card needs an audit against a baseline that the suite does not run
+            assert kind == "regression" and (FINDINGS / "img" / f"{kind}.png").is_file()
+            continue
         stem = card["config"].removeprefix("configs/").removesuffix(".yaml")
         _code, out = demo_runs[stem]
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
