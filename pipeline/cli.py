@@ -215,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         native_log = _quiet_native_stderr()
         _terminate_as_interrupt()
     code = _main(argv, native_log)
+    if argv is None:  # the outputs are published and the exit code decided: a cancel landing now changes neither
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if native_log is not None and not _KEEP_LOG:
         native_log.unlink(missing_ok=True)
     return code

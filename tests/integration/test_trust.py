@@ -154,6 +154,7 @@ def test_randomising_every_layer_above_the_map_changes_it_on_the_demo(tmp_path):
     assert main(["audit", str(ROOT / "configs" / "demo.yaml"), "--limit", "40", "--output", str(tmp_path / "o"), "--no-progress"]) in (0, 3)
     with np.load(tmp_path / "o" / "heatmaps.npz") as npz:
         value, n, rows = randomisation_statistic(cfg, prep.model, prep.samples, npz["cams"], npz["target_class"],
-                                                 keras_file=prep.loaded.keras_file)
+                                                 keras_file=prep.loaded.keras_file, sequential=cfg.statistics.sequential)
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
-    assert summary["trust"]["checks"][1]["value"] == pytest.approx(value) and value < 0.5 and rows.size == 40
+    # the audit's looks (DESIGN §18) stop at the first look whose interval lies below 0.5: the same rows here
+    assert summary["trust"]["checks"][1]["value"] == pytest.approx(value) and value < 0.5 and rows.size in (16, 32, 40)
