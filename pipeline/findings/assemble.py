@@ -6,6 +6,7 @@ import math
 from dataclasses import replace
 from typing import Mapping, Sequence
 
+from pipeline.findings.accounting import since_baseline, unique_ids
 from pipeline.findings.background import background_cause, background_pieces
 from pipeline.findings.dataset import coarse_note, data_finding, notes, resize_warning
 from pipeline.findings.probe import probe_pieces
@@ -18,9 +19,7 @@ from pipeline.findings.record import (
     Finding,
     Samples,
     as_float,
-    since_baseline,
     sortable,
-    unique_ids,
 )
 from pipeline.findings.rules import (
     accuracy_finding,

@@ -3,9 +3,10 @@ lose their answer on another class's background is recognised from its own."""
 
 from __future__ import annotations
 
-from pipeline.findings.record import WARNING, Finding, as_float, interval_text, num
+from pipeline.findings.record import WARNING, Finding, as_float
 from pipeline.findings.shortcut import SHORTCUT_ACTIONS, Cause
 from pipeline.findings.story import Piece
+from pipeline.findings.words import interval_text, num
 from pipeline.records.probes import SwapRecord
 
 

@@ -13,10 +13,9 @@ from pipeline.findings.record import (
     WARNING,
     Finding,
     Samples,
-    plural,
-    words,
 )
 from pipeline.findings.rules import id_labels, rule_text, scopes
+from pipeline.findings.words import plural, words
 from pipeline.records.gate import RuleRecord
 from pipeline.records.summary import SummaryRecord
 from pipeline.status import NOT_EVALUATED

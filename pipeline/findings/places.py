@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from pipeline.findings.record import and_join
+from pipeline.findings.words import and_join
 
 
 def zone(rect: Sequence[float]) -> str:

@@ -11,18 +11,14 @@ from pipeline.findings.places import zone
 from pipeline.findings.record import (
     KIND_WORDS,
     MAX_EVIDENCE,
-    MAX_TITLE_WORDS,
     WARNING,
     Finding,
     Samples,
-    and_join,
     as_float,
-    interval_text,
-    num,
-    words,
 )
 from pipeline.findings.shortcut import Cause
 from pipeline.findings.story import Piece, context_finding
+from pipeline.findings.words import MAX_TITLE_WORDS, and_join, interval_text, num, words
 from pipeline.records.probes import ProbeRecord, ProbesRecord
 from pipeline.records.summary import SummaryRecord
 

@@ -10,19 +10,10 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-from pipeline.findings.record import (
-    MAX_EVIDENCE,
-    NOTE,
-    WARNING,
-    Finding,
-    Samples,
-    and_join,
-    interval_text,
-    num,
-    words,
-)
+from pipeline.findings.record import MAX_EVIDENCE, NOTE, WARNING, Finding, Samples
 from pipeline.findings.shortcut import Cause
 from pipeline.findings.story import Piece
+from pipeline.findings.words import and_join, interval_text, num, words
 from pipeline.records.plain import Json
 from pipeline.records.probes import PropertyRecord
 from pipeline.records.strategies import StrategyRecord

@@ -1,18 +1,16 @@
-"""The finding record and the rules every finding obeys: the severities, the samples table as findings read it, words and numbers, evidence picks, the accounting check, ``since_baseline``."""
+"""The finding record: the severities, the metric families, the samples table as findings read it, evidence picks.
+Words and numbers are in :mod:`.words`, the rules a set of findings obeys in :mod:`.accounting`."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
-from pipeline.numbers import fixed
 from pipeline.records.gate import RuleRecord
 from pipeline.records.plain import Json, JsonObject, real, whole
-from pipeline.records.summary import SummaryRecord
-from pipeline.status import FAIL
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,8 +27,6 @@ SEVERITIES = (BLOCKER, WARNING, NOTE)
 
 MAX_EVIDENCE = 4
 
-
-MAX_TITLE_WORDS = 12
 
 
 ATTRIBUTION_SHARE = 0.5  # a heatmap/behaviour rule is a shortcut's when its members are >= this share of the rule's rfwr samples
@@ -166,33 +162,6 @@ def as_floats(values: Iterable[object] | None, n: int) -> np.ndarray:
     return np.array([as_float(v) for v in values], np.float64)
 
 
-def and_join(names: Sequence[str]) -> str:
-    names = list(names)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else ""
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def words(text: str, limit: int = MAX_TITLE_WORDS) -> str:
-    """At most ``limit`` words (a title)."""
-    parts = text.split()
-    return text if len(parts) <= limit else " ".join(parts[:limit])
-
-
-def num(value: object, digits: int = 2) -> str:
-    """A number for a sentence: fixed decimals, never "-0.00"; "—" when missing."""
-    return fixed(value, digits)
-
-
-def interval_text(low: object, high: object, level: float) -> str:
-    lo, hi = as_float(low), as_float(high)
-    if math.isnan(lo) or math.isnan(hi):
-        return "no interval: too few samples"
-    return f"{level:.0%} interval {num(lo)}–{num(hi)}"
-
-
 def pick(s: Samples | None, mask: np.ndarray | None, order: np.ndarray | None = None) -> tuple[dict[str, Json], ...]:
     """Up to MAX_EVIDENCE heat views of the rows in ``mask``, in ``order`` (ascending key)."""
     if s is None or mask is None or not mask.any():
@@ -212,45 +181,3 @@ def scope_mask(s: Samples, rules: Sequence[RuleRecord]) -> np.ndarray:
 
 def sortable(x: float) -> float:
     return -math.inf if math.isnan(x) else x
-
-
-def unique_ids(findings: list[Finding]) -> list[Finding]:
-    """Ids are unique: a second finding with the same id gets "#2" (two causes that look alike)."""
-    seen: dict[str, int] = {}
-    out = []
-    for f in findings:
-        seen[f.id] = seen.get(f.id, 0) + 1
-        out.append(f if seen[f.id] == 1 else replace(f, id=f"{f.id}#{seen[f.id]}"))
-    return out
-
-
-def since_baseline(findings: list[Finding], baseline: SummaryRecord | None) -> list[Finding]:
-    """``new`` / ``persisting`` against the baseline's findings; its findings that are gone follow as ``resolved``
-    notes. Unchanged (null) without a baseline or when the baseline predates findings."""
-    if baseline is None or baseline.findings is None:
-        return findings
-    before = {f.id: f for f in baseline.findings if f.since_baseline != "resolved"}
-    now = [replace(f, since_baseline="persisting" if f.id in before else "new") for f in findings]
-    ids = {f.id for f in findings}
-    gone = [Finding(id=i, severity=NOTE, kind=f.kind, title=f.title, sentence=f"Resolved since the baseline: {f.sentence}",
-                    action="Nothing to do: the baseline's finding is no longer found.", labels=f.labels,
-                    since_baseline="resolved") for i, f in before.items() if i not in ids]
-    return now + gone
-
-
-def accounts(findings: Sequence[Mapping[str, Json]], summary: Mapping[str, Json]) -> tuple[list[int], list[int], list[str], list[str]]:
-    """The accounting rule's misses: (failing rules in no finding, rules in more than one, failed checks in none,
-    checks in more than one) — all empty when the rule holds (tests, and a guard in the run)."""
-    counts: dict[int, int] = {}
-    for f in findings:
-        for i in f.get("rule_index") or []:  # type: ignore[union-attr]
-            counts[int(i)] = counts.get(int(i), 0) + 1  # type: ignore[arg-type]
-    record = SummaryRecord.of(summary)
-    failing = [i for i, g in enumerate(record.gate) if g.status == FAIL]
-    check_counts: dict[str, int] = {}
-    for f in findings:
-        for c in f.get("checks") or []:  # type: ignore[union-attr]
-            check_counts[str(c)] = check_counts.get(str(c), 0) + 1
-    failed = [c.name for c in record.checks if c.status == FAIL]
-    return ([i for i in failing if counts.get(i, 0) == 0], [i for i, k in counts.items() if k > 1],
-            [c for c in failed if check_counts.get(c, 0) == 0], [c for c, k in check_counts.items() if k > 1])

@@ -24,16 +24,13 @@ from pipeline.findings.record import (
     STRATEGY_METRICS,
     Finding,
     Samples,
-    and_join,
     as_float,
-    interval_text,
-    num,
     pick,
     scope_mask,
-    words,
 )
 from pipeline.findings.shortcut import Cause, members_mask
 from pipeline.findings.story import FOOLING
+from pipeline.findings.words import and_join, interval_text, num, words
 from pipeline.numbers import COUNT_AGGREGATES, aggregate_text, count
 from pipeline.records.gate import RuleRecord
 from pipeline.records.summary import SummaryRecord

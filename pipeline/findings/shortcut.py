@@ -8,16 +8,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from pipeline.findings.places import overlaps, place_token, rects_words, zone
-from pipeline.findings.record import (
-    MAX_EVIDENCE,
-    RFWR,
-    WARNING,
-    Finding,
-    Samples,
-    interval_text,
-    num,
-    words,
-)
+from pipeline.findings.record import MAX_EVIDENCE, RFWR, WARNING, Finding, Samples
+from pipeline.findings.words import interval_text, num, words
 from pipeline.records.plain import Json
 from pipeline.records.probes import SwapRecord
 from pipeline.records.strategies import StrategyRecord

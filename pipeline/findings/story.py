@@ -13,15 +13,9 @@ import math
 from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
-from pipeline.findings.record import (
-    MAX_EVIDENCE,
-    MAX_TITLE_WORDS,
-    Finding,
-    and_join,
-    num,
-    words,
-)
+from pipeline.findings.record import MAX_EVIDENCE, Finding
 from pipeline.findings.shortcut import Cause
+from pipeline.findings.words import MAX_TITLE_WORDS, and_join, num, words
 
 LEADS = ("shortcut", "probe", "place", "context", "property", "fragile", "background")
 """Piece kinds, most specific cause first: a cue at a place (a confirmed hot spot; an artifact that fools where its control

@@ -6,8 +6,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from pipeline.findings.record import BLOCKER, WARNING, Finding, Samples, pick, words
+from pipeline.findings.record import BLOCKER, WARNING, Finding, Samples, pick
 from pipeline.findings.rules import rule_text
+from pipeline.findings.words import words
 from pipeline.records.gate import CheckRecord, RuleRecord
 from pipeline.records.plain import Json
 from pipeline.records.summary import LayerRecord, SummaryRecord
