@@ -345,6 +345,22 @@ def _rows(cfg: ProbesConfig, ev: Evidence, placed: Sequence[pr.Placed], t: _Test
             yield (p, c, among[edits.edit[p, among, c]], among[edits.control[p, among, c]], fields)
 
 
+def _without_contradicted_reads(found: list[tuple[int, int, np.ndarray, np.ndarray, dict]], min_effect: float,
+                                level: float) -> list[tuple[int, int, np.ndarray, np.ndarray, dict]]:
+    """A read place says any edit of it turns images into the class (DESIGN §17); another edit of the same place that
+    clearly does not (an artifact or a flat fill whose flips into the class have a Wilson upper bound below
+    ``min_effect``) says the fill's content fooled, not the place: in a world of flat shapes a flat patch *is* a square.
+    Those (place, class) are not read."""
+    def quiet(share: float, n: int) -> bool:
+        return n > 0 and not math.isnan(share) and upper_exact(int(round(share * n)), n, level) < min_effect
+
+    calm = {(f["place"], f["label"]) for *_, f in found if quiet(f["flip"], f["n"]) or quiet(f["control_flip"], f["n"])}
+    for *_, fields in found:
+        if fields["reads"] and (fields["place"], fields["label"]) in calm:
+            fields["reads"] = False
+    return found
+
+
 def _with_heat(found: Sequence[tuple[int, int, np.ndarray, np.ndarray, dict]], placed: Sequence[pr.Placed], rows: np.ndarray,
                images: Mapping[int, np.ndarray], edits: _Edits, model: Classifier, cams: np.ndarray, fill: str,
                size: tuple[int, int]) -> tuple[list[ProbeRow], int]:
@@ -475,7 +491,8 @@ def run_probes(cfg: ProbesConfig, ev: Evidence, model: Classifier, artifacts: Se
     t = _tests(ev, placed, rows, level, sequential)
     stack = np.stack([images[int(r)] for r in rows]) if rows.size else np.zeros((0, *size, 3), np.float32)
     edits, used = _looks(cfg, ev, placed, t, order, stack, model, fill, seed=seed, resamples=resamples, tick=tick or (lambda n: None))
-    found = list(_rows(cfg, ev, placed, t, edits, used, seed=seed, resamples=resamples))
+    found = _without_contradicted_reads(list(_rows(cfg, ev, placed, t, edits, used, seed=seed, resamples=resamples)), cfg.min_effect,
+                                        level)
     out, n_gradcam = _with_heat(found, placed, rows, images, edits, model, cams, fill, size)
     swap, n_swap = (None, 0)
     if cfg.background_swap:
