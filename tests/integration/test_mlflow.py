@@ -272,6 +272,23 @@ def test_an_audit_that_fails_after_its_run_started_ends_the_run_failed(tmp_path,
     assert run.info.status == "FAILED"  # never left RUNNING
 
 
+def _runs_read_only(db: Path) -> list[tuple[str, str]]:
+    """(run id, status) of every run in an MLflow sqlite store, read without creating or migrating anything; none while
+    the file or its tables do not exist yet."""
+    import sqlite3
+
+    if not db.exists():
+        return []
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return [(str(r), str(s)) for r, s in con.execute("SELECT run_uuid, status FROM runs")]
+        finally:
+            con.close()
+    except sqlite3.OperationalError:  # no runs table yet, or locked by the audit's writes
+        return []
+
+
 def test_a_cancelled_audit_ends_its_run_failed_and_releases_its_output_folder(tmp_path):
     """A cancelled CI job sends SIGTERM: the audit process ends the MLflow run FAILED, publishes nothing, releases its
     output lock, discards its staging folder unless it holds completed batches (kept for --resume, and said), and exits
@@ -287,14 +304,19 @@ def test_a_cancelled_audit_ends_its_run_failed_and_releases_its_output_folder(tm
     config.write_text(config.read_text().replace("  batch_size: 32\n", "  batch_size: 2\n", 1))
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "audit", str(config), "--output", str(out), "--mlflow",
                              "--no-progress"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    client = MlflowClient(f"sqlite:///{tmp_path / 'reports' / 'mlflow.db'}")
+    db = tmp_path / "reports" / "mlflow.db"
     try:
-        deadline, runs = time.time() + 120, []
+        # the audit's own store creates the tables: the test reads the runs table read-only until its run is there (a
+        # second MLflow store opened on a database still being created would run the migrations a second time)
+        deadline, runs = time.time() + 300, []
         while not runs and time.time() < deadline and proc.poll() is None:
             time.sleep(0.5)
-            experiment = client.get_experiment_by_name("gradcam-audit") if (tmp_path / "reports" / "mlflow.db").exists() else None
-            runs = client.search_runs([experiment.experiment_id]) if experiment else []
-        assert runs and runs[0].info.status == "RUNNING", "the audit never started its run"
+            runs = _runs_read_only(db)
+        if not runs:
+            proc.kill()
+            _, err_text = proc.communicate(timeout=60)
+            pytest.fail(f"the audit never started its run (exit {proc.returncode}):\n{err_text[-3000:]}")
+        assert runs[0][1] == "RUNNING", runs
         time.sleep(1.0)  # inside the audit's work, not at its first step
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
@@ -302,7 +324,7 @@ def test_a_cancelled_audit_ends_its_run_failed_and_releases_its_output_folder(tm
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 2 and "interrupted by SIGTERM" in err and "Traceback" not in err
-    assert client.get_run(runs[0].info.run_id).info.status == "FAILED"
+    assert MlflowClient(f"sqlite:///{db}").get_run(runs[0][0]).info.status == "FAILED"
     assert not out.exists() and not (tmp_path / ".out.lock").exists()  # no report, no lock
     # where the signal lands decides whether batches were done: either way nothing is left unexplained
     staging = tmp_path / ".out.partial"
