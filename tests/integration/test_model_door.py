@@ -217,6 +217,9 @@ def test_stochastic_depth_maps_to_keras_3s_own(tmp_path):
 FAMILIES = ["ConvNeXt", "DenseNet", "EfficientNet", "EfficientNetV2", "InceptionResNetV2", "InceptionV3", "MobileNet", "MobileNetV2",
             "MobileNetV3", "NASNet", "RegNet", "ResNet", "ResNetV2", "ResNetRS", "VGG", "Xception"]
 SAVED = {"savedmodel": "sm", "h5": "m.h5", "keras": "m.keras"}
+TRACED = ("ConvNeXt", "DenseNet", "ResNet")
+"""Families saved as a SavedModel the default way, with every layer's call traced; the others are saved without the traces
+(``save_traces=False``: the same keras_metadata config and variables the conversion reads, 14.7 -> 2.6 s for NASNet)."""
 
 
 def _tf_keras_gradcam(model, layer: str, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -269,7 +272,7 @@ def test_every_applications_family_converts_in_every_format_with_tf_keras_own_gr
     rows, models = [], []
     for fmt, name in SAVED.items():
         path = tmp_path / name
-        original.save(str(path))
+        original.save(str(path), **({"save_traces": False} if fmt == "savedmodel" and family not in TRACED else {}))
         t0 = time.perf_counter()
         loaded = open_model(path, tmp_path / "reports")
         seconds = time.perf_counter() - t0
