@@ -64,18 +64,24 @@ def files(tmp_path):
     return tmp_path
 
 
-def shared_folder(tmp_path_factory, name: str, build) -> Path:
-    """A folder built once per pytest run, whatever the number of xdist workers: the first worker to take the lock
-    calls ``build(folder)``, the others wait and reuse it (tests only read it). A build that failed is retried."""
+def _run_root(tmp_path_factory) -> Path:
+    """The pytest run's base folder, above every xdist worker's own."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
+def _build_once(root: Path, name: str, build, wait: bool) -> bool:
+    """``build(root / name)`` unless it is done; with ``wait`` false, give way at once to a worker already building it.
+    True when the folder is done. A build that failed is retried by the next caller."""
     import fcntl
     import shutil
 
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # the run's base folder, above every worker's own
     folder, done = root / name, root / f"{name}.done"
     with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
         try:
             if not done.exists():
                 shutil.rmtree(folder, ignore_errors=True)
@@ -84,7 +90,25 @@ def shared_folder(tmp_path_factory, name: str, build) -> Path:
                 done.touch()
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    return folder
+    return True
+
+
+def shared_folder(tmp_path_factory, name: str, build) -> Path:
+    """A folder built once per pytest run, whatever the number of xdist workers: the first worker to take the lock
+    calls ``build(folder)``, the others wait and reuse it (tests only read it). A build that failed is retried."""
+    root = _run_root(tmp_path_factory)
+    _build_once(root, name, build, wait=True)
+    return root / name
+
+
+def shared_folders(tmp_path_factory, names, build) -> dict[str, Path]:
+    """Folders built once per pytest run, shared out between the workers that ask: each worker first builds the ones no
+    other worker is building, then waits for the rest (so two workers that need them at once both build)."""
+    root = _run_root(tmp_path_factory)
+    left = [name for name in names if not _build_once(root, name, lambda f, n=name: build(n, f), wait=False)]
+    for name in left:
+        _build_once(root, name, lambda f, n=name: build(n, f), wait=True)
+    return {name: root / name for name in names}
 
 
 DEMOS = ("demo", "demo_shortcut", "demo_dormant", "demo_cast", "demo_source", "demo_gray", "demo_legacy", "demo_vit", "demo_mask",
@@ -97,15 +121,13 @@ tests/integration/test_mlflow.py starts and audits)."""
 def demo_runs(tmp_path_factory):
     """The bundled demo audits (:data:`DEMOS`), run once per pytest run: {config stem: (exit code, output folder)}. Tests
     read the folders; none writes there."""
-    import json
 
-    def build(folder: Path) -> None:
+    def build(name: str, folder: Path) -> None:
         from pipeline.cli import main
 
-        codes = {name: main(["audit", str(ROOT / "configs" / f"{name}.yaml"), "--output", str(folder / name), "--no-progress"])
-                 for name in DEMOS}
-        (folder / "codes.json").write_text(json.dumps(codes))
+        demo = name.removeprefix("demo_run_")
+        code = main(["audit", str(ROOT / "configs" / f"{demo}.yaml"), "--output", str(folder / "audit"), "--no-progress"])
+        (folder / "code").write_text(str(code))
 
-    folder = shared_folder(tmp_path_factory, "demo_runs", build)
-    codes = json.loads((folder / "codes.json").read_text())
-    return {name: (codes[name], folder / name) for name in DEMOS}
+    folders = shared_folders(tmp_path_factory, [f"demo_run_{name}" for name in DEMOS], build)
+    return {name: (int((folders[f"demo_run_{name}"] / "code").read_text()), folders[f"demo_run_{name}"] / "audit") for name in DEMOS}

@@ -299,31 +299,33 @@ def test_a_cancelled_audit_ends_its_run_failed_and_releases_its_output_folder(tm
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     out = tmp_path / "out"
     config = demo_config(tmp_path)
-    # batches of 2: the explain loop alone outlasts this test's polling of the run on a loaded machine, so the signal
-    # lands inside the audit's work (the tests that stop when decided made the stages after it take seconds)
+    # batches of 2: the explain loop keeps a checkpoint per batch, so a signal sent at its first one lands inside the audit's
+    # work with many batches to go, whatever the machine's load
     config.write_text(config.read_text().replace("  batch_size: 32\n", "  batch_size: 2\n", 1))
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "audit", str(config), "--output", str(out), "--mlflow",
                              "--no-progress"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = tmp_path / "reports" / "mlflow.db"
+    batches = tmp_path / ".out.partial" / "checkpoint"
     try:
-        # the audit's own store creates the tables: the test reads the runs table read-only until its run is there (a
-        # second MLflow store opened on a database still being created would run the migrations a second time)
-        deadline, runs = time.time() + 300, []
-        while not runs and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.5)
-            runs = _runs_read_only(db)
-        if not runs:
+        # the signal goes in as soon as the explain loop has kept its first batch: inside the audit's work, its run started.
+        # The test reads the runs table read-only (a second MLflow store opened on a database the audit is still creating
+        # would run the migrations a second time)
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and not any(batches.glob("batch-*.npz")):
+            time.sleep(0.02)
+        runs = _runs_read_only(db)
+        if proc.poll() is not None or not runs:
             proc.kill()
             _, err_text = proc.communicate(timeout=60)
-            pytest.fail(f"the audit never started its run (exit {proc.returncode}):\n{err_text[-3000:]}")
+            pytest.fail(f"the audit never reached its explain loop with its run started (exit {proc.returncode}, runs {runs}):\n"
+                        f"{err_text[-3000:]}")
         assert runs[0][1] == "RUNNING", runs
-        time.sleep(1.0)  # inside the audit's work, not at its first step
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 2 and "interrupted by SIGTERM" in err and "Traceback" not in err
+    assert proc.returncode == 2 and "interrupted by SIGTERM" in err and "Traceback" not in err, (proc.returncode, err[-3000:])
     assert MlflowClient(f"sqlite:///{db}").get_run(runs[0][0]).info.status == "FAILED"
     assert not out.exists() and not (tmp_path / ".out.lock").exists()  # no report, no lock
     # where the signal lands decides whether batches were done: either way nothing is left unexplained
