@@ -314,6 +314,9 @@ def test_a_cancelled_audit_ends_its_run_failed_and_releases_its_output_folder(tm
         while time.time() < deadline and proc.poll() is None and not any(batches.glob("batch-*.npz")):
             time.sleep(0.02)
         runs = _runs_read_only(db)
+        while not runs and proc.poll() is None and time.time() < deadline:  # the store busy at that moment: read again
+            time.sleep(0.2)
+            runs = _runs_read_only(db)
         if proc.poll() is not None or not runs:
             proc.kill()
             _, err_text = proc.communicate(timeout=60)
