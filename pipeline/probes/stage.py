@@ -351,10 +351,10 @@ def _without_contradicted_reads(found: list[tuple[int, int, np.ndarray, np.ndarr
     clearly does not (an artifact or a flat fill whose flips into the class have a Wilson upper bound below
     ``min_effect``) says the fill's content fooled, not the place: in a world of flat shapes a flat patch *is* a square.
     Those (place, class) are not read."""
-    def quiet(share: float, n: int) -> bool:
-        return n > 0 and not math.isnan(share) and upper_exact(int(round(share * n)), n, level) < min_effect
+    def quiet(flipped: np.ndarray, n: int) -> bool:
+        return n > 0 and upper_exact(flipped.size, n, level) < min_effect
 
-    calm = {(f["place"], f["label"]) for *_, f in found if quiet(f["flip"], f["n"]) or quiet(f["control_flip"], f["n"])}
+    calm = {(f["place"], f["label"]) for _, _, flips, ctrl, f in found if quiet(flips, f["n"]) or quiet(ctrl, f["n"])}
     for *_, fields in found:
         if fields["reads"] and (fields["place"], fields["label"]) in calm:
             fields["reads"] = False

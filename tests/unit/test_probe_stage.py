@@ -214,17 +214,17 @@ def test_a_read_place_is_withdrawn_when_another_edit_of_it_clearly_leaves_the_cl
     0/21 -> z^2 / (21 + z^2) = 0.114, both below min_effect 0.2: the place is not read "whatever is there"."""
     from pipeline.probes.stage import _without_contradicted_reads
 
-    def row(probe, flip, ctrl, n, reads, place="centre", label="square"):
-        return (0, 0, None, None, {"probe": probe, "place": place, "label": label, "flip": flip, "control_flip": ctrl, "n": n,
-                                   "reads": reads})
+    def row(probe, flips, ctrl, n, reads, place="centre", label="square"):
+        """A found row: its edit turned ``flips`` of ``n`` images into the label, its control ``ctrl`` (their positions)."""
+        return (0, 0, np.arange(flips), np.arange(ctrl), {"probe": probe, "place": place, "label": label, "n": n, "reads": reads})
 
-    found = _without_contradicted_reads([row("noise", 4 / 43, 17 / 43, 43, True), row("stamp", 0.0, 0.0, 21, False)], 0.2, 0.9)
+    found = _without_contradicted_reads([row("noise", 4, 17, 43, True), row("stamp", 0, 0, 21, False)], 0.2, 0.9)
     assert [f["reads"] for *_, f in found] == [False, False]
     # every edit of the border fools (the frame itself 30 of 40): the flat fill's read place stands
-    found = _without_contradicted_reads([row("frame", 30 / 40, 20 / 40, 40, True, place="border")], 0.2, 0.9)
+    found = _without_contradicted_reads([row("frame", 30, 20, 40, True, place="border")], 0.2, 0.9)
     assert found[0][4]["reads"]
     # the other edit flips 10 of 40 (upper bound 0.38): it does not contradict; nor does a row of another class or place
-    found = _without_contradicted_reads([row("noise", 10 / 40, 17 / 43, 43, True), row("stamp", 10 / 40, 10 / 40, 40, False),
-                                         row("stamp", 0.0, 0.0, 40, False, label="circle"),
-                                         row("stamp", 0.0, 0.0, 40, False, place="top-left")], 0.2, 0.9)
+    found = _without_contradicted_reads([row("noise", 10, 17, 43, True), row("stamp", 10, 10, 40, False),
+                                         row("stamp", 0, 0, 40, False, label="circle"),
+                                         row("stamp", 0, 0, 40, False, place="top-left")], 0.2, 0.9)
     assert found[0][4]["reads"]
