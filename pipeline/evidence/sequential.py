@@ -7,7 +7,11 @@
   is nearly the fixed-size test's;
 - **not** when an honest upper bound at the configured level lies below the threshold: the bootstrap's when the
   differences vary; with no event (every difference equal) the Wilson bound of the share of units that moved up
-  (z² / (n + z²) for none) — never a bootstrap of identical values.
+  (z² / (n + z²) for none) — never a bootstrap of identical values;
+- **not** as well when it is unlikely to be proven by its maximum (futility): its predictive power — the chance the
+  last look's lower bound reaches the threshold were the remaining units drawn like those seen — is below :data:`FUTILE`.
+  This only ever stops a test unproven, so the false-alarm rate cannot rise; it costs a little power just above the
+  threshold (measured in tests/unit/test_sequential.py).
 
 ``statistics.sequential: false`` is one look at the maximum with the configured level: the fixed sizes of before.
 Pure NumPy/SciPy.
@@ -108,6 +112,48 @@ def effect_upper(differences: Sequence[float], level: float, *, seed: int = 0, r
     return upper_exact(int((d > 0).sum()), int(d.size), level)
 
 
+FUTILE = 0.10  # a test stops unproven when its chance of being proven by its maximum, at the rate it has shown, is below this
+
+
+def effect_reachable(differences: Sequence[float], maximum: int, threshold: float, plan: Schedule) -> bool:
+    """Whether a paired effect test could still be proven by its ``maximum`` units (DESIGN §18, futility): its predictive
+    power — the chance that the last look's lower bound (at ``plan.look_level``, normal approximation) reaches
+    ``threshold`` were the remaining units drawn like the ones seen (around a mean as uncertain as theirs; Spiegelhalter,
+    Freedman & Blackburn 1986) — is at least :data:`FUTILE`.
+    False stops the test unproven; it never declares one, so the false-alarm rate can only fall."""
+    from statistics import NormalDist
+
+    d = np.asarray(differences, np.float64)
+    if d.size < 2 or maximum <= d.size:
+        return True
+    z = NormalDist().inv_cdf(0.5 + plan.look_level / 2)
+    mean, sd, rest = float(d.mean()), float(d.std(ddof=1)), maximum - d.size
+    need = threshold + z * sd / math.sqrt(maximum)  # the final mean whose lower bound reaches the threshold
+    # the final mean's spread: the remaining units' own, and the uncertainty of the mean they are drawn around (predictive)
+    spread = sd * math.sqrt(rest / (d.size * maximum))
+    if spread == 0:
+        return mean >= need
+    return 1.0 - NormalDist().cdf((need - mean) / spread) >= FUTILE
+
+
+def rate_reachable(positives: int, n: int, maximum: int, threshold: float, final_level: float) -> bool:
+    """Whether a rate's claim "its Wilson lower bound at ``final_level`` over ``maximum`` units reaches ``threshold``"
+    could still be made (DESIGN §18, futility): its predictive power — the chance of enough positives among the remaining
+    units at a rate as uncertain as the one seen (beta-binomial, Jeffreys prior) — is at least :data:`FUTILE`. False stops
+    the test unproven."""
+    if n <= 0 or maximum <= n:
+        return True
+    from scipy.stats import betabinom
+
+    from pipeline.evidence.checks import wilson
+
+    rest = maximum - n
+    need = next((x for x in range(positives, maximum + 1) if wilson(float(x), int(maximum), final_level)[0] >= threshold), None)
+    if need is None:
+        return False
+    return float(betabinom.sf(need - positives - 1, rest, positives + 0.5, n - positives + 0.5)) >= FUTILE
+
+
 def decide(low: float, upper: float, threshold: float, *, final: bool) -> str:
     """``fools`` when ``low`` reaches ``threshold``, ``not`` when ``upper`` lies below it (or at the last look), else open."""
     if not math.isnan(low) and low >= threshold:
@@ -118,27 +164,32 @@ def decide(low: float, upper: float, threshold: float, *, final: bool) -> str:
 
 
 def judge(a: np.ndarray, b: np.ndarray, threshold: float, plan: Schedule, *, seed: int, resamples: int, look: int | None = None,
-          final: bool = False) -> tuple["Effect", str]:
+          final: bool = False, maximum: int | None = None, futility: bool = True) -> tuple["Effect", str]:
     """One look of a paired effect test on the units it has: the mean of ``a - b`` (either may be (n, k), averaged per unit)
     with its bootstrap interval at the level of the look at ``look`` units (default ``len(a)``; a test over a subset of
     a look's samples — the probe samples whose labels exclude its class — passes the look's own), and the decision:
     ``fools`` when the lower bound reaches ``threshold``, ``not`` when the honest upper bound (:func:`effect_upper`, at
-    the configured level) lies below it."""
+    the configured level) lies below it, or when it is unlikely to be proven by ``maximum`` units (default the plan's;
+    :func:`effect_reachable`)."""
     from pipeline.evidence.effects import paired_difference
 
     a, b = (np.asarray(x, np.float64) for x in (a, b))
     effect = paired_difference(a, b, level=plan.level_at(len(a) if look is None else look), seed=seed, resamples=resamples)
     d = (a.mean(axis=1) if a.ndim == 2 else a) - (b.mean(axis=1) if b.ndim == 2 else b)
-    return effect, decide(effect.low, effect_upper(d, plan.level, seed=seed, resamples=resamples), threshold, final=final)
+    state = decide(effect.low, effect_upper(d, plan.level, seed=seed, resamples=resamples), threshold, final=final)
+    if futility and state == OPEN and not effect_reachable(d, plan.maximum if maximum is None else maximum, threshold, plan):
+        return effect, NOT
+    return effect, state
 
 
 def paired_looks(a: np.ndarray, b: np.ndarray, threshold: float, level: float, *, sequential: bool = True, seed: int = 0,
-                 resamples: int = 1000) -> tuple["Effect", str, int]:
+                 resamples: int = 1000, futility: bool = True) -> tuple["Effect", str, int]:
     """A whole paired test run look by look over its units in order (a simulation's, a unit test's): (effect at the
     deciding look, decision, units used)."""
     plan = schedule(len(a), level, sequential)
     for k, n in enumerate(plan.looks):
-        effect, state = judge(a[:n], b[:n], threshold, plan, seed=seed, resamples=resamples, final=k == len(plan.looks) - 1)
+        effect, state = judge(a[:n], b[:n], threshold, plan, seed=seed, resamples=resamples, final=k == len(plan.looks) - 1,
+                              futility=futility)
         if state != OPEN:
             return effect, state, n
     return effect, state, n

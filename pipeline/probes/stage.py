@@ -20,7 +20,8 @@ from pipeline.strategies import analysis as st
 from pipeline.evidence import effects
 from pipeline.config import ProbesConfig
 from pipeline.evidence.interventions import seeded_subset
-from pipeline.evidence.sequential import FOOLS, NOT, OPEN, Schedule, decide, effect_upper, judge, schedule, upper_exact
+from pipeline.evidence.sequential import (FOOLS, NOT, OPEN, Schedule, decide, effect_reachable, effect_upper, judge, rate_reachable,
+                                          schedule, upper_exact)
 from pipeline.explain.scoring import score_region
 from pipeline.explain.explained import Classifier, Evidence
 from pipeline.records.probes import ProbeRecord
@@ -287,17 +288,20 @@ def _cell(cfg: ProbesConfig, ev: Evidence, t: _Tests, edits: _Edits, p: int, c: 
     from pipeline.evidence.checks import wilson
 
     among = used[t.among[used, c]]
+    n_max = int(t.among[:, c].sum())
     flip, ctrl = edits.edit[p, among, c], edits.control[p, among, c]
     effect, verdict = judge(flip.astype(float), ctrl.astype(float), cfg.min_effect, t.plan, seed=seed + 17 * (p * len(ev.labels) + c),
-                            resamples=resamples, look=used.size)
+                            resamples=resamples, look=used.size, maximum=n_max)
     low, high = wilson(float(ctrl.sum()), int(ctrl.size), t.read_level(used.size)) if ctrl.size else (math.nan, math.nan)
     over = float(t.overlap[p, among].mean()) if among.size else math.nan
     fools = verdict == FOOLS
     reads = not math.isnan(low) and low >= cfg.min_effect and over <= OFF_OBJECT
-    quiet = verdict == NOT and (over > OFF_OBJECT or upper_exact(int(ctrl.sum()), int(ctrl.size), t.plan.level) < cfg.min_effect)
+    flat = int(ctrl.sum())  # the control's flips into the class: a read place needs their lower bound at the maximum to reach min_effect
+    quiet = verdict == NOT and (over > OFF_OBJECT or upper_exact(flat, int(ctrl.size), t.plan.level) < cfg.min_effect
+                                or not rate_reachable(flat, int(ctrl.size), n_max, cfg.min_effect, t.read_level(t.plan.maximum)))
     state = FOOLS if fools or reads else NOT if quiet else OPEN
     names = sorted({ev.labels[lab] for r in t.rows[among] for lab in ev.labels_of[int(r)]})
-    return dict(label=ev.labels[c], n=int(among.size), from_labels=tuple(names), n_max=int(t.among[:, c].sum()),
+    return dict(label=ev.labels[c], n=int(among.size), from_labels=tuple(names), n_max=n_max,
                 flip=float(flip.mean()) if flip.size else math.nan, control_flip=float(ctrl.mean()) if ctrl.size else math.nan,
                 effect=effect, fools=fools, control_low=low, control_high=high, object_overlap=over, reads=reads), state
 
@@ -432,8 +436,10 @@ def _swap(ev: Evidence, pairs: Sequence[tuple[int, int, int]], images: Mapping[i
             hits[p] = got[2 * i:2 * i + 2]
         chosen = sorted(ordered[:n])  # sorted by sample: the fixed-size run's order
         gap, same_ok, other_ok, flip, rows = _gap(ev, chosen, hits, seed=seed, level=plan.level_at(n), resamples=resamples)
-        upper = effect_upper(same_ok.astype(float) - other_ok.astype(float), plan.level)
-        if k == len(plan.looks) - 1 or decide(gap.low, upper, min_effect, final=False) != OPEN:
+        differences = same_ok.astype(float) - other_ok.astype(float)
+        upper = effect_upper(differences, plan.level)
+        if (k == len(plan.looks) - 1 or decide(gap.low, upper, min_effect, final=False) != OPEN
+                or not effect_reachable(differences, plan.maximum, min_effect, plan)):
             break
     per = {}
     for label in range(len(ev.labels)):

@@ -260,7 +260,8 @@ def _edit_cell(cfg: ProbesConfig, edit: pp.Edit, c: int, seen: np.ndarray, hits:
     among = seen[~member[seen, c]]
     flip = hits[edit.name][among, c]
     ctrl = (hits[f"{edit.property}-{edit.control}"] if edit.control else clean)[among, c]
-    effect, state = judge(flip.astype(float), ctrl.astype(float), cfg.min_effect, plan, seed=seed, resamples=resamples, look=seen.size)
+    effect, state = judge(flip.astype(float), ctrl.astype(float), cfg.min_effect, plan, seed=seed, resamples=resamples, look=seen.size,
+                          maximum=int((~member[:, c]).sum()))
     return (among, flip, ctrl, effect), state
 
 

@@ -18,7 +18,7 @@ from pipeline.evidence import effects
 from pipeline.numbers import fixed
 from pipeline.config import StrategiesConfig
 from pipeline.evidence.interventions import seeded_subset
-from pipeline.evidence.sequential import effect_upper, schedule
+from pipeline.evidence.sequential import Schedule, effect_reachable, effect_upper, schedule
 from pipeline.explain.explained import Classifier, Evidence
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class Tests:
     transplant_upper: float = 1.0
     n_max: int = 0  # the samples and recipients the tests could have run on (n < n_max: stopped when decided)
     n_recipients_max: int = 0
+    unprovable: bool = False  # neither test can be confirmed by its maximum: each upper bound below min_effect, or futile (DESIGN §18)
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,8 @@ def _forward_looks(cfg: StrategiesConfig, plans: Sequence[_Plan], model: Classif
             sched = plan_of[pi]
             n = sched.looks[min(k, len(sched.looks) - 1)]
             t, r = orders[pi]
-            tests = _tests(cfg, plans[pi], got[pi], ev, _seed(seed, *plans[pi].key), np.sort(t[:n]), np.sort(r[:n]), sched.level_at(n))
+            tests = _tests(cfg, plans[pi], got[pi], ev, _seed(seed, *plans[pi].key), np.sort(t[:n]), np.sort(r[:n]), sched.level_at(n),
+                           sched)
             if k >= len(sched.looks) - 1 or _decided(cfg, tests):
                 outcome[pi] = replace(tests, n_max=plans[pi].tested.size, n_recipients_max=plans[pi].recipients.size)
                 tick(1)
@@ -253,16 +255,16 @@ def _unit_order(n: int, seed: int) -> np.ndarray:
 
 
 def _decided(cfg: StrategiesConfig, tests: Tests) -> bool:
-    """Surely confirmed, or surely not: both tests' honest upper bounds below ``min_effect``."""
-    if _confirmed(cfg, tests):
-        return True
-    return all(u < cfg.min_effect for u in (tests.dependence_upper, tests.transplant_upper))
+    """Surely confirmed, or surely not: neither test can be (:attr:`Tests.unprovable`)."""
+    return _confirmed(cfg, tests) or tests.unprovable
 
 
 def _tests(cfg: StrategiesConfig, plan: _Plan, got: Mapping[str, Mapping[int, np.ndarray]], ev: Evidence, seed: int,
-           tested: np.ndarray | None = None, recipients: np.ndarray | None = None, level: float | None = None) -> Tests:
+           tested: np.ndarray | None = None, recipients: np.ndarray | None = None, level: float | None = None,
+           sched: Schedule | None = None) -> Tests:
     """The two causal tests over the ``tested`` and ``recipients`` units (default all) at the look's ``level`` (default
-    strategies.interval, the level of the honest upper bounds too)."""
+    strategies.interval, the level of the honest upper bounds too); ``sched`` the looks' plan (the futility rule's last
+    look; None: a single look)."""
     tested = np.arange(plan.tested.size) if tested is None else tested
     recipients = np.arange(plan.recipients.size) if recipients is None else recipients
     honest = cfg.interval
@@ -273,14 +275,22 @@ def _tests(cfg: StrategiesConfig, plan: _Plan, got: Mapping[str, Mapping[int, np
     flip = np.array([got["paste"][i][0] for i in recipients]) if m else np.zeros(0)
     ctrl_flip = np.array([got["paste_control"][i][0] for i in recipients]) if m else np.zeros(0)
     mean = lambda x: float(np.mean(x)) if np.size(x) else math.nan  # noqa: E731
+    sched = sched or schedule(max(n, m, 1), honest, sequential=False)
+    d_dep, d_trans = ctrl.mean(axis=1) - hot[:, 0], flip - ctrl_flip
+    up_dep = effect_upper(d_dep, honest) if n else 1.0
+    up_trans = effect_upper(d_trans, honest) if m else 1.0
+
+    def settled(d: np.ndarray, upper: float, maximum: int) -> bool:
+        return upper < cfg.min_effect or (d.size > 0 and not effect_reachable(d, maximum, cfg.min_effect, sched))
+
     return Tests(
         n_tested=n, hotspot_accuracy=mean(hot[:, 0]), control_accuracy=mean(ctrl),
         dependence=effects.paired_difference(ctrl, hot[:, 0], level=level, seed=seed),
         confidence_drop=mean(ev.confidence[plan.tested[tested]] - hot[:, 1]),
         n_recipients=m, transplant_flip=mean(flip), control_flip=mean(ctrl_flip),
         transplant=effects.paired_difference(flip, ctrl_flip, level=level, seed=seed + 1),
-        dependence_upper=effect_upper(ctrl.mean(axis=1) - hot[:, 0], honest) if n else 1.0,
-        transplant_upper=effect_upper(flip - ctrl_flip, honest) if m else 1.0,
+        dependence_upper=up_dep, transplant_upper=up_trans,
+        unprovable=settled(d_dep, up_dep, plan.tested.size) and settled(d_trans, up_trans, plan.recipients.size),
     )
 
 

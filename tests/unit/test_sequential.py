@@ -81,3 +81,52 @@ def test_not_sequential_is_one_look_at_the_maximum_with_the_configured_level():
     from pipeline.evidence.effects import paired_difference
 
     assert used == 64 and state == FOOLS and effect == paired_difference(a, b, level=LEVEL, seed=5)
+
+
+def _wilson(k: float, n: int, z: float) -> tuple[float, float]:
+    """The Wilson score interval written out (a second implementation, for the futility rule's hand-worked cases)."""
+    p = k / n
+    centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
+def _beta_binomial_sf(k: int, n: int, a: float, b: float) -> float:
+    """P(X > k) for X ~ BetaBinomial(n, a, b), summed term by term (a second implementation)."""
+    from math import comb, lgamma, exp
+
+    lbeta = lambda x, y: lgamma(x) + lgamma(y) - lgamma(x + y)  # noqa: E731
+    return sum(comb(n, j) * exp(lbeta(j + a, n - j + b) - lbeta(a, b)) for j in range(k + 1, n + 1))
+
+
+def test_a_rate_unlikely_to_reach_the_threshold_by_its_maximum_is_futile():
+    """A read place's claim at 48 samples (a 99% Wilson lower bound reaching 0.2) needs 17 flips: 17/48 -> 0.204,
+    16/48 -> 0.188. With 2 of 12 seen, 15 of the 36 left must flip; at a rate as uncertain as 2 of 12 (Beta(2.5, 10.5))
+    that chance is 0.064, below 10%: futile. With 3 of 12 it is 0.22: kept. At its maximum a test decides on its own
+    bounds."""
+    from pipeline.evidence.sequential import FUTILE, rate_reachable
+
+    z99 = norm.ppf(0.995)
+    assert _wilson(17, 48, z99)[0] >= THRESHOLD > _wilson(16, 48, z99)[0]
+    assert _beta_binomial_sf(14, 36, 2.5, 10.5) == pytest.approx(0.064, abs=0.001) and _beta_binomial_sf(14, 36, 2.5, 10.5) < FUTILE
+    assert _beta_binomial_sf(13, 36, 3.5, 9.5) == pytest.approx(0.22, abs=0.01)
+    assert not rate_reachable(2, 12, 48, THRESHOLD, 0.99)
+    assert rate_reachable(3, 12, 48, THRESHOLD, 0.99)
+    assert rate_reachable(0, 48, 48, THRESHOLD, 0.99)
+
+
+def test_a_small_effect_stops_early_as_futile_and_costs_the_large_ones_nothing():
+    """A cell whose true effect (0.05) is far below the threshold stops at its first look in most draws instead of
+    running to 64; cells with a true effect of 0.45 fool as often with the futility rule as without it; a cell with no
+    effect is never made to fool by it (the rule only stops a test unproven)."""
+    rng = np.random.default_rng(7)
+    small = [_cell(rng, 64, 0.15, 0.10) for _ in range(200)]
+    used = np.array([paired_looks(a, b, THRESHOLD, LEVEL, seed=k, resamples=300)[2] for k, (a, b) in enumerate(small)])
+    without = np.array([paired_looks(a, b, THRESHOLD, LEVEL, seed=k, resamples=300, futility=False)[2] for k, (a, b) in enumerate(small)])
+    assert np.mean(used == 16) >= 0.6 and used.mean() < 0.75 * without.mean(), (np.mean(used == 16), used.mean(), without.mean())
+    large = [_cell(rng, 64, 0.50, 0.05) for _ in range(200)]
+    power = [np.mean([paired_looks(a, b, THRESHOLD, LEVEL, seed=k, resamples=300, futility=f)[1] == FOOLS for k, (a, b) in enumerate(large)])
+             for f in (True, False)]
+    assert power[0] >= power[1] - 0.02 and power[1] >= 0.9, power
+    none = [_cell(rng, 64, 0.1, 0.1) for _ in range(200)]
+    assert not any(paired_looks(a, b, THRESHOLD, LEVEL, seed=k, resamples=300)[1] == FOOLS and
+                   paired_looks(a, b, THRESHOLD, LEVEL, seed=k, resamples=300, futility=False)[1] != FOOLS for k, (a, b) in enumerate(none))
