@@ -11,6 +11,7 @@ the demos' current findings, so a card whose words changed fails the suite until
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,10 @@ def audit_regression(runs: Path) -> None:
     """RUNS/regression/: the dormant demo with the change rule, against RUNS/demo/summary.json."""
     stem, _id, rule, baseline = REGRESSION
     config = ROOT / "configs" / f".cards_{stem}.yaml"  # beside the demo's own, so its relative paths hold
-    config.write_text((ROOT / "configs" / f"{stem}.yaml").read_text().replace("\ngate:\n", f"\ngate:\n{rule}\n", 1))
+    text, added = re.subn(r"(?m)^(gate:.*\n)", lambda m: f"{m.group(1)}{rule}\n", (ROOT / "configs" / f"{stem}.yaml").read_text(), count=1)
+    if not added:  # the rule must be in the gate, or the card would show an audit without it
+        raise SystemExit(f"configs/{stem}.yaml: expected a line starting 'gate:', found none")
+    config.write_text(text)
     try:
         subprocess.run([sys.executable, "-m", "pipeline", "audit", str(config), "--output", str(runs / "regression"),
                         "--baseline", str(runs / baseline / "summary.json"), "--no-progress"], cwd=ROOT, check=False)
