@@ -281,7 +281,7 @@ def _tests(cfg: StrategiesConfig, plan: _Plan, got: Mapping[str, Mapping[int, np
     up_trans = effect_upper(d_trans, honest) if m else 1.0
 
     def settled(d: np.ndarray, upper: float, maximum: int) -> bool:
-        return upper < cfg.min_effect or (d.size > 0 and not effect_reachable(d, maximum, cfg.min_effect, sched))
+        return upper < cfg.min_effect or not effect_reachable(d, maximum, cfg.min_effect, sched)
 
     return Tests(
         n_tested=n, hotspot_accuracy=mean(hot[:, 0]), control_accuracy=mean(ctrl),

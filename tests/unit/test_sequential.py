@@ -17,6 +17,13 @@ def _cell(rng: np.random.Generator, n: int, flip: float, control: float) -> tupl
     return (rng.random(n) < flip).astype(float), (rng.random(n) < control).astype(float)
 
 
+def _wilson(k: float, n: int, z: float) -> tuple[float, float]:
+    """The Wilson score interval written out (a second implementation, for the hand-worked cases)."""
+    p = k / n
+    centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
 def test_looks_double_from_16_up_to_the_maximum_and_one_look_when_not_sequential():
     assert looks(64) == (16, 32, 64) and looks(43) == (16, 32, 43) and looks(100) == (16, 32, 64, 100)
     assert looks(12) == (12,) and looks(64, sequential=False) == (64,)
@@ -32,9 +39,7 @@ def test_the_upper_bound_is_wilsons():
     Wilson formula written out here."""
     z = norm.ppf(0.95)
     assert upper_exact(0, 16, LEVEL) == pytest.approx(z * z / (16 + z * z))
-    p, n = 3 / 20, 20
-    centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    assert upper_exact(3, 20, LEVEL) == pytest.approx((centre + half) / (1 + z * z / n))
+    assert upper_exact(3, 20, LEVEL) == pytest.approx(_wilson(3, 20, z)[1])
 
 
 def test_a_cell_with_no_effect_is_declared_fooling_at_most_at_the_configured_rate():
@@ -81,13 +86,6 @@ def test_not_sequential_is_one_look_at_the_maximum_with_the_configured_level():
     from pipeline.evidence.effects import paired_difference
 
     assert used == 64 and state == FOOLS and effect == paired_difference(a, b, level=LEVEL, seed=5)
-
-
-def _wilson(k: float, n: int, z: float) -> tuple[float, float]:
-    """The Wilson score interval written out (a second implementation, for the futility rule's hand-worked cases)."""
-    p = k / n
-    centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
 
 
 def _beta_binomial_sf(k: int, n: int, a: float, b: float) -> float:
