@@ -147,3 +147,27 @@ def test_ray_decoder_crops_as_the_local_pipeline():
         # the letterbox is pad_value in raw pixels
         if spec.mode == "pad":
             assert np.all(raw.numpy()[:6, :, 0, :] == 114)
+
+
+def test_the_decode_pipeline_does_not_autotune_and_decodes_as_an_autotuned_one():
+    """Autotuning's model thread sleeps up to a minute between optimisations and deleting the iterator waits for it: after a
+    90 s loop the iterator's end cost 52 s with autotuning and 0.00 s without (TF 2.21, 500 images; docs/speed.md). Without it
+    the batches are the same numbers."""
+    import tensorflow as tf
+
+    from pipeline.data.batches import sample_batches
+    from pipeline.data.coco import load_coco
+    from pipeline.data.samples import build_samples
+    from pipeline.data.geometry import InputSpec
+    from pipeline.data.labels import label_space
+
+    spec = InputSpec((64, 64))
+    ann = load_coco(SHAPES / "annotations.json")
+    samples = build_samples(ann.images[:10], images_dir=SHAPES / "images", space=label_space(ann.class_names, ann.class_names),
+                            target="predicted", spec=spec)
+    fixed = sample_batches(samples, spec, 4)
+    assert fixed.options().autotune.enabled is False
+    tuned = tf.data.Options()
+    tuned.autotune.enabled = True
+    for a, b in zip(fixed, fixed.with_options(tuned), strict=True):
+        assert all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a, b))
