@@ -24,7 +24,7 @@ CARDS: dict[str, tuple[str, str]] = {
     "shortcut": ("demo_shortcut", "shortcut:circle+square+triangle:corners"),
     "probe": ("demo_dormant", "probe:triangle:vendor-logo@at"),
     "context": ("demo_source", "context:square:surroundings"),
-    "property": ("demo_cast", "property:circle:brightness-down+colour-red+colour-yellow@background"),
+    "property": ("demo_cast", "property:circle:cue@background"),
     "accuracy": ("demo_vit", "accuracy:*:*"),
     "heatmap": ("demo_mask", "heatmap:*:centre"),
 }

@@ -35,7 +35,6 @@ def probe_cause(rows: Sequence[ProbeRecord], s: Samples | None, level: float, ov
     title = f"{what} turns {and_join(froms)} images into {label}"
     if len(title.split()) > MAX_TITLE_WORDS:
         title = f"{what} turns other classes' images into {label}"
-    places = sorted({r.place.replace(":", "-") for r in rows})
     text = top.sentence
     sentence = (text[:1].upper() + text[1:] + f" (effect {num(top.effect)}, {interval_text(top.effect_lo, top.effect_hi, level)}).")
     if len(rows) > 1:
@@ -55,11 +54,18 @@ def probe_cause(rows: Sequence[ProbeRecord], s: Samples | None, level: float, ov
             after = f"{label}" + (f" {num(confs[k])}" if k < len(confs) else "")
             evidence.append({"sample_id": str(s.sample_id[row]), "view": "before_after", "probe": top.probe, "place": top.place,
                              "label": label, "caption": f"{s.caption(row)} → {after}"})
-    finding = Finding(id=f"probe:{label}:{top.probe}@{'+'.join(places)}", severity=WARNING, kind="probe", title=words(title),
+    finding = Finding(id=f"probe:{label}:{top.probe}@{place_token_of(top)}", severity=WARNING, kind="probe", title=words(title),
                       sentence=sentence, action=action, labels=(label,), place=and_join([place_words_of_probe(r) for r in rows]),
                       rects=tuple(r.rect for r in rows), evidence=tuple(evidence[:MAX_EVIDENCE]),
                       effect=as_float(top.effect))
     return Cause(finding)
+
+
+def place_token_of(r: ProbeRecord) -> str:
+    """A finding id's place: its strongest row's place ("centre", "hotspot-circle/0"), not the set of places that passed,
+    which comes and goes with the probe sample's draw while the finding stays the same (DESIGN §13: ids stable across
+    audits of the same task)."""
+    return r.place.replace(":", "-")
 
 
 def place_words_of_probe(r: ProbeRecord) -> str:
@@ -158,8 +164,7 @@ def _read_piece(target: str, rows: Sequence[ProbeRecord], s: Samples | None) -> 
     action = (f"The model answers {target} to whatever covers {where}: look at what the {target} training images carry there "
               f"(a border, a corner mark, a flat area) and the others do not; crop, pad or augment every class alike, retrain and "
               f"re-audit with --baseline this audit's summary.json.")
-    places = sorted({r.place.replace(":", "-") for r in rows})
-    finding = Finding(id=f"place:{target}:{'+'.join(places)}", severity=WARNING, kind="place", title=words(title), sentence=sentence,
+    finding = Finding(id=f"place:{target}:{place_token_of(top)}", severity=WARNING, kind="place", title=words(title), sentence=sentence,
                       action=action, labels=(target,), place=and_join([place_words_of_probe(r) for r in rows]), rects=rects,
                       evidence=evidence, effect=effect)
     return Piece(Cause(finding), "place", subjects, "; ".join(clauses[:3]), around=at_border(top), sources=sources)

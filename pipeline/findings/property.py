@@ -56,6 +56,12 @@ def data_clause(row: PropertyRecord, level: float) -> str:
     return f"nothing in the evaluation set ties {edit_text(row)} to {label} ({auc})"
 
 
+def cue_id(label: str) -> str:
+    """The id of a class's own background cue, proven to move the model (a warning) or seen in the data alone (a note): one
+    id whichever properties and directions the draw of edited samples proves, so an audit and its rerun name one story."""
+    return f"property:{label}:cue@background"
+
+
 def _evidence(rows: Sequence[PropertyRecord], s: Samples | None, label: str, marked: bool) -> tuple[dict[str, Json], ...]:
     """Before -> after pairs of the strongest edits, one per edit before a second of any, each of another image (the model's
     answers), and with ``marked`` first one image of the class that carries the property most (its measure against the
@@ -127,8 +133,7 @@ def shortcut_cause(rows: Sequence[PropertyRecord], s: Samples | None, level: flo
                      + "; ".join(f"{edit_text(r)} {num(r.flip * 100, 0)}%" for r in fragile[:3]) + ".")
     kind, jitter = KIND_OF[lead.property]
     action = ACTIONS[kind].format(c=label, what=jitter, adj=_adj(lead))
-    edits = "+".join(sorted(f"{r.property}-{r.direction}" for r in rows))
-    finding = Finding(id=f"property:{label}:{edits}@background", severity=WARNING, kind="property",
+    finding = Finding(id=cue_id(label), severity=WARNING, kind="property",
                       title=words(title if len(title.split()) <= 12 else f"A property of the {label} pictures turns other classes' images into {label}"),
                       sentence=sentence, action=action, labels=(label,), place="the background",
                       evidence=_evidence([lead] + [r for r in rows if r is not lead], s, label, marked=True),
@@ -166,8 +171,7 @@ def data_note(rows: Sequence[PropertyRecord]) -> Finding:
     sentence = (f"The {label} images' backgrounds are " + and_join([f"{_adj(r)} (AUC {num(r.auc)})" for r in rows[:3]])
                 + " than the others'; no background edit that way fools the model: "
                 + "; ".join(f"{edit_text(r)} turns {num(r.flip * 100, 0)}% of other images into {label}" for r in rows[:3]) + ".")
-    edits = "+".join(sorted(f"{r.property}-{r.direction}" for r in rows))
-    return Finding(id=f"property:{label}:{edits}@data", severity=NOTE, kind="property",
+    return Finding(id=cue_id(label), severity=NOTE, kind="property",
                    title=words(f"The {label} images' backgrounds differ; the model does not answer from it"), sentence=sentence,
                    action="Nothing to do now: keep the property in mind when the model or its data change.", labels=(label,))
 

@@ -28,7 +28,7 @@ def test_the_cast_demo_is_not_fit_with_one_property_blocker_naming_the_class_and
     props = [f for f in blockers if f["kind"] == "property"]
     assert len(props) == 1, [f["id"] for f in blockers]
     cast = props[0]
-    assert cast["id"].startswith("property:circle:") and "colour-" in cast["id"] and cast["id"].endswith("@background")
+    assert cast["id"] == "property:circle:cue@background"
     assert "colour cast" in cast["title"] and "circle" in cast["title"] and blockers[0] is cast  # the first screen's first card
     assert "probes_fooled" in cast["rules"] and "white balance" in cast["action"]
     assert [e["view"] for e in cast["evidence"]][:2] == ["heat", "before_after"]

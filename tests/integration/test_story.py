@@ -66,7 +66,7 @@ def test_no_sentence_contradicts_the_numbers_beside_it(demo_runs, name):
 
 @pytest.mark.parametrize("name, lead", [("demo_shortcut", "shortcut:circle+square+triangle:corners"),
                                         ("demo_dormant", "probe:triangle:vendor-logo@at"),
-                                        ("demo_cast", "property:circle:brightness-down+colour-red+colour-yellow@background")])
+                                        ("demo_cast", "property:circle:cue@background")])
 def test_the_planted_demos_keep_their_causes_as_the_first_blocker(demo_runs, name, lead):
     first = _summary(demo_runs[name][1])["findings"][0]
     assert first["id"] == lead and first["severity"] == "blocker"

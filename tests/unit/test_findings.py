@@ -180,9 +180,14 @@ def test_fooling_probes_of_one_artifact_and_class_at_several_places_are_one_find
                 probes=[row("top-left", 0.5), row("bottom-right", 0.7), row("top-left", 0.4, cls="c")])
     out = findings.build(s, None)
     probes = [f for f in out if f["kind"] == "probe"]
-    assert [f["id"] for f in probes] == ["probe:b:noise@bottom-right+top-left", "probe:c:noise@top-left"]
+    # the id names the artifact, the class and its strongest place: the places that pass come and go with the sample draw
+    assert [f["id"] for f in probes] == ["probe:b:noise@bottom-right", "probe:c:noise@top-left"]
     assert probes[0]["rules"] == ["probes_fooled"] and probes[0]["severity"] == "blocker" and probes[1]["severity"] == "warning"
     assert probes[0]["effect"] == 0.7  # the strongest place leads
+    assert "top-left effect 0.5" in probes[0]["sentence"]  # every place stays in the sentence
+    alone = findings.build(summary([rule("probes_fooled", kind="max", threshold=0, status="fail", value=1.0)],
+                                   probes=[row("bottom-right", 0.7)]), None)
+    assert [f["id"] for f in alone if f["kind"] == "probe"] == ["probe:b:noise@bottom-right"]  # one place fewer: the same finding
 
 
 # --------------------------------------------------------------------------- other kinds
@@ -353,7 +358,7 @@ def test_a_classs_property_shortcuts_are_one_finding_and_gate_through_probes_foo
     out = findings.build(with_properties(summary(gate), rows), s)
     assert_accounted(out, s)
     cast = out[0]
-    assert cast["id"] == "property:a:brightness-up+colour-red+colour-yellow@background" and cast["kind"] == "property"
+    assert cast["id"] == "property:a:cue@background" and cast["kind"] == "property"
     assert cast["severity"] == "blocker" and cast["rules"] == ["probes_fooled"]
     assert cast["title"] == "A warm colour cast turns b images into a" and len(cast["title"].split()) <= 12  # red and yellow: warm
     assert cast["sentence"].startswith("Only the a images carry it: their backgrounds are yellower (AUC 0.97), redder (AUC 0.97) and "
@@ -370,10 +375,14 @@ def test_a_classs_property_shortcuts_are_one_finding_and_gate_through_probes_foo
     assert fragile[0]["title"] == "A heavily compressed (JPEG) background turns a images into b"  # names the edit, never "Background edits"
     # every row of a class in one finding: b's data-only row is a sentence of b's story, not a note that it is ignored
     assert "the b images' backgrounds are higher in contrast than the others' (AUC 0.97" in fragile[0]["sentence"]
-    assert not [f for f in out if f["id"].endswith("@data")]
+    assert not [f for f in out if f["severity"] == "note" and f["kind"] == "property"]
     alone = findings.build(with_properties(summary(gate), [prop_row("c", "contrast", "up", "data", effect=0.05)]), s)
-    note = next(f for f in alone if f["id"] == "property:c:contrast-up@data")
+    note = next(f for f in alone if f["id"] == "property:c:cue@background")
     assert note["severity"] == "note" and "no background edit that way fools the model" in note["sentence"]
+    # the class's cue has one id, proven (a warning) or seen in the data alone (a note), whichever edits the draw proves
+    proven = findings.build(with_properties(summary(gate), [prop_row("c", "contrast", "up", "shortcut", effect=0.4),
+                                                            prop_row("c", "jpeg", "up", "data", effect=0.05)]), s)
+    assert [(f["id"], f["severity"]) for f in proven if f["kind"] == "property"] == [("property:c:cue@background", "blocker")]
 
 
 @pytest.mark.parametrize("share,attributed", [(0.49, False), (0.50, True), (0.51, True)])
@@ -387,7 +396,7 @@ def test_a_heatmap_rule_is_the_property_shortcuts_when_half_its_rfwr_samples_are
     out = findings.build(with_properties(summary(gate), [prop_row("a", "colour", "yellow", "shortcut")]), s)
     assert_accounted(out, s)
     owner = next(f for f in out if f["rules"])
-    assert (owner["id"] == "property:a:colour-yellow@background") == attributed
+    assert (owner["id"] == "property:a:cue@background") == attributed
     assert owner["kind"] == ("property" if attributed else "heatmap")
 
 
@@ -404,7 +413,7 @@ def test_a_colour_that_echoes_a_spatial_shortcut_joins_its_finding():
     assert not any(i.startswith("property:a:") for i in ids)  # the echo is no finding of its own ...
     spatial = next(f for f in out if f["kind"] == "shortcut")
     assert "the marker's echo, not a second cause" in spatial["sentence"] and "redder" in spatial["sentence"]
-    assert "property:b:colour-green@background" in ids  # ... a colour with no marker of its class is
+    assert "property:b:cue@background" in ids  # ... a colour with no marker of its class is
 
 
 # --------------------------------------------------------------------------- one class, one story (DESIGN §17)
